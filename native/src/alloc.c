@@ -1,0 +1,96 @@
+/*
+ * alloc.c — the payload arena allocator: one bit per granule (1 = allocated),
+ * next-fit search from a rover, over the whole arena before giving up.
+ *
+ * Guarantee: an allocation of n granules fails only when no run of n
+ * contiguous free granules exists anywhere in the arena. Internal waste is at
+ * most one granule minus one byte per block; there is no other overhead in
+ * the arena (block metadata lives in the ring descriptors and loan records).
+ * The bitmap is authoritative and can be rebuilt from the descriptors and
+ * loan records after a crash inside the lock (see channel.c repair()).
+ *
+ * Every function here runs with the channel lock held.
+ */
+#include "internal.h"
+
+static inline uint64_t first_free(const ferry_channel *ch, uint64_t i) {
+  if (i >= ch->nbits) return ch->nbits;
+  uint64_t w = i >> 6;
+  uint64_t x = ~ch->bitmap[w] & (~0ull << (i & 63));
+  while (!x) {
+    if (++w >= ch->nwords) return ch->nbits;
+    x = ~ch->bitmap[w];
+  }
+  uint64_t r = (w << 6) + (uint64_t)__builtin_ctzll(x);
+  return r < ch->nbits ? r : ch->nbits;
+}
+
+/* First allocated granule in [i, limit), or limit. */
+static inline uint64_t first_used(const ferry_channel *ch, uint64_t i, uint64_t limit) {
+  if (i >= limit) return limit;
+  uint64_t w = i >> 6;
+  uint64_t x = ch->bitmap[w] & (~0ull << (i & 63));
+  while (!x) {
+    if ((++w << 6) >= limit) return limit;
+    x = ch->bitmap[w];
+  }
+  uint64_t r = (w << 6) + (uint64_t)__builtin_ctzll(x);
+  return r < limit ? r : limit;
+}
+
+static int64_t find_run(const ferry_channel *ch, uint64_t from, uint64_t n) {
+  uint64_t i = from;
+  for (;;) {
+    uint64_t s = first_free(ch, i);
+    if (s + n > ch->nbits) return -1;
+    uint64_t e = first_used(ch, s, s + n);
+    if (e >= s + n) return (int64_t)s;
+    i = e + 1;
+  }
+}
+
+static void set_range(ferry_channel *ch, uint64_t g, uint64_t n, bool on) {
+  while (n) {
+    uint64_t w = g >> 6, b = g & 63;
+    uint64_t k = 64 - b < n ? 64 - b : n;
+    uint64_t mask = (k == 64 ? ~0ull : ((1ull << k) - 1)) << b;
+    if (on)
+      ch->bitmap[w] |= mask;
+    else
+      ch->bitmap[w] &= ~mask;
+    g += k;
+    n -= k;
+  }
+}
+
+int64_t ferry__alloc(ferry_channel *ch, uint64_t n) {
+  if (n == 0 || n > ch->nbits) return -1;
+  uint64_t rover = ch->ctrl->alloc_rover;
+  if (rover >= ch->nbits) rover = 0;
+  int64_t g = find_run(ch, rover, n);
+  if (g < 0 && rover) g = find_run(ch, 0, n);
+  if (g < 0) return -1;
+  set_range(ch, (uint64_t)g, n, true);
+  ch->ctrl->alloc_rover = (uint64_t)g + n;
+  ch->ctrl->arena_used += n;
+  return g;
+}
+
+static bool in_range(const ferry_channel *ch, uint64_t g, uint64_t n) {
+  return n <= ch->nbits && g <= ch->nbits - n;
+}
+
+int ferry__free(ferry_channel *ch, uint64_t g, uint64_t n) {
+  if (!in_range(ch, g, n)) return ferry__err(FERRY_E_CORRUPT, "free of granules [%llu,+%llu) outside the arena",
+                                             (unsigned long long)g, (unsigned long long)n);
+  set_range(ch, g, n, false);
+  ch->ctrl->arena_used = ch->ctrl->arena_used >= n ? ch->ctrl->arena_used - n : 0;
+  return 0;
+}
+
+int ferry__mark(ferry_channel *ch, uint64_t g, uint64_t n) {
+  if (!in_range(ch, g, n)) return FERRY_E_CORRUPT;
+  set_range(ch, g, n, true);
+  ch->ctrl->arena_used += n;
+  return 0;
+}

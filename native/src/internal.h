@@ -1,0 +1,227 @@
+/* internal.h — shared-memory layout and internal helpers of libferry (not installed). */
+#ifndef FERRY_INTERNAL_H
+#define FERRY_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ferry.h"
+
+#define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
+#define FERRY_LAYOUT_VERSION 1u
+#define FERRY_SHM_PREFIX "ferry."
+#define FERRY_PAGE 4096u
+#define FERRY_CACHELINE 64u
+#define FERRY_DEFAULT_RING 4096u
+#define FERRY_MIN_RING 8u
+#define FERRY_MAX_RING (1u << 20)
+#define FERRY_MAX_ARENA (1ull << 40)
+#define FERRY_LOCK_TIMEOUT_NS (5ll * 1000 * 1000 * 1000)
+#define FERRY_SLICE_NS (50ll * 1000 * 1000) /* liveness re-check period while waiting */
+
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
+
+/* ---- shared layout ---- */
+
+/* Page 0: immutable after creation, protected by a checksum. */
+struct ferry_seg_hdr {
+  uint64_t magic;
+  uint32_t layout_version;
+  uint32_t hdr_size;
+  uint64_t segment_size;
+  uint64_t ctrl_off, consumers_off, parts_off, ring_off, bitmap_off, arena_off;
+  uint64_t arena_size;
+  uint64_t granule;
+  uint32_t ring_slots;
+  uint32_t max_parts;
+  uint32_t max_consumers;
+  uint32_t max_held;
+  uint32_t creator_pid;
+  uint32_t creator_uid;
+  uint64_t creator_start; /* process start time, clock ticks since boot */
+  uint64_t created_ns;    /* CLOCK_REALTIME */
+  char name[FERRY_NAME_MAX + 1];
+  uint8_t pad[7];
+  uint64_t checksum; /* FNV-1a of every byte above */
+};
+
+/* Mutable control block. Hot words that different processes write live on separate lines. */
+struct ferry_ctrl {
+  pthread_mutex_t lock; /* robust, process-shared: ring tail, allocator, membership */
+  uint32_t ready;       /* creator sets 1 when initialised */
+  uint32_t closed;
+  uint8_t pad0[FERRY_CACHELINE - (sizeof(pthread_mutex_t) + 8) % FERRY_CACHELINE];
+
+  /* written by publishers (under lock) */
+  _Alignas(64) uint64_t tail;   /* next seq to publish */
+  uint64_t head;                /* oldest seq not yet reclaimed */
+  uint64_t published;
+  uint64_t unheard;
+  uint64_t arena_used;          /* granules */
+  uint64_t alloc_rover;         /* next-fit start (word index) */
+  uint32_t n_consumers_active;  /* consumers counted into refs at publish */
+  uint32_t pubs_live;
+  uint32_t pubs_ever;
+  uint32_t pubs_crashed;
+  uint32_t subs_live;
+  uint32_t reclaimed;
+  uint64_t dropped;
+
+  /* publish notification: futex word + sleeping-subscriber count */
+  _Alignas(64) _Atomic uint32_t pub_futex;
+  _Atomic uint32_t sub_waiters;
+
+  /* space notification: releases bump it; blocked publishers sleep on it */
+  _Alignas(64) _Atomic uint32_t rel_futex;
+  _Atomic uint32_t space_waiters;
+};
+
+enum { CONS_FREE = 0, CONS_ACTIVE = 1 };
+
+struct ferry_consumer {
+  _Alignas(64) _Atomic uint64_t cursor; /* next seq this consumer claims */
+  _Atomic uint64_t dropped;
+  uint32_t state;
+  uint32_t members;
+  char group[FERRY_GROUP_MAX + 1]; /* "" = broadcast subscriber */
+};
+
+enum { PART_FREE = 0, PART_PUB = 1, PART_SUB = 2 };
+
+/* A held record: for a publisher a loan, for a subscriber a received message. */
+struct ferry_held {
+  uint64_t a;    /* pub: first granule; sub: seq */
+  uint64_t len;  /* pub: loaned bytes */
+  uint32_t b;    /* pub: granule count; sub: ring index */
+  uint32_t used; /* 0 free, 1 in use */
+};
+
+struct ferry_part {
+  uint32_t kind;
+  uint32_t pid;
+  uint64_t start;      /* process start time */
+  uint32_t consumer;   /* subscribers: consumer slot */
+  uint32_t nheld;
+  uint64_t count;      /* messages published / received */
+  struct ferry_held held[FERRY_MAX_HELD];
+};
+
+enum { ENT_RECLAIMED = 1u };
+
+/* One descriptor: one cache line. */
+struct ferry_entry {
+  _Atomic uint64_t seq; /* s + 1 once message s is published in this slot */
+  _Atomic uint32_t refs;
+  uint32_t flags;
+  uint64_t pay_gran;  /* first granule of the payload block */
+  uint64_t pay_len;
+  uint64_t hdr_gran;  /* first granule of the header block */
+  uint32_t hdr_len;
+  uint32_t pay_ngran;
+  uint32_t hdr_ngran;
+  uint32_t publisher;
+  uint64_t pad;
+};
+
+_Static_assert(sizeof(struct ferry_entry) == 64, "entry must be one cache line");
+
+/* ---- process-local handles ---- */
+
+struct ferry_channel {
+  int fd;
+  bool creator;
+  bool closed;
+  uint8_t *base;      /* whole segment, read-write, arena excluded */
+  uint64_t map_len;   /* bytes mapped at base (up to arena_off) */
+  uint8_t *arena_ro;  /* read-only arena view */
+  uint8_t *arena_rw;  /* read-write view, mapped on first publisher */
+  char name[FERRY_NAME_MAX + 1];
+  /* local copies of the immutable geometry: never re-read from shared memory */
+  uint64_t segment_size, arena_off, arena_size, granule;
+  uint32_t ring_slots, ring_mask, max_parts, max_consumers;
+  uint64_t nbits, nwords;
+  struct ferry_ctrl *ctrl;
+  struct ferry_consumer *cons;
+  struct ferry_part *parts;
+  struct ferry_entry *ring;
+  uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
+  int users; /* open pubs + subs on this handle */
+};
+
+struct ferry_pub {
+  ferry_channel *ch;
+  uint32_t part;
+  uint32_t bp;
+  int64_t timeout_ns;
+  bool closed;
+};
+
+struct ferry_sub {
+  ferry_channel *ch;
+  uint32_t part;
+  uint32_t consumer;
+  bool closed;
+  uint32_t polls;      /* try_receive misses since the last liveness check */
+  uint64_t last_reap;  /* ns */
+  struct ferry_waiter *waiter;
+};
+
+/* Native waiter behind ferry_sub_notify_fd. */
+struct ferry_waiter {
+  pthread_t thread;
+  int efd;
+  uint32_t wait;
+  _Atomic uint32_t armed; /* private futex word: 1 while JS waits for a signal */
+  _Atomic bool stop;
+  ferry_sub *sub;
+};
+
+/* ---- error.c ---- */
+int ferry__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ferry__errno(int code, const char *what);
+
+/* ---- segment.c ---- */
+uint64_t ferry__proc_start(pid_t pid); /* 0 when the process does not exist */
+bool ferry__alive(uint32_t pid, uint64_t start);
+uint64_t ferry__checksum(const struct ferry_seg_hdr *h);
+int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size);
+int ferry__shm_path(const char *name, char *out, size_t cap);
+int ferry__seg_stale(const char *path); /* 1 when no live process uses it */
+
+/* ---- lock (channel.c) ---- */
+int ferry__lock(ferry_channel *ch);
+void ferry__unlock(ferry_channel *ch);
+
+/* ---- alloc.c: granule bitmap, caller holds the lock ---- */
+int64_t ferry__alloc(ferry_channel *ch, uint64_t ngran);
+int ferry__free(ferry_channel *ch, uint64_t gran, uint64_t ngran);
+int ferry__mark(ferry_channel *ch, uint64_t gran, uint64_t ngran);
+
+/* ---- notify.c ---- */
+int ferry__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void ferry__futex_wake(_Atomic uint32_t *addr);
+uint64_t ferry__now_ns(void);
+void ferry__cpu_relax(void);
+void ferry__waiter_stop(struct ferry_waiter *w);
+/* 0 when receivable (or end of stream) was seen, TIMEOUT, or another error. */
+int ferry__wait_receivable(ferry_sub *sub, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop);
+bool ferry__receivable(ferry_sub *sub);
+
+
+
+/* ---- channel.c internals shared with publisher.c / subscriber.c ---- */
+void ferry__channel_put(ferry_channel *ch);
+void ferry__unref(ferry_channel *ch, struct ferry_entry *e);
+void ferry__entry_free(ferry_channel *ch, struct ferry_entry *e);
+void ferry__reclaim(ferry_channel *ch, bool sweep);
+void ferry__consumer_leave(ferry_channel *ch, uint32_t ci);
+void ferry__part_reclaim(ferry_channel *ch, uint32_t i, bool crashed);
+int ferry__part_join(ferry_channel *ch, uint32_t kind, uint32_t *out);
+int ferry__reap_if_due(ferry_channel *ch, uint64_t *last_ns);
+#endif

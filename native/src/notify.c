@@ -1,0 +1,158 @@
+/*
+ * notify.c — futexes on shared memory, the spin/block/hybrid wait loop and
+ * the native waiter that wakes a JS event loop through an eventfd.
+ *
+ * Publish side: bump pub_futex, then FUTEX_WAKE only if a subscriber sleeps
+ * (sub_waiters), so a busy channel makes no syscalls. Wait side: read the
+ * futex word first, then check, then sleep on the value read: a publish in
+ * between changes the word and the sleep returns at once (no lost wakeup).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t ferry__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void ferry__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+/* Shared (not private) futexes: waiters and wakers are different processes. */
+int ferry__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) {
+  struct timespec ts, *tp = NULL;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1000000000ll;
+    ts.tv_nsec = timeout_ns % 1000000000ll;
+    tp = &ts;
+  }
+  long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val, tp, NULL, 0);
+  if (r == 0 || errno == EAGAIN || errno == EINTR) return 0;
+  return errno == ETIMEDOUT ? FERRY_E_TIMEOUT : FERRY_E_SYS;
+}
+
+void ferry__futex_wake(_Atomic uint32_t *addr) { syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0); }
+
+/* Hybrid: spin this long before sleeping; adapted per call site between the bounds. */
+#define SPIN_MIN_NS 2000
+#define SPIN_MAX_NS 100000
+static _Thread_local int64_t spin_budget = 20000;
+
+/*
+ * Wait until the subscriber has something to claim or the stream ended.
+ * `stop` (optional) aborts the wait. Reaps dead peers every slice, so a
+ * crashed publisher turns into end of stream within ~FERRY_SLICE_NS.
+ */
+int ferry__wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop) {
+  ferry_channel *ch = s->ch;
+  struct ferry_ctrl *c = ch->ctrl;
+  uint64_t start = ferry__now_ns();
+  uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget : 0;
+  bool spun_ok = false;
+  for (uint32_t i = 0;; i++) {
+    if (ferry__receivable(s)) {
+      spun_ok = true;
+      break;
+    }
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
+    uint64_t now = (i & 63) == 0 || ferry__now_ns() >= spin_until ? ferry__now_ns() : start;
+    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
+    if (now < spin_until) {
+      ferry__cpu_relax();
+      if ((i & 0xfffff) == 0xfffff) ferry__reap_if_due(ch, &s->last_reap);
+      continue;
+    }
+    /* block */
+    uint32_t v = atomic_load(&c->pub_futex);
+    if (ferry__receivable(s)) break;
+    int64_t slice = FERRY_SLICE_NS;
+    if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
+    atomic_fetch_add(&c->sub_waiters, 1);
+    if (!ferry__receivable(s) && !(stop && atomic_load(stop))) ferry__futex_wait(&c->pub_futex, v, slice);
+    atomic_fetch_sub(&c->sub_waiters, 1);
+    ferry__reap_if_due(ch, &s->last_reap);
+  }
+  if (wait == FERRY_WAIT_HYBRID) { /* adapt: grow when spinning paid off, shrink when we slept */
+    if (spun_ok && ferry__now_ns() < spin_until)
+      spin_budget = spin_budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget * 2;
+    else
+      spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- waiter thread */
+
+static void *waiter_main(void *arg) {
+  struct ferry_waiter *w = arg;
+  while (!atomic_load(&w->stop)) {
+    if (!atomic_load(&w->armed)) {
+      syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+      continue;
+    }
+    int r = ferry__wait_receivable(w->sub, w->wait, -1, &w->stop);
+    if (r == FERRY_E_CLOSED) break;
+    atomic_store(&w->armed, 0);
+    uint64_t one = 1;
+    ssize_t n = write(w->efd, &one, sizeof one);
+    (void)n;
+  }
+  return NULL;
+}
+
+void ferry__waiter_stop(struct ferry_waiter *w) {
+  atomic_store(&w->stop, true);
+  atomic_store(&w->armed, 1);
+  syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  ferry__futex_wake(&w->sub->ch->ctrl->pub_futex);
+  pthread_join(w->thread, NULL);
+  close(w->efd);
+  free(w);
+}
+
+FERRY_API int ferry_sub_notify_fd(ferry_sub *s, uint32_t wait) {
+  if (!s) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");
+  if (s->closed || s->ch->closed) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");
+  if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
+  if (s->waiter) return s->waiter->efd;
+  struct ferry_waiter *w = calloc(1, sizeof *w);
+  if (!w) return ferry__err(FERRY_E_NOMEM, "out of memory");
+  w->sub = s;
+  w->wait = wait;
+  w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->efd < 0) {
+    free(w);
+    return ferry__errno(0, "eventfd");
+  }
+  int r = pthread_create(&w->thread, NULL, waiter_main, w);
+  if (r) {
+    close(w->efd);
+    free(w);
+    errno = r;
+    return ferry__errno(0, "pthread_create(waiter)");
+  }
+  s->waiter = w;
+  return w->efd;
+}
+
+FERRY_API int ferry_sub_arm(ferry_sub *s) {
+  if (!s || !s->waiter) return ferry__err(FERRY_E_STATE, "no notify fd: call ferry_sub_notify_fd first");
+  if (s->closed || s->ch->closed) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");
+  if (atomic_exchange(&s->waiter->armed, 1) == 0)
+    syscall(SYS_futex, (uint32_t *)&s->waiter->armed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  return 0;
+}

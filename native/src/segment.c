@@ -1,0 +1,189 @@
+/*
+ * segment.c — named POSIX shared-memory segments: names, layout header
+ * validation, process identity (pid + start time) and garbage collection.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+FERRY_API int ferry_name_check(const char *name) {
+  if (!name) return ferry__err(FERRY_E_NAME, "channel name is NULL");
+  size_t n = strnlen(name, FERRY_NAME_MAX + 1);
+  if (n == 0) return ferry__err(FERRY_E_NAME, "channel name is empty");
+  if (n > FERRY_NAME_MAX)
+    return ferry__err(FERRY_E_NAME, "channel name longer than %d bytes", FERRY_NAME_MAX);
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum || (i > 0 && (c == '-' || c == '_' || c == '.'))) continue;
+    return ferry__err(FERRY_E_NAME,
+                      "channel name \"%.*s\": character %zu is not allowed (use A-Z a-z 0-9 and, "
+                      "after the first, - _ .)",
+                      (int)n, name, i);
+  }
+  return 0;
+}
+
+int ferry__shm_path(const char *name, char *out, size_t cap) {
+  int r = ferry_name_check(name);
+  if (r) return r;
+  snprintf(out, cap, "/dev/shm/" FERRY_SHM_PREFIX "%s", name);
+  return 0;
+}
+
+uint64_t ferry__proc_start(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
+  if (!p) return 0;
+  /* after ") " come fields 3..; starttime is field 22 */
+  int field = 2;
+  for (p++; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  return strtoull(p, NULL, 10);
+}
+
+bool ferry__alive(uint32_t pid, uint64_t start) {
+  if (pid == 0 || pid > (uint32_t)INT32_MAX) return false;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return false;
+  uint64_t s = ferry__proc_start((pid_t)pid);
+  return s != 0 && s == start; /* a reused pid has another start time */
+}
+
+uint64_t ferry__checksum(const struct ferry_seg_hdr *h) {
+  const uint8_t *p = (const uint8_t *)h;
+  uint64_t x = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < offsetof(struct ferry_seg_hdr, checksum); i++) {
+    x ^= p[i];
+    x *= 0x100000001b3ull;
+  }
+  return x;
+}
+
+static bool pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* Validate a header copied out of shared memory against the file it came from. */
+int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
+  if (h->magic != FERRY_MAGIC) return ferry__err(FERRY_E_BADMAGIC, "segment magic 0x%016llx is not ferry's",
+                                                 (unsigned long long)h->magic);
+  if (h->layout_version != FERRY_LAYOUT_VERSION)
+    return ferry__err(FERRY_E_VERSION, "segment layout version %u, this libferry reads version %u",
+                      h->layout_version, FERRY_LAYOUT_VERSION);
+  if (h->hdr_size != sizeof *h) return ferry__err(FERRY_E_VERSION, "segment header size %u, expected %zu", h->hdr_size, sizeof *h);
+  if (h->checksum != ferry__checksum(h)) return ferry__err(FERRY_E_CORRUPT, "segment header checksum mismatch");
+  if (h->segment_size != file_size)
+    return ferry__err(FERRY_E_CORRUPT, "segment is %llu bytes, header says %llu", (unsigned long long)file_size,
+                      (unsigned long long)h->segment_size);
+  if (h->max_parts != FERRY_MAX_PARTICIPANTS || h->max_consumers != FERRY_MAX_CONSUMERS ||
+      h->max_held != FERRY_MAX_HELD)
+    return ferry__err(FERRY_E_VERSION, "segment limits differ from this libferry's");
+  if (!pow2(h->ring_slots) || h->ring_slots < FERRY_MIN_RING || h->ring_slots > FERRY_MAX_RING)
+    return ferry__err(FERRY_E_CORRUPT, "bad ring size %u", h->ring_slots);
+  if (!pow2(h->granule) || h->granule < 64 || h->granule > (1u << 20) || h->arena_size % h->granule ||
+      h->arena_size == 0 || h->arena_size > FERRY_MAX_ARENA)
+    return ferry__err(FERRY_E_CORRUPT, "bad arena geometry");
+  uint64_t nwords = (h->arena_size / h->granule + 63) / 64;
+  /* regions must follow each other in order, without overlap, inside the file */
+  if (h->ctrl_off != FERRY_PAGE || h->consumers_off < h->ctrl_off + sizeof(struct ferry_ctrl) ||
+      h->parts_off < h->consumers_off + (uint64_t)FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer) ||
+      h->ring_off < h->parts_off + (uint64_t)FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part) ||
+      h->ring_off % FERRY_CACHELINE ||
+      h->bitmap_off < h->ring_off + (uint64_t)h->ring_slots * sizeof(struct ferry_entry) ||
+      h->bitmap_off % 8 || h->arena_off < h->bitmap_off + nwords * 8 || h->arena_off % FERRY_PAGE ||
+      h->arena_off > file_size || h->arena_size != file_size - h->arena_off)
+    return ferry__err(FERRY_E_CORRUPT, "segment regions are inconsistent");
+  if (strnlen(h->name, sizeof h->name) > FERRY_NAME_MAX) return ferry__err(FERRY_E_CORRUPT, "bad name in header");
+  return 0;
+}
+
+/*
+ * Does any live process use the segment at `path`? 1 yes, 0 no (stale or not
+ * a valid ferry segment), < 0 it could not be read.
+ */
+static int seg_in_use(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ferry__errno(0, path);
+  struct stat st;
+  int used = 0;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < FERRY_PAGE) goto out;
+  struct ferry_seg_hdr h;
+  if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) goto out;
+  if (ferry__seg_validate(&h, (uint64_t)st.st_size) != 0) goto out;
+  if (ferry__alive(h.creator_pid, h.creator_start)) {
+    used = 1;
+    goto out;
+  }
+  size_t len = (size_t)h.ring_off;
+  uint8_t *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) goto out;
+  const struct ferry_part *parts = (const struct ferry_part *)(base + h.parts_off);
+  for (int i = 0; i < FERRY_MAX_PARTICIPANTS && !used; i++) {
+    struct ferry_part p = parts[i];
+    if (p.kind != PART_FREE && ferry__alive(p.pid, p.start)) used = 1;
+  }
+  munmap(base, len);
+out:
+  close(fd);
+  return used;
+}
+
+int ferry__seg_stale(const char *path) { return seg_in_use(path) == 0; }
+
+FERRY_API int ferry_unlink(const char *name) {
+  char path[128];
+  int r = ferry__shm_path(name, path, sizeof path);
+  if (r) return r;
+  if (unlink(path) != 0) return ferry__errno(0, path);
+  return 0;
+}
+
+/* Temporary names used while a segment is built: "ferry.~tmp.<pid>.<n>". */
+static bool tmp_owner(const char *ent, long *pid) {
+  const char *pfx = FERRY_SHM_PREFIX "~tmp.";
+  if (strncmp(ent, pfx, strlen(pfx)) != 0) return false;
+  *pid = strtol(ent + strlen(pfx), NULL, 10);
+  return true;
+}
+
+FERRY_API int ferry_gc(void) {
+  DIR *d = opendir("/dev/shm");
+  if (!d) return ferry__errno(0, "opendir(/dev/shm)");
+  int removed = 0;
+  uid_t me = geteuid();
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, FERRY_SHM_PREFIX, strlen(FERRY_SHM_PREFIX)) != 0) continue;
+    char path[300];
+    snprintf(path, sizeof path, "/dev/shm/%s", de->d_name);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (me != 0 && st.st_uid != me) continue; /* not ours to judge */
+    long pid;
+    bool stale;
+    if (tmp_owner(de->d_name, &pid))
+      stale = pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+    else if (time(NULL) - st.st_mtime < 2 && (uint64_t)st.st_size < FERRY_PAGE)
+      stale = false; /* too young to judge */
+    else
+      stale = seg_in_use(path) == 0;
+    if (stale && unlink(path) == 0) removed++;
+  }
+  closedir(d);
+  return removed;
+}

@@ -1,0 +1,208 @@
+/*
+ * subscriber.c — claim, validate and release messages; broadcast and groups.
+ *
+ * Every broadcast subscriber and every group is a "consumer" with a cursor.
+ * Claiming message s is a CAS of the cursor s -> s+1: members of a group race
+ * for it (each message goes to exactly one), and a drop-oldest publisher
+ * races the same way. Receiving and releasing never take the channel lock.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->closed; }
+
+#define SUB_CHECK(s)                                                                       \
+  do {                                                                                     \
+    if (!(s)) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");                      \
+    if (sub_bad(s)) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");  \
+  } while (0)
+
+FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {
+  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  *out = NULL;
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (!group) group = "";
+  size_t gl = strnlen(group, FERRY_GROUP_MAX + 1);
+  if (gl > FERRY_GROUP_MAX) return ferry__err(FERRY_E_INVAL, "group name longer than %d bytes", FERRY_GROUP_MAX);
+  ferry_sub *s = calloc(1, sizeof *s);
+  if (!s) return ferry__err(FERRY_E_NOMEM, "out of memory");
+  int r = ferry__lock(ch);
+  if (r) {
+    free(s);
+    return r;
+  }
+  struct ferry_ctrl *c = ch->ctrl;
+  uint32_t ci = FERRY_MAX_CONSUMERS, free_ci = FERRY_MAX_CONSUMERS;
+  for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+    struct ferry_consumer *kc = &ch->cons[k];
+    if (kc->state != CONS_ACTIVE) {
+      if (free_ci == FERRY_MAX_CONSUMERS) free_ci = k;
+    } else if (gl && strncmp(kc->group, group, sizeof kc->group) == 0) {
+      ci = k;
+      break;
+    }
+  }
+  if (ci == FERRY_MAX_CONSUMERS && free_ci == FERRY_MAX_CONSUMERS) {
+    ferry__unlock(ch);
+    free(s);
+    return ferry__err(FERRY_E_LIMIT, "channel \"%s\" has %d subscribers/groups already", ch->name,
+                      FERRY_MAX_CONSUMERS);
+  }
+  r = ferry__part_join(ch, PART_SUB, &s->part);
+  if (r) {
+    ferry__unlock(ch);
+    free(s);
+    return r;
+  }
+  if (ci == FERRY_MAX_CONSUMERS) { /* a new consumer starts at the tail: it sees what comes next */
+    ci = free_ci;
+    struct ferry_consumer *kc = &ch->cons[ci];
+    memset(kc->group, 0, sizeof kc->group);
+    memcpy(kc->group, group, gl);
+    atomic_store(&kc->cursor, c->tail);
+    atomic_store(&kc->dropped, 0);
+    kc->members = 1;
+    kc->state = CONS_ACTIVE;
+    c->n_consumers_active++;
+  } else {
+    ch->cons[ci].members++;
+  }
+  ch->parts[s->part].consumer = ci;
+  c->subs_live++;
+  ferry__unlock(ch);
+  s->ch = ch;
+  s->consumer = ci;
+  s->last_reap = ferry__now_ns();
+  ch->users++;
+  *out = s;
+  return 0;
+}
+
+FERRY_API int ferry_sub_close(ferry_sub *s) {
+  if (!s) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");
+  if (s->closed) return 0;
+  s->closed = true;
+  if (s->waiter) ferry__waiter_stop(s->waiter);
+  ferry_channel *ch = s->ch;
+  if (ferry__lock(ch) == 0) {
+    struct ferry_part *part = &ch->parts[s->part];
+    if (part->kind == PART_SUB && part->pid == (uint32_t)getpid()) ferry__part_reclaim(ch, s->part, false);
+    ferry__unlock(ch);
+  }
+  ferry__channel_put(ch);
+  free(s);
+  return 0;
+}
+
+/* End of stream: publishers existed and none is left (after draining). */
+static int eos(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  if (!c->pubs_ever || c->pubs_live) return 0;
+  return c->pubs_crashed ? ferry__err(FERRY_E_PEERDEAD, "every publisher of \"%s\" is gone; one crashed", ch->name)
+                         : ferry__err(FERRY_E_EOF, "every publisher of \"%s\" closed", ch->name);
+}
+
+bool ferry__receivable(ferry_sub *s) {
+  ferry_channel *ch = s->ch;
+  uint64_t cur = atomic_load_explicit(&ch->cons[s->consumer].cursor, memory_order_acquire);
+  struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) == cur + 1) return true;
+  struct ferry_ctrl *c = ch->ctrl;
+  return c->pubs_ever && !c->pubs_live;
+}
+
+FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
+  SUB_CHECK(s);
+  ferry_channel *ch = s->ch;
+  struct ferry_part *part = &ch->parts[s->part];
+  if (part->nheld >= FERRY_MAX_HELD)
+    return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
+  struct ferry_consumer *kc = &ch->cons[s->consumer];
+  uint64_t cur, pg, pl, hg, hl;
+  struct ferry_entry *e;
+  for (;;) {
+    cur = atomic_load_explicit(&kc->cursor, memory_order_acquire);
+    e = &ch->ring[cur & ch->ring_mask];
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) {
+      if ((++s->polls & 1023) == 0) ferry__reap_if_due(ch, &s->last_reap);
+      int r = eos(ch);
+      return r ? r : FERRY_E_AGAIN;
+    }
+    pg = e->pay_gran;
+    pl = e->pay_len;
+    hg = e->hdr_gran;
+    hl = e->hdr_len;
+    if (atomic_compare_exchange_weak_explicit(&kc->cursor, &cur, cur + 1, memory_order_acq_rel,
+                                              memory_order_relaxed))
+      break;
+  }
+  int h = -1;
+  for (int i = 0; i < FERRY_MAX_HELD; i++)
+    if (!part->held[i].used) {
+      h = i;
+      break;
+    }
+  if (h < 0) { /* cannot happen unless the record was corrupted */
+    ferry__unref(ch, e);
+    return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+  }
+  part->held[h] = (struct ferry_held){.a = cur, .b = (uint32_t)(cur & ch->ring_mask), .used = 1};
+  part->nheld++;
+  part->count++;
+  /* hostile-input check: everything read from the descriptor must lie inside the arena */
+  uint64_t asz = ch->arena_size;
+  if (pg >= ch->nbits || pl > asz - pg * ch->granule || hl > FERRY_HEADER_MAX ||
+      (hl && (hg >= ch->nbits || hl > asz - hg * ch->granule))) {
+    part->held[h].used = 0;
+    part->nheld--;
+    ferry__unref(ch, e);
+    return ferry__err(FERRY_E_CORRUPT, "descriptor of message %llu points outside the arena",
+                      (unsigned long long)cur);
+  }
+  info->seq = cur;
+  info->offset = pg * ch->granule;
+  info->length = pl;
+  info->hdr_offset = hl ? hg * ch->granule : 0;
+  info->hdr_length = (uint32_t)hl;
+  info->token = (uint32_t)h;
+  info->dropped = atomic_load_explicit(&kc->dropped, memory_order_relaxed);
+  return 0;
+}
+
+FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
+  SUB_CHECK(s);
+  ferry_channel *ch = s->ch;
+  struct ferry_part *part = &ch->parts[s->part];
+  if (token >= FERRY_MAX_HELD || !part->held[token].used)
+    return ferry__err(FERRY_E_STATE, "message %u was already released", token);
+  struct ferry_held hd = part->held[token];
+  part->held[token].used = 0;
+  part->nheld--;
+  if (hd.b > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "held-message record is corrupt");
+  struct ferry_entry *e = &ch->ring[hd.b];
+  if (atomic_load(&e->seq) != hd.a + 1) return ferry__err(FERRY_E_CORRUPT, "descriptor changed while held");
+  ferry__unref(ch, e);
+  return 0;
+}
+
+FERRY_API int ferry_sub_receive(ferry_sub *s, ferry_msg_info *info, uint32_t wait, int64_t timeout_ns) {
+  SUB_CHECK(s);
+  if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
+  uint64_t start = 0;
+  for (;;) {
+    int r = ferry_sub_try_receive(s, info);
+    if (r != FERRY_E_AGAIN) return r;
+    int64_t left = -1;
+    if (timeout_ns >= 0) {
+      uint64_t now = ferry__now_ns();
+      if (!start) start = now;
+      left = timeout_ns - (int64_t)(now - start);
+      if (left <= 0) return ferry__err(FERRY_E_TIMEOUT, "no message within %lld ms", (long long)(timeout_ns / 1000000));
+    }
+    r = ferry__wait_receivable(s, wait, left, NULL);
+    if (r && r != FERRY_E_TIMEOUT) return r;
+  }
+}
