@@ -1,0 +1,64 @@
+/**
+ * The one dlopen table of libferry. Keys equal the C names (include/ferry.h).
+ * Only this module calls dlopen; only wrapper classes read `.symbols`.
+ * FERRY_DEBUG_FFI=1 wraps every symbol to log its calls and results.
+ */
+import { dlopen, FFIType as T } from "bun:ffi";
+// note: FFIType.buffer fails with "invalid ABI type" in Bun 1.4.5; the string "buffer" works.
+import { findLibrary } from "./load";
+
+const table = {
+  // library
+  ferry_version: { args: [], returns: T.cstring },
+  ferry_abi_version: { args: [], returns: T.i32 },
+  ferry_strerror: { args: [T.i32], returns: T.cstring },
+  ferry_err_name: { args: [T.i32], returns: T.cstring },
+  ferry_last_error: { args: [], returns: T.cstring },
+  ferry_sizeof_msg_info: { args: [], returns: T.u64_fast },
+  ferry_sizeof_channel_info: { args: [], returns: T.u64_fast },
+  ferry_sizeof_stats: { args: [], returns: T.u64_fast },
+  ferry_name_check: { args: ["buffer"], returns: T.i32 },
+  // channels
+  ferry_channel_create: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
+  ferry_channel_open: { args: ["buffer", "buffer"], returns: T.i32 },
+  ferry_channel_close: { args: [T.ptr], returns: T.i32 },
+  ferry_channel_info_get: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_channel_stats: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_channel_reap: { args: [T.ptr], returns: T.i32 },
+  ferry_unlink: { args: ["buffer"], returns: T.i32 },
+  ferry_gc: { args: [], returns: T.i32 },
+  // publishers
+  ferry_pub_open: { args: [T.ptr, T.u32, T.i64, "buffer"], returns: T.i32 },
+  ferry_pub_close: { args: [T.ptr], returns: T.i32 },
+  ferry_pub_arena: { args: [T.ptr], returns: T.ptr },
+  ferry_pub_loan: { args: [T.ptr, T.u64, "buffer"], returns: T.i32 },
+  ferry_pub_publish: { args: [T.ptr, T.u32, T.u64, T.ptr, T.u32, "buffer"], returns: T.i32 },
+  ferry_pub_unloan: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_pub_send: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, "buffer"], returns: T.i32 },
+  // subscribers
+  ferry_sub_open: { args: [T.ptr, "buffer", "buffer"], returns: T.i32 },
+  ferry_sub_close: { args: [T.ptr], returns: T.i32 },
+  ferry_sub_try_receive: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_sub_receive: { args: [T.ptr, "buffer", T.u32, T.i64], returns: T.i32 },
+  ferry_sub_release: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_sub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_sub_arm: { args: [T.ptr], returns: T.i32 },
+} as const;
+
+function open() {
+  const lib = dlopen(findLibrary(), table);
+  if (!process.env.FERRY_DEBUG_FFI) return lib;
+  const wrapped: Record<string, (...a: unknown[]) => unknown> = {};
+  for (const [name, fn] of Object.entries(lib.symbols) as [string, (...a: unknown[]) => unknown][]) {
+    wrapped[name] = (...args: unknown[]) => {
+      const t0 = Bun.nanoseconds();
+      const r = fn(...args);
+      console.error(`[ferry ffi] ${name}(${args.map(String).join(", ")}) = ${String(r)} ${Bun.nanoseconds() - t0} ns`);
+      return r;
+    };
+  }
+  return { ...lib, symbols: wrapped as unknown as typeof lib.symbols };
+}
+
+export const lib = open();
+export type Symbols = typeof lib.symbols;

@@ -1,0 +1,517 @@
+/**
+ * @ferry/channel — zero-copy shared-memory channels between Bun processes.
+ *
+ *   const ch = Channel.create("frames", { capacity: 512 * 2 ** 20 });
+ *   const pub = ch.publisher({ backpressure: "block" });
+ *   const loan = pub.loan(size); loan.bytes.set(data); pub.publish(loan, { header: { shape } });
+ *   const sub = Channel.open("frames").subscribe({ wait: "hybrid" });
+ *   for await (const msg of sub) { use(msg.bytes, msg.header); msg.release(); }
+ *
+ * One FFI call per loan / publish / receive / release; results come back in a
+ * preallocated struct; the arena is mapped once as an ArrayBuffer and every
+ * message view is a Uint8Array over it (no FFI per view).
+ */
+import { toArrayBuffer } from "bun:ffi";
+import {
+  Backpressure,
+  Errno,
+  FerryError,
+  HEADER_MAX,
+  Wait,
+  check,
+  cstr,
+  fail,
+  lib,
+} from "@ferry/native";
+import { Waker } from "./waker";
+
+export { FerryError, Errno } from "@ferry/native";
+export type { FerryErrorCode } from "@ferry/native";
+
+const sym = lib.symbols;
+
+export type Mode = "zero-copy" | "inline" | "offload" | "pipelined" | "auto";
+export type CachePlacement = "hot" | "cold" | "auto";
+export type WaitStrategy = "spin" | "block" | "hybrid";
+export type BackpressurePolicy = "block" | "error" | "drop-oldest";
+export type Header = unknown;
+
+export interface CreateOptions {
+  /** Arena bytes: the most payload that can be in flight at once. Default 64 MiB. */
+  capacity?: number;
+  /** Descriptor ring slots (power of two): the most messages in flight. Default 4096. */
+  slots?: number;
+  /** Segment permission bits, e.g. 0o660 to share with a group. Default 0o600. */
+  permissions?: number;
+}
+
+export interface PublisherOptions {
+  backpressure?: BackpressurePolicy;
+  /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; -1 waits forever. */
+  timeoutMs?: number;
+}
+
+export interface SubscribeOptions {
+  /** How to wait for messages. Default "hybrid". "spin" busy-waits on the JS thread. */
+  wait?: WaitStrategy;
+  /** Join a worker group: each message goes to exactly one member. Omit for broadcast. */
+  group?: string;
+}
+
+export interface PublishOptions {
+  /** JSON-serialisable metadata (dtype, shape, content type), at most 4 KiB encoded. */
+  header?: Header;
+  /** Publish only the first `length` bytes of the loan. */
+  length?: number;
+}
+
+export interface SendOptions {
+  mode?: Mode;
+  cache?: CachePlacement;
+  header?: Header;
+}
+
+export interface ChannelStats {
+  published: number;
+  tail: number;
+  head: number;
+  dropped: number;
+  unheard: number;
+  arenaUsed: number;
+  publishers: number;
+  subscribers: number;
+  reclaimed: number;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+const TWO32 = 4294967296;
+/** Little-endian u64 pair -> number (exact below 2^53). */
+const u64 = (a: Uint32Array, i: number) => a[i]! + a[i + 1]! * TWO32;
+
+/** The 48-byte ferry_msg_info, one per handle. */
+class Info {
+  readonly u32 = new Uint32Array(new ArrayBuffer(48));
+  get seq() { return u64(this.u32, 0); }
+  get offset() { return u64(this.u32, 2); }
+  get length() { return u64(this.u32, 4); }
+  get hdrOffset() { return u64(this.u32, 6); }
+  get hdrLength() { return this.u32[8]!; }
+  get token() { return this.u32[9]!; }
+  get dropped() { return u64(this.u32, 10); }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encodeHeader(h: Header): Uint8Array | null {
+  if (h === undefined) return null;
+  const bytes = h instanceof Uint8Array ? h : encoder.encode(JSON.stringify(h));
+  if (bytes.length > HEADER_MAX)
+    throw new FerryError(Errno.TOOBIG, `header of ${bytes.length} bytes exceeds ${HEADER_MAX}`);
+  return bytes.length ? bytes : null;
+}
+
+function closedError(what: string) {
+  return new FerryError(Errno.CLOSED, `${what} is closed`);
+}
+
+const registry = new FinalizationRegistry<() => void>((close) => close());
+
+/* ------------------------------------------------------------------ Channel */
+
+export class Channel implements Disposable {
+  readonly name: string;
+  /** Arena size in bytes. */
+  readonly capacity: number;
+  readonly slots: number;
+  readonly granule: number;
+  #handle: number;
+  #arenaRO: ArrayBuffer;
+  #arenaRW: ArrayBuffer | null = null;
+  #children = new Set<Publisher | Subscriber>();
+  #closed = false;
+
+  private constructor(name: string, handle: number) {
+    this.name = name;
+    this.#handle = handle;
+    const info = new Uint32Array(new ArrayBuffer(48));
+    check(sym.ferry_channel_info_get(handle, info), `channel "${name}"`);
+    this.capacity = u64(info, 0);
+    this.granule = u64(info, 2);
+    this.slots = u64(info, 4);
+    this.#arenaRO = toArrayBuffer(u64(info, 6) as never, 0, this.capacity);
+    registry.register(this, () => sym.ferry_channel_close(handle), this);
+  }
+
+  /** Create channel `name`; this process owns it and its name goes away on close(). */
+  static create(name: string, opts: CreateOptions = {}): Channel {
+    const out = new BigUint64Array(1);
+    const capacity = opts.capacity ?? 64 * 2 ** 20;
+    if (!Number.isSafeInteger(capacity) || capacity <= 0)
+      throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${capacity}`);
+    check(
+      sym.ferry_channel_create(cstr(name), capacity, opts.slots ?? 0, opts.permissions ?? 0o600, out),
+      `create channel "${name}"`,
+    );
+    return new Channel(name, Number(out[0]));
+  }
+
+  /** Open an existing channel by name. */
+  static open(name: string): Channel {
+    const out = new BigUint64Array(1);
+    check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
+    return new Channel(name, Number(out[0]));
+  }
+
+  /** Remove every ferry segment in /dev/shm that no live process uses. */
+  static gc(): number {
+    return check(sym.ferry_gc(), "gc");
+  }
+
+  /** Remove a channel's name (its users keep their mappings). */
+  static unlink(name: string): void {
+    check(sym.ferry_unlink(cstr(name)), `unlink "${name}"`);
+  }
+
+  get closed() { return this.#closed; }
+
+  /** @internal */
+  get handle(): number {
+    if (this.#closed) throw closedError(`channel "${this.name}"`);
+    return this.#handle;
+  }
+  /** @internal read-only view of the arena, shared by every subscriber of this handle. */
+  get arenaRO() { return this.#arenaRO; }
+  /** @internal read-write arena view, mapped by the first publisher. */
+  arenaRW(pubHandle: number): ArrayBuffer {
+    return (this.#arenaRW ??= toArrayBuffer(sym.ferry_pub_arena(pubHandle) as never, 0, this.capacity));
+  }
+  /** @internal */
+  adopt<T extends Publisher | Subscriber>(c: T): T {
+    this.#children.add(c);
+    return c;
+  }
+  /** @internal */
+  disown(c: Publisher | Subscriber) {
+    this.#children.delete(c);
+  }
+
+  publisher(opts: PublisherOptions = {}): Publisher {
+    return this.adopt(new Publisher(this, opts));
+  }
+
+  subscribe(opts: SubscribeOptions = {}): Subscriber {
+    return this.adopt(new Subscriber(this, opts));
+  }
+
+  stats(): ChannelStats {
+    const s = new Uint32Array(new ArrayBuffer(72));
+    check(sym.ferry_channel_stats(this.handle, s), "stats");
+    return {
+      published: u64(s, 0), tail: u64(s, 2), head: u64(s, 4), dropped: u64(s, 6), unheard: u64(s, 8),
+      arenaUsed: u64(s, 10), publishers: u64(s, 12), subscribers: u64(s, 14), reclaimed: u64(s, 16),
+    };
+  }
+
+  /** Reclaim space held by dead participants now (it also happens on its own while waiting). */
+  reap(): number {
+    return check(sym.ferry_channel_reap(this.handle), "reap");
+  }
+
+  /** Close publishers and subscribers of this handle, then detach; the creator also removes the name. */
+  close(): void {
+    if (this.#closed) return;
+    for (const c of [...this.#children]) c.close();
+    this.#closed = true;
+    registry.unregister(this);
+    sym.ferry_channel_close(this.#handle);
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+/* ------------------------------------------------------------------ Publisher */
+
+/** A writable block of the arena; `bytes` is valid until published or returned. */
+export class Loan {
+  #bytes: Uint8Array | null;
+  /** @internal */ readonly token: number;
+  /** @internal */ readonly owner: Publisher;
+  constructor(owner: Publisher, token: number, bytes: Uint8Array) {
+    this.owner = owner;
+    this.token = token;
+    this.#bytes = bytes;
+  }
+  /** Writable view into shared memory. */
+  get bytes(): Uint8Array {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
+    return this.#bytes;
+  }
+  get size(): number { return this.#bytes?.length ?? 0; }
+  get active(): boolean { return this.#bytes !== null; }
+  /** @internal */
+  consume(): void {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
+    this.#bytes = null;
+  }
+}
+
+export class Publisher implements Disposable {
+  readonly channel: Channel;
+  readonly backpressure: BackpressurePolicy;
+  #handle: number;
+  #arena: ArrayBuffer;
+  #info = new Info();
+  #closed = false;
+
+  /** @internal use channel.publisher() */
+  constructor(channel: Channel, opts: PublisherOptions) {
+    this.channel = channel;
+    this.backpressure = opts.backpressure ?? "block";
+    const bp = Backpressure[this.backpressure];
+    if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure "${opts.backpressure}"`);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const out = new BigUint64Array(1);
+    check(
+      sym.ferry_pub_open(channel.handle, bp, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6), out),
+      `publisher on "${channel.name}"`,
+    );
+    this.#handle = Number(out[0]);
+    this.#arena = channel.arenaRW(this.#handle);
+  }
+
+  get closed() { return this.#closed; }
+
+  #h(): number {
+    if (this.#closed || this.channel.closed) throw closedError("publisher");
+    return this.#handle;
+  }
+
+  /** Borrow `size` bytes of shared memory to build a message in place (zero-copy). */
+  loan(size: number): Loan {
+    const h = this.#h();
+    const info = this.#info;
+    const rc = sym.ferry_pub_loan(h, size, info.u32);
+    if (rc < 0) throw fail(rc, "loan");
+    return new Loan(this, info.token, new Uint8Array(this.#arena, info.offset, size));
+  }
+
+  /** Publish a loan; returns the message's sequence number. */
+  publish(loan: Loan, opts: PublishOptions = {}): number {
+    const h = this.#h();
+    if (loan.owner !== this) throw new FerryError(Errno.STATE, "loan belongs to another publisher");
+    const length = opts.length ?? loan.size;
+    if (length > loan.size || length < 0)
+      throw new FerryError(Errno.INVAL, `length ${length} outside the loan of ${loan.size} bytes`);
+    const hdr = encodeHeader(opts.header);
+    loan.consume();
+    const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr?.length ?? 0, this.#info.u32);
+    if (rc < 0) {
+      sym.ferry_pub_unloan(h, loan.token);
+      throw fail(rc, "publish");
+    }
+    return this.#info.seq;
+  }
+
+  /** Give a loan back unpublished. */
+  unloan(loan: Loan): void {
+    const h = this.#h();
+    loan.consume();
+    check(sym.ferry_pub_unloan(h, loan.token), "unloan");
+  }
+
+  /**
+   * Copy `bytes` into the channel and publish them. "inline" (and "auto" for
+   * now) copies on this thread; the promise resolves once the message is
+   * published. "offload"/"pipelined" need a copy engine (@ferry/sw-engine).
+   */
+  async send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
+    return this.sendSync(bytes, opts);
+  }
+
+  /** Synchronous inline copy + publish. */
+  sendSync(bytes: Uint8Array, opts: SendOptions = {}): number {
+    const h = this.#h();
+    const mode = opts.mode ?? "auto";
+    if (mode === "offload" || mode === "pipelined")
+      throw new FerryError(Errno.INVAL, `mode "${mode}" needs a copy engine; none is installed in this build`);
+    if (mode === "zero-copy")
+      throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
+    if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
+    const hdr = encodeHeader(opts.header);
+    const rc = sym.ferry_pub_send(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, this.#info.u32);
+    if (rc < 0) throw fail(rc, "send");
+    return this.#info.seq;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    sym.ferry_pub_close(this.#handle);
+    this.channel.disown(this);
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+/* ------------------------------------------------------------------ Subscriber */
+
+export class Message implements Disposable {
+  readonly seq: number;
+  /** Messages this subscriber (or its group) lost to drop-oldest so far. */
+  readonly dropped: number;
+  #bytes: Uint8Array | null;
+  #hdr: Uint8Array | null;
+  #header: Header | undefined;
+  #token: number;
+  #sub: Subscriber;
+
+  /** @internal */
+  constructor(sub: Subscriber, arena: ArrayBuffer, info: Info) {
+    this.#sub = sub;
+    this.seq = info.seq;
+    this.dropped = info.dropped;
+    this.#token = info.token;
+    this.#bytes = new Uint8Array(arena, info.offset, info.length);
+    const hl = info.hdrLength;
+    this.#hdr = hl ? new Uint8Array(arena, info.hdrOffset, hl) : null;
+  }
+
+  /** Read-only view of the payload in shared memory, valid until release(). Do not write to it. */
+  get bytes(): Uint8Array {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
+    return this.#bytes;
+  }
+
+  get length(): number { return this.bytes.length; }
+
+  /** Raw header bytes (null when the message has none). */
+  get headerBytes(): Uint8Array | null {
+    this.bytes; // throws after release
+    return this.#hdr;
+  }
+
+  /** The header, parsed from JSON on first access (undefined when absent). */
+  get header(): Header {
+    const raw = this.headerBytes;
+    if (this.#header === undefined && raw) this.#header = JSON.parse(decoder.decode(raw));
+    return this.#header;
+  }
+
+  get released(): boolean { return this.#bytes === null; }
+
+  /** Give the message's space back. Idempotent. */
+  release(): void {
+    if (!this.#bytes) return;
+    this.#bytes = null;
+    this.#hdr = null;
+    this.#sub.releaseToken(this.#token);
+  }
+
+  [Symbol.dispose]() {
+    this.release();
+  }
+}
+
+export class Subscriber implements Disposable, AsyncIterable<Message> {
+  readonly channel: Channel;
+  readonly wait: WaitStrategy;
+  readonly group: string | undefined;
+  #handle: number;
+  #arena: ArrayBuffer;
+  #info = new Info();
+  #closed = false;
+  #waker: Waker | null = null;
+
+  /** @internal use channel.subscribe() */
+  constructor(channel: Channel, opts: SubscribeOptions) {
+    this.channel = channel;
+    this.wait = opts.wait ?? "hybrid";
+    if (Wait[this.wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${opts.wait}"`);
+    this.group = opts.group;
+    const out = new BigUint64Array(1);
+    check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
+    this.#handle = Number(out[0]);
+    this.#arena = channel.arenaRO;
+  }
+
+  get closed() { return this.#closed; }
+
+  #h(): number {
+    if (this.#closed || this.channel.closed) throw closedError("subscriber");
+    return this.#handle;
+  }
+
+  /**
+   * Take the next message if one is there; never blocks. Returns null when
+   * none is; throws FerryError FERRY_E_EOF / FERRY_E_PEERDEAD at end of stream.
+   */
+  tryReceive(): Message | null {
+    const rc = sym.ferry_sub_try_receive(this.#h(), this.#info.u32);
+    if (rc === 0) return new Message(this, this.#arena, this.#info);
+    if (rc === Errno.AGAIN) return null;
+    throw fail(rc, "receive");
+  }
+
+  /**
+   * Wait for the next message. With wait "spin" this busy-waits on the JS
+   * thread; "block" and "hybrid" wait in a native thread and leave the event
+   * loop free. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD.
+   */
+  async receive(opts: { timeoutMs?: number } = {}): Promise<Message> {
+    const timeoutMs = opts.timeoutMs ?? -1;
+    if (this.wait === "spin") {
+      const rc = sym.ferry_sub_receive(this.#h(), this.#info.u32, Wait.spin, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6));
+      if (rc < 0) throw fail(rc, "receive");
+      return new Message(this, this.#arena, this.#info);
+    }
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const m = this.tryReceive();
+      if (m) return m;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`);
+      this.#waker ??= new Waker(this.#h(), Wait[this.wait]);
+      await this.#waker.wait(left);
+      if (this.#closed) throw closedError("subscriber");
+    }
+  }
+
+  /** Messages until every publisher has closed; throws FERRY_E_PEERDEAD if one crashed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      let m: Message;
+      try {
+        m = await this.receive();
+      } catch (e) {
+        if (e instanceof FerryError && (e.code === "FERRY_E_EOF" || e.code === "FERRY_E_CLOSED")) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  /** @internal */
+  releaseToken(token: number) {
+    if (this.#closed) return; // closing released everything
+    const rc = sym.ferry_sub_release(this.#handle, token);
+    if (rc < 0) throw fail(rc, "release");
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waker?.close();
+    sym.ferry_sub_close(this.#handle);
+    this.channel.disown(this);
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+}

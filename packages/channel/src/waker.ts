@@ -1,0 +1,42 @@
+/**
+ * Waker: lets an async receive sleep without blocking the event loop and
+ * without burning CPU. A native waiter thread (ferry_sub_notify_fd) sleeps on
+ * the channel's futex (after a bounded spin for "hybrid") and writes to an
+ * eventfd once a message can be claimed; the event loop reads that fd.
+ */
+import { lib } from "@ferry/native";
+import { check } from "@ferry/native";
+
+const sym = lib.symbols;
+
+export class Waker {
+  #sub: number;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #closed = false;
+
+  constructor(sub: number, wait: number) {
+    this.#sub = sub;
+    const fd = check(sym.ferry_sub_notify_fd(sub, wait), "notify fd");
+    this.#reader = Bun.file(fd).stream().getReader();
+  }
+
+  /** Resolve when a message may be receivable (or end of stream), or after timeoutMs. */
+  async wait(timeoutMs: number): Promise<void> {
+    if (this.#closed) return;
+    check(sym.ferry_sub_arm(this.#sub), "arm");
+    const read = this.#reader.read();
+    if (!Number.isFinite(timeoutMs)) {
+      await read;
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([read.then(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, timeoutMs))))]);
+    clearTimeout(timer);
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reader.cancel().catch(() => {});
+  }
+}
