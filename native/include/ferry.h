@@ -83,9 +83,11 @@ typedef struct ferry_pub ferry_pub;
 typedef struct ferry_sub ferry_sub;
 
 /*
- * Result record filled by loan/receive: one preallocated struct per handle so
- * that JS reads every field after a single FFI call. Offsets are relative to
- * the arena base (see ferry_channel_info).
+ * Result record filled by loan/publish/receive. Every call that takes a
+ * `ferry_msg_info *info` accepts NULL: the result then goes to the handle's
+ * own record, whose address ferry_pub_info()/ferry_sub_info() return, so an
+ * FFI caller maps it once and passes no buffer per call. Offsets are relative
+ * to the arena base (see ferry_channel_info).
  */
 typedef struct ferry_msg_info {
   uint64_t seq;         /* global sequence number of the message */
@@ -162,6 +164,8 @@ FERRY_API int ferry_gc(void);
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t backpressure, int64_t timeout_ns,
                              ferry_pub **out);
 FERRY_API int ferry_pub_close(ferry_pub *pub);
+/* The publisher's own result record (stable until ferry_pub_close). */
+FERRY_API ferry_msg_info *ferry_pub_info(ferry_pub *pub);
 /* Address of the read-write arena view (publishers only). */
 FERRY_API uint64_t ferry_pub_arena(ferry_pub *pub);
 /* Loan `size` bytes of the arena; fills info (offset, token). */
@@ -182,6 +186,8 @@ FERRY_API int ferry_pub_send(ferry_pub *pub, const void *data, uint64_t len, con
 /* group: NULL or "" for broadcast, else the name of a worker group. */
 FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **out);
 FERRY_API int ferry_sub_close(ferry_sub *sub);
+/* The subscriber's own result record (stable until ferry_sub_close). */
+FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *sub);
 /* Never blocks: 0 and info filled, or FERRY_E_AGAIN / FERRY_E_EOF / FERRY_E_PEERDEAD. */
 FERRY_API int ferry_sub_try_receive(ferry_sub *sub, ferry_msg_info *info);
 /* Wait up to timeout_ns (<0: forever) with the given strategy. */

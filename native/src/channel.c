@@ -175,12 +175,7 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
   }
   if ((r = map_segment(ch, &h))) goto fail;
 
-  pthread_mutexattr_t ma;
-  pthread_mutexattr_init(&ma);
-  pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(&ch->ctrl->lock, &ma);
-  pthread_mutexattr_destroy(&ma);
+  atomic_store(&ch->ctrl->lock, 0);
   atomic_store(&ch->ctrl->pub_futex, 1);
   __atomic_store_n(&ch->ctrl->ready, 1, __ATOMIC_RELEASE);
 
@@ -274,27 +269,7 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
   return 0;
 }
 
-/* ---------------------------------------------------------------- lock and repair */
-
-static void repair(ferry_channel *ch);
-
-int ferry__lock(ferry_channel *ch) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += FERRY_LOCK_TIMEOUT_NS / 1000000000ll;
-  int r = pthread_mutex_clocklock(&ch->ctrl->lock, CLOCK_MONOTONIC, &ts);
-  if (r == 0) return 0;
-  if (r == EOWNERDEAD) {
-    /* the holder died inside the critical section: rebuild what it guarded */
-    pthread_mutex_consistent(&ch->ctrl->lock);
-    repair(ch);
-    return 0;
-  }
-  if (r == ETIMEDOUT) return ferry__err(FERRY_E_BUSY, "channel lock held for more than 5 s by another process");
-  return ferry__err(FERRY_E_CORRUPT, "channel lock is unusable (%s)", strerror(r));
-}
-
-void ferry__unlock(ferry_channel *ch) { pthread_mutex_unlock(&ch->ctrl->lock); }
+/* ---------------------------------------------------------------- repair and reclamation */
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
@@ -437,7 +412,7 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
  * The previous lock holder died mid-update. Everything the lock guards is
  * rebuilt from the authoritative records: published descriptors and loans.
  */
-static void repair(ferry_channel *ch) {
+void ferry__repair(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
   for (uint32_t i = 0; i < ch->ring_slots; i++) {
     struct ferry_entry *e = &ch->ring[c->tail & ch->ring_mask];

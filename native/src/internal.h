@@ -53,10 +53,10 @@ struct ferry_seg_hdr {
 
 /* Mutable control block. Hot words that different processes write live on separate lines. */
 struct ferry_ctrl {
-  pthread_mutex_t lock; /* robust, process-shared: ring tail, allocator, membership */
-  uint32_t ready;       /* creator sets 1 when initialised */
+  /* lock.c: 0 free, else the holder's pid | FERRY_LOCK_WAITERS. Guards ring tail, allocator, membership. */
+  _Atomic uint32_t lock;
+  uint32_t ready; /* creator sets 1 when initialised */
   uint32_t closed;
-  uint8_t pad0[FERRY_CACHELINE - (sizeof(pthread_mutex_t) + 8) % FERRY_CACHELINE];
 
   /* written by publishers (under lock) */
   _Alignas(64) uint64_t tail;   /* next seq to publish */
@@ -155,6 +155,7 @@ struct ferry_channel {
 };
 
 struct ferry_pub {
+  ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
   ferry_channel *ch;
   uint32_t part;
   uint32_t bp;
@@ -163,6 +164,7 @@ struct ferry_pub {
 };
 
 struct ferry_sub {
+  ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
   ferry_channel *ch;
   uint32_t part;
   uint32_t consumer;
@@ -194,9 +196,12 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size);
 int ferry__shm_path(const char *name, char *out, size_t cap);
 int ferry__seg_stale(const char *path); /* 1 when no live process uses it */
 
-/* ---- lock (channel.c) ---- */
+/* ---- lock.c ---- */
+#define FERRY_LOCK_WAITERS 0x80000000u
 int ferry__lock(ferry_channel *ch);
 void ferry__unlock(ferry_channel *ch);
+uint32_t ferry__pid(void); /* cached getpid(), refreshed after fork */
+void ferry__repair(ferry_channel *ch); /* channel.c: rebuild after a holder died */
 
 /* ---- alloc.c: granule bitmap, caller holds the lock ---- */
 int64_t ferry__alloc(ferry_channel *ch, uint64_t ngran);

@@ -72,6 +72,8 @@ FERRY_API int ferry_pub_close(ferry_pub *p) {
   return 0;
 }
 
+FERRY_API ferry_msg_info *ferry_pub_info(ferry_pub *p) { return p ? &p->info : NULL; }
+
 FERRY_API uint64_t ferry_pub_arena(ferry_pub *p) {
   return pub_bad(p) ? 0 : (uint64_t)(uintptr_t)p->ch->arena_rw;
 }
@@ -171,7 +173,7 @@ static int held_slot(struct ferry_part *part) {
 
 FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   PUB_CHECK(p);
-  if (!info) return ferry__err(FERRY_E_INVAL, "info is NULL");
+  if (!info) info = &p->info;
   ferry_channel *ch = p->ch;
   if (size > ch->arena_size)
     return ferry__err(FERRY_E_TOOBIG, "message of %llu bytes exceeds the arena of %llu bytes",
@@ -267,7 +269,8 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   /* wake sleeping subscribers; no syscall when nobody sleeps */
   atomic_fetch_add(&c->pub_futex, 1);
   if (atomic_load(&c->sub_waiters)) ferry__futex_wake(&c->pub_futex);
-  if (info) {
+  if (!info) info = &p->info;
+  {
     info->seq = s;
     info->offset = hd.a * ch->granule;
     info->length = len;

@@ -51,7 +51,8 @@ uint64_t ferry__proc_start(pid_t pid) {
   if (n <= 0) return 0;
   buf[n] = 0;
   char *p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-  if (!p) return 0;
+  if (!p || !p[1] || !p[2]) return 0;
+  if (p[2] == 'Z' || p[2] == 'X') return 0; /* a zombie is dead: its memory is gone */
   /* after ") " come fields 3..; starttime is field 22 */
   int field = 2;
   for (p++; *p && field < 22; p++)

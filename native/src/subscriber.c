@@ -114,8 +114,11 @@ bool ferry__receivable(ferry_sub *s) {
   return c->pubs_ever && !c->pubs_live;
 }
 
+FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *s) { return s ? &s->info : NULL; }
+
 FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   SUB_CHECK(s);
+  if (!info) info = &s->info;
   ferry_channel *ch = s->ch;
   struct ferry_part *part = &ch->parts[s->part];
   if (part->nheld >= FERRY_MAX_HELD)

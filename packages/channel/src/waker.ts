@@ -13,6 +13,8 @@ export class Waker {
   #sub: number;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #closed = false;
+  /** At most one read is outstanding; a timed-out wait leaves it for the next. */
+  #pending: Promise<unknown> | null = null;
 
   constructor(sub: number, wait: number) {
     this.#sub = sub;
@@ -24,13 +26,16 @@ export class Waker {
   async wait(timeoutMs: number): Promise<void> {
     if (this.#closed) return;
     check(sym.ferry_sub_arm(this.#sub), "arm");
-    const read = this.#reader.read();
+    const read = (this.#pending ??= this.#reader.read().then((r) => {
+      this.#pending = null;
+      return r;
+    }));
     if (!Number.isFinite(timeoutMs)) {
       await read;
       return;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([read.then(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, timeoutMs))))]);
+    await Promise.race([read, new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, timeoutMs))))]);
     clearTimeout(timer);
   }
 
