@@ -1,6 +1,8 @@
 /*
  * alloc.c — the payload arena allocator: one bit per granule (1 = allocated),
- * next-fit search from a rover, over the whole arena before giving up.
+ * first fit from the start of the arena. First fit keeps reusing the same,
+ * cache-warm addresses for small messages (and lets JS reuse its views of
+ * them); a next-fit rover measured worse on both counts.
  *
  * Guarantee: an allocation of n granules fails only when no run of n
  * contiguous free granules exists anywhere in the arena. Internal waste is at
@@ -65,13 +67,9 @@ static void set_range(ferry_channel *ch, uint64_t g, uint64_t n, bool on) {
 
 int64_t ferry__alloc(ferry_channel *ch, uint64_t n) {
   if (n == 0 || n > ch->nbits) return -1;
-  uint64_t rover = ch->ctrl->alloc_rover;
-  if (rover >= ch->nbits) rover = 0;
-  int64_t g = find_run(ch, rover, n);
-  if (g < 0 && rover) g = find_run(ch, 0, n);
+  int64_t g = find_run(ch, 0, n);
   if (g < 0) return -1;
   set_range(ch, (uint64_t)g, n, true);
-  ch->ctrl->alloc_rover = (uint64_t)g + n;
   ch->ctrl->arena_used += n;
   return g;
 }

@@ -64,7 +64,6 @@ struct ferry_ctrl {
   uint64_t published;
   uint64_t unheard;
   uint64_t arena_used;          /* granules */
-  uint64_t alloc_rover;         /* next-fit start (word index) */
   uint32_t n_consumers_active;  /* consumers counted into refs at publish */
   uint32_t pubs_live;
   uint32_t pubs_ever;
