@@ -118,12 +118,11 @@ class Views {
   }
   get(offset: number, length: number): Uint8Array {
     if (length >= 65536) return new Uint8Array(this.buffer, offset, length);
-    const key = (offset / 64) * 65536 + length;
-    let v = this.#cache.get(key);
-    if (v === undefined) {
+    let v = this.#cache.get(offset);
+    if (v === undefined || v.length !== length) {
       if (this.#cache.size >= 8192) this.#cache.clear();
       v = new Uint8Array(this.buffer, offset, length);
-      this.#cache.set(key, v);
+      this.#cache.set(offset, v);
     }
     return v;
   }
