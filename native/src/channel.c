@@ -404,6 +404,7 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   int r = ferry__lock(ch);
   if (r) return r;
   int n = reap_locked(ch);
+  ferry__reclaim(ch, true); /* also account releases nobody has reclaimed yet */
   ferry__unlock(ch);
   return n;
 }

@@ -65,6 +65,7 @@ FERRY_API int ferry_pub_close(ferry_pub *p) {
   if (ferry__lock(ch) == 0) {
     struct ferry_part *part = &ch->parts[p->part];
     if (part->kind == PART_PUB && part->pid == (uint32_t)getpid()) ferry__part_reclaim(ch, p->part, false);
+    ferry__reclaim(ch, true);
     ferry__unlock(ch);
   }
   ferry__channel_put(ch);

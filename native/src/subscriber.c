@@ -90,6 +90,7 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
   if (ferry__lock(ch) == 0) {
     struct ferry_part *part = &ch->parts[s->part];
     if (part->kind == PART_SUB && part->pid == (uint32_t)getpid()) ferry__part_reclaim(ch, s->part, false);
+    ferry__reclaim(ch, true);
     ferry__unlock(ch);
   }
   ferry__channel_put(ch);
@@ -130,7 +131,9 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     cur = atomic_load_explicit(&kc->cursor, memory_order_acquire);
     e = &ch->ring[cur & ch->ring_mask];
     if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) {
-      if ((++s->polls & 1023) == 0) ferry__reap_if_due(ch, &s->last_reap);
+      /* a poll-only subscriber must still notice dead publishers: look at the
+       * clock every 16 misses, reap at most every FERRY_SLICE_NS */
+      if ((++s->polls & 15) == 0) ferry__reap_if_due(ch, &s->last_reap);
       int r = eos(ch);
       return r ? r : FERRY_E_AGAIN;
     }
