@@ -52,6 +52,14 @@ static int64_t find_run(const ferry_channel *ch, uint64_t from, uint64_t n) {
 }
 
 static void set_range(ferry_channel *ch, uint64_t g, uint64_t n, bool on) {
+  if ((g & 63) + n <= 64 && n < 64) { /* common case: inside one word */
+    uint64_t mask = ((1ull << n) - 1) << (g & 63);
+    if (on)
+      ch->bitmap[g >> 6] |= mask;
+    else
+      ch->bitmap[g >> 6] &= ~mask;
+    return;
+  }
   while (n) {
     uint64_t w = g >> 6, b = g & 63;
     uint64_t k = 64 - b < n ? 64 - b : n;

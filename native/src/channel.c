@@ -71,6 +71,7 @@ static int map_segment(ferry_channel *ch, const struct ferry_seg_hdr *h) {
   ch->arena_off = h->arena_off;
   ch->arena_size = h->arena_size;
   ch->granule = h->granule;
+  ch->gshift = (uint32_t)__builtin_ctzll(h->granule);
   ch->ring_slots = h->ring_slots;
   ch->ring_mask = h->ring_slots - 1;
   ch->max_parts = h->max_parts;

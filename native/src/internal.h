@@ -143,6 +143,7 @@ struct ferry_channel {
   char name[FERRY_NAME_MAX + 1];
   /* local copies of the immutable geometry: never re-read from shared memory */
   uint64_t segment_size, arena_off, arena_size, granule;
+  uint32_t gshift; /* log2(granule) */
   uint32_t ring_slots, ring_mask, max_parts, max_consumers;
   uint64_t nbits, nwords;
   struct ferry_ctrl *ctrl;

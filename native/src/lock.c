@@ -17,18 +17,18 @@
 
 #include "internal.h"
 
-static uint32_t cached_pid;
-static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static _Atomic uint32_t cached_pid;
 
-static void refresh_pid(void) { cached_pid = (uint32_t)getpid(); }
-static void init_pid(void) {
+static void refresh_pid(void) { atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed); }
+
+__attribute__((constructor)) static void init_pid(void) {
   refresh_pid();
   pthread_atfork(NULL, NULL, refresh_pid);
 }
 
 uint32_t ferry__pid(void) {
-  pthread_once(&pid_once, init_pid);
-  return cached_pid;
+  uint32_t p = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+  return p ? p : (uint32_t)getpid();
 }
 
 static bool holder_dead(uint32_t pid) {

@@ -107,7 +107,7 @@ static bool drop_oldest(ferry_channel *ch) {
 }
 
 static inline uint64_t grans(const ferry_channel *ch, uint64_t bytes) {
-  return (bytes + ch->granule - 1) / ch->granule;
+  return (bytes + ch->granule - 1) >> ch->gshift; /* granule is a power of two */
 }
 
 /* Try to get `n` granules (n may be 0) and, if `ring`, a free descriptor (lock held). */
