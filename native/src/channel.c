@@ -182,11 +182,13 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 
   for (int attempt = 0;; attempt++) {
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) break;
-    if (errno == EEXIST && attempt == 0 && ferry__seg_stale(path)) {
+    int e = errno; /* the staleness check below makes system calls of its own */
+    if (e == EEXIST && attempt == 0 && ferry__seg_stale(path)) {
       unlink(path); /* left behind by processes that are all gone */
       continue;
     }
-    r = errno == EEXIST ? ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name)
+    errno = e;
+    r = e == EEXIST ? ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name)
                         : ferry__errno(0, "rename shared memory into place");
     goto fail;
   }

@@ -161,6 +161,11 @@ struct ferry_pub {
   uint32_t bp;
   int64_t timeout_ns;
   bool closed;
+  /* Private copy of this publisher's loans: the shared copy in its participant
+   * record exists only so that a reaper can free them after a crash, and is
+   * never trusted by this process (a peer may have scribbled on it). */
+  uint32_t nheld;
+  struct ferry_held held[FERRY_MAX_HELD];
 };
 
 struct ferry_sub {
@@ -170,8 +175,11 @@ struct ferry_sub {
   uint32_t consumer;
   bool closed;
   uint32_t polls;      /* try_receive misses since the last liveness check */
-  uint64_t last_reap;  /* ns */
+  uint64_t last_reap;  /* ns; the caller's thread only (the waiter keeps its own) */
   struct ferry_waiter *waiter;
+  /* Private copy of the held messages (see ferry_pub.held). */
+  uint32_t nheld;
+  struct ferry_held held[FERRY_MAX_HELD];
 };
 
 /* Native waiter behind ferry_sub_notify_fd. */

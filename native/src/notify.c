@@ -60,7 +60,7 @@ static _Thread_local int64_t spin_budget = 20000;
 int ferry__wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop) {
   ferry_channel *ch = s->ch;
   struct ferry_ctrl *c = ch->ctrl;
-  uint64_t start = ferry__now_ns();
+  uint64_t start = ferry__now_ns(), last_reap = start; /* this thread's own reap clock */
   uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget : 0;
   bool spun_ok = false;
   for (uint32_t i = 0;; i++) {
@@ -73,7 +73,7 @@ int ferry__wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Ato
     if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
     if (now < spin_until) {
       ferry__cpu_relax();
-      if ((i & 0xfffff) == 0xfffff) ferry__reap_if_due(ch, &s->last_reap);
+      if ((i & 0xfffff) == 0xfffff) ferry__reap_if_due(ch, &last_reap);
       continue;
     }
     /* block */
@@ -84,7 +84,7 @@ int ferry__wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Ato
     atomic_fetch_add(&c->sub_waiters, 1);
     if (!ferry__receivable(s) && !(stop && atomic_load(stop))) ferry__futex_wait(&c->pub_futex, v, slice);
     atomic_fetch_sub(&c->sub_waiters, 1);
-    ferry__reap_if_due(ch, &s->last_reap);
+    ferry__reap_if_due(ch, &last_reap);
   }
   if (wait == FERRY_WAIT_HYBRID) { /* adapt: grow when spinning paid off, shrink when we slept */
     if (spun_ok && ferry__now_ns() < spin_until)

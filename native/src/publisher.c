@@ -135,7 +135,8 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
 
 /*
  * Get space according to the backpressure policy. On success the lock is
- * held. Blocking waits sleep on the release futex and reap dead
+ * held. "error" fails at once; "block" and "drop-oldest" (once nothing
+ * unclaimed is left to drop) wait. Blocking waits sleep on the release futex and reap dead
  * subscribers every slice, so a crashed reader cannot wedge the publisher.
  */
 static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
@@ -149,7 +150,9 @@ static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
     r = try_space(p, n, ring, gran);
     if (r == 0) return 0;
     ferry__unlock(ch);
-    if (p->bp != FERRY_BP_BLOCK)
+    /* drop-oldest could not drop anything: every remaining message is held by
+     * a reader, so it waits for a release like block does */
+    if (p->bp == FERRY_BP_ERROR)
       return ferry__err(FERRY_E_FULL, "channel \"%s\" is full (%s)", ch->name,
                         n > ch->nbits ? "message larger than the arena" : "ring or arena");
     uint64_t now = ferry__now_ns();
@@ -165,10 +168,10 @@ static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   }
 }
 
-static int held_slot(struct ferry_part *part) {
-  if (part->nheld >= FERRY_MAX_HELD) return -1;
+static int held_slot(const struct ferry_held *held, uint32_t nheld) {
+  if (nheld >= FERRY_MAX_HELD) return -1;
   for (int h = 0; h < FERRY_MAX_HELD; h++)
-    if (!part->held[h].used) return h;
+    if (!held[h].used) return h;
   return -1;
 }
 
@@ -179,15 +182,16 @@ FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) 
   if (size > ch->arena_size)
     return ferry__err(FERRY_E_TOOBIG, "message of %llu bytes exceeds the arena of %llu bytes",
                       (unsigned long long)size, (unsigned long long)ch->arena_size);
-  struct ferry_part *part = &ch->parts[p->part];
-  int h = held_slot(part);
+  int h = held_slot(p->held, p->nheld);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   uint64_t n = grans(ch, size);
   int64_t g;
   int r = acquire(p, n, false, &g);
   if (r) return r;
-  part->held[h] = (struct ferry_held){.a = (uint64_t)g, .len = size, .b = (uint32_t)n, .used = 1};
-  part->nheld++;
+  struct ferry_held rec = {.a = (uint64_t)g, .len = size, .b = (uint32_t)n, .used = 1};
+  p->held[h] = rec;
+  p->nheld++;
+  ch->parts[p->part].held[h] = rec; /* for the reaper, should we crash */
   ferry__unlock(ch);
   info->seq = 0;
   info->offset = (uint64_t)g * ch->granule;
@@ -200,8 +204,7 @@ FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) 
 }
 
 static int loan_check(ferry_pub *p, uint32_t token) {
-  struct ferry_part *part = &p->ch->parts[p->part];
-  if (token >= FERRY_MAX_HELD || !part->held[token].used)
+  if (token >= FERRY_MAX_HELD || !p->held[token].used)
     return ferry__err(FERRY_E_STATE, "loan %u was already published or returned", token);
   return 0;
 }
@@ -212,10 +215,10 @@ FERRY_API int ferry_pub_unloan(ferry_pub *p, uint32_t token) {
   if (r) return r;
   ferry_channel *ch = p->ch;
   if ((r = ferry__lock(ch))) return r;
-  struct ferry_part *part = &ch->parts[p->part];
-  struct ferry_held hd = part->held[token];
-  part->held[token].used = 0;
-  part->nheld--;
+  struct ferry_held hd = p->held[token];
+  p->held[token].used = 0;
+  p->nheld--;
+  ch->parts[p->part].held[token].used = 0;
   if (hd.b) ferry__free(ch, hd.a, hd.b);
   ferry__unlock(ch);
   return 0;
@@ -228,7 +231,7 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   if (r) return r;
   ferry_channel *ch = p->ch;
   struct ferry_part *part = &ch->parts[p->part];
-  struct ferry_held hd = part->held[token];
+  struct ferry_held hd = p->held[token];
   if (len == UINT64_MAX) len = hd.len;
   if (len > hd.len)
     return ferry__err(FERRY_E_INVAL, "publishing %llu bytes of a %llu-byte loan", (unsigned long long)len,
@@ -245,7 +248,8 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   uint64_t keep = grans(ch, len);
   if (keep < hd.b) ferry__free(ch, hd.a + keep, hd.b - keep); /* return the unused tail */
   part->held[token].used = 0; /* loan record goes first: a crash below leaks nothing twice */
-  part->nheld--;
+  p->held[token].used = 0;
+  p->nheld--;
   uint64_t s = c->tail;
   struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
   e->pay_gran = hd.a;

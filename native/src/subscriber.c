@@ -122,7 +122,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   if (!info) info = &s->info;
   ferry_channel *ch = s->ch;
   struct ferry_part *part = &ch->parts[s->part];
-  if (part->nheld >= FERRY_MAX_HELD)
+  if (s->nheld >= FERRY_MAX_HELD)
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
   struct ferry_consumer *kc = &ch->cons[s->consumer];
   uint64_t cur, pg, pl, hg, hl;
@@ -147,7 +147,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   }
   int h = -1;
   for (int i = 0; i < FERRY_MAX_HELD; i++)
-    if (!part->held[i].used) {
+    if (!s->held[i].used) {
       h = i;
       break;
     }
@@ -155,15 +155,18 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     ferry__unref(ch, e);
     return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
   }
-  part->held[h] = (struct ferry_held){.a = cur, .b = (uint32_t)(cur & ch->ring_mask), .used = 1};
-  part->nheld++;
+  struct ferry_held rec = {.a = cur, .b = (uint32_t)(cur & ch->ring_mask), .used = 1};
+  part->held[h] = rec; /* for the reaper, should we crash */
+  s->held[h] = rec;
+  s->nheld++;
   part->count++;
   /* hostile-input check: everything read from the descriptor must lie inside the arena */
   uint64_t asz = ch->arena_size;
   if (pg >= ch->nbits || pl > asz - pg * ch->granule || hl > FERRY_HEADER_MAX ||
       (hl && (hg >= ch->nbits || hl > asz - hg * ch->granule))) {
     part->held[h].used = 0;
-    part->nheld--;
+    s->held[h].used = 0;
+    s->nheld--;
     ferry__unref(ch, e);
     return ferry__err(FERRY_E_CORRUPT, "descriptor of message %llu points outside the arena",
                       (unsigned long long)cur);
@@ -181,12 +184,12 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
 FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   SUB_CHECK(s);
   ferry_channel *ch = s->ch;
-  struct ferry_part *part = &ch->parts[s->part];
-  if (token >= FERRY_MAX_HELD || !part->held[token].used)
+  if (token >= FERRY_MAX_HELD || !s->held[token].used)
     return ferry__err(FERRY_E_STATE, "message %u was already released", token);
-  struct ferry_held hd = part->held[token];
-  part->held[token].used = 0;
-  part->nheld--;
+  struct ferry_held hd = s->held[token];
+  s->held[token].used = 0;
+  s->nheld--;
+  ch->parts[s->part].held[token].used = 0;
   if (hd.b > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "held-message record is corrupt");
   struct ferry_entry *e = &ch->ring[hd.b];
   if (atomic_load(&e->seq) != hd.a + 1) return ferry__err(FERRY_E_CORRUPT, "descriptor changed while held");
