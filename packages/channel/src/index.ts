@@ -143,6 +143,11 @@ function closedError(what: string) {
   return new FerryError(Errno.CLOSED, `${what} is closed`);
 }
 
+/**
+ * Backstop for handles the program dropped without close(): the native side
+ * is closed when the JS object is collected (the creator's close also removes
+ * the channel's name). Call close() or use `using`; this only bounds leaks.
+ */
 const registry = new FinalizationRegistry<() => void>((close) => close());
 
 /* ------------------------------------------------------------------ Channel */
@@ -306,9 +311,10 @@ export class Publisher implements Disposable {
       sym.ferry_pub_open(channel.handle, bp, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6), out),
       `publisher on "${channel.name}"`,
     );
-    this.#handle = Number(out[0]);
-    this.#info = new Info(sym.ferry_pub_info(this.#handle) as unknown as number);
-    this.#arena = channel.arenaRW(this.#handle);
+    const handle = (this.#handle = Number(out[0]));
+    this.#info = new Info(sym.ferry_pub_info(handle) as unknown as number);
+    this.#arena = channel.arenaRW(handle);
+    registry.register(this, () => sym.ferry_pub_close(handle), this);
   }
 
   get closed() { return this.#closed; }
@@ -378,6 +384,7 @@ export class Publisher implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    registry.unregister(this);
     sym.ferry_pub_close(this.#handle);
     this.channel.disown(this);
   }
@@ -464,9 +471,10 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
     this.group = opts.group;
     const out = new BigUint64Array(1);
     check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
-    this.#handle = Number(out[0]);
-    this.#info = new Info(sym.ferry_sub_info(this.#handle) as unknown as number);
+    const handle = (this.#handle = Number(out[0]));
+    this.#info = new Info(sym.ferry_sub_info(handle) as unknown as number);
     this.#arena = channel.arenaRO;
+    registry.register(this, () => sym.ferry_sub_close(handle), this);
   }
 
   get closed() { return this.#closed; }
@@ -535,6 +543,7 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    registry.unregister(this);
     this.#waker?.close();
     sym.ferry_sub_close(this.#handle);
     this.channel.disown(this);
