@@ -283,9 +283,13 @@ void ferry__unref(ferry_channel *ch, struct ferry_entry *e) {
     if (r == 0) return; /* corrupt or double release: never wrap */
   } while (!atomic_compare_exchange_weak(&e->refs, &r, r - 1));
   if (r == 1) {
+    /* pairs with acquire(): the waiter counts itself, then reads the word,
+     * then re-checks refs under the lock; both sides are seq_cst */
     struct ferry_ctrl *c = ch->ctrl;
-    atomic_fetch_add(&c->rel_futex, 1);
-    if (atomic_load(&c->space_waiters)) ferry__futex_wake(&c->rel_futex);
+    if (atomic_load(&c->space_waiters)) {
+      atomic_fetch_add(&c->rel_futex, 1);
+      ferry__futex_wake(&c->rel_futex);
+    }
   }
 }
 

@@ -65,18 +65,22 @@ struct ferry_ctrl {
   uint64_t unheard;
   uint64_t arena_used;          /* granules */
   uint32_t n_consumers_active;  /* consumers counted into refs at publish */
-  uint32_t pubs_live;
+  uint64_t dropped;
+
+  /* membership: written rarely, read by every empty try_receive (end of
+   * stream), so kept off the line the publisher writes per message */
+  _Alignas(64) uint32_t pubs_live;
   uint32_t pubs_ever;
   uint32_t pubs_crashed;
   uint32_t subs_live;
   uint32_t reclaimed;
-  uint64_t dropped;
 
   /* publish notification: futex word + sleeping-subscriber count */
   _Alignas(64) _Atomic uint32_t pub_futex;
   _Atomic uint32_t sub_waiters;
 
-  /* space notification: releases bump it; blocked publishers sleep on it */
+  /* space notification: a last release bumps it only while a publisher
+   * waits for space (space_waiters), so it does not bounce per message */
   _Alignas(64) _Atomic uint32_t rel_futex;
   _Atomic uint32_t space_waiters;
 };

@@ -142,26 +142,31 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
 static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
-  uint64_t start = 0, last_reap = 0;
+  int r = ferry__lock(ch);
+  if (r) return r;
+  if (try_space(p, n, ring, gran) == 0) return 0; /* fast path: no shared word besides the lock */
+  ferry__unlock(ch);
+  if (p->bp == FERRY_BP_ERROR)
+    return ferry__err(FERRY_E_FULL, "channel \"%s\" is full (%s)", ch->name,
+                      n > ch->nbits ? "message larger than the arena" : "ring or arena");
+  /* block, or drop-oldest with nothing unclaimed left to drop: wait for a release */
+  uint64_t start = ferry__now_ns(), last_reap = start;
   for (;;) {
-    uint32_t v = atomic_load(&c->rel_futex);
-    int r = ferry__lock(ch);
-    if (r) return r;
-    r = try_space(p, n, ring, gran);
-    if (r == 0) return 0;
-    ferry__unlock(ch);
-    /* drop-oldest could not drop anything: every remaining message is held by
-     * a reader, so it waits for a release like block does */
-    if (p->bp == FERRY_BP_ERROR)
-      return ferry__err(FERRY_E_FULL, "channel \"%s\" is full (%s)", ch->name,
-                        n > ch->nbits ? "message larger than the arena" : "ring or arena");
-    uint64_t now = ferry__now_ns();
-    if (!start) start = last_reap = now;
-    int64_t left = p->timeout_ns < 0 ? FERRY_SLICE_NS : p->timeout_ns - (int64_t)(now - start);
+    int64_t left = p->timeout_ns < 0 ? FERRY_SLICE_NS : p->timeout_ns - (int64_t)(ferry__now_ns() - start);
     if (left <= 0)
       return ferry__err(FERRY_E_TIMEOUT, "no space in channel \"%s\" within %lld ms", ch->name,
                         (long long)(p->timeout_ns / 1000000));
-    atomic_fetch_add(&c->space_waiters, 1);
+    atomic_fetch_add(&c->space_waiters, 1); /* announce, then read the word, then re-check */
+    uint32_t v = atomic_load(&c->rel_futex);
+    if ((r = ferry__lock(ch))) {
+      atomic_fetch_sub(&c->space_waiters, 1);
+      return r;
+    }
+    if (try_space(p, n, ring, gran) == 0) {
+      atomic_fetch_sub(&c->space_waiters, 1);
+      return 0;
+    }
+    ferry__unlock(ch);
     ferry__futex_wait(&c->rel_futex, v, left < FERRY_SLICE_NS ? left : FERRY_SLICE_NS);
     atomic_fetch_sub(&c->space_waiters, 1);
     ferry__reap_if_due(ch, &last_reap);
