@@ -1,0 +1,206 @@
+/**
+ * What a Bun user has today, measured in the same run as Ferry:
+ *   - Bun.spawn IPC with serialization "advanced" (structured clone over a socketpair);
+ *   - a Unix domain socket (Bun.listen / Bun.connect with `unix:`).
+ * Each: a 64 MiB round trip (payload one way, small ack back) and 64 B ping-pong
+ * latency (RTT/2, same payload echoed back).
+ */
+import type { Socket } from "bun";
+import { existsSync, unlinkSync } from "node:fs";
+import { MiB, finish, median, pct, sorted, spawnPeer, tick } from "./util";
+
+export interface RttStats {
+  n: number;
+  median_ns: number;
+  min_ns: number;
+  max_ns: number;
+}
+
+export interface LatStats {
+  n: number;
+  p50_ns: number;
+  p99_ns: number;
+}
+
+export interface PeerResult {
+  impl: "bun-ipc" | "unix-socket";
+  /** Round trip of one 64 MiB message + small ack. */
+  rtt: RttStats;
+  /** One-way latency of 64 B, RTT/2. */
+  lat64: LatStats;
+}
+
+export interface PeerOptions {
+  bigSize: number;
+  bigReps: number;
+  latIterations: number;
+  latWarmup: number;
+  maxMs: number;
+}
+
+function rttStats(xs: number[]): RttStats {
+  const s = sorted(xs);
+  return { n: s.length, median_ns: median(s), min_ns: s[0]!, max_ns: s[s.length - 1]! };
+}
+
+function latStats(rtts: number[]): LatStats {
+  const s = sorted(rtts);
+  return { n: s.length, p50_ns: pct(s, 50) / 2, p99_ns: pct(s, 99) / 2 };
+}
+
+/* ------------------------------------------------------------------ Bun IPC */
+
+export async function bunIpc(o: PeerOptions): Promise<PeerResult> {
+  let waiter: ((m: unknown) => void) | null = null;
+  const peer = spawnPeer("ipc-echo", [], {
+    serialization: "advanced",
+    ipc: (m) => {
+      const w = waiter;
+      waiter = null;
+      w?.(m);
+    },
+  });
+  const next = () => new Promise<unknown>((r) => (waiter = r));
+  const proc = peer.proc as unknown as { send(m: unknown): void; disconnect(): void };
+  try {
+    await peer.ready;
+    // 64 B ping-pong
+    const ping = new Uint8Array(64).fill(9);
+    const lat: number[] = [];
+    const deadline = performance.now() + o.maxMs;
+    for (let i = 0; i < o.latWarmup + o.latIterations; i++) {
+      const p = next();
+      const t0 = Bun.nanoseconds();
+      proc.send(ping);
+      const m = await p;
+      const t1 = Bun.nanoseconds();
+      if (!(m instanceof Uint8Array) || m.length !== 64) throw new Error("bun ipc: bad echo");
+      if (i >= o.latWarmup) {
+        lat.push(t1 - t0);
+        if (performance.now() > deadline) break;
+      }
+    }
+    // 64 MiB round trip
+    const big = new Uint8Array(o.bigSize).fill(7);
+    const rtt: number[] = [];
+    for (let r = -1; r < o.bigReps; r++) {
+      const p = next();
+      const t0 = Bun.nanoseconds();
+      proc.send(big);
+      const m = await p;
+      const t1 = Bun.nanoseconds();
+      if (!(m instanceof Uint8Array) || m.length !== 8) throw new Error("bun ipc: bad ack");
+      if (r >= 0) rtt.push(t1 - t0);
+    }
+    proc.send("exit");
+    await finish(peer, 10_000);
+    return { impl: "bun-ipc", rtt: rttStats(rtt), lat64: latStats(lat) };
+  } finally {
+    peer.proc.kill(9);
+    await tick();
+  }
+}
+
+/* ------------------------------------------------------------------ Unix socket */
+
+let sockCounter = 0;
+
+export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
+  const path = `/tmp/ferry-bench-${process.pid}-${sockCounter++}.sock`;
+  if (existsSync(path)) unlinkSync(path);
+  let onOpen: (s: Socket) => void = () => {};
+  let onData: (d: Uint8Array) => void = () => {};
+  let onDrain: () => void = () => {};
+  const server = Bun.listen({
+    unix: path,
+    socket: {
+      open(s) {
+        onOpen(s);
+      },
+      data(_s, d) {
+        onData(d);
+      },
+      drain() {
+        onDrain();
+      },
+      error(_s, e) {
+        console.error("unix socket:", e);
+      },
+    },
+  });
+  const accept = () => new Promise<Socket>((r) => (onOpen = r));
+
+  const writeAll = (s: Socket, buf: Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
+      let off = 0;
+      const pump = () => {
+        while (off < buf.length) {
+          const n = s.write(buf.subarray(off));
+          if (n < 0) return reject(new Error("unix socket closed"));
+          if (n === 0) {
+            onDrain = pump; // wait for the kernel buffer to drain
+            return;
+          }
+          off += n;
+        }
+        onDrain = () => {};
+        resolve();
+      };
+      pump();
+    });
+
+  try {
+    // 64 B ping-pong against an echo peer
+    let conn = accept();
+    const echo = spawnPeer("uds-echo", [path]);
+    let s = await conn;
+    await echo.ready;
+    const ping = new Uint8Array(64).fill(9);
+    const lat: number[] = [];
+    const deadline = performance.now() + o.maxMs;
+    for (let i = 0; i < o.latWarmup + o.latIterations; i++) {
+      let got = 0;
+      const p = new Promise<void>((r) => {
+        onData = (d) => {
+          got += d.length;
+          if (got >= 64) r();
+        };
+      });
+      const t0 = Bun.nanoseconds();
+      s.write(ping);
+      await p;
+      const t1 = Bun.nanoseconds();
+      if (i >= o.latWarmup) {
+        lat.push(t1 - t0);
+        if (performance.now() > deadline) break;
+      }
+    }
+    s.end();
+    await finish(echo, 10_000);
+
+    // 64 MiB one way + 1-byte ack, against a sink that assembles the message
+    conn = accept();
+    const sink = spawnPeer("uds-sink", [path, o.bigSize]);
+    s = await conn;
+    await sink.ready;
+    const big = new Uint8Array(o.bigSize).fill(7);
+    const rtt: number[] = [];
+    for (let r = -1; r < o.bigReps; r++) {
+      const p = new Promise<void>((res) => (onData = () => res()));
+      const t0 = Bun.nanoseconds();
+      await writeAll(s, big);
+      await p;
+      const t1 = Bun.nanoseconds();
+      if (r >= 0) rtt.push(t1 - t0);
+    }
+    s.end();
+    await finish(sink, 10_000);
+    return { impl: "unix-socket", rtt: rttStats(rtt), lat64: latStats(lat) };
+  } finally {
+    server.stop(true);
+    if (existsSync(path)) unlinkSync(path);
+    await tick();
+  }
+}
+
+export const BIG = 64 * MiB;
