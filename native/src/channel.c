@@ -49,6 +49,10 @@ static void layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots) {
   h->max_parts = FERRY_MAX_PARTICIPANTS;
   h->max_consumers = FERRY_MAX_CONSUMERS;
   h->max_held = FERRY_MAX_HELD;
+  h->sz_ctrl = sizeof(struct ferry_ctrl);
+  h->sz_consumer = sizeof(struct ferry_consumer);
+  h->sz_part = sizeof(struct ferry_part);
+  h->sz_entry = sizeof(struct ferry_entry);
   uint64_t off = FERRY_PAGE;
   h->ctrl_off = off;
   off = ALIGN_UP(off + sizeof(struct ferry_ctrl), FERRY_CACHELINE);

@@ -14,7 +14,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 1u
+#define FERRY_LAYOUT_VERSION 2u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -48,6 +48,9 @@ struct ferry_seg_hdr {
   uint64_t created_ns;    /* CLOCK_REALTIME */
   char name[FERRY_NAME_MAX + 1];
   uint8_t pad[7];
+  /* sizes of the shared structs: a build whose layout differs refuses the
+   * segment with FERRY_E_VERSION even if someone forgot to bump the version */
+  uint32_t sz_ctrl, sz_consumer, sz_part, sz_entry;
   uint64_t checksum; /* FNV-1a of every byte above */
 };
 

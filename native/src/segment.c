@@ -88,6 +88,9 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
                       h->layout_version, FERRY_LAYOUT_VERSION);
   if (h->hdr_size != sizeof *h) return ferry__err(FERRY_E_VERSION, "segment header size %u, expected %zu", h->hdr_size, sizeof *h);
   if (h->checksum != ferry__checksum(h)) return ferry__err(FERRY_E_CORRUPT, "segment header checksum mismatch");
+  if (h->sz_ctrl != sizeof(struct ferry_ctrl) || h->sz_consumer != sizeof(struct ferry_consumer) ||
+      h->sz_part != sizeof(struct ferry_part) || h->sz_entry != sizeof(struct ferry_entry))
+    return ferry__err(FERRY_E_VERSION, "segment was made by a libferry with another shared layout");
   if (h->segment_size != file_size)
     return ferry__err(FERRY_E_CORRUPT, "segment is %llu bytes, header says %llu", (unsigned long long)file_size,
                       (unsigned long long)h->segment_size);

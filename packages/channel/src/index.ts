@@ -11,7 +11,7 @@
  * preallocated struct; the arena is mapped once as an ArrayBuffer and every
  * message view is a Uint8Array over it (no FFI per view).
  */
-import { toArrayBuffer } from "bun:ffi";
+import { toArrayBuffer, type Pointer } from "bun:ffi";
 import {
   Backpressure,
   Errno,
@@ -92,8 +92,9 @@ const u64 = (a: Uint32Array, i: number) => a[i]! + a[i + 1]! * TWO32;
 /** The 48-byte ferry_msg_info that lives inside each native handle (mapped once). */
 class Info {
   readonly u32: Uint32Array;
-  constructor(addr: number) {
-    this.u32 = new Uint32Array(toArrayBuffer(addr as never, 0, 48));
+  constructor(addr: Pointer | null) {
+    if (!addr) throw new FerryError(Errno.INVAL, "native handle has no result record");
+    this.u32 = new Uint32Array(toArrayBuffer(addr, 0, 48));
   }
   get seq() { return u64(this.u32, 0); }
   get offset() { return u64(this.u32, 2); }
@@ -158,13 +159,13 @@ export class Channel implements Disposable {
   readonly capacity: number;
   readonly slots: number;
   readonly granule: number;
-  #handle: number;
+  #handle: Pointer;
   #arenaRO: Views;
   #arenaRW: Views | null = null;
   #children = new Set<Publisher | Subscriber>();
   #closed = false;
 
-  private constructor(name: string, handle: number) {
+  private constructor(name: string, handle: Pointer) {
     this.name = name;
     this.#handle = handle;
     const info = new Uint32Array(new ArrayBuffer(48));
@@ -172,7 +173,7 @@ export class Channel implements Disposable {
     this.capacity = u64(info, 0);
     this.granule = u64(info, 2);
     this.slots = u64(info, 4);
-    this.#arenaRO = new Views(toArrayBuffer(u64(info, 6) as never, 0, this.capacity));
+    this.#arenaRO = new Views(toArrayBuffer(u64(info, 6) as Pointer, 0, this.capacity));
     registry.register(this, () => sym.ferry_channel_close(handle), this);
   }
 
@@ -186,14 +187,14 @@ export class Channel implements Disposable {
       sym.ferry_channel_create(cstr(name), capacity, opts.slots ?? 0, opts.permissions ?? 0o600, out),
       `create channel "${name}"`,
     );
-    return new Channel(name, Number(out[0]));
+    return new Channel(name, Number(out[0]) as Pointer);
   }
 
   /** Open an existing channel by name. */
   static open(name: string): Channel {
     const out = new BigUint64Array(1);
     check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
-    return new Channel(name, Number(out[0]));
+    return new Channel(name, Number(out[0]) as Pointer);
   }
 
   /** Remove every ferry segment in /dev/shm that no live process uses. */
@@ -209,15 +210,15 @@ export class Channel implements Disposable {
   get closed() { return this.#closed; }
 
   /** @internal */
-  get handle(): number {
+  get handle(): Pointer {
     if (this.#closed) throw closedError(`channel "${this.name}"`);
     return this.#handle;
   }
   /** @internal read-only view of the arena, shared by every subscriber of this handle. */
   get arenaRO() { return this.#arenaRO; }
   /** @internal read-write arena view, mapped by the first publisher. */
-  arenaRW(pubHandle: number): Views {
-    return (this.#arenaRW ??= new Views(toArrayBuffer(sym.ferry_pub_arena(pubHandle) as never, 0, this.capacity)));
+  arenaRW(pubHandle: Pointer): Views {
+    return (this.#arenaRW ??= new Views(toArrayBuffer(sym.ferry_pub_arena(pubHandle)!, 0, this.capacity)));
   }
   /** @internal */
   adopt<T extends Publisher | Subscriber>(c: T): T {
@@ -294,7 +295,7 @@ export class Loan {
 export class Publisher implements Disposable {
   readonly channel: Channel;
   readonly backpressure: BackpressurePolicy;
-  #handle: number;
+  #handle: Pointer;
   #arena: Views;
   #info: Info;
   #closed = false;
@@ -311,15 +312,15 @@ export class Publisher implements Disposable {
       sym.ferry_pub_open(channel.handle, bp, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6), out),
       `publisher on "${channel.name}"`,
     );
-    const handle = (this.#handle = Number(out[0]));
-    this.#info = new Info(sym.ferry_pub_info(handle) as unknown as number);
+    const handle = (this.#handle = Number(out[0]) as Pointer);
+    this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
     this.#arena = channel.arenaRW(handle);
     registry.register(this, () => sym.ferry_pub_close(handle), this);
   }
 
   get closed() { return this.#closed; }
 
-  #h(): number {
+  #h(): Pointer {
     if (this.#closed || this.channel.closed) throw closedError("publisher");
     return this.#handle;
   }
@@ -457,7 +458,7 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
   readonly channel: Channel;
   readonly wait: WaitStrategy;
   readonly group: string | undefined;
-  #handle: number;
+  #handle: Pointer;
   #arena: Views;
   #info: Info;
   #closed = false;
@@ -471,15 +472,15 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
     this.group = opts.group;
     const out = new BigUint64Array(1);
     check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
-    const handle = (this.#handle = Number(out[0]));
-    this.#info = new Info(sym.ferry_sub_info(handle) as unknown as number);
+    const handle = (this.#handle = Number(out[0]) as Pointer);
+    this.#info = new Info(sym.ferry_sub_info(handle) as Pointer | null);
     this.#arena = channel.arenaRO;
     registry.register(this, () => sym.ferry_sub_close(handle), this);
   }
 
   get closed() { return this.#closed; }
 
-  #h(): number {
+  #h(): Pointer {
     if (this.#closed || this.channel.closed) throw closedError("subscriber");
     return this.#handle;
   }

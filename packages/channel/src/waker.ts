@@ -4,19 +4,19 @@
  * the channel's futex (after a bounded spin for "hybrid") and writes to an
  * eventfd once a message can be claimed; the event loop reads that fd.
  */
-import { lib } from "@ferry/native";
-import { check } from "@ferry/native";
+import type { Pointer } from "bun:ffi";
+import { check, lib } from "@ferry/native";
 
 const sym = lib.symbols;
 
 export class Waker {
-  #sub: number;
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #sub: Pointer;
+  #reader: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> };
   #closed = false;
   /** At most one read is outstanding; a timed-out wait leaves it for the next. */
   #pending: Promise<unknown> | null = null;
 
-  constructor(sub: number, wait: number) {
+  constructor(sub: Pointer, wait: number) {
     this.#sub = sub;
     const fd = check(sym.ferry_sub_notify_fd(sub, wait), "notify fd");
     this.#reader = Bun.file(fd).stream().getReader();

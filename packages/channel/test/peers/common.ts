@@ -5,7 +5,7 @@ export function emit(event: string, data: Record<string, unknown> = {}) {
   process.stdout.write(`${JSON.stringify({ event, ...data })}\n`);
 }
 
-let stdinReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+let stdinReader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> } | null = null;
 let stdinBuf = "";
 
 /** Resolve once a line equal to `word` arrives on stdin. */
