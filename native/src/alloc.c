@@ -13,6 +13,8 @@
  *
  * Every function here runs with the channel lock held.
  */
+#include <string.h>
+
 #include "internal.h"
 
 static inline uint64_t first_free(const ferry_channel *ch, uint64_t i) {
@@ -27,13 +29,17 @@ static inline uint64_t first_free(const ferry_channel *ch, uint64_t i) {
   return r < ch->nbits ? r : ch->nbits;
 }
 
-/* First allocated granule in [i, limit), or limit. */
+/* First allocated granule in [i, limit), or limit. Long free runs are
+ * checked four words at a time (a 64 MiB message is 512+ words). */
 static inline uint64_t first_used(const ferry_channel *ch, uint64_t i, uint64_t limit) {
   if (i >= limit) return limit;
   uint64_t w = i >> 6;
   uint64_t x = ch->bitmap[w] & (~0ull << (i & 63));
+  uint64_t wend = (limit + 63) >> 6; /* words that hold granules below limit */
   while (!x) {
-    if ((++w << 6) >= limit) return limit;
+    if (++w >= wend) return limit;
+    while (w + 4 <= wend && !(ch->bitmap[w] | ch->bitmap[w + 1] | ch->bitmap[w + 2] | ch->bitmap[w + 3])) w += 4;
+    if (w >= wend) return limit;
     x = ch->bitmap[w];
   }
   uint64_t r = (w << 6) + (uint64_t)__builtin_ctzll(x);
@@ -51,26 +57,25 @@ static int64_t find_run(const ferry_channel *ch, uint64_t from, uint64_t n) {
   }
 }
 
+static inline void set_bits(uint64_t *word, uint64_t mask, bool on) {
+  if (on)
+    *word |= mask;
+  else
+    *word &= ~mask;
+}
+
+/* Set or clear granules [g, g+n): partial edge words by mask, whole words by memset. */
 static void set_range(ferry_channel *ch, uint64_t g, uint64_t n, bool on) {
-  if ((g & 63) + n <= 64 && n < 64) { /* common case: inside one word */
-    uint64_t mask = ((1ull << n) - 1) << (g & 63);
-    if (on)
-      ch->bitmap[g >> 6] |= mask;
-    else
-      ch->bitmap[g >> 6] &= ~mask;
+  if (n == 0) return;
+  uint64_t first = g >> 6, last = (g + n - 1) >> 6;
+  uint64_t lo = ~0ull << (g & 63), hi = ~0ull >> (63 - ((g + n - 1) & 63));
+  if (first == last) {
+    set_bits(&ch->bitmap[first], lo & hi, on);
     return;
   }
-  while (n) {
-    uint64_t w = g >> 6, b = g & 63;
-    uint64_t k = 64 - b < n ? 64 - b : n;
-    uint64_t mask = (k == 64 ? ~0ull : ((1ull << k) - 1)) << b;
-    if (on)
-      ch->bitmap[w] |= mask;
-    else
-      ch->bitmap[w] &= ~mask;
-    g += k;
-    n -= k;
-  }
+  set_bits(&ch->bitmap[first], lo, on);
+  if (last > first + 1) memset(&ch->bitmap[first + 1], on ? 0xff : 0, (last - first - 1) * 8);
+  set_bits(&ch->bitmap[last], hi, on);
 }
 
 int64_t ferry__alloc(ferry_channel *ch, uint64_t n) {
