@@ -78,11 +78,28 @@ static void set_range(ferry_channel *ch, uint64_t g, uint64_t n, bool on) {
   set_bits(&ch->bitmap[last], hi, on);
 }
 
+/* Lowest bitmap word that may hold a free granule (a hint kept in shared memory: checked). */
+static uint64_t hint(const ferry_channel *ch) {
+  uint64_t h = ch->ctrl->free_hint;
+  return h < ch->nwords ? h : 0;
+}
+
 int64_t ferry__alloc(ferry_channel *ch, uint64_t n) {
   if (n == 0 || n > ch->nbits) return -1;
-  int64_t g = find_run(ch, 0, n);
+  uint64_t h = hint(ch);
+  uint64_t first = first_free(ch, h << 6);
+  int64_t g = find_run(ch, first, n);
   if (g < 0) return -1;
   set_range(ch, (uint64_t)g, n, true);
+  if ((uint64_t)g == first) {
+    /* nothing was free below g, so every word up to the one holding g+n is
+     * now full: move the hint there, then over any full words after it */
+    h = ((uint64_t)g + n) >> 6;
+    while (h < ch->nwords && ch->bitmap[h] == ~0ull) h++;
+  } else {
+    h = first >> 6; /* a gap too small for this request starts here */
+  }
+  ch->ctrl->free_hint = h;
   ch->ctrl->arena_used += n;
   return g;
 }
@@ -95,6 +112,7 @@ int ferry__free(ferry_channel *ch, uint64_t g, uint64_t n) {
   if (!in_range(ch, g, n)) return ferry__err(FERRY_E_CORRUPT, "free of granules [%llu,+%llu) outside the arena",
                                              (unsigned long long)g, (unsigned long long)n);
   set_range(ch, g, n, false);
+  if (n && (g >> 6) < hint(ch)) ch->ctrl->free_hint = g >> 6;
   ch->ctrl->arena_used = ch->ctrl->arena_used >= n ? ch->ctrl->arena_used - n : 0;
   return 0;
 }

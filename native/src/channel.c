@@ -434,6 +434,7 @@ void ferry__repair(ferry_channel *ch) {
   sane_window(ch);
   memset(ch->bitmap, 0, ch->nwords * 8);
   c->arena_used = 0;
+  c->free_hint = 0;
   for (uint64_t s = c->head; s < c->tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
     if (atomic_load(&e->seq) != s + 1 || (e->flags & ENT_RECLAIMED)) continue;

@@ -67,6 +67,7 @@ struct ferry_ctrl {
   uint64_t published;
   uint64_t unheard;
   uint64_t arena_used;          /* granules */
+  uint64_t free_hint;           /* no free granule below word free_hint of the bitmap */
   uint32_t n_consumers_active;  /* consumers counted into refs at publish */
   uint64_t dropped;
 

@@ -1,0 +1,229 @@
+/*
+ * copy.c — the CPU copy routines behind the `cpu` and `sw` engines.
+ *
+ * hot:  temporal stores (the lines stay in cache for a reader that comes soon).
+ *       glibc's memcpy turns to non-temporal stores itself above a size
+ *       threshold, so large hot copies use our own vector loop instead.
+ * cold: non-temporal (streaming) stores to 64-byte-aligned dst, then sfence,
+ *       so the data goes to memory without evicting the reader's cache; the
+ *       sfence also orders them before the release store that publishes them.
+ * Dispatch: chosen once at load time from __builtin_cpu_supports (AVX-512F,
+ * AVX2, SSE2 = baseline x86-64); elsewhere both are memcpy. Copies under
+ * FERRY_COPY_SMALL bytes always use memcpy.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FERRY_X86 1
+#endif
+
+typedef void (*copy_fn)(void *dst, const void *src, uint64_t len);
+
+static void hot_memcpy(void *d, const void *s, uint64_t n) { memcpy(d, s, n); }
+
+#ifdef FERRY_X86
+/* Bytes up to the next 64-byte boundary of dst (copied with memcpy first). */
+static inline uint64_t head_len(const void *d, uint64_t n) {
+  uint64_t h = (64 - ((uintptr_t)d & 63)) & 63;
+  return h < n ? h : n;
+}
+
+__attribute__((target("avx512f"))) static void hot_avx512(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 256; d += 256, s += 256, n -= 256) {
+    __m512i a = _mm512_loadu_si512(s), b = _mm512_loadu_si512(s + 64);
+    __m512i c = _mm512_loadu_si512(s + 128), e = _mm512_loadu_si512(s + 192);
+    _mm512_store_si512(d, a);
+    _mm512_store_si512(d + 64, b);
+    _mm512_store_si512(d + 128, c);
+    _mm512_store_si512(d + 192, e);
+  }
+  memcpy(d, s, n);
+}
+
+__attribute__((target("avx512f"))) static void cold_avx512(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 256; d += 256, s += 256, n -= 256) {
+    __m512i a = _mm512_loadu_si512(s), b = _mm512_loadu_si512(s + 64);
+    __m512i c = _mm512_loadu_si512(s + 128), e = _mm512_loadu_si512(s + 192);
+    _mm512_stream_si512((void *)d, a);
+    _mm512_stream_si512((void *)(d + 64), b);
+    _mm512_stream_si512((void *)(d + 128), c);
+    _mm512_stream_si512((void *)(d + 192), e);
+  }
+  _mm_sfence();
+  memcpy(d, s, n);
+}
+
+__attribute__((target("avx2"))) static void hot_avx2(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 128; d += 128, s += 128, n -= 128) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)s), b = _mm256_loadu_si256((const __m256i *)(s + 32));
+    __m256i c = _mm256_loadu_si256((const __m256i *)(s + 64)), e = _mm256_loadu_si256((const __m256i *)(s + 96));
+    _mm256_store_si256((__m256i *)d, a);
+    _mm256_store_si256((__m256i *)(d + 32), b);
+    _mm256_store_si256((__m256i *)(d + 64), c);
+    _mm256_store_si256((__m256i *)(d + 96), e);
+  }
+  memcpy(d, s, n);
+}
+
+__attribute__((target("avx2"))) static void cold_avx2(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 128; d += 128, s += 128, n -= 128) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)s), b = _mm256_loadu_si256((const __m256i *)(s + 32));
+    __m256i c = _mm256_loadu_si256((const __m256i *)(s + 64)), e = _mm256_loadu_si256((const __m256i *)(s + 96));
+    _mm256_stream_si256((__m256i *)d, a);
+    _mm256_stream_si256((__m256i *)(d + 32), b);
+    _mm256_stream_si256((__m256i *)(d + 64), c);
+    _mm256_stream_si256((__m256i *)(d + 96), e);
+  }
+  _mm_sfence();
+  memcpy(d, s, n);
+}
+
+static void hot_sse2(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 64; d += 64, s += 64, n -= 64) {
+    __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
+    _mm_store_si128((__m128i *)d, a);
+    _mm_store_si128((__m128i *)(d + 16), b);
+    _mm_store_si128((__m128i *)(d + 32), c);
+    _mm_store_si128((__m128i *)(d + 48), e);
+  }
+  memcpy(d, s, n);
+}
+
+static void cold_sse2(void *dst, const void *src, uint64_t n) {
+  uint8_t *d = dst;
+  const uint8_t *s = src;
+  uint64_t h = head_len(d, n);
+  memcpy(d, s, h);
+  d += h, s += h, n -= h;
+  for (; n >= 64; d += 64, s += 64, n -= 64) {
+    __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
+    _mm_stream_si128((__m128i *)d, a);
+    _mm_stream_si128((__m128i *)(d + 16), b);
+    _mm_stream_si128((__m128i *)(d + 32), c);
+    _mm_stream_si128((__m128i *)(d + 48), e);
+  }
+  _mm_sfence();
+  memcpy(d, s, n);
+}
+#endif
+
+static const struct isa {
+  const char *name;
+  copy_fn hot, cold;
+} isas[] = {
+#ifdef FERRY_X86
+    {"avx512", hot_avx512, cold_avx512},
+    {"avx2", hot_avx2, cold_avx2},
+    {"sse2", hot_sse2, cold_sse2},
+#endif
+    {"memcpy", hot_memcpy, hot_memcpy},
+};
+
+static _Atomic(const struct isa *) current;
+
+static bool isa_supported(const struct isa *i) {
+#ifdef FERRY_X86
+  if (!strcmp(i->name, "avx512")) return __builtin_cpu_supports("avx512f");
+  if (!strcmp(i->name, "avx2")) return __builtin_cpu_supports("avx2");
+#endif
+  (void)i;
+  return true;
+}
+
+static const struct isa *detect(void) {
+#ifdef FERRY_X86
+  __builtin_cpu_init();
+#endif
+  for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++)
+    if (isa_supported(&isas[k])) return &isas[k];
+  return &isas[sizeof isas / sizeof isas[0] - 1];
+}
+
+static inline const struct isa *cur(void) {
+  const struct isa *i = atomic_load_explicit(&current, memory_order_acquire);
+  if (!i) {
+    i = detect();
+    atomic_store_explicit(&current, i, memory_order_release);
+  }
+  return i;
+}
+
+void ferry__copy(void *dst, const void *src, uint64_t len, bool cold) {
+  if (len < FERRY_COPY_SMALL) {
+    memcpy(dst, src, len);
+    return;
+  }
+  const struct isa *i = cur();
+  (cold ? i->cold : i->hot)(dst, src, len);
+}
+
+uint64_t ferry__default_cold_threshold(void) {
+  long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) return (uint64_t)l3 / 2;
+  return 4ull << 20;
+}
+
+static uint64_t auto_threshold(void) {
+  static _Atomic uint64_t t;
+  uint64_t v = atomic_load_explicit(&t, memory_order_relaxed);
+  if (!v) atomic_store_explicit(&t, v = ferry__default_cold_threshold(), memory_order_relaxed);
+  return v;
+}
+
+FERRY_API int ferry_copy(void *dst, const void *src, uint64_t len, uint32_t flags) {
+  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK) return ferry__err(FERRY_E_INVAL, "unknown copy flags 0x%x", flags);
+  if ((flags & FERRY_COPY_CACHE_MASK) == 3) return ferry__err(FERRY_E_INVAL, "cache hint 3 is not defined");
+  if (len && (!dst || !src)) return ferry__err(FERRY_E_INVAL, "NULL buffer");
+  uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+  if (len && d < s + len && s < d + len) return ferry__err(FERRY_E_INVAL, "source and destination overlap");
+  ferry__copy(dst, src, len, ferry__is_cold(flags, len, auto_threshold()));
+  return 0;
+}
+
+FERRY_API const char *ferry_copy_isa(void) { return cur()->name; }
+
+FERRY_API int ferry_copy_isa_set(const char *name) {
+  if (!name) return ferry__err(FERRY_E_INVAL, "isa is NULL");
+  if (!strcmp(name, "auto")) {
+    atomic_store(&current, detect());
+    return 0;
+  }
+  for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+    if (strcmp(isas[k].name, name)) continue;
+    if (!isa_supported(&isas[k])) return ferry__err(FERRY_E_NOTFOUND, "this CPU does not support %s", name);
+    atomic_store(&current, &isas[k]);
+    return 0;
+  }
+  return ferry__err(FERRY_E_NOTFOUND, "unknown copy isa '%s' (avx512, avx2, sse2, memcpy, auto)", name);
+}
