@@ -46,6 +46,32 @@ const table = {
   ferry_sub_release: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_sub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_sub_arm: { args: [T.ptr], returns: T.i32 },
+  // copy engines: registry
+  ferry_engine_register: { args: [T.ptr], returns: T.i32 },
+  ferry_engine_load: { args: ["buffer", "buffer", T.u64], returns: T.i32 },
+  ferry_engine_unregister: { args: ["buffer"], returns: T.i32 },
+  ferry_engine_list: { args: ["buffer", T.u64], returns: T.i32 },
+  // copy engines: instances (config/caps/stats/out pointers as buffers; hot path takes raw pointers)
+  ferry_engine_open: { args: ["buffer", "buffer", "buffer"], returns: T.i32 },
+  ferry_engine_close: { args: [T.ptr], returns: T.i32 },
+  ferry_engine_caps_get: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_engine_stats_get: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_engine_submit: { args: [T.ptr, T.ptr, T.u32], returns: T.i32 },
+  ferry_engine_copy: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.u32, T.ptr], returns: T.i32 },
+  ferry_engine_poll: { args: [T.ptr, T.ptr], returns: T.i32 },
+  ferry_engine_wait: { args: [T.ptr, T.ptr, T.u32, T.i64], returns: T.i32 },
+  ferry_completion_progress: { args: [T.ptr, T.u64], returns: T.void },
+  ferry_completion_finish: { args: [T.ptr, T.i32], returns: T.void },
+  ferry_set_error: { args: [T.i32, "buffer"], returns: T.i32 },
+  // CPU copy routines
+  ferry_copy: { args: [T.ptr, T.ptr, T.u64, T.u32], returns: T.i32 },
+  ferry_copy_isa: { args: [], returns: T.cstring },
+  ferry_copy_isa_set: { args: ["buffer"], returns: T.i32 },
+  ferry_sizeof_completion: { args: [], returns: T.u64_fast },
+  ferry_sizeof_copy_desc: { args: [], returns: T.u64_fast },
+  ferry_sizeof_engine_config: { args: [], returns: T.u64_fast },
+  ferry_sizeof_engine_caps: { args: [], returns: T.u64_fast },
+  ferry_sizeof_engine_stats: { args: [], returns: T.u64_fast },
 } as const;
 
 function open() {

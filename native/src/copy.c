@@ -188,10 +188,13 @@ void ferry__copy(void *dst, const void *src, uint64_t len, bool cold) {
   (cold ? i->cold : i->hot)(dst, src, len);
 }
 
+/* Half the LLC, at most 16 MiB (a VM's share of a large shared L3 is far
+ * smaller than what sysconf reports), or 4 MiB when the LLC is unknown. */
 uint64_t ferry__default_cold_threshold(void) {
   long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (l3 > 0) return (uint64_t)l3 / 2;
-  return 4ull << 20;
+  if (l3 <= 0) return 4ull << 20;
+  uint64_t t = (uint64_t)l3 / 2;
+  return t > (16ull << 20) ? 16ull << 20 : t;
 }
 
 static uint64_t auto_threshold(void) {
