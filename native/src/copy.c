@@ -181,7 +181,7 @@ static inline const struct isa *cur(void) {
 
 void ferry__copy(void *dst, const void *src, uint64_t len, bool cold) {
   if (len < FERRY_COPY_SMALL) {
-    memcpy(dst, src, len);
+    if (len) memcpy(dst, src, len);
     return;
   }
   const struct isa *i = cur();
