@@ -81,6 +81,7 @@ enum ferry_wait {
 typedef struct ferry_channel ferry_channel;
 typedef struct ferry_pub ferry_pub;
 typedef struct ferry_sub ferry_sub;
+typedef struct ferry_engine ferry_engine; /* a copy engine instance (see "Copy engines" below) */
 
 /*
  * Result record filled by loan/publish/receive. Every call that takes a
@@ -95,9 +96,22 @@ typedef struct ferry_msg_info {
   uint64_t length;      /* payload length */
   uint64_t hdr_offset;  /* header offset in the arena (0 when hdr_length == 0) */
   uint32_t hdr_length;  /* header length */
-  uint32_t token;       /* loan / held-message handle for publish/release */
+  uint32_t token;       /* loan / held-message / job handle */
   uint64_t dropped;     /* consumer's dropped-message count (receive only) */
+  int32_t status;       /* ferry_pub_collect: 0 or the job's error */
+  uint32_t flags;       /* FERRY_MSG_* */
 } ferry_msg_info;
+
+/* ferry_msg_info.flags */
+enum ferry_msg_flags {
+  FERRY_MSG_PIPELINED = 1, /* payload still being copied: see ferry_sub_progress */
+};
+
+/* Send modes for ferry_pub_send_engine (JS names "offload", "pipelined"). */
+enum ferry_send_mode {
+  FERRY_SEND_OFFLOAD = 1,   /* engine copies; published when the copy completes */
+  FERRY_SEND_PIPELINED = 2, /* published at once; receivers follow the copy's progress */
+};
 
 /* Channel geometry and the mapped addresses; filled by ferry_channel_info. */
 typedef struct ferry_channel_info {
@@ -178,6 +192,30 @@ FERRY_API int ferry_pub_publish(ferry_pub *pub, uint32_t token, uint64_t len, co
                                 uint32_t hdr_len, ferry_msg_info *info);
 /* Give a loan back without publishing it. */
 FERRY_API int ferry_pub_unloan(ferry_pub *pub, uint32_t token);
+/*
+ * Copy publish through a copy engine (mode FERRY_SEND_OFFLOAD or
+ * FERRY_SEND_PIPELINED, flags FERRY_COPY_* cache hint). Returns at once with
+ * info->token = the job's id (and, for pipelined, info->seq). `data` must stay
+ * valid and unchanged until the job is collected. Jobs finish in any order
+ * and are collected in submission order by ferry_pub_collect.
+ */
+FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const void *data, uint64_t len,
+                                    const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
+                                    ferry_msg_info *info);
+/*
+ * Collect the oldest engine send if it has finished: offload publishes it now
+ * (or gives its loan back if the copy failed), pipelined drops the
+ * publisher's reference. Returns 1 with info->token = job id, info->seq and
+ * info->status (0 or the job's error), or 0 when the oldest is still running
+ * (or none is in flight).
+ */
+FERRY_API int ferry_pub_collect(ferry_pub *pub, ferry_msg_info *info);
+/* Engine sends in flight. */
+FERRY_API int ferry_pub_jobs_pending(ferry_pub *pub);
+/* eventfd that becomes readable when the oldest engine send may have finished (after ferry_pub_arm). */
+FERRY_API int ferry_pub_notify_fd(ferry_pub *pub, uint32_t wait);
+FERRY_API int ferry_pub_arm(ferry_pub *pub);
+
 /* Copy publish ("inline"): loan + CPU copy + publish in one call. */
 FERRY_API int ferry_pub_send(ferry_pub *pub, const void *data, uint64_t len, const void *hdr,
                              uint32_t hdr_len, ferry_msg_info *info);
@@ -202,6 +240,20 @@ FERRY_API int ferry_sub_release(ferry_sub *sub, uint32_t token);
 FERRY_API int ferry_sub_notify_fd(ferry_sub *sub, uint32_t wait);
 /* Ask the waiter to signal the fd once something is receivable. */
 FERRY_API int ferry_sub_arm(ferry_sub *sub);
+
+/*
+ * Pipelined messages (FERRY_MSG_PIPELINED): the payload is still being
+ * copied when the message is received. Progress = bytes of the payload, from
+ * its start, that are final; it only grows. A failed copy or a publisher that
+ * died mid-copy turns into a negative FERRY_E_* (the prefix stays readable
+ * but the message is incomplete). Non-pipelined messages are always complete.
+ */
+FERRY_API int64_t ferry_sub_progress(ferry_sub *sub, uint32_t token);
+/* Wait until progress >= bytes: returns the progress, FERRY_E_TIMEOUT or the copy's error. */
+FERRY_API int64_t ferry_sub_wait_progress(ferry_sub *sub, uint32_t token, uint64_t bytes, uint32_t wait,
+                                          int64_t timeout_ns);
+/* Like ferry_sub_arm, but signal once held message `token` has `bytes` ready (or failed). */
+FERRY_API int ferry_sub_arm_progress(ferry_sub *sub, uint32_t token, uint64_t bytes);
 
 /* ======================================================================
  * Copy engines (engine.c, engine_cpu.c, engine_sw.c, copy.c).
@@ -272,7 +324,9 @@ typedef struct ferry_completion {
   uint64_t bytes_done; /* completed prefix (progress) */
   uint64_t len;        /* the job's length */
   uint64_t user;       /* the descriptor's user word */
-  uint64_t reserved[3];
+  uint64_t mirror;     /* libferry: where to mirror progress for pipelined channel sends (0: nowhere);
+                          engines leave it alone: ferry_completion_progress/finish maintain it */
+  uint64_t reserved[2];
   uint64_t engine[8];  /* engine-private, 64-byte aligned */
 } ferry_completion;
 

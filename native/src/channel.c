@@ -376,6 +376,13 @@ void ferry__part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
     }
   }
   if (p->kind == PART_PUB) {
+    /* pipelined messages it was still copying: their readers get PEERDEAD, its references go */
+    sane_window(ch);
+    for (uint64_t q = c->head; q < c->tail; q++) {
+      struct ferry_entry *e = &ch->ring[q & ch->ring_mask];
+      if (atomic_load(&e->seq) == q + 1 && e->publisher == i && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF))
+        ferry__pubref_drop(ch, e, FERRY_E_PEERDEAD);
+    }
     if (c->pubs_live) c->pubs_live--;
     if (crashed) c->pubs_crashed++;
   } else if (p->kind == PART_SUB) {

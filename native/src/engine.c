@@ -268,10 +268,27 @@ FERRY_API int ferry_engine_stats_get(ferry_engine *e, ferry_engine_stats *out) {
 
 static void futex_wake_all(uint32_t *addr) { syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0); }
 
+/*
+ * Pipelined channel sends mirror progress into the message's descriptor in
+ * shared memory (a ferry_mirror): only ever grows, then the final value;
+ * receivers that sleep on it have registered in `waiters`.
+ */
+void ferry__mirror_store(uint64_t mirror, uint64_t v) {
+  struct ferry_mirror *m = (struct ferry_mirror *)(uintptr_t)mirror;
+  uint64_t cur = atomic_load_explicit(&m->bytes, memory_order_relaxed);
+  if (v & FERRY_PROGRESS_ERROR)
+    atomic_store(&m->bytes, v);
+  else
+    while (cur < v && !(cur & FERRY_PROGRESS_ERROR) && !atomic_compare_exchange_weak(&m->bytes, &cur, v)) {
+    }
+  if (atomic_load(&m->waiters)) ferry__futex_wake((_Atomic uint32_t *)&m->bytes);
+}
+
 FERRY_API void ferry_completion_progress(ferry_completion *c, uint64_t bytes) {
   uint64_t cur = __atomic_load_n(&c->bytes_done, __ATOMIC_RELAXED);
   while (cur < bytes && !__atomic_compare_exchange_n(&c->bytes_done, &cur, bytes, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
   }
+  if (c->mirror && cur < bytes) ferry__mirror_store(c->mirror, bytes);
 }
 
 typedef uint64_t __attribute__((may_alias)) word64;
@@ -287,6 +304,9 @@ FERRY_API void ferry_completion_finish(ferry_completion *c, int error) {
   } else {
     if (error > 0) error = FERRY_E_SYS;
     __atomic_store_n(&c->error, error, __ATOMIC_RELAXED);
+    if (c->mirror) /* receivers of a pipelined message learn the copy failed */
+      ferry__mirror_store(c->mirror, FERRY_PROGRESS_ERROR | ((uint64_t)(uint32_t)-error << 40) |
+                                         (__atomic_load_n(&c->bytes_done, __ATOMIC_ACQUIRE) & FERRY_PROGRESS_BYTES));
   }
   /* One atomic swap publishes the status and tells whether anyone sleeps;
    * after it the record may already be reused, so nothing else reads it. */
@@ -323,7 +343,16 @@ static int check_desc(ferry_engine *e, const ferry_copy_desc *d, uint32_t i) {
   return 0;
 }
 
-FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) {
+static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror);
+
+FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) { return submit_impl(e, d, n, 0); }
+
+/* One job whose progress is mirrored into shared memory (channel pipelining). */
+int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror) {
+  return submit_impl(e, d, 1, mirror);
+}
+
+static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror) {
   if (!e) return ferry__err(FERRY_E_INVAL, "engine is NULL");
   if (n == 0) return 0;
   if (n > (1u << 30)) return ferry__err(FERRY_E_INVAL, "batch of %u descriptors is too large", n);
@@ -342,6 +371,7 @@ FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uin
     c->len = d[i].len;
     c->flags = d[i].flags;
     c->user = d[i].user;
+    c->mirror = mirror;
     __atomic_store_n(state_word(c), (uint64_t)FERRY_JOB_PENDING, __ATOMIC_RELEASE); /* waiters = 0 */
   }
   int r = e->ops->submit(e->impl, d, n);

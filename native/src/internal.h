@@ -14,7 +14,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 2u
+#define FERRY_LAYOUT_VERSION 3u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -119,21 +119,38 @@ struct ferry_part {
   struct ferry_held held[FERRY_MAX_HELD];
 };
 
-enum { ENT_RECLAIMED = 1u };
+enum {
+  ENT_RECLAIMED = 1u, /* arena blocks freed */
+  ENT_PIPELINED = 2u, /* published before its payload was copied: see progress */
+  ENT_PUBREF = 4u,    /* the publisher still holds its reference (pipelined; atomic clear) */
+};
 
-/* One descriptor: one cache line. */
+/*
+ * Progress of a pipelined message, in its descriptor: the completed prefix
+ * in bytes, or PROGRESS_ERROR | (-error << 40) | prefix when the copy failed.
+ * Written by the publisher's copy engine (through ferry_completion.mirror);
+ * `waiters` counts receivers sleeping on the low 32 bits.
+ */
+#define FERRY_PROGRESS_ERROR (1ull << 63)
+#define FERRY_PROGRESS_BYTES ((1ull << 40) - 1)
+struct ferry_mirror {
+  _Atomic uint64_t bytes;
+  _Atomic uint32_t waiters;
+};
+
+/* One descriptor: one cache line. Granule indexes fit 32 bits (arena <= 2^32 granules). */
 struct ferry_entry {
   _Atomic uint64_t seq; /* s + 1 once message s is published in this slot */
   _Atomic uint32_t refs;
-  uint32_t flags;
-  uint64_t pay_gran;  /* first granule of the payload block */
+  uint32_t flags;       /* ENT_*; written before seq is stored */
   uint64_t pay_len;
-  uint64_t hdr_gran;  /* first granule of the header block */
-  uint32_t hdr_len;
+  struct ferry_mirror progress; /* pipelined messages only */
+  uint32_t pay_gran;  /* first granule of the payload block */
   uint32_t pay_ngran;
+  uint32_t hdr_gran;  /* first granule of the header block */
   uint32_t hdr_ngran;
-  uint32_t publisher;
-  uint64_t pad;
+  uint32_t hdr_len;
+  uint32_t publisher; /* participant slot */
 };
 
 _Static_assert(sizeof(struct ferry_entry) == 64, "entry must be one cache line");
@@ -169,6 +186,7 @@ struct ferry_pub {
   uint32_t bp;
   int64_t timeout_ns;
   bool closed;
+  struct ferry_jobs *jobs; /* offload / pipelined sends in flight (offload.c) */
   /* Private copy of this publisher's loans: the shared copy in its participant
    * record exists only so that a reaper can free them after a crash, and is
    * never trusted by this process (a peer may have scribbled on it). */
@@ -185,19 +203,29 @@ struct ferry_sub {
   uint32_t polls;      /* try_receive misses since the last liveness check */
   uint64_t last_reap;  /* ns; the caller's thread only (the waiter keeps its own) */
   struct ferry_waiter *waiter;
+  /* armed progress wait (ferry_sub_arm_progress), copied at arm time so the
+   * waiter thread never reads the held table: ring index, seq + 1, bytes */
+  _Atomic bool arm_progress;
+  uint32_t arm_idx;
+  uint64_t arm_seq1, arm_bytes;
   /* Private copy of the held messages (see ferry_pub.held). */
   uint32_t nheld;
   struct ferry_held held[FERRY_MAX_HELD];
 };
 
-/* Native waiter behind ferry_sub_notify_fd. */
+/*
+ * Native waiter behind ferry_sub_notify_fd / ferry_pub_notify_fd: a thread
+ * that, while armed, runs `fn` (a wait that returns when there is something
+ * for JS to do) and then signals the eventfd.
+ */
 struct ferry_waiter {
   pthread_t thread;
   int efd;
   uint32_t wait;
   _Atomic uint32_t armed; /* private futex word: 1 while JS waits for a signal */
   _Atomic bool stop;
-  ferry_sub *sub;
+  int (*fn)(void *arg, uint32_t wait, _Atomic bool *stop);
+  void *arg;
 };
 
 /* ---- error.c ---- */
@@ -230,6 +258,16 @@ void ferry__futex_wake(_Atomic uint32_t *addr);
 uint64_t ferry__now_ns(void);
 void ferry__cpu_relax(void);
 void ferry__waiter_stop(struct ferry_waiter *w);
+int ferry__waiter_start(struct ferry_waiter **out, uint32_t wait, int (*fn)(void *, uint32_t, _Atomic bool *), void *arg);
+int ferry__waiter_arm(struct ferry_waiter *w);
+void ferry__mirror_store(uint64_t mirror, uint64_t value); /* engine.c: progress into shared memory */
+int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror);
+void ferry__jobs_stop(ferry_pub *p);                        /* offload.c: on close */
+int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+                   ferry_msg_info *info);
+int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uint64_t bytes, uint32_t wait,
+                             int64_t timeout_ns, _Atomic bool *stop);
+void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error); /* subscriber.c */
 /* 0 when receivable (or end of stream) was seen, TIMEOUT, or another error. */
 int ferry__wait_receivable(ferry_sub *sub, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop);
 bool ferry__receivable(ferry_sub *sub);

@@ -104,7 +104,7 @@ static void *waiter_main(void *arg) {
       syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
       continue;
     }
-    int r = ferry__wait_receivable(w->sub, w->wait, -1, &w->stop);
+    int r = w->fn(w->arg, w->wait, &w->stop);
     if (r == FERRY_E_CLOSED) break;
     atomic_store(&w->armed, 0);
     uint64_t one = 1;
@@ -114,24 +114,14 @@ static void *waiter_main(void *arg) {
   return NULL;
 }
 
-void ferry__waiter_stop(struct ferry_waiter *w) {
-  atomic_store(&w->stop, true);
-  atomic_store(&w->armed, 1);
-  syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-  ferry__futex_wake(&w->sub->ch->ctrl->pub_futex);
-  pthread_join(w->thread, NULL);
-  close(w->efd);
-  free(w);
-}
-
-FERRY_API int ferry_sub_notify_fd(ferry_sub *s, uint32_t wait) {
-  if (!s) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");
-  if (s->closed || s->ch->closed) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");
+int ferry__waiter_start(struct ferry_waiter **out, uint32_t wait, int (*fn)(void *, uint32_t, _Atomic bool *),
+                        void *arg) {
   if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
-  if (s->waiter) return s->waiter->efd;
+  if (*out) return (*out)->efd;
   struct ferry_waiter *w = calloc(1, sizeof *w);
   if (!w) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  w->sub = s;
+  w->fn = fn;
+  w->arg = arg;
   w->wait = wait;
   w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (w->efd < 0) {
@@ -145,14 +135,45 @@ FERRY_API int ferry_sub_notify_fd(ferry_sub *s, uint32_t wait) {
     errno = r;
     return ferry__errno(0, "pthread_create(waiter)");
   }
-  s->waiter = w;
+  *out = w;
   return w->efd;
+}
+
+/* Stop the thread (it notices within one wait slice at worst) and close the fd. */
+void ferry__waiter_stop(struct ferry_waiter *w) {
+  atomic_store(&w->stop, true);
+  atomic_store(&w->armed, 1);
+  syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  pthread_join(w->thread, NULL);
+  close(w->efd);
+  free(w);
+}
+
+int ferry__waiter_arm(struct ferry_waiter *w) {
+  if (atomic_exchange(&w->armed, 1) == 0)
+    syscall(SYS_futex, (uint32_t *)&w->armed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  return 0;
+}
+
+/* Subscriber: a message to claim, end of stream, or the armed progress target. */
+static int sub_wait(void *arg, uint32_t wait, _Atomic bool *stop) {
+  ferry_sub *s = arg;
+  if (atomic_load(&s->arm_progress)) {
+    atomic_store(&s->arm_progress, false);
+    int64_t r = ferry__progress_wait(s->ch, s->arm_idx, s->arm_seq1, s->arm_bytes, wait, -1, stop);
+    return r == FERRY_E_CLOSED ? FERRY_E_CLOSED : 0;
+  }
+  return ferry__wait_receivable(s, wait, -1, stop);
+}
+
+FERRY_API int ferry_sub_notify_fd(ferry_sub *s, uint32_t wait) {
+  if (!s) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");
+  if (s->closed || s->ch->closed) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");
+  return ferry__waiter_start(&s->waiter, wait, sub_wait, s);
 }
 
 FERRY_API int ferry_sub_arm(ferry_sub *s) {
   if (!s || !s->waiter) return ferry__err(FERRY_E_STATE, "no notify fd: call ferry_sub_notify_fd first");
   if (s->closed || s->ch->closed) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");
-  if (atomic_exchange(&s->waiter->armed, 1) == 0)
-    syscall(SYS_futex, (uint32_t *)&s->waiter->armed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-  return 0;
+  return ferry__waiter_arm(s->waiter);
 }

@@ -62,6 +62,7 @@ FERRY_API int ferry_pub_close(ferry_pub *p) {
   if (p->closed) return 0;
   p->closed = true;
   ferry_channel *ch = p->ch;
+  if (p->jobs) ferry__jobs_stop(p); /* engine sends in flight end first (their loans are below) */
   if (ferry__lock(ch) == 0) {
     struct ferry_part *part = &ch->parts[p->part];
     if (part->kind == PART_PUB && part->pid == (uint32_t)getpid()) ferry__part_reclaim(ch, p->part, false);
@@ -232,8 +233,14 @@ FERRY_API int ferry_pub_unloan(ferry_pub *p, uint32_t token) {
   return 0;
 }
 
-FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
-                                ferry_msg_info *info) {
+/*
+ * Publish loan `token` (lock taken here). `eflags` ENT_PIPELINED publishes a
+ * message whose payload an engine is still copying: it carries one extra
+ * reference for the publisher, dropped when the copy ends, so the slot and
+ * its space outlive the copy whatever the readers do.
+ */
+int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+                   ferry_msg_info *info) {
   PUB_CHECK(p);
   int r = loan_check(p, token);
   if (r) return r;
@@ -260,16 +267,18 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   p->nheld--;
   uint64_t s = c->tail;
   struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-  e->pay_gran = hd.a;
+  e->pay_gran = (uint32_t)hd.a;
   e->pay_len = len;
   e->pay_ngran = (uint32_t)keep;
-  e->hdr_gran = hn ? (uint64_t)hg : 0;
+  e->hdr_gran = hn ? (uint32_t)hg : 0;
   e->hdr_len = hdr_len;
   e->hdr_ngran = (uint32_t)hn;
   e->publisher = p->part;
-  e->flags = 0;
+  e->flags = eflags;
+  atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
+  atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
   uint32_t refs = c->n_consumers_active;
-  atomic_store_explicit(&e->refs, refs, memory_order_relaxed);
+  atomic_store_explicit(&e->refs, refs + ((eflags & ENT_PIPELINED) ? 1 : 0), memory_order_relaxed);
   atomic_store_explicit(&e->seq, s + 1, memory_order_release);
   c->tail = s + 1;
   c->published++;
@@ -283,15 +292,19 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   atomic_fetch_add(&c->pub_futex, 1);
   if (atomic_load(&c->sub_waiters)) ferry__futex_wake(&c->pub_futex);
   if (!info) info = &p->info;
-  {
-    info->seq = s;
-    info->offset = hd.a * ch->granule;
-    info->length = len;
-    info->hdr_offset = hn ? (uint64_t)hg * ch->granule : 0;
-    info->hdr_length = hdr_len;
-    info->token = token;
-  }
+  info->seq = s;
+  info->offset = hd.a * ch->granule;
+  info->length = len;
+  info->hdr_offset = hn ? (uint64_t)hg * ch->granule : 0;
+  info->hdr_length = hdr_len;
+  info->token = token;
+  info->flags = (eflags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
   return 0;
+}
+
+FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
+                                ferry_msg_info *info) {
+  return ferry__publish(p, token, len, hdr, hdr_len, 0, info);
 }
 
 FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,

@@ -85,7 +85,11 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
   if (!s) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");
   if (s->closed) return 0;
   s->closed = true;
-  if (s->waiter) ferry__waiter_stop(s->waiter);
+  if (s->waiter) {
+    atomic_store(&s->waiter->stop, true);
+    ferry__futex_wake(&s->ch->ctrl->pub_futex); /* cut its wait short */
+    ferry__waiter_stop(s->waiter);
+  }
   ferry_channel *ch = s->ch;
   if (ferry__lock(ch) == 0) {
     struct ferry_part *part = &ch->parts[s->part];
@@ -126,6 +130,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
   struct ferry_consumer *kc = &ch->cons[s->consumer];
   uint64_t cur, pg, pl, hg, hl;
+  uint32_t ef;
   struct ferry_entry *e;
   for (;;) {
     cur = atomic_load_explicit(&kc->cursor, memory_order_acquire);
@@ -141,6 +146,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     pl = e->pay_len;
     hg = e->hdr_gran;
     hl = e->hdr_len;
+    ef = e->flags;
     if (atomic_compare_exchange_weak_explicit(&kc->cursor, &cur, cur + 1, memory_order_acq_rel,
                                               memory_order_relaxed))
       break;
@@ -178,7 +184,120 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   info->hdr_length = (uint32_t)hl;
   info->token = (uint32_t)h;
   info->dropped = atomic_load_explicit(&kc->dropped, memory_order_relaxed);
+  info->status = 0;
+  info->flags = (ef & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
   return 0;
+}
+
+/* ---------------------------------------------------------------- pipelined progress */
+
+/* Decode a progress word for a payload of `len` bytes: bytes ready, or the copy's negative error. */
+static int64_t decode_progress(uint64_t v, uint64_t len) {
+  if (v & FERRY_PROGRESS_ERROR) {
+    int32_t code = -(int32_t)((v >> 40) & 0x7fffff);
+    return code < 0 && code >= FERRY_E_BUSY ? code : FERRY_E_CORRUPT;
+  }
+  return (int64_t)(v < len ? v : len); /* a hostile value never exceeds the payload */
+}
+
+/*
+ * Wait until the pipelined message in ring slot idx (still seq1) has `bytes`
+ * ready. Spin for spin/hybrid, then sleep on the progress word, registered
+ * in its waiters count; reap every slice so a publisher that died mid-copy
+ * turns into FERRY_E_PEERDEAD rather than a hang.
+ */
+int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uint64_t bytes, uint32_t wait,
+                             int64_t timeout_ns, _Atomic bool *stop) {
+  if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
+  struct ferry_entry *e = &ch->ring[idx];
+  uint64_t len = e->pay_len;
+  if (bytes > len) bytes = len;
+  uint64_t start = ferry__now_ns(), last_reap = start;
+  uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + 50000 : start;
+  for (uint32_t i = 0;; i++) {
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq1)
+      return ferry__err(FERRY_E_CORRUPT, "descriptor changed while its message was held");
+    uint64_t v = atomic_load_explicit(&e->progress.bytes, memory_order_acquire);
+    int64_t p = decode_progress(v, len);
+    if (p < 0 || (uint64_t)p >= bytes) return p;
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
+    uint64_t now = ferry__now_ns();
+    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
+    if (now < spin_until && (i & 0xffff) != 0xffff) {
+      ferry__cpu_relax();
+      continue;
+    }
+    atomic_fetch_add(&e->progress.waiters, 1);
+    if (atomic_load(&e->progress.bytes) == v) {
+      int64_t slice = FERRY_SLICE_NS;
+      if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
+      ferry__futex_wait((_Atomic uint32_t *)&e->progress.bytes, (uint32_t)v, slice);
+    }
+    atomic_fetch_sub(&e->progress.waiters, 1);
+    ferry__reap_if_due(ch, &last_reap);
+  }
+}
+
+static int held_entry(ferry_sub *s, uint32_t token, struct ferry_held *out) {
+  if (token >= FERRY_MAX_HELD || !s->held[token].used)
+    return ferry__err(FERRY_E_STATE, "message %u was already released", token);
+  *out = s->held[token];
+  if (out->b > s->ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "held-message record is corrupt");
+  return 0;
+}
+
+FERRY_API int64_t ferry_sub_progress(ferry_sub *s, uint32_t token) {
+  SUB_CHECK(s);
+  struct ferry_held hd;
+  int r = held_entry(s, token, &hd);
+  if (r) return r;
+  struct ferry_entry *e = &s->ch->ring[hd.b];
+  uint64_t len = e->pay_len;
+  if (!(e->flags & ENT_PIPELINED)) return (int64_t)len;
+  return decode_progress(atomic_load_explicit(&e->progress.bytes, memory_order_acquire), len);
+}
+
+FERRY_API int64_t ferry_sub_wait_progress(ferry_sub *s, uint32_t token, uint64_t bytes, uint32_t wait,
+                                          int64_t timeout_ns) {
+  SUB_CHECK(s);
+  if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
+  struct ferry_held hd;
+  int r = held_entry(s, token, &hd);
+  if (r) return r;
+  struct ferry_entry *e = &s->ch->ring[hd.b];
+  if (!(e->flags & ENT_PIPELINED)) return (int64_t)e->pay_len;
+  int64_t p = ferry__progress_wait(s->ch, hd.b, hd.a + 1, bytes, wait, timeout_ns, NULL);
+  if (p == FERRY_E_TIMEOUT) return ferry__err(FERRY_E_TIMEOUT, "payload not ready within %lld ms", (long long)(timeout_ns / 1000000));
+  if (p < 0 && p != FERRY_E_CORRUPT) return ferry__err((int)p, "the publisher's copy of this message failed (%s)", ferry_err_name((int)p));
+  return p;
+}
+
+FERRY_API int ferry_sub_arm_progress(ferry_sub *s, uint32_t token, uint64_t bytes) {
+  if (!s || !s->waiter) return ferry__err(FERRY_E_STATE, "no notify fd: call ferry_sub_notify_fd first");
+  SUB_CHECK(s);
+  struct ferry_held hd;
+  int r = held_entry(s, token, &hd);
+  if (r) return r;
+  s->arm_idx = hd.b;
+  s->arm_seq1 = hd.a + 1;
+  s->arm_bytes = bytes;
+  atomic_store(&s->arm_progress, true);
+  return ferry__waiter_arm(s->waiter);
+}
+
+/*
+ * Drop a publisher's reference on a pipelined message once (whoever clears
+ * ENT_PUBREF drops it); with an error, also tell its readers the copy failed.
+ */
+void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error) {
+  if (!(__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PUBREF, __ATOMIC_ACQ_REL) & ENT_PUBREF)) return;
+  if (error < 0) {
+    uint64_t v = atomic_load(&e->progress.bytes);
+    if (!(v & FERRY_PROGRESS_ERROR) && v < e->pay_len)
+      ferry__mirror_store((uint64_t)(uintptr_t)&e->progress,
+                          FERRY_PROGRESS_ERROR | ((uint64_t)(uint32_t)-error << 40) | (v & FERRY_PROGRESS_BYTES));
+  }
+  ferry__unref(ch, e);
 }
 
 FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {

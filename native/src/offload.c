@@ -1,0 +1,223 @@
+/*
+ * offload.c — sends whose copy runs on a copy engine: "offload" (the message
+ * is published when the copy completes) and "pipelined" (published at once;
+ * receivers follow the copy's progress, mirrored into the descriptor).
+ *
+ * Each publisher keeps a FIFO of jobs in private memory (completion records
+ * must never live where a peer can write: an engine keeps its per-job state
+ * in them). JS (or a C caller) collects finished jobs oldest first with
+ * ferry_pub_collect, so offload messages are published in the order they
+ * were sent. A waiter thread (ferry_pub_notify_fd) sleeps on the oldest
+ * job's completion and wakes the event loop through an eventfd.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FERRY_MAX_JOBS 64 /* power of two */
+
+struct ferry_job {
+  ferry_completion comp; /* first: 64-byte aligned */
+  ferry_engine *engine;
+  uint32_t mode;
+  uint32_t loan;  /* offload: the loan published on completion */
+  uint64_t seq;   /* pipelined: the message */
+  uint32_t idx;   /* pipelined: its ring slot */
+  uint32_t hdr_len;
+  uint64_t len;
+  uint8_t hdr[FERRY_HEADER_MAX]; /* offload: header published with the message */
+};
+
+struct ferry_jobs {
+  struct ferry_job *slot; /* FERRY_MAX_JOBS, aligned */
+  _Atomic uint32_t head;  /* oldest job not collected (written by the collecting thread) */
+  _Atomic uint32_t tail;  /* next free (written by the sending thread) */
+  struct ferry_waiter *waiter;
+};
+
+static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
+  if (!p->jobs) {
+    struct ferry_jobs *j = calloc(1, sizeof *j);
+    if (!j) return ferry__err(FERRY_E_NOMEM, "out of memory");
+    j->slot = aligned_alloc(64, FERRY_MAX_JOBS * sizeof(struct ferry_job));
+    if (!j->slot) {
+      free(j);
+      return ferry__err(FERRY_E_NOMEM, "out of memory");
+    }
+    memset(j->slot, 0, FERRY_MAX_JOBS * sizeof(struct ferry_job));
+    p->jobs = j;
+  }
+  *out = p->jobs;
+  return 0;
+}
+
+FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const void *data, uint64_t len,
+                                    const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
+                                    ferry_msg_info *info) {
+  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
+  if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
+  if (!engine) return ferry__err(FERRY_E_INVAL, "engine is NULL");
+  if (mode != FERRY_SEND_OFFLOAD && mode != FERRY_SEND_PIPELINED)
+    return ferry__err(FERRY_E_INVAL, "unknown send mode %u", mode);
+  if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
+  if (hdr_len > FERRY_HEADER_MAX) return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
+  if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
+  if (!info) info = &p->info;
+  struct ferry_jobs *j;
+  int r = jobs_get(p, &j);
+  if (r) return r;
+  uint32_t t = atomic_load(&j->tail);
+  if (t - atomic_load(&j->head) >= FERRY_MAX_JOBS)
+    return ferry__err(FERRY_E_LIMIT, "%d engine sends in flight: collect some first", FERRY_MAX_JOBS);
+  struct ferry_job *job = &j->slot[t & (FERRY_MAX_JOBS - 1)];
+
+  ferry_msg_info li;
+  if ((r = ferry_pub_loan(p, len, &li))) return r;
+  uint8_t *dst = p->ch->arena_rw + li.offset;
+  job->engine = engine;
+  job->mode = mode;
+  job->loan = li.token;
+  job->len = len;
+  job->hdr_len = 0;
+  uint64_t mirror = 0;
+  if (mode == FERRY_SEND_PIPELINED) {
+    /* publish first: receivers may start on the first chunks while later ones copy */
+    if ((r = ferry__publish(p, li.token, len, hdr, hdr_len, ENT_PIPELINED | ENT_PUBREF, info))) {
+      ferry_pub_unloan(p, li.token);
+      return r;
+    }
+    job->seq = info->seq;
+    job->idx = (uint32_t)(info->seq & p->ch->ring_mask);
+    mirror = (uint64_t)(uintptr_t)&p->ch->ring[job->idx].progress;
+  } else if (hdr_len) {
+    memcpy(job->hdr, hdr, hdr_len);
+    job->hdr_len = hdr_len;
+  }
+  ferry_copy_desc d = {.dst = dst, .src = data, .len = len, .flags = flags, .comp = &job->comp};
+  r = ferry__engine_submit_mirrored(engine, &d, mirror);
+  if (r <= 0) {
+    /* not accepted: the record says so (ERROR); a pipelined message's readers already see the failure */
+    if (r == 0) r = ferry__err(FERRY_E_FULL, "engine accepted no job");
+    if (mode == FERRY_SEND_OFFLOAD) {
+      ferry_pub_unloan(p, li.token);
+    } else {
+      struct ferry_entry *e = &p->ch->ring[job->idx];
+      if (atomic_load(&e->seq) == job->seq + 1) ferry__pubref_drop(p->ch, e, r);
+    }
+    return r;
+  }
+  atomic_store(&j->tail, t + 1);
+  info->token = t;
+  return 0;
+}
+
+static inline uint32_t job_status(struct ferry_job *job) {
+  return __atomic_load_n(&job->comp.status, __ATOMIC_ACQUIRE);
+}
+
+FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
+  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
+  if (!info) info = &p->info;
+  struct ferry_jobs *j = p->jobs;
+  if (!j) return 0;
+  uint32_t h = atomic_load(&j->head);
+  if (h == atomic_load(&j->tail)) return 0;
+  struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
+  uint32_t st = job_status(job);
+  if (st == FERRY_JOB_PENDING && !p->closed) {
+    int pr = ferry_engine_poll(job->engine, &job->comp); /* engines that finish records when polled */
+    if (pr == 0) return 0;
+    st = job_status(job);
+  }
+  int32_t err = st == FERRY_JOB_DONE ? 0 : st == FERRY_JOB_ERROR ? job->comp.error : FERRY_E_STATE;
+  if (err > 0 || (err == 0 && st != FERRY_JOB_DONE)) err = FERRY_E_SYS;
+  info->token = h;
+  info->flags = job->mode == FERRY_SEND_PIPELINED ? FERRY_MSG_PIPELINED : 0;
+  if (job->mode == FERRY_SEND_OFFLOAD) {
+    if (err == 0 && !p->closed && !p->ch->closed) {
+      int r = ferry__publish(p, job->loan, job->len, job->hdr_len ? job->hdr : NULL, job->hdr_len, 0, info);
+      if (r) err = r;
+    } else if (err == 0) {
+      err = FERRY_E_CLOSED;
+    }
+    if (err) ferry_pub_unloan(p, job->loan); /* nothing is published half-copied */
+    info->seq = err ? UINT64_MAX : info->seq;
+  } else {
+    struct ferry_entry *e = &p->ch->ring[job->idx];
+    if (atomic_load(&e->seq) == job->seq + 1) ferry__pubref_drop(p->ch, e, err);
+    info->seq = job->seq;
+  }
+  info->status = err;
+  atomic_store(&j->head, h + 1);
+  return 1;
+}
+
+FERRY_API int ferry_pub_jobs_pending(ferry_pub *p) {
+  if (!p || !p->jobs) return 0;
+  return (int)(atomic_load(&p->jobs->tail) - atomic_load(&p->jobs->head));
+}
+
+/* Waiter: sleep until the oldest job is no longer pending (or nothing is in flight). */
+static int pub_wait(void *arg, uint32_t wait, _Atomic bool *stop) {
+  ferry_pub *p = arg;
+  struct ferry_jobs *j = p->jobs;
+  uint64_t spin_until = ferry__now_ns() + (wait == FERRY_WAIT_BLOCK ? 0 : 50000);
+  for (;;) {
+    if (atomic_load(stop)) return FERRY_E_CLOSED;
+    uint32_t h = atomic_load(&j->head);
+    if (h == atomic_load(&j->tail)) return 0;
+    struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
+    if (job_status(job) != FERRY_JOB_PENDING) return 0;
+    if (wait == FERRY_WAIT_SPIN || ferry__now_ns() < spin_until) {
+      ferry__cpu_relax();
+      continue;
+    }
+    /* register as a sleeper on the record (status and waiters are one word), then sleep on status */
+    uint64_t *word = (uint64_t *)(void *)&job->comp;
+    uint64_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    if ((uint32_t)w != FERRY_JOB_PENDING) return 0;
+    if (!(w >> 32) && !__atomic_compare_exchange_n(word, &w, w | (1ull << 32), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      continue;
+    /* bounded slices: a stop request, or an engine that only finishes when polled, is noticed */
+    ferry__futex_wait((_Atomic uint32_t *)&job->comp.status, FERRY_JOB_PENDING, 5 * 1000 * 1000);
+  }
+}
+
+FERRY_API int ferry_pub_notify_fd(ferry_pub *p, uint32_t wait) {
+  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
+  if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
+  struct ferry_jobs *j;
+  int r = jobs_get(p, &j);
+  if (r) return r;
+  return ferry__waiter_start(&j->waiter, wait, pub_wait, p);
+}
+
+FERRY_API int ferry_pub_arm(ferry_pub *p) {
+  if (!p || !p->jobs || !p->jobs->waiter) return ferry__err(FERRY_E_STATE, "no notify fd: call ferry_pub_notify_fd first");
+  return ferry__waiter_arm(p->jobs->waiter);
+}
+
+/*
+ * Publisher close: wait for every job to leave PENDING (the engine still
+ * writes into our loans), then collect them all — offload copies that
+ * finished are not published after close: their loans go back.
+ */
+void ferry__jobs_stop(ferry_pub *p) {
+  struct ferry_jobs *j = p->jobs;
+  if (j->waiter) ferry__waiter_stop(j->waiter);
+  j->waiter = NULL;
+  for (uint32_t h = atomic_load(&j->head); h != atomic_load(&j->tail); h++) {
+    struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
+    while (job_status(job) == FERRY_JOB_PENDING) {
+      if (ferry_engine_poll(job->engine, &job->comp) != 0) break;
+      ferry__futex_wait((_Atomic uint32_t *)&job->comp.status, FERRY_JOB_PENDING, 1000 * 1000);
+    }
+  }
+  ferry_msg_info info;
+  while (ferry_pub_collect(p, &info) == 1) {
+  }
+  free(j->slot);
+  free(j);
+  p->jobs = NULL;
+}
