@@ -219,6 +219,9 @@ FERRY_API int ferry_pub_arm(ferry_pub *pub);
 /* Copy publish ("inline"): loan + CPU copy + publish in one call. */
 FERRY_API int ferry_pub_send(ferry_pub *pub, const void *data, uint64_t len, const void *hdr,
                              uint32_t hdr_len, ferry_msg_info *info);
+/* The same with a cache hint for the destination (FERRY_COPY_HOT / COLD / AUTO). */
+FERRY_API int ferry_pub_send_hint(ferry_pub *pub, const void *data, uint64_t len, const void *hdr,
+                                  uint32_t hdr_len, uint32_t flags, ferry_msg_info *info);
 
 /* ---- subscribers ---- */
 /* group: NULL or "" for broadcast, else the name of a worker group. */

@@ -31,6 +31,9 @@ export const abiVersion: number = sym.ferry_abi_version();
 
 export const Wait = { spin: 0, block: 1, hybrid: 2 } as const;
 export const Backpressure = { block: 0, error: 1, "drop-oldest": 2 } as const;
+export const SendMode = { offload: 1, pipelined: 2 } as const;
+export const CacheHint = { auto: 0, hot: 1, cold: 2 } as const;
+export const MSG_PIPELINED = 1;
 export const HEADER_MAX = 4096;
 export const NAME_MAX = 64;
 

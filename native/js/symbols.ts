@@ -37,6 +37,13 @@ const table = {
   ferry_pub_publish: { args: [T.ptr, T.u32, T.u64, T.ptr, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_unloan: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_pub_send: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.ptr], returns: T.i32 },
+  ferry_pub_send_hint: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.ptr], returns: T.i32 },
+  // engine sends: offload / pipelined
+  ferry_pub_send_engine: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.u32, T.ptr], returns: T.i32 },
+  ferry_pub_collect: { args: [T.ptr, T.ptr], returns: T.i32 },
+  ferry_pub_jobs_pending: { args: [T.ptr], returns: T.i32 },
+  ferry_pub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_pub_arm: { args: [T.ptr], returns: T.i32 },
   // subscribers
   ferry_sub_open: { args: [T.ptr, "buffer", "buffer"], returns: T.i32 },
   ferry_sub_close: { args: [T.ptr], returns: T.i32 },
@@ -46,6 +53,9 @@ const table = {
   ferry_sub_release: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_sub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_sub_arm: { args: [T.ptr], returns: T.i32 },
+  ferry_sub_progress: { args: [T.ptr, T.u32], returns: T.i64_fast },
+  ferry_sub_wait_progress: { args: [T.ptr, T.u32, T.u64, T.u32, T.i64], returns: T.i64_fast },
+  ferry_sub_arm_progress: { args: [T.ptr, T.u32, T.u64], returns: T.i32 },
   // copy engines: registry
   ferry_engine_register: { args: [T.ptr], returns: T.i32 },
   ferry_engine_load: { args: ["buffer", "buffer", T.u64], returns: T.i32 },

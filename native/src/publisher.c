@@ -307,14 +307,21 @@ FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, cons
   return ferry__publish(p, token, len, hdr, hdr_len, 0, info);
 }
 
-FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
-                             ferry_msg_info *info) {
+FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                                  uint32_t flags, ferry_msg_info *info) {
   ferry_msg_info li;
   if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
+  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (flags & FERRY_COPY_CACHE_MASK) == 3)
+    return ferry__err(FERRY_E_INVAL, "unknown cache hint 0x%x", flags);
   int r = ferry_pub_loan(p, len, &li);
   if (r) return r;
-  if (len) memcpy(p->ch->arena_rw + li.offset, data, len);
+  if (len) ferry_copy(p->ch->arena_rw + li.offset, data, len, flags); /* cannot fail: checked above */
   r = ferry_pub_publish(p, li.token, len, hdr, hdr_len, info);
   if (r) ferry_pub_unloan(p, li.token);
   return r;
+}
+
+FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                             ferry_msg_info *info) {
+  return ferry_pub_send_hint(p, data, len, hdr, hdr_len, FERRY_COPY_AUTO, info);
 }

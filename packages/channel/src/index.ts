@@ -11,12 +11,15 @@
  * preallocated struct; the arena is mapped once as an ArrayBuffer and every
  * message view is a Uint8Array over it (no FFI per view).
  */
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import {
   Backpressure,
+  CacheHint,
   Errno,
   FerryError,
   HEADER_MAX,
+  MSG_PIPELINED,
+  SendMode,
   Wait,
   check,
   cstr,
@@ -24,6 +27,9 @@ import {
   lib,
 } from "@ferry/native";
 import { Waker } from "./waker";
+import { Engine, completionRecord, engineByName } from "./engine";
+
+export { Engine, type EngineCaps, type EngineConfig, type EngineStats } from "./engine";
 
 export { FerryError, Errno } from "@ferry/native";
 export type { FerryErrorCode } from "@ferry/native";
@@ -45,8 +51,15 @@ export interface CreateOptions {
   permissions?: number;
 }
 
+/** An engine instance, or the name of a registered engine ("cpu", "sw", a plugin's). */
+export type EngineLike = Engine | string;
+
 export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
+  /** Default copy engine for send() in "offload" / "pipelined" mode (default: a shared "sw" engine). */
+  engine?: EngineLike;
+  /** How to wait for engine copies to finish. Default "hybrid". */
+  wait?: WaitStrategy;
   /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; -1 waits forever. */
   timeoutMs?: number;
 }
@@ -66,9 +79,14 @@ export interface PublishOptions {
 }
 
 export interface SendOptions {
+  /** "inline" (CPU copy now), "offload" (engine copies; published when done), "pipelined"
+   * (published at once; receivers follow the copy), "auto" (inline until the coordinator lands). */
   mode?: Mode;
+  /** Destination cache placement: "hot" (reader comes soon), "cold" (bulk), "auto". */
   cache?: CachePlacement;
   header?: Header;
+  /** Engine for this send (overrides the publisher's). */
+  engine?: EngineLike;
 }
 
 export interface ChannelStats {
@@ -89,13 +107,18 @@ const TWO32 = 4294967296;
 /** Little-endian u64 pair -> number (exact below 2^53). */
 const u64 = (a: Uint32Array, i: number) => a[i]! + a[i + 1]! * TWO32;
 
-/** The 48-byte ferry_msg_info that lives inside each native handle (mapped once). */
+/** The 56-byte ferry_msg_info that lives inside each native handle (mapped once). */
 class Info {
   readonly u32: Uint32Array;
+  readonly i32: Int32Array;
   constructor(addr: Pointer | null) {
     if (!addr) throw new FerryError(Errno.INVAL, "native handle has no result record");
-    this.u32 = new Uint32Array(toArrayBuffer(addr, 0, 48));
+    const ab = toArrayBuffer(addr, 0, 56);
+    this.u32 = new Uint32Array(ab);
+    this.i32 = new Int32Array(ab);
   }
+  get status() { return this.i32[12]!; }
+  get flags() { return this.u32[13]!; }
   get seq() { return u64(this.u32, 0); }
   get offset() { return u64(this.u32, 2); }
   get length() { return u64(this.u32, 4); }
@@ -295,14 +318,23 @@ export class Loan {
 export class Publisher implements Disposable {
   readonly channel: Channel;
   readonly backpressure: BackpressurePolicy;
+  readonly engine: EngineLike;
+  readonly wait: WaitStrategy;
   #handle: Pointer;
   #arena: Views;
   #info: Info;
   #closed = false;
+  /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
+  #jobs: { id: number; src: Uint8Array; resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
+  #pumping = false;
+  #waker: Waker | null = null;
 
   /** @internal use channel.publisher() */
   constructor(channel: Channel, opts: PublisherOptions) {
     this.channel = channel;
+    this.engine = opts.engine ?? "sw";
+    this.wait = opts.wait ?? "hybrid";
+    if (Wait[this.wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${opts.wait}"`);
     this.backpressure = opts.backpressure ?? "block";
     const bp = Backpressure[this.backpressure];
     if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure "${opts.backpressure}"`);
@@ -359,12 +391,66 @@ export class Publisher implements Disposable {
   }
 
   /**
-   * Copy `bytes` into the channel and publish them. "inline" (and "auto" for
-   * now) copies on this thread; the promise resolves once the message is
-   * published. "offload"/"pipelined" need a copy engine (@ferry/sw-engine).
+   * Copy `bytes` into the channel and publish them; resolves with the
+   * message's sequence number once the copy is done (and, for "offload",
+   * published). With "offload" / "pipelined" an engine copies while this
+   * thread goes on: leave `bytes` untouched until the promise settles.
+   * "auto" is "inline" until the coordinator lands.
    */
-  async send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
-    return this.sendSync(bytes, opts);
+  send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
+    const mode = opts.mode ?? "auto";
+    if (mode !== "offload" && mode !== "pipelined") {
+      try {
+        return Promise.resolve(this.sendSync(bytes, opts));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const h = this.#h();
+    const cache = CacheHint[opts.cache ?? "auto"];
+    if (cache === undefined) return Promise.reject(new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`));
+    const want = opts.engine ?? this.engine;
+    const engine = typeof want === "string" ? engineByName(want) : want;
+    const hdr = encodeHeader(opts.header);
+    // ptr() pins the bytes' storage; the job keeps `bytes` referenced until it settles
+    const src = bytes.length ? ptr(bytes) : null;
+    const rc = sym.ferry_pub_send_engine(h, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, null);
+    if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
+    const id = this.#info.token;
+    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, resolve, reject }));
+    if (!this.#pumping) void this.#pump();
+    return p;
+  }
+
+  /** Engine sends still in flight. */
+  get pending(): number { return this.#jobs.length; }
+
+  /** Settle engine sends as they finish, oldest first; sleeps on the eventfd in between. */
+  async #pump() {
+    this.#pumping = true;
+    try {
+      while (this.#jobs.length && !this.#closed) {
+        this.#collect();
+        if (!this.#jobs.length) break;
+        this.#waker ??= new Waker(sym.ferry_pub_notify_fd(this.#handle, Wait[this.wait]), () => sym.ferry_pub_arm(this.#handle));
+        await this.#waker.wait();
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #collect() {
+    const info = this.#info;
+    while (this.#jobs.length && sym.ferry_pub_collect(this.#handle, null) === 1) {
+      const job = this.#jobs.shift()!;
+      if (job.id !== info.token) {
+        job.reject(new FerryError(Errno.STATE, `engine send ${job.id} collected out of order (${info.token})`));
+        continue;
+      }
+      if (info.status === 0) job.resolve(info.seq);
+      else job.reject(fail(info.status, `engine copy of message ${job.id}`));
+    }
   }
 
   /** Synchronous inline copy + publish. */
@@ -372,12 +458,14 @@ export class Publisher implements Disposable {
     const h = this.#h();
     const mode = opts.mode ?? "auto";
     if (mode === "offload" || mode === "pipelined")
-      throw new FerryError(Errno.INVAL, `mode "${mode}" needs a copy engine; none is installed in this build`);
+      throw new FerryError(Errno.INVAL, `mode "${mode}" is asynchronous: use send()`);
     if (mode === "zero-copy")
       throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
     if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
+    const cache = CacheHint[opts.cache ?? "auto"];
+    if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
     const hdr = encodeHeader(opts.header);
-    const rc = sym.ferry_pub_send(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, null);
+    const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, cache, null);
     if (rc < 0) throw fail(rc, "send");
     return this.#info.seq;
   }
@@ -386,7 +474,10 @@ export class Publisher implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     registry.unregister(this);
-    sym.ferry_pub_close(this.#handle);
+    this.#waker?.close();
+    sym.ferry_pub_close(this.#handle); // waits for engine copies in flight; finished offloads are not published
+    for (const job of this.#jobs.splice(0))
+      job.reject(new FerryError(Errno.CLOSED, `publisher closed before engine send ${job.id} was published`));
     this.channel.disown(this);
   }
 
@@ -401,11 +492,14 @@ export class Message implements Disposable {
   readonly seq: number;
   /** Messages this subscriber (or its group) lost to drop-oldest so far. */
   readonly dropped: number;
+  /** Published before its payload was copied ("pipelined"): see ready() and chunks(). */
+  readonly pipelined: boolean;
   #bytes: Uint8Array | null;
   #hdr: Uint8Array | null;
   #header: Header | undefined;
   #token: number;
   #sub: Subscriber;
+  #complete: boolean;
 
   /** @internal */
   constructor(sub: Subscriber, arena: Views, info: Info) {
@@ -413,22 +507,93 @@ export class Message implements Disposable {
     this.seq = info.seq;
     this.dropped = info.dropped;
     this.#token = info.token;
+    this.pipelined = (info.flags & MSG_PIPELINED) !== 0;
+    this.#complete = !this.pipelined;
     this.#bytes = arena.get(info.offset, info.length);
     const hl = info.hdrLength;
     this.#hdr = hl ? arena.get(info.hdrOffset, hl) : null;
   }
 
-  /** Read-only view of the payload in shared memory, valid until release(). Do not write to it. */
-  get bytes(): Uint8Array {
+  #view(): Uint8Array {
     if (!this.#bytes) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
     return this.#bytes;
   }
 
-  get length(): number { return this.bytes.length; }
+  /**
+   * Read-only view of the payload in shared memory, valid until release(). Do not write to it.
+   * A pipelined message hands it out only once complete: `await msg.ready()` first.
+   */
+  get bytes(): Uint8Array {
+    const v = this.#view();
+    if (!this.#complete && this.progress() < v.length)
+      throw new FerryError(Errno.STATE, `message ${this.seq} is still being copied: await msg.ready() or use msg.chunks()`);
+    this.#complete = true;
+    return v;
+  }
+
+  get length(): number { return this.#view().length; }
+
+  /**
+   * Bytes of the payload, from its start, that are final. Throws the copy's
+   * FerryError if the publisher's copy failed (FERRY_E_PEERDEAD if it died).
+   */
+  progress(): number {
+    const v = this.#view();
+    if (this.#complete) return v.length;
+    const p = this.#sub.progressOf(this.#token);
+    if (p === v.length) this.#complete = true;
+    return p;
+  }
+
+  /** Resolve once `bytes` (default: all) of the payload are final; never blocks the event loop. */
+  async ready(bytes?: number): Promise<void> {
+    const want = Math.min(bytes ?? this.length, this.length);
+    while (this.progress() < want) await this.#sub.waitProgress(this.#token, want);
+  }
+
+  /**
+   * The payload as it lands: views of consecutive pieces, each final when
+   * yielded, at least `minBytes` long except the last (default 1 MiB).
+   */
+  async *chunks(opts: { minBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+    const v = this.#view();
+    const step = Math.max(1, opts.minBytes ?? 2 ** 20);
+    let at = 0;
+    while (at < v.length) {
+      let p = this.progress();
+      if (p - at < step && p < v.length) {
+        await this.ready(Math.min(at + step, v.length));
+        p = this.progress();
+      }
+      yield v.subarray(at, p);
+      at = p;
+    }
+  }
+
+  /**
+   * Copy the payload into `dst` (the receiver's own memory) through an engine
+   * ("cpu", "sw", ...) with a cache hint; waits for a pipelined payload first.
+   */
+  async copyTo(dst: Uint8Array, opts: { engine?: EngineLike; cache?: CachePlacement } = {}): Promise<void> {
+    await this.ready();
+    const src = this.bytes;
+    if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
+    if (!src.length) return;
+    const engine = typeof opts.engine === "string" || opts.engine === undefined ? engineByName(opts.engine ?? "cpu") : opts.engine;
+    const cache = CacheHint[opts.cache ?? "auto"];
+    if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
+    const rec = completionRecord();
+    check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
+    // cpu finishes inside the call; others: yield to the event loop until done
+    let r: number;
+    while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
+    void rec.keep; // the record stays alive until the engine is done with it
+    if (r < 0) throw fail(r, "copyTo");
+  }
 
   /** Raw header bytes (null when the message has none). */
   get headerBytes(): Uint8Array | null {
-    this.bytes; // throws after release
+    this.#view(); // throws after release
     return this.#hdr;
   }
 
@@ -514,8 +679,7 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
       if (m) return m;
       const left = deadline - performance.now();
       if (left <= 0) throw new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`);
-      this.#waker ??= new Waker(this.#h(), Wait[this.wait]);
-      await this.#waker.wait(left);
+      await this.#wake().wait(left);
       if (this.#closed) throw closedError("subscriber");
     }
   }
@@ -532,6 +696,29 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
       }
       yield m;
     }
+  }
+
+  #wake(): Waker {
+    const h = this.#h();
+    return (this.#waker ??= new Waker(sym.ferry_sub_notify_fd(h, Wait[this.wait]), () => sym.ferry_sub_arm(h)));
+  }
+
+  /** @internal progress of held message `token` (throws the copy's error). */
+  progressOf(token: number): number {
+    const p = sym.ferry_sub_progress(this.#h(), token) as number;
+    if (p < 0) throw fail(p, "pipelined copy");
+    return p;
+  }
+
+  /** @internal wait (spin: on this thread; else in the waiter thread) until `bytes` are final. */
+  async waitProgress(token: number, bytes: number): Promise<void> {
+    const h = this.#h();
+    if (this.wait === "spin") {
+      const p = sym.ferry_sub_wait_progress(h, token, bytes, Wait.spin, -1) as number;
+      if (p < 0) throw fail(p, "pipelined copy");
+      return;
+    }
+    await this.#wake().wait(Infinity, () => sym.ferry_sub_arm_progress(h, token, bytes));
   }
 
   /** @internal */

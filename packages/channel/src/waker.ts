@@ -1,31 +1,28 @@
 /**
- * Waker: lets an async receive sleep without blocking the event loop and
- * without burning CPU. A native waiter thread (ferry_sub_notify_fd) sleeps on
- * the channel's futex (after a bounded spin for "hybrid") and writes to an
- * eventfd once a message can be claimed; the event loop reads that fd.
+ * Waker: lets an async wait sleep without blocking the event loop and without
+ * burning CPU. A native waiter thread (ferry_sub_notify_fd / ferry_pub_notify_fd)
+ * sleeps on a futex (after a bounded spin for "hybrid") and writes an eventfd
+ * once there is something to do; the event loop reads that fd.
  */
-import type { Pointer } from "bun:ffi";
-import { check, lib } from "@ferry/native";
-
-const sym = lib.symbols;
+import { check } from "@ferry/native";
 
 export class Waker {
-  #sub: Pointer;
   #reader: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> };
+  #arm: () => number;
   #closed = false;
   /** At most one read is outstanding; a timed-out wait leaves it for the next. */
   #pending: Promise<unknown> | null = null;
 
-  constructor(sub: Pointer, wait: number) {
-    this.#sub = sub;
-    const fd = check(sym.ferry_sub_notify_fd(sub, wait), "notify fd");
-    this.#reader = Bun.file(fd).stream().getReader();
+  /** `fd`: the eventfd from a notify_fd call; `arm`: the matching arm call. */
+  constructor(fd: number, arm: () => number) {
+    this.#arm = arm;
+    this.#reader = Bun.file(check(fd, "notify fd")).stream().getReader();
   }
 
-  /** Resolve when a message may be receivable (or end of stream), or after timeoutMs. */
-  async wait(timeoutMs: number): Promise<void> {
+  /** Arm (with `arm`, or the default) and resolve when signalled, or after timeoutMs. */
+  async wait(timeoutMs = Infinity, arm: () => number = this.#arm): Promise<void> {
     if (this.#closed) return;
-    check(sym.ferry_sub_arm(this.#sub), "arm");
+    check(arm(), "arm");
     const read = (this.#pending ??= this.#reader.read().then((r) => {
       this.#pending = null;
       return r;
