@@ -25,7 +25,7 @@ const HDR = {
   ringOff: 48, bitmapOff: 56, arenaOff: 64, arenaSize: 72, granule: 80, ringSlots: 88, checksum: 200,
 } as const;
 /* ---- one ring descriptor (struct ferry_entry, 64 bytes) ---- */
-const ENT = { seq: 0, refs: 8, flags: 12, payGran: 16, payLen: 24, hdrGran: 32, hdrLen: 40, size: 64 } as const;
+const ENT = { seq: 0, refs: 8, flags: 12, payLen: 16, progress: 24, payGran: 40, hdrGran: 48, hdrLen: 56, size: 64 } as const;
 
 function readAt(name: string, pos: number, len: number): DataView {
   const fd = openSync(shmPath(name), "r");
@@ -327,8 +327,8 @@ describe("hostile or foreign segments", () => {
       await sub.waitFor("ready");
       const pub = ch.publisher();
       const patches: [string, number, Uint8Array][] = [
-        ["payload offset (granule) huge", ENT.payGran, u64le(1n << 50n)],
-        ["payload offset just past the arena", ENT.payGran, u64le(BigInt(ch.capacity / ch.granule))],
+        ["payload offset (granule) huge", ENT.payGran, u32le(0xffff_ffff)],
+        ["payload offset just past the arena", ENT.payGran, u32le(ch.capacity / ch.granule)],
         ["payload length huge", ENT.payLen, u64le(0xffff_ffff_ffffn)],
         ["header length > 4 KiB", ENT.hdrLen, u32le(1 << 20)],
       ];
