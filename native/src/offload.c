@@ -149,6 +149,7 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
     info->seq = job->seq;
   }
   info->status = err;
+  info->token = h; /* ferry__publish wrote the loan's token there */
   atomic_store(&j->head, h + 1);
   return 1;
 }
