@@ -6,8 +6,11 @@
  */
 import { check } from "@ferry/native";
 
+type Reader = { read(): Promise<{ done: boolean }>; cancel(): Promise<void> };
+
 export class Waker {
-  #reader: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> };
+  #fd: number;
+  #reader: Reader | null = null;
   #arm: () => number;
   #closed = false;
   /** At most one read is outstanding; a timed-out wait leaves it for the next. */
@@ -16,29 +19,44 @@ export class Waker {
   /** `fd`: the eventfd from a notify_fd call; `arm`: the matching arm call. */
   constructor(fd: number, arm: () => number) {
     this.#arm = arm;
-    this.#reader = Bun.file(check(fd, "notify fd")).stream().getReader();
+    this.#fd = check(fd, "notify fd");
+  }
+
+  /* A pending read keeps the event loop (and so the process) alive: readers
+   * exist only while someone waits, and a timed-out wait cancels its reader. */
+  #read(): Promise<unknown> {
+    const reader = (this.#reader ??= Bun.file(this.#fd).stream().getReader() as unknown as Reader);
+    return (this.#pending ??= reader.read().then((r) => {
+      this.#pending = null;
+      return r;
+    }));
   }
 
   /** Arm (with `arm`, or the default) and resolve when signalled, or after timeoutMs. */
   async wait(timeoutMs = Infinity, arm: () => number = this.#arm): Promise<void> {
     if (this.#closed) return;
     check(arm(), "arm");
-    const read = (this.#pending ??= this.#reader.read().then((r) => {
-      this.#pending = null;
-      return r;
-    }));
+    const read = this.#read();
     if (!Number.isFinite(timeoutMs)) {
       await read;
       return;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([read, new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, timeoutMs))))]);
+    let timedOut = false;
+    await Promise.race([read, new Promise<void>((r) => (timer = setTimeout(() => ((timedOut = true), r()), Math.max(1, timeoutMs))))]);
     clearTimeout(timer);
+    if (timedOut && this.#pending) this.#drop();
+  }
+
+  #drop() {
+    this.#reader?.cancel().catch(() => {});
+    this.#reader = null;
+    this.#pending = null;
   }
 
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    this.#reader.cancel().catch(() => {});
+    this.#drop();
   }
 }
