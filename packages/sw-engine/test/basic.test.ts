@@ -1,0 +1,25 @@
+import { expect, test } from "bun:test";
+import { Channel } from "@ferry/channel";
+import { detect, swEngine } from "@ferry/sw-engine";
+
+test("swEngine() takes detect()'s defaults and moves an offloaded message intact", async () => {
+  const d = detect();
+  using engine = swEngine();
+  const caps = engine.caps();
+  expect(caps.name).toBe("sw");
+  expect(caps.threads).toBe(d.threads);
+  expect(caps.chunkBytes).toBe(d.chunkBytes);
+  expect(caps.async).toBe(true);
+  using ch = Channel.create(`swbasic-${process.pid}`, { capacity: 8 << 20 });
+  const sub = ch.subscribe();
+  const pub = ch.publisher({ engine });
+  const data = new Uint8Array(3 << 20).map((_, i) => (i * 31) & 255);
+  const seq = await pub.send(data, { mode: "offload", cache: "cold" });
+  const msg = sub.tryReceive()!;
+  expect(msg.seq).toBe(seq);
+  expect(Bun.hash(msg.bytes)).toBe(Bun.hash(data));
+  msg.release();
+  const st = engine.stats();
+  expect(st.jobs).toBeGreaterThanOrEqual(1);
+  expect(st.bytes).toBeGreaterThanOrEqual(data.length);
+});
