@@ -32,110 +32,47 @@ static inline uint64_t head_len(const void *d, uint64_t n) {
   return h < n ? h : n;
 }
 
-__attribute__((target("avx512f"))) static void hot_avx512(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 256; d += 256, s += 256, n -= 256) {
-    __m512i a = _mm512_loadu_si512(s), b = _mm512_loadu_si512(s + 64);
-    __m512i c = _mm512_loadu_si512(s + 128), e = _mm512_loadu_si512(s + 192);
-    _mm512_store_si512(d, a);
-    _mm512_store_si512(d + 64, b);
-    _mm512_store_si512(d + 128, c);
-    _mm512_store_si512(d + 192, e);
+/*
+ * One loop per (instruction set, store kind): align dst to 64 bytes with
+ * memcpy, move four vectors per step, finish the tail with memcpy; cold
+ * stores stream around the cache and end with sfence.
+ */
+#define FERRY_COPY_LOOP(NAME, TARGET, VEC, W, LOAD, STORE, FENCE)                   \
+  __attribute__((target(TARGET))) static void NAME(void *dst, const void *src, uint64_t n) { \
+    uint8_t *d = dst;                                                                \
+    const uint8_t *s = src;                                                          \
+    uint64_t h = head_len(d, n);                                                     \
+    memcpy(d, s, h);                                                                 \
+    d += h, s += h, n -= h;                                                          \
+    for (; n >= 4 * (W); d += 4 * (W), s += 4 * (W), n -= 4 * (W)) {                 \
+      VEC a = LOAD((const void *)s), b = LOAD((const void *)(s + (W)));              \
+      VEC c = LOAD((const void *)(s + 2 * (W))), e = LOAD((const void *)(s + 3 * (W))); \
+      STORE((void *)d, a);                                                           \
+      STORE((void *)(d + (W)), b);                                                   \
+      STORE((void *)(d + 2 * (W)), c);                                               \
+      STORE((void *)(d + 3 * (W)), e);                                               \
+    }                                                                                \
+    if (FENCE) _mm_sfence();                                                         \
+    memcpy(d, s, n);                                                                 \
   }
-  memcpy(d, s, n);
-}
 
-__attribute__((target("avx512f"))) static void cold_avx512(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 256; d += 256, s += 256, n -= 256) {
-    __m512i a = _mm512_loadu_si512(s), b = _mm512_loadu_si512(s + 64);
-    __m512i c = _mm512_loadu_si512(s + 128), e = _mm512_loadu_si512(s + 192);
-    _mm512_stream_si512((void *)d, a);
-    _mm512_stream_si512((void *)(d + 64), b);
-    _mm512_stream_si512((void *)(d + 128), c);
-    _mm512_stream_si512((void *)(d + 192), e);
-  }
-  _mm_sfence();
-  memcpy(d, s, n);
-}
+/* the intrinsics take typed pointers: thin adapters over void * */
+#define LD512(p) _mm512_loadu_si512(p)
+#define ST512(p, v) _mm512_store_si512(p, v)
+#define NT512(p, v) _mm512_stream_si512(p, v)
+#define LD256(p) _mm256_loadu_si256((const __m256i *)(p))
+#define ST256(p, v) _mm256_store_si256((__m256i *)(p), v)
+#define NT256(p, v) _mm256_stream_si256((__m256i *)(p), v)
+#define LD128(p) _mm_loadu_si128((const __m128i *)(p))
+#define ST128(p, v) _mm_store_si128((__m128i *)(p), v)
+#define NT128(p, v) _mm_stream_si128((__m128i *)(p), v)
 
-__attribute__((target("avx2"))) static void hot_avx2(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 128; d += 128, s += 128, n -= 128) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)s), b = _mm256_loadu_si256((const __m256i *)(s + 32));
-    __m256i c = _mm256_loadu_si256((const __m256i *)(s + 64)), e = _mm256_loadu_si256((const __m256i *)(s + 96));
-    _mm256_store_si256((__m256i *)d, a);
-    _mm256_store_si256((__m256i *)(d + 32), b);
-    _mm256_store_si256((__m256i *)(d + 64), c);
-    _mm256_store_si256((__m256i *)(d + 96), e);
-  }
-  memcpy(d, s, n);
-}
-
-__attribute__((target("avx2"))) static void cold_avx2(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 128; d += 128, s += 128, n -= 128) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)s), b = _mm256_loadu_si256((const __m256i *)(s + 32));
-    __m256i c = _mm256_loadu_si256((const __m256i *)(s + 64)), e = _mm256_loadu_si256((const __m256i *)(s + 96));
-    _mm256_stream_si256((__m256i *)d, a);
-    _mm256_stream_si256((__m256i *)(d + 32), b);
-    _mm256_stream_si256((__m256i *)(d + 64), c);
-    _mm256_stream_si256((__m256i *)(d + 96), e);
-  }
-  _mm_sfence();
-  memcpy(d, s, n);
-}
-
-static void hot_sse2(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 64; d += 64, s += 64, n -= 64) {
-    __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
-    __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
-    _mm_store_si128((__m128i *)d, a);
-    _mm_store_si128((__m128i *)(d + 16), b);
-    _mm_store_si128((__m128i *)(d + 32), c);
-    _mm_store_si128((__m128i *)(d + 48), e);
-  }
-  memcpy(d, s, n);
-}
-
-static void cold_sse2(void *dst, const void *src, uint64_t n) {
-  uint8_t *d = dst;
-  const uint8_t *s = src;
-  uint64_t h = head_len(d, n);
-  memcpy(d, s, h);
-  d += h, s += h, n -= h;
-  for (; n >= 64; d += 64, s += 64, n -= 64) {
-    __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
-    __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
-    _mm_stream_si128((__m128i *)d, a);
-    _mm_stream_si128((__m128i *)(d + 16), b);
-    _mm_stream_si128((__m128i *)(d + 32), c);
-    _mm_stream_si128((__m128i *)(d + 48), e);
-  }
-  _mm_sfence();
-  memcpy(d, s, n);
-}
+FERRY_COPY_LOOP(hot_avx512, "avx512f", __m512i, 64, LD512, ST512, 0)
+FERRY_COPY_LOOP(cold_avx512, "avx512f", __m512i, 64, LD512, NT512, 1)
+FERRY_COPY_LOOP(hot_avx2, "avx2", __m256i, 32, LD256, ST256, 0)
+FERRY_COPY_LOOP(cold_avx2, "avx2", __m256i, 32, LD256, NT256, 1)
+FERRY_COPY_LOOP(hot_sse2, "sse2", __m128i, 16, LD128, ST128, 0)
+FERRY_COPY_LOOP(cold_sse2, "sse2", __m128i, 16, LD128, NT128, 1)
 #endif
 
 static const struct isa {
