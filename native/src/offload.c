@@ -61,6 +61,9 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   if (mode != FERRY_SEND_OFFLOAD && mode != FERRY_SEND_PIPELINED)
     return ferry__err(FERRY_E_INVAL, "unknown send mode %u", mode);
   if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
+  /* everything the engine would reject is checked before anything is published */
+  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (flags & FERRY_COPY_CACHE_MASK) == 3)
+    return ferry__err(FERRY_E_INVAL, "unknown cache hint 0x%x", flags);
   if (hdr_len > FERRY_HEADER_MAX) return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
   if (!info) info = &p->info;
