@@ -87,6 +87,8 @@ export interface SendOptions {
   header?: Header;
   /** Engine for this send (overrides the publisher's). */
   engine?: EngineLike;
+  /** Debug: hash `bytes` before and after an engine send; reject if they changed meanwhile. */
+  verify?: boolean;
 }
 
 export interface ChannelStats {
@@ -325,7 +327,7 @@ export class Publisher implements Disposable {
   #info: Info;
   #closed = false;
   /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
-  #jobs: { id: number; src: Uint8Array; resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
+  #jobs: { id: number; src: Uint8Array; hash?: bigint | number; resolve: (seq: number) => void; reject: (e: Error) => void }[] = [];
   #pumping = false;
   #waker: Waker | null = null;
 
@@ -417,7 +419,8 @@ export class Publisher implements Disposable {
     const rc = sym.ferry_pub_send_engine(h, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, null);
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
     const id = this.#info.token;
-    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, resolve, reject }));
+    const hash = opts.verify ? Bun.hash(bytes) : undefined;
+    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, resolve, reject }));
     if (!this.#pumping) void this.#pump();
     return p;
   }
@@ -448,8 +451,10 @@ export class Publisher implements Disposable {
         job.reject(new FerryError(Errno.STATE, `engine send ${job.id} collected out of order (${info.token})`));
         continue;
       }
-      if (info.status === 0) job.resolve(info.seq);
-      else job.reject(fail(info.status, `engine copy of message ${job.id}`));
+      if (info.status !== 0) job.reject(fail(info.status, `engine copy of message ${job.id}`));
+      else if (job.hash !== undefined && Bun.hash(job.src) !== job.hash)
+        job.reject(new FerryError(Errno.STATE, `the source of message ${info.seq} changed while an engine copied it`));
+      else job.resolve(info.seq);
     }
   }
 
