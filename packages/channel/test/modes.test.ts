@@ -1,0 +1,486 @@
+/**
+ * Copy engines and send modes across real processes: offload and pipelined
+ * sends through the cpu / sw engines and plugins, integrity under concurrency,
+ * failing engines, engine shutdown with work in flight, a publisher killed
+ * mid-copy, copyTo, and inline sends with cache hints.
+ *
+ * Payloads follow peers/pattern.ts (header { p, i, s, size } names the
+ * pattern), so subscriber processes check every byte, not only a hash.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Channel, Engine, FerryError, type Publisher } from "@ferry/channel";
+import { swEngine } from "../../sw-engine/src/index";
+import { makePayload, seedOf, sha256 } from "./peers/pattern";
+import { rng } from "./peers/common";
+import { expectFerryError, expectFerryRejection, registerCleanup, sleep, spawnPeer, uniqueName, type Peer } from "./util";
+
+registerCleanup();
+
+const KiB = 1024;
+const MiB = 2 ** 20;
+const PLUGINS = join(import.meta.dir, "../../../native/build/tests");
+const TESTPLUG = join(PLUGINS, "libferry_engine_testplug.so");
+const FAILPLUG = join(PLUGINS, "libferry_engine_failplug.so");
+
+type Got = {
+  p: number; i: number; seq: number; len: number; pipelined: boolean; headerSize: number; hash?: string; ok?: boolean;
+  err?: { errName: string; code: string; message: string }; released?: boolean; releaseErr?: unknown;
+  progressAtReceive?: number; bytesWhileIncomplete?: any; chunkHash?: string; nChunks?: number; chunkedBytes?: number;
+  badChunk?: unknown; shortChunks?: number; copyCpuOk?: boolean; copySwOk?: boolean;
+};
+type SubResult = { got: Got[]; end: string };
+
+/** Load a plugin (once per process: a second load answers FERRY_E_EXISTS). */
+function loadPlugin(path: string, name: string): string {
+  try {
+    const n = Engine.load(path);
+    expect(n).toBe(name);
+  } catch (e) {
+    if ((e as FerryError).code !== "FERRY_E_EXISTS") throw e;
+  }
+  expect(Engine.list()).toContain(name);
+  return name;
+}
+
+async function startSub(name: string, cfg: Record<string, unknown>, timeoutMs = 60_000): Promise<Peer> {
+  const sub = spawnPeer("verify-sub.ts", { name, ...cfg }, timeoutMs);
+  await sub.waitFor("ready");
+  return sub;
+}
+
+/** Payload i of run r from this (test) process, with the header the subscriber checks. */
+function payload(run: number, i: number, size: number) {
+  const s = seedOf(run, 0, i);
+  const bytes = makePayload(size, s);
+  return { bytes, header: { p: 0, i, s, size }, hash: sha256(bytes) };
+}
+
+/** Expect the subscriber's messages to be exactly `sent`, in order, each intact. */
+function expectDelivered(got: Got[], sent: { i: number; seq: number; size: number; hash: string }[], p = 0) {
+  expect(got.map((g) => g.i)).toEqual(sent.map((s) => s.i));
+  for (const [k, s] of sent.entries()) {
+    const g = got[k]!;
+    expect({ k, p: g.p, seq: g.seq, len: g.len, hash: g.hash, ok: g.ok, err: g.err, released: g.released })
+      .toEqual({ k, p, seq: s.seq, len: s.size, hash: s.hash, ok: true, err: undefined, released: true });
+  }
+}
+
+/* ------------------------------------------------------------------ 1. offload */
+
+describe("offload send through an engine", () => {
+  const rand = rng(1234);
+  const SIZES = [0, 1, 4 * KiB + 3, MiB, 16 * MiB, 64 * MiB, ...Array.from({ length: 8 }, () => rand() % (3 * MiB))];
+
+  async function offloadRun(run: number, engineKind: "swEngine" | "cpu" | "sw", viaPublisherDefault: boolean) {
+    const name = uniqueName(`off-${engineKind}`);
+    const ch = Channel.create(name, { capacity: 160 * MiB });
+    const own = engineKind === "swEngine" ? swEngine({ threads: 1 }) : null;
+    const engine = own ?? engineKind;
+    try {
+      const sub = await startSub(name, { count: SIZES.length, wait: "hybrid" });
+      const pub = ch.publisher(viaPublisherDefault ? { engine } : {});
+      const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+      const problems: string[] = [];
+      const order: number[] = [];
+      const pending: Promise<void>[] = [];
+      let notYetPublished = 0;
+      for (const [i, size] of SIZES.entries()) {
+        const m = payload(run, i, size);
+        const before = ch.stats().published;
+        const p = pub.send(m.bytes, { mode: "offload", header: m.header, ...(viaPublisherDefault ? {} : { engine }) });
+        // a 64 MiB copy on a copy thread is not done when send() returns: nothing published yet
+        if (size === 64 * MiB && engineKind !== "cpu" && ch.stats().published === before) notYetPublished++;
+        pending.push(
+          p.then((seq) => {
+            order.push(i);
+            if (ch.stats().published < seq + 1) problems.push(`message ${i} (seq ${seq}) resolved before it was published`);
+            sent.push({ i, seq, size, hash: m.hash });
+            void m.bytes;
+          }),
+        );
+        if (size >= 16 * MiB) await p; // bound the private memory in flight
+      }
+      await Promise.all(pending);
+      expect(problems).toEqual([]);
+      expect(order).toEqual(SIZES.map((_, i) => i)); // promises settle in send order
+      for (let k = 1; k < sent.length; k++) expect(sent[k]!.seq).toBe(sent[k - 1]!.seq + 1);
+      if (engineKind !== "cpu") expect(notYetPublished).toBe(1);
+      const r = await sub.result<SubResult>(60_000);
+      expect(r.got.length).toBe(SIZES.length);
+      expectDelivered(r.got, sent);
+      for (const g of r.got) {
+        expect(g.pipelined).toBe(false);
+        expect(g.headerSize).toBe(g.len); // headers arrive
+      }
+      expect(await sub.exited).toBe(0);
+      if (own) expect(own.stats().bytes).toBeGreaterThanOrEqual(SIZES.reduce((a, b) => a + b, 0));
+      pub.close();
+      expect(ch.stats().arenaUsed).toBe(0);
+    } finally {
+      own?.close();
+      ch.close();
+    }
+  }
+
+  test("swEngine({ threads: 1 }) per send: every size arrives intact, in order, with headers", async () => {
+    await offloadRun(1, "swEngine", false);
+  }, 60_000);
+
+  test('engine "cpu" as the publisher default', async () => {
+    await offloadRun(2, "cpu", true);
+  }, 60_000);
+
+  test('engine "sw" by name', async () => {
+    await offloadRun(3, "sw", false);
+  }, 60_000);
+});
+
+/* ------------------------------------------------------------------ 2. concurrency */
+
+test("3 publisher processes with their own swEngines (odd chunk sizes, 0 B .. 8 MiB, one 256 MiB): per-publisher order and hashes", async () => {
+  const name = uniqueName("conc");
+  const ch = Channel.create(name, { capacity: 400 * MiB });
+  try {
+    const rand = rng(777);
+    const N = 20;
+    const pubsCfg = [
+      { engine: { threads: 1, chunkBytes: 4 * KiB + (rand() % 4096) }, mode: "offload" },
+      { engine: { threads: 1, chunkBytes: 64 * KiB }, mode: "offload" },
+      { engine: { threads: 1, chunkBytes: MiB }, mode: "pipelined" },
+    ].map((c, pubId) => {
+      const sizes = Array.from({ length: N }, () => (rand() % 5 === 0 ? rand() % 64 : rand() % (8 * MiB + 1)));
+      sizes[3] = 0;
+      if (pubId === 0) sizes.splice(N / 2, 0, 256 * MiB);
+      return { ...c, sizes, pubId };
+    });
+    const total = pubsCfg.reduce((a, c) => a + c.sizes.length, 0);
+    const sub = await startSub(name, { count: total, wait: "hybrid" }, 90_000);
+    const pubs = pubsCfg.map((c) => spawnPeer("engine-pub.ts", { name, run: 10, waitGo: true, ...c }, 90_000));
+    await Promise.all(pubs.map((p) => p.waitFor("ready")));
+    for (const p of pubs) p.send("go");
+    const results = await Promise.all(
+      pubs.map((p) => p.result<{ sent: { i: number; seq: number; size: number; hash: string }[]; problems: string[]; stats: any }>(90_000)),
+    );
+    const r = await sub.result<SubResult>(90_000);
+    expect(r.got.length).toBe(total);
+    for (const [pubId, res] of results.entries()) {
+      expect(res.problems).toEqual([]);
+      expect(res.sent.length).toBe(pubsCfg[pubId]!.sizes.length);
+      expect(res.stats.jobs).toBeGreaterThanOrEqual(pubsCfg[pubId]!.sizes.length);
+      const mine = r.got.filter((g) => g.p === pubId);
+      expectDelivered(mine, res.sent, pubId);
+      for (const g of mine) expect(g.pipelined).toBe(pubsCfg[pubId]!.mode === "pipelined");
+    }
+    // seqs are global and strictly increasing at the subscriber
+    for (let k = 1; k < r.got.length; k++) expect(r.got[k]!.seq).toBeGreaterThan(r.got[k - 1]!.seq);
+    for (const p of pubs) expect(await p.exited).toBe(0);
+    expect(await sub.exited).toBe(0);
+    expect(ch.stats().arenaUsed).toBe(0);
+  } finally {
+    ch.close();
+  }
+}, 90_000);
+
+/* ------------------------------------------------------------------ 3. pipelined */
+
+describe("pipelined 64 MiB, consumed with chunks({ minBytes: 4 MiB })", () => {
+  let incompleteSeen = 0;
+  for (const wait of ["spin", "block", "hybrid"] as const) {
+    test(`subscriber wait "${wait}"`, async () => {
+      const name = uniqueName(`pipe-${wait}`);
+      const ch = Channel.create(name, { capacity: 80 * MiB });
+      using engine = swEngine({ threads: 1, chunkBytes: MiB });
+      try {
+        const m = payload(20, 0, 64 * MiB);
+        const sub = await startSub(name, { count: 1, wait, chunks: 4 * MiB });
+        await sleep(50); // the subscriber is waiting in receive()
+        const pub = ch.publisher({ engine });
+        const seq = await pub.send(m.bytes, { mode: "pipelined", header: m.header });
+        const r = await sub.result<SubResult>(30_000);
+        const g = r.got[0]!;
+        expect(g.err).toBeUndefined();
+        expect(g.seq).toBe(seq);
+        expect(g.pipelined).toBe(true);
+        expect(g.badChunk).toBeNull(); // every yielded chunk was final when yielded
+        expect(g.shortChunks).toBe(0);
+        expect(g.chunkedBytes).toBe(64 * MiB);
+        expect(g.nChunks).toBeGreaterThanOrEqual(1);
+        expect(g.nChunks).toBeLessThanOrEqual(16);
+        expect(g.chunkHash).toBe(m.hash);
+        expect(g.hash).toBe(m.hash); // msg.bytes after ready()
+        expect(g.ok).toBe(true);
+        if (g.progressAtReceive! < 64 * MiB) {
+          incompleteSeen++;
+          expect(g.bytesWhileIncomplete.errName).toBe("FerryError");
+          expect(g.bytesWhileIncomplete.code).toBe("FERRY_E_STATE");
+        }
+        expect(g.released).toBe(true);
+        expect(await sub.exited).toBe(0);
+        pub.close();
+        expect(ch.stats().arenaUsed).toBe(0);
+        expect(engine.stats().chunks).toBeGreaterThanOrEqual(64);
+      } finally {
+        ch.close();
+      }
+    }, 30_000);
+  }
+  test("the subscriber saw at least one of the three copies still running at receive", () => {
+    expect(incompleteSeen).toBeGreaterThanOrEqual(1);
+  });
+
+  test("deterministic: a copy that waits for its publisher (testplug) — bytes throws FERRY_E_STATE, chunks follow once it copies", async () => {
+    const name = uniqueName("pipe-plug");
+    const ch = Channel.create(name, { capacity: 16 * MiB });
+    try {
+      const size = 8 * MiB + 5;
+      const s = seedOf(21, 0, 0);
+      const sub = await startSub(name, { count: 1, wait: "hybrid", chunks: MiB, emitReceived: true });
+      const pub = spawnPeer("plug-pub.ts", { name, plugin: TESTPLUG, size, seed: s }, 30_000);
+      const sent = await pub.waitFor("sent");
+      expect(sent.pending).toBe(1);
+      const rec = await sub.waitFor("received", 10_000);
+      expect(rec.seq).toBe(sent.seq);
+      expect(rec.progress).toBe(0); // nothing copied until the publisher polls its engine
+      await sleep(100);
+      expect(sub.msgs.some((m) => m.event === "result")).toBe(false); // still waiting in chunks()
+      pub.send("collect");
+      expect((await pub.waitFor("collected")).status).toBe(0);
+      const g = (await sub.result<SubResult>(20_000)).got[0]!;
+      expect(g.err).toBeUndefined();
+      expect(g.progressAtReceive).toBe(0);
+      expect(g.bytesWhileIncomplete.code).toBe("FERRY_E_STATE");
+      expect(g.badChunk).toBeNull();
+      expect(g.chunkedBytes).toBe(size);
+      expect(g.chunkHash).toBe(sha256(makePayload(size, s)));
+      expect(g.ok).toBe(true);
+      expect(await pub.exited).toBe(0);
+      expect(await sub.exited).toBe(0);
+    } finally {
+      ch.close();
+    }
+  }, 30_000);
+});
+
+/* ------------------------------------------------------------------ 4. failing engine */
+
+describe("failing plugin engine (failplug)", () => {
+  async function failRun(options: string | undefined) {
+    const engName = loadPlugin(FAILPLUG, "failplug");
+    using engine = new Engine(engName, options ? { options } : {});
+    const name = uniqueName(`fail${options ? "-async" : ""}`);
+    const ch = Channel.create(name, { capacity: 8 * MiB });
+    try {
+      const sub = await startSub(name, { emitEach: true, emitReceived: true, chunks: 256 * KiB, chunksOddOnly: true, wait: "hybrid" });
+      const pub = ch.publisher({ engine });
+      // offload: rejected, nothing published, the slot comes back
+      const a = payload(30, 0, MiB);
+      const err = await expectFerryRejection(pub.send(a.bytes, { mode: "offload", header: a.header }), "FERRY_E_SYS");
+      expect(err).toBeInstanceOf(FerryError);
+      await sleep(300);
+      expect(sub.msgs.filter((m) => m.event === "received")).toEqual([]);
+      expect(ch.stats().published).toBe(0);
+      expect(pub.pending).toBe(0);
+      pub.unloan(pub.loan(16)); // a publisher call after the failure
+      expect(ch.stats().arenaUsed).toBe(0); // the failed send's slot is free
+      // pipelined: published at once, then the readers learn the copy failed
+      const msgs = [payload(30, 1, 3 * MiB + 7), payload(30, 2, 2 * MiB)];
+      for (const m of msgs) {
+        await expectFerryRejection(pub.send(m.bytes, { mode: "pipelined", header: m.header }), "FERRY_E_SYS");
+      }
+      const got = await Promise.all([1, 2].map((i) => sub.waitFor((m) => m.event === "got" && m.i === i, 5_000)));
+      for (const g of got) {
+        expect(g.pipelined).toBe(true);
+        expect((g.err as any)?.errName).toBe("FerryError"); // ready() (i even) and chunks() (i odd) reject: no hang
+        expect((g.err as any)?.code).toBe("FERRY_E_SYS");
+        expect(g.released).toBe(true);
+      }
+      // the channel still works
+      const ok = payload(30, 3, 100_000);
+      const seq = pub.sendSync(ok.bytes, { header: ok.header });
+      const g3 = await sub.waitFor((m) => m.event === "got" && m.i === 3, 5_000);
+      expect({ seq: g3.seq, ok: g3.ok, hash: g3.hash }).toEqual({ seq, ok: true, hash: ok.hash });
+      pub.close();
+      const r = await sub.result<SubResult>(10_000);
+      expect(r.end).toBe("FERRY_E_EOF");
+      expect(r.got.map((x) => x.i)).toEqual([1, 2, 3]);
+      expect(await sub.exited).toBe(0);
+      expect(ch.stats().arenaUsed).toBe(0);
+    } finally {
+      ch.close();
+    }
+  }
+
+  test("submit fails: offload rejects and publishes nothing; pipelined readers get the error", async () => {
+    await failRun(undefined);
+  }, 30_000);
+
+  test('copy fails after half the bytes ("mode=async"): same', async () => {
+    await failRun("mode=async");
+  }, 30_000);
+
+  test("arena space of a failed offload is free again after the next publisher call", async () => {
+    const engName = loadPlugin(FAILPLUG, "failplug");
+    using engine = new Engine(engName);
+    const name = uniqueName("fail-arena");
+    const ch = Channel.create(name, { capacity: 4 * MiB });
+    try {
+      const pub = ch.publisher({ engine });
+      const big = new Uint8Array(3 * MiB);
+      for (let k = 0; k < 5; k++) await expectFerryRejection(pub.send(big, { mode: "offload" }), "FERRY_E_SYS");
+      pub.sendSync(new Uint8Array(10));
+      expect(ch.stats().arenaUsed).toBe(0); // no subscriber: the inline message is dropped at once
+      // a slot that leaked would make this 3 MiB loan impossible in a 4 MiB arena
+      const loan = pub.loan(3 * MiB);
+      pub.unloan(loan);
+      expect(ch.stats().published).toBe(1);
+    } finally {
+      ch.close();
+    }
+  });
+});
+
+/* ------------------------------------------------------------------ 5. engine shutdown */
+
+describe("engine closed with offload sends in flight", () => {
+  async function shutdownRun(drain: boolean, n: number, afterFirst = false) {
+    const name = uniqueName(`shut${drain ? "-drain" : ""}${afterFirst ? "-late" : ""}`);
+    const ch = Channel.create(name, { capacity: (n * 16 + 16) * MiB });
+    try {
+      const msgs = Array.from({ length: n }, (_, i) => payload(drain ? 41 : 40, i, 16 * MiB));
+      const engine = swEngine({ threads: 1, drain });
+      const pub = ch.publisher({ engine });
+      const sub = await startSub(name, { wait: "hybrid" });
+      const ps = msgs.map((m) => pub.send(m.bytes, { mode: "offload", header: m.header }));
+      if (afterFirst) await ps[0];
+      engine.close();
+      const settled = await Promise.allSettled(ps);
+      const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+      const rejected: string[] = [];
+      for (const [i, s] of settled.entries()) {
+        if (s.status === "fulfilled") sent.push({ i, seq: s.value, size: 16 * MiB, hash: msgs[i]!.hash });
+        else {
+          expect((s.reason as Error).name).toBe("FerryError");
+          rejected.push((s.reason as FerryError).code);
+        }
+      }
+      expect(new Set(rejected)).toEqual(new Set(rejected.length ? ["FERRY_E_CLOSED"] : []));
+      if (drain) expect(rejected).toEqual([]);
+      pub.close();
+      const r = await sub.result<SubResult>(30_000);
+      expect(r.end).toBe("FERRY_E_EOF");
+      expectDelivered(r.got, sent); // everything resolved arrived intact; nothing else arrived
+      expect(await sub.exited).toBe(0);
+      expect(ch.stats().arenaUsed).toBe(0);
+      return { resolved: sent.length, rejected: rejected.length };
+    } finally {
+      ch.close();
+    }
+  }
+
+  test("default (cancel): each send resolves (and arrives intact) or rejects with FERRY_E_CLOSED", async () => {
+    const r = await shutdownRun(false, 12);
+    expect(r.resolved + r.rejected).toBe(12);
+    expect(r.rejected).toBeGreaterThan(0); // 12 x 16 MiB on one copy thread cannot all be done at close
+  }, 30_000);
+
+  test("closed once the first send resolved: the finished ones arrive intact, the rest reject with FERRY_E_CLOSED", async () => {
+    const r = await shutdownRun(false, 12, true);
+    expect(r.resolved).toBeGreaterThanOrEqual(1);
+    expect(r.resolved + r.rejected).toBe(12);
+  }, 30_000);
+
+  test("drain: true — every send resolves", async () => {
+    const r = await shutdownRun(true, 6);
+    expect(r).toEqual({ resolved: 6, rejected: 0 });
+  }, 30_000);
+});
+
+/* ------------------------------------------------------------------ 6. publisher crash */
+
+test("publisher killed (-9) mid pipelined copy: the subscriber's ready() rejects with FERRY_E_PEERDEAD within 1 s", async () => {
+  const name = uniqueName("pipe-kill");
+  const ch = Channel.create(name, { capacity: 16 * MiB });
+  try {
+    const size = 4 * MiB;
+    const sub = await startSub(name, { count: 1, wait: "hybrid", emitEach: true, emitReceived: true });
+    const pub = spawnPeer("plug-pub.ts", { name, plugin: TESTPLUG, size, seed: 99 }, 30_000);
+    await pub.waitFor("sent");
+    const rec = await sub.waitFor("received", 10_000);
+    expect(rec.progress).toBe(0);
+    await sleep(100); // the subscriber sleeps in ready()
+    const t0 = Date.now();
+    pub.kill(9);
+    const g = await sub.waitFor("got", 5_000);
+    const ms = (g.t as number) - t0;
+    expect((g.err as any)?.code).toBe("FERRY_E_PEERDEAD");
+    expect(ms).toBeLessThan(1000);
+    expect(g.released).toBe(true);
+    expect(await sub.exited).toBe(0);
+    expect(await pub.exited).not.toBe(0);
+  } finally {
+    ch.close();
+  }
+}, 30_000);
+
+/* ------------------------------------------------------------------ 7. copyTo */
+
+test('copyTo(dst, { engine: "cpu", cache: "cold" }) and through an swEngine: dst equals the payload', async () => {
+  const name = uniqueName("copyto");
+  const ch = Channel.create(name, { capacity: 64 * MiB });
+  try {
+    const sizes = [1, 4 * KiB + 3, MiB + 3, 16 * MiB];
+    const sub = await startSub(name, { count: sizes.length + 1, copyTo: true });
+    using engine = swEngine({ threads: 1 });
+    const pub = ch.publisher({ engine });
+    const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+    for (const [i, size] of sizes.entries()) {
+      const m = payload(50, i, size);
+      sent.push({ i, seq: pub.sendSync(m.bytes, { header: m.header }), size, hash: m.hash });
+    }
+    const m = payload(50, sizes.length, 8 * MiB); // pipelined: copyTo waits for the copy
+    sent.push({ i: sizes.length, seq: await pub.send(m.bytes, { mode: "pipelined", header: m.header }), size: 8 * MiB, hash: m.hash });
+    const r = await sub.result<SubResult>(30_000);
+    expectDelivered(r.got, sent);
+    for (const g of r.got) expect({ i: g.i, cpu: g.copyCpuOk, sw: g.copySwOk }).toEqual({ i: g.i, cpu: true, sw: true });
+    expect(await sub.exited).toBe(0);
+    pub.close();
+  } finally {
+    ch.close();
+  }
+}, 30_000);
+
+/* ------------------------------------------------------------------ 9. inline + cache */
+
+test('inline sendSync with cache "hot" | "cold" | "auto" delivers intact bytes; an unknown cache is FERRY_E_INVAL', async () => {
+  const name = uniqueName("cache");
+  const ch = Channel.create(name, { capacity: 64 * MiB });
+  try {
+    const pub: Publisher = ch.publisher();
+    const bad = new Uint8Array(10);
+    expectFerryError(() => pub.sendSync(bad, { cache: "warm" as any }), "FERRY_E_INVAL");
+    await expectFerryRejection(pub.send(bad, { mode: "inline", cache: "lukewarm" as any }), "FERRY_E_INVAL");
+    await expectFerryRejection(pub.send(bad, { mode: "offload", engine: "cpu", cache: "tepid" as any }), "FERRY_E_INVAL");
+    await expectFerryRejection(pub.send(bad, { mode: "pipelined", engine: "cpu", cache: "tepid" as any }), "FERRY_E_INVAL");
+    expect(ch.stats().published).toBe(0);
+    const cases: ["hot" | "cold" | "auto", number][] = [];
+    for (const cache of ["hot", "cold", "auto"] as const) for (const size of [0, 1, 4 * KiB + 3, MiB + 1, 20 * MiB + 5]) cases.push([cache, size]);
+    const sub = await startSub(name, { count: cases.length });
+    const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+    for (const [i, [cache, size]] of cases.entries()) {
+      const m = payload(60, i, size);
+      sent.push({ i, seq: pub.sendSync(m.bytes, { mode: "inline", cache, header: m.header }), size, hash: m.hash });
+    }
+    const r = await sub.result<SubResult>(30_000);
+    expectDelivered(r.got, sent);
+    expect(await sub.exited).toBe(0);
+  } finally {
+    ch.close();
+  }
+}, 30_000);
+
+test("plugins used here are built", () => {
+  expect(existsSync(TESTPLUG)).toBe(true);
+  expect(existsSync(FAILPLUG)).toBe(true);
+});

@@ -1,0 +1,65 @@
+/**
+ * Publisher process that sends pattern payloads (pattern.ts) through a copy
+ * engine. cfg: { name, pubId, run, sizes: number[], mode: "offload" | "pipelined",
+ *   engine: "cpu" | "sw" | { threads, chunkBytes } (an swEngine of its own),
+ *   waitGo?, maxInflight? (default 8), maxInflightBytes? (default 48 MiB) }
+ * Header of message i: { p: pubId, i, s: seed, size }. Several sends are in
+ * flight at once (each with its own source buffer). Checks that promises
+ * settle in send order with growing seqs, and that a resolved offload message
+ * is already published. Result: sent[] = { i, seq, size, hash }, problems[].
+ */
+import { Channel } from "@ferry/channel";
+import { swEngine } from "../../../sw-engine/src/index";
+import { cfg, emit, errInfo, waitLine } from "./common";
+import { makePayload, seedOf, sha256 } from "./pattern";
+
+const ch = Channel.open(cfg.name);
+const engine = typeof cfg.engine === "object" ? swEngine(cfg.engine) : cfg.engine;
+const pub = ch.publisher({ engine, timeoutMs: 60_000 });
+emit("ready", { pid: process.pid });
+if (cfg.waitGo) await waitLine("go");
+
+const pubId: number = cfg.pubId ?? 0;
+const maxInflight: number = cfg.maxInflight ?? 8;
+const maxBytes: number = cfg.maxInflightBytes ?? 48 * 2 ** 20;
+const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+const problems: string[] = [];
+const inflight: { i: number; size: number; p: Promise<void> }[] = [];
+let inflightBytes = 0;
+let settled = 0;
+let lastSeq = -1;
+const t0 = performance.now();
+
+for (const [i, size] of (cfg.sizes as number[]).entries()) {
+  while (inflight.length && (inflight.length >= maxInflight || inflightBytes + size > maxBytes)) {
+    const j = inflight.shift()!;
+    await j.p;
+    inflightBytes -= j.size;
+  }
+  const s = seedOf(cfg.run ?? 0, pubId, i);
+  const payload = makePayload(size, s);
+  const hash = sha256(payload);
+  const p = pub.send(payload, { mode: cfg.mode, header: { p: pubId, i, s, size } }).then(
+    (seq) => {
+      if (settled !== i) problems.push(`send ${i} settled as number ${settled}`);
+      settled++;
+      if (seq <= lastSeq) problems.push(`send ${i}: seq ${seq} after ${lastSeq}`);
+      lastSeq = seq;
+      if (ch.stats().published < seq + 1) problems.push(`send ${i}: resolved with seq ${seq} before it was published`);
+      void payload; // the source stays referenced (and untouched) until the send settles
+      sent.push({ i, seq, size, hash });
+    },
+    (e) => {
+      settled++;
+      problems.push(`send ${i} rejected: ${JSON.stringify(errInfo(e))}`);
+    },
+  );
+  inflight.push({ i, size, p });
+  inflightBytes += size;
+}
+await Promise.all(inflight.map((j) => j.p));
+const stats = typeof engine === "object" ? engine.stats() : null;
+emit("result", { sent, problems, stats, ms: performance.now() - t0 });
+pub.close();
+if (typeof engine === "object") engine.close();
+ch.close();
