@@ -14,7 +14,7 @@ export interface EngineConfig {
   threads?: number;
   /** sw: chunk size = progress granularity for pipelining (default 256 KiB, min 4 KiB). */
   chunkBytes?: number;
-  /** sw: pin copy thread i to the i-th listed CPU. */
+  /** sw: CPUs (0..63) for the copy threads: thread i runs on the i-th lowest of them, round robin. */
   pin?: number[];
   /** sw: job queue entries (power of two, default 1024). */
   queueDepth?: number;
@@ -61,6 +61,14 @@ export class Engine implements Disposable {
   /** Open an instance of a registered engine ("cpu", "sw", or a loaded plugin's name). */
   constructor(name: string, cfg: EngineConfig = {}) {
     this.name = name;
+    for (const key of ["threads", "chunkBytes", "queueDepth", "coldThreshold", "idleSpinNs"] as const) {
+      const v = cfg[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+        throw new FerryError(Errno.INVAL, `engine option ${key} must be a non-negative integer, got ${v}`);
+    }
+    for (const cpu of cfg.pin ?? [])
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu > 63)
+        throw new FerryError(Errno.INVAL, `engine option pin: CPU ${cpu} is outside 0..63`);
     const out = new BigUint64Array(1);
     // struct ferry_engine_config (56 bytes), see ferry.h
     const c = new DataView(new ArrayBuffer(56));

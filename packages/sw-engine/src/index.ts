@@ -12,7 +12,7 @@ export interface SwEngineOptions {
   threads?: number;
   /** Chunk size: copies are split in chunks of this size (and pipelined receivers see progress per chunk). Default 256 KiB. */
   chunkBytes?: number;
-  /** Pin copy thread i to CPU pin[i % pin.length]. Default: not pinned. */
+  /** CPUs (0..63) to pin the copy threads to: thread i runs on the i-th lowest of them, round robin. Default: not pinned. */
   pin?: number[];
   /** On close, finish queued copies instead of cancelling them (cancelled sends reject with FERRY_E_CLOSED). */
   drain?: boolean;
