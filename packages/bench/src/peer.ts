@@ -17,8 +17,11 @@
  *   uds-echo <path>                       Unix socket: echo every byte back
  *   uds-sink <path> <bytes>               Unix socket: copy the stream into a preallocated
  *                                         buffer; after every <bytes> bytes send a 1-byte ack
+ *   modes-recv <in> <ack> <piece> <wait>       copy engines and modes: see modes-peer.ts
+ *   modes-sink <in> <ack>                 copy engines and modes: see modes-peer.ts
  */
 import { Channel, FerryError, type Message, type WaitStrategy } from "@ferry/channel";
+import { modesRecv, modesSink } from "./modes-peer";
 
 const [role, ...args] = process.argv.slice(2);
 const ready = () => process.stdout.write("READY\n");
@@ -181,6 +184,12 @@ switch (role) {
     process.exit(0);
   case "sink":
     await sinkRole(args[0]!, args[1]!);
+    process.exit(0);
+  case "modes-recv":
+    await modesRecv(args[0]!, args[1]!, Number(args[2]), (args[3] ?? "spin") as WaitStrategy, ready);
+    process.exit(0);
+  case "modes-sink":
+    await modesSink(args[0]!, args[1]!, ready);
     process.exit(0);
   case "ipc-echo":
     ipcEcho();

@@ -1,13 +1,15 @@
 /**
  * Ferry benchmark harness.
  *
- *   bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c[,...]]
+ *   bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c|modes[,...]] [--callgrind]
  *
  * Every Ferry number is measured between two separate Bun processes (this
  * one and a peer spawned with Bun.spawn; nothing is pinned). Prints tables,
  * the targets with PASS/MISS, and writes bench-results/<timestamp>.json and
  * bench-results/latest.json at the repository root, plus the throughput plot
- * (docs/bench-throughput.svg for a full run).
+ * (docs/bench-throughput.svg for a full run). The "modes" section (modes.ts:
+ * inline vs offload vs pipelined through a copy engine) adds
+ * docs/bench-modes.svg; --callgrind also runs its C bench under valgrind.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -20,6 +22,7 @@ import { BIG, bunIpc, unixSocket, type PeerResult } from "./peers";
 import { pingPong, type PingPongResult } from "./pingpong";
 import { throughputSvg, type Series } from "./plot";
 import { markdown } from "./report";
+import { modesSection, modesSvg, modesTargets, type ModesResult } from "./modes";
 import { throughput, type TputMode, type TputResult } from "./throughput";
 import {
   KiB,
@@ -37,7 +40,7 @@ import {
 
 /* ------------------------------------------------------------------ CLI */
 
-const SECTIONS = ["latency", "throughput", "peers", "c"] as const;
+const SECTIONS = ["latency", "throughput", "peers", "c", "modes"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -45,24 +48,27 @@ function parseArgs(argv: string[]) {
   let only: Section[] = [...SECTIONS];
   let onlyGiven = false;
   let waitIdleS = 0;
+  let callgrind = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--quick") quick = true;
+    else if (a === "--callgrind") callgrind = true;
     else if (a === "--wait-idle" || a.startsWith("--wait-idle=")) waitIdleS = a.includes("=") ? Number(a.slice(12)) : 120;
     else if (a === "--only" || a.startsWith("--only=")) {
       const v = a.includes("=") ? a.slice(7) : argv[++i];
-      if (!v) throw new Error("--only needs a value: latency|throughput|peers|c");
+      if (!v) throw new Error("--only needs a value: latency|throughput|peers|c|modes");
       const list = v.split(",").map((s) => s.trim()) as Section[];
-      for (const s of list) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (latency|throughput|peers|c)`);
+      for (const s of list) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (latency|throughput|peers|c|modes)`);
       only = list;
       onlyGiven = true;
     } else if (a === "--help" || a === "-h") {
-      console.log("usage: bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c[,...]] [--wait-idle[=seconds]]");
+      console.log("usage: bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c|modes[,...]] [--wait-idle[=seconds]] [--callgrind]");
       console.log("  --wait-idle  first wait (default up to 120 s) until other processes use < 10% of the CPUs");
+      console.log("  --callgrind  modes: also count instructions per message of native/build/bench/bench_modes under valgrind (slow)");
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, only, onlyGiven, waitIdleS };
+  return { quick, only, onlyGiven, waitIdleS, callgrind };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -95,6 +101,23 @@ const CFG = {
     ferryCopyIterations: Q ? 10 : 60,
   },
   c: { timeoutS: Q ? 30 : 120 },
+  modes: {
+    quick: Q,
+    sizes: Q ? [64 * KiB, MiB, 16 * MiB, 64 * MiB] : [64 * KiB, MiB, 4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB],
+    /** Bun.hash passes per byte for the receiver's (and producer's) work; 0 = calibrate (FERRY_BENCH_WORK=N overrides). */
+    passes: Number(process.env.FERRY_BENCH_WORK ?? 0),
+    chunkBytes: Number(process.env.FERRY_BENCH_CHUNK ?? 0) || MiB,
+    recvWait: (process.env.FERRY_BENCH_RECV_WAIT ?? "hybrid") as WaitStrategy,
+    iterations: (size: number) => (size <= MiB ? (Q ? 30 : 150) : size <= 16 * MiB ? (Q ? 10 : 30) : size <= 64 * MiB ? (Q ? 7 : 15) : 7),
+    tputSizes: Q ? [16 * MiB] : [MiB, 4 * MiB, 16 * MiB, 64 * MiB],
+    tputBytesPerRep: Q ? 128 * MiB : 256 * MiB,
+    tputReps: Q ? 3 : 5,
+    cpuBytes: Q ? 256 * MiB : 1024 * MiB,
+    cpuSizes: [MiB, 16 * MiB],
+    hotColdReps: Q ? 3 : 5,
+    callgrind: args.callgrind,
+    cTimeoutS: Q ? 60 : 120,
+  },
 };
 
 /* ------------------------------------------------------------------ machine */
@@ -360,8 +383,19 @@ async function main() {
     log(`(${elapsed()} s)`);
   }
 
-  /* ---------------- 5. targets */
-  section("5. targets");
+  /* ---------------- 5. copy engines and modes */
+  let modes: ModesResult | null = null;
+  if (want("modes")) {
+    section("5. copy engines and modes: inline vs offload vs pipelined, Bun -> Bun");
+    modes = await timed("modes", async () => {
+      Bun.gc(true);
+      return modesSection(CFG.modes, log);
+    }, null);
+    log(`(${elapsed()} s)`);
+  }
+
+  /* ---------------- 6. targets */
+  section("6. targets");
   const cpp = cRuns.flatMap((r) => r.records).filter((x): x is CPingPong => x.bench === "pingpong");
   const ipc = peers.find((p) => p.impl === "bun-ipc");
   const loanH = ferryRtt.find((r) => r.send === "loan" && r.wait === "hybrid" && !r.touch);
@@ -376,6 +410,7 @@ async function main() {
     atMost("bun-spin-p50", "one-way 64 B Bun->Bun, loan/publish/tryReceive/release spin, p50", spin64?.p50_ns, 300, fmtNs),
     atMost("bun-block-p50", "one-way 64 B Bun->Bun, await receive() block, p50", block64?.p50_ns, 30_000, fmtNs),
     atMost("c-spin-p50", "one-way 64 B C->C ferry spin, p50", cSpin?.p50_ns, 150, fmtNs),
+    ...(want("modes") ? modesTargets(modes, mach.cores) : []),
   ];
   {
     const ns = (x: { p50_ns: number } | undefined) => (x ? fmtNs(x.p50_ns) : "n/a");
@@ -437,6 +472,7 @@ async function main() {
       ferry_64B: ferry64.map(strip),
     },
     c: cRuns,
+    modes,
     targets,
     scale,
   };
@@ -471,6 +507,13 @@ async function main() {
       mkdirSync(join(REPO_ROOT, "docs"), { recursive: true });
       writeFileSync(join(REPO_ROOT, "docs/bench-throughput.svg"), svg);
     }
+  }
+
+  if (modes && modes.latency.length) {
+    const svg = modesSvg(modes, `${mach.cpu}, ${mach.cores} cores; Bun ${mach.bun}; sw engine 1 thread, ${modes.config.chunk_bytes / MiB} MiB chunks; work ${modes.config.passes} Bun.hash pass(es)/byte; ${started.toISOString().slice(0, 10)}${Q ? " (quick)" : ""}`);
+    writeFileSync(join(outDir, `${stamp}-modes.svg`), svg);
+    writeFileSync(join(outDir, "latest-modes.svg"), svg);
+    if (!Q) writeFileSync(join(REPO_ROOT, "docs/bench-modes.svg"), svg);
   }
 
   cleanup();
