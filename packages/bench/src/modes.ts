@@ -26,7 +26,7 @@ import { join } from "node:path";
 import type { CachePlacement, Publisher, Subscriber, Channel, WaitStrategy } from "@ferry/channel";
 // @ferry/bench does not list @ferry/sw-engine as a dependency (yet): import it by path
 // (it resolves @ferry/channel to the same module instance).
-import { swEngine, type SwEngine } from "../../sw-engine/src/index";
+import { swEngine, type SwEngine } from "@ferry/sw-engine";
 import { hashWork, monoNs } from "./modes-peer";
 import { KiB, MiB, REPO_ROOT, createChannel, finish, fmtNs, fmtSize, median, spawnPeer, table, type Peer } from "./util";
 
