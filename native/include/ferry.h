@@ -243,6 +243,18 @@ FERRY_API int ferry_sub_release(ferry_sub *sub, uint32_t token);
 FERRY_API int ferry_sub_notify_fd(ferry_sub *sub, uint32_t wait);
 /* Ask the waiter to signal the fd once something is receivable. */
 FERRY_API int ferry_sub_arm(ferry_sub *sub);
+/*
+ * Direct wake, without a waiter thread: a datagram socket (abstract
+ * namespace, nothing on disk) that publishers write one byte to after
+ * publishing, while this subscriber is armed. Returns the fd (>= 0).
+ */
+FERRY_API int ferry_sub_wake_fd(ferry_sub *sub);
+/*
+ * Arm the direct wake: 0 armed (wait for the fd), 1 something is receivable
+ * already (not armed). Also reaps dead peers at most every 50 ms, so a
+ * caller that re-arms at least every 100 ms learns of a dead publisher.
+ */
+FERRY_API int ferry_sub_arm_wake(ferry_sub *sub);
 
 /*
  * Pipelined messages (FERRY_MSG_PIPELINED): the payload is still being

@@ -390,6 +390,7 @@ void ferry__part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
     if (c->subs_live) c->subs_live--;
   }
   if (crashed) c->reclaimed++;
+  ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
   memset(p, 0, sizeof *p);
   /* state changed for everyone waiting: space, end of stream */
   atomic_fetch_add(&c->pub_futex, 1);

@@ -14,7 +14,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 3u
+#define FERRY_LAYOUT_VERSION 4u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -82,6 +82,7 @@ struct ferry_ctrl {
   /* publish notification: futex word + sleeping-subscriber count */
   _Alignas(64) _Atomic uint32_t pub_futex;
   _Atomic uint32_t sub_waiters;
+  _Atomic uint32_t direct_waiters; /* subscribers armed for a direct wake */
 
   /* space notification: a last release bumps it only while a publisher
    * waits for space (space_waiters), so it does not bounce per message */
@@ -116,6 +117,10 @@ struct ferry_part {
   uint32_t consumer;   /* subscribers: consumer slot */
   uint32_t nheld;
   uint64_t count;      /* messages published / received */
+  /* direct wake (subscribers): while wake_armed, a publisher sends one byte to
+   * the abstract socket "ferry-wake.<pid>.<slot>.<wake_nonce>" after publishing */
+  _Atomic uint32_t wake_armed;
+  uint32_t wake_nonce;
   struct ferry_held held[FERRY_MAX_HELD];
 };
 
@@ -203,6 +208,7 @@ struct ferry_sub {
   uint32_t polls;      /* try_receive misses since the last liveness check */
   uint64_t last_reap;  /* ns; the caller's thread only (the waiter keeps its own) */
   struct ferry_waiter *waiter;
+  int wake_fd;          /* direct-wake socket, or -1 */
   /* armed progress wait (ferry_sub_arm_progress), copied at arm time so the
    * waiter thread never reads the held table: ring index, seq + 1, bytes */
   _Atomic bool arm_progress;
@@ -268,6 +274,8 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
 int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uint64_t bytes, uint32_t wait,
                              int64_t timeout_ns, _Atomic bool *stop);
 void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error); /* subscriber.c */
+void ferry__wake_direct(ferry_channel *ch); /* subscriber.c: after a publish, when direct_waiters */
+void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part);
 /* 0 when receivable (or end of stream) was seen, TIMEOUT, or another error. */
 int ferry__wait_receivable(ferry_sub *sub, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop);
 bool ferry__receivable(ferry_sub *sub);

@@ -291,6 +291,7 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   /* wake sleeping subscribers; no syscall when nobody sleeps */
   atomic_fetch_add(&c->pub_futex, 1);
   if (atomic_load(&c->sub_waiters)) ferry__futex_wake(&c->pub_futex);
+  if (atomic_load(&c->direct_waiters)) ferry__wake_direct(ch);
   if (!info) info = &p->info;
   info->seq = s;
   info->offset = hd.a * ch->granule;

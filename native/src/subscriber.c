@@ -6,8 +6,11 @@
  * for it (each message goes to exactly one), and a drop-oldest publisher
  * races the same way. Receiving and releasing never take the channel lock.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -75,6 +78,7 @@ FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **o
   ferry__unlock(ch);
   s->ch = ch;
   s->consumer = ci;
+  s->wake_fd = -1;
   s->last_reap = ferry__now_ns();
   ch->users++;
   *out = s;
@@ -91,6 +95,10 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
     ferry__waiter_stop(s->waiter);
   }
   ferry_channel *ch = s->ch;
+  if (s->wake_fd >= 0) {
+    ferry__wake_disarm(ch, &ch->parts[s->part]);
+    close(s->wake_fd);
+  }
   if (ferry__lock(ch) == 0) {
     struct ferry_part *part = &ch->parts[s->part];
     if (part->kind == PART_SUB && part->pid == (uint32_t)getpid()) ferry__part_reclaim(ch, s->part, false);
@@ -332,5 +340,94 @@ FERRY_API int ferry_sub_receive(ferry_sub *s, ferry_msg_info *info, uint32_t wai
     }
     r = ferry__wait_receivable(s, wait, left, NULL);
     if (r && r != FERRY_E_TIMEOUT) return r;
+  }
+}
+
+/* ---------------------------------------------------------------- direct wake */
+
+static socklen_t wake_addr(struct sockaddr_un *a, uint32_t pid, uint32_t slot, uint32_t nonce) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "ferry-wake.%u.%u.%u", pid, slot, nonce);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
+  SUB_CHECK(s);
+  if (s->wake_fd >= 0) return s->wake_fd;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ferry__errno(0, "socket(wake)");
+  struct ferry_part *part = &s->ch->parts[s->part];
+  struct sockaddr_un a;
+  for (int attempt = 0;; attempt++) {
+    uint32_t nonce = (uint32_t)(ferry__now_ns() ^ ((uint64_t)(uintptr_t)s >> 4)) + (uint32_t)attempt;
+    if (bind(fd, (struct sockaddr *)&a, wake_addr(&a, ferry__pid(), s->part, nonce)) == 0) {
+      part->wake_nonce = nonce;
+      break;
+    }
+    if (attempt == 8) {
+      int r = ferry__errno(0, "bind(wake)");
+      close(fd);
+      return r;
+    }
+  }
+  s->wake_fd = fd;
+  return fd;
+}
+
+void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part) {
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&part->wake_armed, &one, 0)) atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
+}
+
+FERRY_API int ferry_sub_arm_wake(ferry_sub *s) {
+  SUB_CHECK(s);
+  if (s->wake_fd < 0) return ferry__err(FERRY_E_STATE, "no wake fd: call ferry_sub_wake_fd first");
+  ferry_channel *ch = s->ch;
+  ferry__reap_if_due(ch, &s->last_reap);
+  struct ferry_part *part = &ch->parts[s->part];
+  uint32_t zero = 0;
+  if (atomic_compare_exchange_strong(&part->wake_armed, &zero, 1)) atomic_fetch_add(&ch->ctrl->direct_waiters, 1);
+  /* armed and counted before this check, so a publish after it sees us (both seq_cst) */
+  if (ferry__receivable(s)) {
+    ferry__wake_disarm(ch, part);
+    return 1;
+  }
+  return 0;
+}
+
+/*
+ * After a publish with direct waiters: every armed subscriber is disarmed
+ * (only one wake per arming) and gets one byte. A dead or foreign socket
+ * just fails the send; nothing read from shared memory is trusted beyond
+ * naming an address.
+ */
+static _Atomic int wake_send_fd = -1; /* one unbound sending socket per process, kept open */
+
+static int send_fd(void) {
+  int fd = atomic_load(&wake_send_fd);
+  if (fd >= 0) return fd;
+  int n = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (n < 0) return -1;
+  int expect = -1;
+  if (!atomic_compare_exchange_strong(&wake_send_fd, &expect, n)) {
+    close(n);
+    return expect;
+  }
+  return n;
+}
+
+void ferry__wake_direct(ferry_channel *ch) {
+  int fd = send_fd();
+  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+    struct ferry_part *p = &ch->parts[i];
+    if (!atomic_load_explicit(&p->wake_armed, memory_order_relaxed)) continue;
+    uint32_t one = 1;
+    if (!atomic_compare_exchange_strong(&p->wake_armed, &one, 0)) continue;
+    atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
+    if (fd < 0) continue;
+    struct sockaddr_un a;
+    char b = 1;
+    sendto(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, wake_addr(&a, p->pid, i, p->wake_nonce));
   }
 }

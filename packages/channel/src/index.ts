@@ -684,7 +684,13 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
       if (m) return m;
       const left = deadline - performance.now();
       if (left <= 0) throw new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`);
-      await this.#wake().wait(left);
+      // block and hybrid: direct wake — publishers write one byte to a socket this
+      // event loop reads, so a wake-up costs one sleeping thread (the event loop),
+      // not two (a helper thread, then the loop). Hybrid's spin would have to run on
+      // the JS thread (blocking the event loop) or in a helper thread (a second
+      // wake-up, measured slower), so in JS it sleeps like block. Re-armed every
+      // 100 ms at most, which also reaps dead peers.
+      await this.#direct().wait(Math.min(left, 100));
       if (this.#closed) throw closedError("subscriber");
     }
   }
@@ -701,6 +707,12 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
       }
       yield m;
     }
+  }
+
+  #directWaker: Waker | null = null;
+  #direct(): Waker {
+    const h = this.#h();
+    return (this.#directWaker ??= new Waker(sym.ferry_sub_wake_fd(h), () => sym.ferry_sub_arm_wake(h)));
   }
 
   #wake(): Waker {
@@ -738,6 +750,7 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
     this.#closed = true;
     registry.unregister(this);
     this.#waker?.close();
+    this.#directWaker?.close();
     sym.ferry_sub_close(this.#handle);
     this.channel.disown(this);
   }

@@ -35,7 +35,7 @@ export class Waker {
   /** Arm (with `arm`, or the default) and resolve when signalled, or after timeoutMs. */
   async wait(timeoutMs = Infinity, arm: () => number = this.#arm): Promise<void> {
     if (this.#closed) return;
-    check(arm(), "arm");
+    if (check(arm(), "arm") === 1) return; // already there: nothing armed, no need to sleep
     const read = this.#read();
     if (!Number.isFinite(timeoutMs)) {
       await read;
