@@ -59,7 +59,6 @@ struct ferry_ctrl {
   /* lock.c: 0 free, else the holder's pid | FERRY_LOCK_WAITERS. Guards ring tail, allocator, membership. */
   _Atomic uint32_t lock;
   uint32_t ready; /* creator sets 1 when initialised */
-  uint32_t closed;
 
   /* written by publishers (under lock) */
   _Alignas(64) uint64_t tail;   /* next seq to publish */
@@ -115,7 +114,7 @@ struct ferry_part {
   uint32_t pid;
   uint64_t start;      /* process start time */
   uint32_t consumer;   /* subscribers: consumer slot */
-  uint32_t nheld;
+  uint32_t pad;
   uint64_t count;      /* messages published / received */
   /* direct wake (subscribers): while wake_armed, a publisher sends one byte to
    * the abstract socket "ferry-wake.<pid>.<slot>.<wake_nonce>" after publishing */

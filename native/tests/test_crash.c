@@ -304,7 +304,6 @@ static int lock_holder_main(void *arg) {
     for (uint64_t i = 0; i < 2000; i++) rw[li2.offset + i] = pat(s, i);
     struct ferry_held hd = part->held[li2.token];
     part->held[li2.token].used = 0;
-    part->nheld--;
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
     e->pay_gran = hd.a;
     e->pay_len = 2000;
