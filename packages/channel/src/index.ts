@@ -369,15 +369,16 @@ export class Publisher implements Disposable {
   }
 
   /** Publish a loan; returns the message's sequence number. */
-  publish(loan: Loan, opts: PublishOptions = {}): number {
+  publish(loan: Loan, opts?: PublishOptions): number {
     const h = this.#h();
     if (loan.owner !== this) throw new FerryError(Errno.STATE, "loan belongs to another publisher");
-    const length = opts.length ?? loan.size;
-    if (length > loan.size || length < 0)
-      throw new FerryError(Errno.INVAL, `length ${length} outside the loan of ${loan.size} bytes`);
-    const hdr = encodeHeader(opts.header);
+    const size = loan.size;
+    const length = opts?.length ?? size;
+    if (length > size || length < 0)
+      throw new FerryError(Errno.INVAL, `length ${length} outside the loan of ${size} bytes`);
+    const hdr = opts?.header === undefined ? null : encodeHeader(opts.header);
     loan.consume();
-    const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr?.length ?? 0, null);
+    const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
       sym.ferry_pub_unloan(h, loan.token);
       throw fail(rc, "publish");
