@@ -225,9 +225,15 @@ int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uin
   for (uint32_t i = 0;; i++) {
     if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq1)
       return ferry__err(FERRY_E_CORRUPT, "descriptor changed while its message was held");
+    uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE); /* before progress: see below */
     uint64_t v = atomic_load_explicit(&e->progress.bytes, memory_order_acquire);
     int64_t p = decode_progress(v, len);
     if (p < 0 || (uint64_t)p >= bytes) return p;
+    /* the publisher stores the final progress before it drops its reference
+     * (ENT_PUBREF): without one, an unfinished message will never finish */
+    if (!(fl & ENT_PUBREF))
+      return ferry__err(FERRY_E_CORRUPT, "pipelined message %llu is incomplete and nobody is copying it",
+                        (unsigned long long)(seq1 - 1));
     if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
     uint64_t now = ferry__now_ns();
     if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
@@ -298,14 +304,14 @@ FERRY_API int ferry_sub_arm_progress(ferry_sub *s, uint32_t token, uint64_t byte
  * ENT_PUBREF drops it); with an error, also tell its readers the copy failed.
  */
 void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error) {
-  if (!(__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PUBREF, __ATOMIC_ACQ_REL) & ENT_PUBREF)) return;
-  if (error < 0) {
+  if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF)) return;
+  if (error < 0) { /* the final word goes first: readers that see no reference read it */
     uint64_t v = atomic_load(&e->progress.bytes);
     if (!(v & FERRY_PROGRESS_ERROR) && v < e->pay_len)
       ferry__mirror_store((uint64_t)(uintptr_t)&e->progress,
                           FERRY_PROGRESS_ERROR | ((uint64_t)(uint32_t)-error << 40) | (v & FERRY_PROGRESS_BYTES));
   }
-  ferry__unref(ch, e);
+  if (__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PUBREF, __ATOMIC_SEQ_CST) & ENT_PUBREF) ferry__unref(ch, e);
 }
 
 FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {

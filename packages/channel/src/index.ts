@@ -551,10 +551,19 @@ export class Message implements Disposable {
     return p;
   }
 
-  /** Resolve once `bytes` (default: all) of the payload are final; never blocks the event loop. */
-  async ready(bytes?: number): Promise<void> {
+  /**
+   * Resolve once `bytes` (default: all) of the payload are final; never blocks
+   * the event loop. Rejects with FERRY_E_TIMEOUT after `timeoutMs`, or with the
+   * copy's error.
+   */
+  async ready(bytes?: number, opts: { timeoutMs?: number } = {}): Promise<void> {
     const want = Math.min(bytes ?? this.length, this.length);
-    while (this.progress() < want) await this.#sub.waitProgress(this.#token, want);
+    const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? Infinity : performance.now() + opts.timeoutMs;
+    while (this.progress() < want) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new FerryError(Errno.TIMEOUT, `${want} bytes of message ${this.seq} not ready within ${opts.timeoutMs} ms`);
+      await this.#sub.waitProgress(this.#token, want, left);
+    }
   }
 
   /**
@@ -729,14 +738,15 @@ export class Subscriber implements Disposable, AsyncIterable<Message> {
   }
 
   /** @internal wait (spin: on this thread; else in the waiter thread) until `bytes` are final. */
-  async waitProgress(token: number, bytes: number): Promise<void> {
+  async waitProgress(token: number, bytes: number, timeoutMs = Infinity): Promise<void> {
     const h = this.#h();
     if (this.wait === "spin") {
-      const p = sym.ferry_sub_wait_progress(h, token, bytes, Wait.spin, -1) as number;
-      if (p < 0) throw fail(p, "pipelined copy");
+      const ns = Number.isFinite(timeoutMs) ? Math.round(timeoutMs * 1e6) : -1;
+      const p = sym.ferry_sub_wait_progress(h, token, bytes, Wait.spin, ns) as number;
+      if (p < 0 && p !== Errno.TIMEOUT) throw fail(p, "pipelined copy");
       return;
     }
-    await this.#wake().wait(Infinity, () => sym.ferry_sub_arm_progress(h, token, bytes));
+    await this.#wake().wait(timeoutMs, () => sym.ferry_sub_arm_progress(h, token, bytes));
   }
 
   /** @internal */

@@ -484,3 +484,35 @@ test("plugins used here are built", () => {
   expect(existsSync(TESTPLUG)).toBe(true);
   expect(existsSync(FAILPLUG)).toBe(true);
 });
+
+/* ------------------------------------------------------------------ ready() timeout */
+
+test("ready({ timeoutMs }) rejects with FERRY_E_TIMEOUT while the copy is still running, then completes", async () => {
+  const name = uniqueName("ready-timeout");
+  const ch = Channel.create(name, { capacity: 300 * MiB });
+  const engine = new Engine("sw", { threads: 1, chunkBytes: MiB });
+  try {
+    const sub = ch.subscribe({ wait: "block" });
+    const pub = ch.publisher({ engine });
+    const data = new Uint8Array(256 * MiB).fill(7);
+    const sent = pub.send(data, { mode: "pipelined" });
+    const msg = await sub.receive({ timeoutMs: 5_000 });
+    expect(msg.pipelined).toBe(true);
+    let err: unknown;
+    try {
+      await msg.ready(undefined, { timeoutMs: 1 });
+    } catch (e) {
+      err = e;
+    }
+    // a 256 MiB copy takes tens of ms here: 1 ms is not enough (unless it already finished)
+    if (msg.progress() < msg.length) expect((err as { code?: string })?.code).toBe("FERRY_E_TIMEOUT");
+    await msg.ready(undefined, { timeoutMs: 10_000 });
+    expect(msg.progress()).toBe(msg.length);
+    expect(msg.bytes[msg.length - 1]).toBe(7);
+    msg.release();
+    await sent;
+  } finally {
+    engine.close();
+    ch.close();
+  }
+}, 30_000);
