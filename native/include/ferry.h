@@ -341,7 +341,8 @@ typedef struct ferry_completion {
   uint64_t user;       /* the descriptor's user word */
   uint64_t mirror;     /* libferry: where to mirror progress for pipelined channel sends (0: nowhere);
                           engines leave it alone: ferry_completion_progress/finish maintain it */
-  uint64_t reserved[2];
+  uint64_t notify;     /* libferry: eventfd notifier of a channel send, signalled by finish (0: none) */
+  uint64_t reserved[1];
   uint64_t engine[8];  /* engine-private, 64-byte aligned */
 } ferry_completion;
 

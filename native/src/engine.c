@@ -310,8 +310,15 @@ FERRY_API void ferry_completion_finish(ferry_completion *c, int error) {
   }
   /* One atomic swap publishes the status and tells whether anyone sleeps;
    * after it the record may already be reused, so nothing else reads it. */
+  struct ferry_notifier *notify = (struct ferry_notifier *)(uintptr_t)c->notify; /* read before the swap */
   uint64_t old = __atomic_exchange_n(state_word(c), (uint64_t)(error ? FERRY_JOB_ERROR : FERRY_JOB_DONE), __ATOMIC_SEQ_CST);
   if (old >> 32) futex_wake_all(&c->status);
+  if (notify) { /* after the swap: whoever the fd wakes sees the job finished */
+    uint64_t one = 1;
+    ssize_t w = write(notify->efd, &one, sizeof one);
+    (void)w;
+    ferry__notifier_put(notify);
+  }
 }
 
 /* Sleeper side: set the waiters flag while still PENDING, then FUTEX_WAIT on status. */
@@ -343,16 +350,38 @@ static int check_desc(ferry_engine *e, const ferry_copy_desc *d, uint32_t i) {
   return 0;
 }
 
-static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror);
+static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror, uint64_t notify,
+                       bool *finishing);
 
-FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) { return submit_impl(e, d, n, 0); }
-
-/* One job whose progress is mirrored into shared memory (channel pipelining). */
-int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror) {
-  return submit_impl(e, d, 1, mirror);
+FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) {
+  bool finishing;
+  return submit_impl(e, d, n, 0, 0, &finishing);
 }
 
-static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror) {
+/*
+ * One channel job: progress mirrored into shared memory (pipelining, when
+ * mirror != 0) and `notify` signalled when it finishes. The caller has taken
+ * a notifier reference for the job; finish drops it (also when submit fails).
+ */
+int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror,
+                                  struct ferry_notifier *notify) {
+  bool finishing = false;
+  int r = submit_impl(e, d, 1, mirror, (uint64_t)(uintptr_t)notify, &finishing);
+  if (notify && !finishing) ferry__notifier_put(notify); /* no finish will ever drop the job's reference */
+  return r;
+}
+
+void ferry__notifier_put(struct ferry_notifier *n) {
+  if (atomic_fetch_sub(&n->refs, 1) == 1) {
+    close(n->efd);
+    free(n);
+  }
+}
+
+/* *finishing: whether ferry_completion_finish ran or will run for the records (accepted or failed in submit). */
+static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror, uint64_t notify,
+                       bool *finishing) {
+  *finishing = false;
   if (!e) return ferry__err(FERRY_E_INVAL, "engine is NULL");
   if (n == 0) return 0;
   if (n > (1u << 30)) return ferry__err(FERRY_E_INVAL, "batch of %u descriptors is too large", n);
@@ -372,14 +401,17 @@ static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, ui
     c->flags = d[i].flags;
     c->user = d[i].user;
     c->mirror = mirror;
+    c->notify = notify;
     __atomic_store_n(state_word(c), (uint64_t)FERRY_JOB_PENDING, __ATOMIC_RELEASE); /* waiters = 0 */
   }
   int r = e->ops->submit(e->impl, d, n);
   if (r < 0) {
+    *finishing = true;
     for (uint32_t i = 0; i < n; i++) ferry_completion_finish(d[i].comp, r);
     return r;
   }
   if ((uint32_t)r > n) r = (int)n;
+  *finishing = r > 0; /* (channel jobs are single: all or nothing) */
   for (uint32_t i = (uint32_t)r; i < n; i++) __atomic_store_n(&d[i].comp->status, FERRY_JOB_IDLE, __ATOMIC_RELEASE);
   atomic_fetch_add_explicit(&e->submitted, (uint64_t)r, memory_order_relaxed);
   return r;

@@ -266,7 +266,14 @@ void ferry__waiter_stop(struct ferry_waiter *w);
 int ferry__waiter_start(struct ferry_waiter **out, uint32_t wait, int (*fn)(void *, uint32_t, _Atomic bool *), void *arg);
 int ferry__waiter_arm(struct ferry_waiter *w);
 void ferry__mirror_store(uint64_t mirror, uint64_t value); /* engine.c: progress into shared memory */
-int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror);
+/* An eventfd shared by a publisher and its jobs in flight; freed by the last reference. */
+struct ferry_notifier {
+  _Atomic uint32_t refs;
+  int efd;
+};
+void ferry__notifier_put(struct ferry_notifier *n);
+int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror,
+                                  struct ferry_notifier *notify);
 void ferry__jobs_stop(ferry_pub *p);                        /* offload.c: on close */
 int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
                    ferry_msg_info *info);

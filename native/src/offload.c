@@ -7,11 +7,14 @@
  * must never live where a peer can write: an engine keeps its per-job state
  * in them). JS (or a C caller) collects finished jobs oldest first with
  * ferry_pub_collect, so offload messages are published in the order they
- * were sent. A waiter thread (ferry_pub_notify_fd) sleeps on the oldest
- * job's completion and wakes the event loop through an eventfd.
+ * were sent. Every job holds a reference on the publisher's notifier (an
+ * eventfd): the engine signals it when the job finishes, right after the
+ * status is final, so the event loop wakes with no thread in between.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -31,9 +34,9 @@ struct ferry_job {
 
 struct ferry_jobs {
   struct ferry_job *slot; /* FERRY_MAX_JOBS, aligned */
-  _Atomic uint32_t head;  /* oldest job not collected (written by the collecting thread) */
-  _Atomic uint32_t tail;  /* next free (written by the sending thread) */
-  struct ferry_waiter *waiter;
+  _Atomic uint32_t head;  /* oldest job not collected */
+  _Atomic uint32_t tail;  /* next free */
+  struct ferry_notifier *notify; /* one reference held here, one per job in flight */
 };
 
 static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
@@ -46,6 +49,16 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
       return ferry__err(FERRY_E_NOMEM, "out of memory");
     }
     memset(j->slot, 0, FERRY_MAX_JOBS * sizeof(struct ferry_job));
+    j->notify = calloc(1, sizeof *j->notify);
+    if (j->notify) j->notify->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!j->notify || j->notify->efd < 0) {
+      int r = ferry__errno(FERRY_E_NOMEM, "eventfd(jobs)");
+      free(j->notify);
+      free(j->slot);
+      free(j);
+      return r;
+    }
+    atomic_store(&j->notify->refs, 1);
     p->jobs = j;
   }
   *out = p->jobs;
@@ -98,7 +111,8 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
     job->hdr_len = hdr_len;
   }
   ferry_copy_desc d = {.dst = dst, .src = data, .len = len, .flags = flags, .comp = &job->comp};
-  r = ferry__engine_submit_mirrored(engine, &d, mirror);
+  atomic_fetch_add(&j->notify->refs, 1); /* the job's; finish (or submit) drops it */
+  r = ferry__engine_submit_mirrored(engine, &d, mirror, j->notify);
   if (r <= 0) {
     /* not accepted: the record says so (ERROR); a pipelined message's readers already see the failure */
     if (r == 0) r = ferry__err(FERRY_E_FULL, "engine accepted no job");
@@ -162,44 +176,23 @@ FERRY_API int ferry_pub_jobs_pending(ferry_pub *p) {
   return (int)(atomic_load(&p->jobs->tail) - atomic_load(&p->jobs->head));
 }
 
-/* Waiter: sleep until the oldest job is no longer pending (or nothing is in flight). */
-static int pub_wait(void *arg, uint32_t wait, _Atomic bool *stop) {
-  ferry_pub *p = arg;
-  struct ferry_jobs *j = p->jobs;
-  uint64_t spin_until = ferry__now_ns() + (wait == FERRY_WAIT_BLOCK ? 0 : 50000);
-  for (;;) {
-    if (atomic_load(stop)) return FERRY_E_CLOSED;
-    uint32_t h = atomic_load(&j->head);
-    if (h == atomic_load(&j->tail)) return 0;
-    struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
-    if (job_status(job) != FERRY_JOB_PENDING) return 0;
-    if (wait == FERRY_WAIT_SPIN || ferry__now_ns() < spin_until) {
-      ferry__cpu_relax();
-      continue;
-    }
-    /* register as a sleeper on the record (status and waiters are one word), then sleep on status */
-    uint64_t *word = (uint64_t *)(void *)&job->comp;
-    uint64_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
-    if ((uint32_t)w != FERRY_JOB_PENDING) return 0;
-    if (!(w >> 32) && !__atomic_compare_exchange_n(word, &w, w | (1ull << 32), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-      continue;
-    /* bounded slices: a stop request, or an engine that only finishes when polled, is noticed */
-    ferry__futex_wait((_Atomic uint32_t *)&job->comp.status, FERRY_JOB_PENDING, 5 * 1000 * 1000);
-  }
-}
-
+/* The eventfd signalled whenever an engine send finishes (read it, then ferry_pub_collect). */
 FERRY_API int ferry_pub_notify_fd(ferry_pub *p, uint32_t wait) {
+  (void)wait; /* the engine signals the fd itself: there is no waiter to configure */
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
   struct ferry_jobs *j;
   int r = jobs_get(p, &j);
-  if (r) return r;
-  return ferry__waiter_start(&j->waiter, wait, pub_wait, p);
+  return r ? r : j->notify->efd;
 }
 
+/* Nothing to arm (kept for symmetry with subscribers): 1 when the oldest job already finished. */
 FERRY_API int ferry_pub_arm(ferry_pub *p) {
-  if (!p || !p->jobs || !p->jobs->waiter) return ferry__err(FERRY_E_STATE, "no notify fd: call ferry_pub_notify_fd first");
-  return ferry__waiter_arm(p->jobs->waiter);
+  if (!p || !p->jobs) return ferry__err(FERRY_E_STATE, "no engine sends: call ferry_pub_notify_fd first");
+  struct ferry_jobs *j = p->jobs;
+  uint32_t h = atomic_load(&j->head);
+  if (h == atomic_load(&j->tail)) return 1;
+  return job_status(&j->slot[h & (FERRY_MAX_JOBS - 1)]) != FERRY_JOB_PENDING;
 }
 
 /*
@@ -209,8 +202,6 @@ FERRY_API int ferry_pub_arm(ferry_pub *p) {
  */
 void ferry__jobs_stop(ferry_pub *p) {
   struct ferry_jobs *j = p->jobs;
-  if (j->waiter) ferry__waiter_stop(j->waiter);
-  j->waiter = NULL;
   for (uint32_t h = atomic_load(&j->head); h != atomic_load(&j->tail); h++) {
     struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
     while (job_status(job) == FERRY_JOB_PENDING) {
@@ -221,6 +212,7 @@ void ferry__jobs_stop(ferry_pub *p) {
   ferry_msg_info info;
   while (ferry_pub_collect(p, &info) == 1) {
   }
+  ferry__notifier_put(j->notify); /* closed by the last job still signalling, if any */
   free(j->slot);
   free(j);
   p->jobs = NULL;

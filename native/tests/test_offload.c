@@ -124,7 +124,9 @@ static int collect_wait(ferry_pub *pub, int fd, ferry_msg_info *ci, unsigned tim
       exit(1);
     }
     if (fd >= 0) {
-      OK(ferry_pub_arm(pub));
+      int armed = ferry_pub_arm(pub); /* 1: the oldest already finished, collect again */
+      CHECK(armed == 0 || armed == 1);
+      if (armed == 1) continue;
       struct pollfd p = {.fd = fd, .events = POLLIN};
       CHECK(poll(&p, 1, 200) >= 0);
       uint64_t v;

@@ -436,8 +436,10 @@ export class Publisher implements Disposable {
       while (this.#jobs.length && !this.#closed) {
         this.#collect();
         if (!this.#jobs.length) break;
+        // the engine signals this eventfd itself when a send finishes; the 10 ms
+        // slice only matters for engines that finish records when polled
         this.#waker ??= new Waker(sym.ferry_pub_notify_fd(this.#handle, Wait[this.wait]), () => sym.ferry_pub_arm(this.#handle));
-        await this.#waker.wait();
+        await this.#waker.wait(10);
       }
     } finally {
       this.#pumping = false;
