@@ -7,7 +7,7 @@
  *                     + publish); offload / pipelined = ferry_pub_send_engine on
  *                     a "sw" engine with one copy thread, at most 4 sends in
  *                     flight, completions collected with ferry_pub_collect after
- *                     sleeping on ferry_pub_notify_fd (wait "block")
+ *                     sleeping on ferry_pub_notify_fd
  *   thread 2          the receiver: ferry_sub_receive (block), for a pipelined
  *                     message ferry_sub_wait_progress (block) to the end, reads
  *                     one byte, releases
@@ -105,7 +105,7 @@ static int run(const struct bench_opts *o, const char *mode, uint64_t size, uint
     cfg.chunk_bytes = 1u << 20;
     if (valgrind) cfg.idle_spin_ns = 1; /* polling would only count instructions of waiting */
     FCHK(ferry_engine_open("sw", &cfg, &eng));
-    fd = ferry_pub_notify_fd(pub, FERRY_WAIT_BLOCK);
+    fd = ferry_pub_notify_fd(pub);
     if (fd < 0) bench_die("notify_fd: %d", fd);
   }
   uint8_t *src = aligned_alloc(64, (size + 63) & ~(uint64_t)63);

@@ -212,8 +212,9 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const 
 FERRY_API int ferry_pub_collect(ferry_pub *pub, ferry_msg_info *info);
 /* Engine sends in flight. */
 FERRY_API int ferry_pub_jobs_pending(ferry_pub *pub);
-/* eventfd that becomes readable when the oldest engine send may have finished (after ferry_pub_arm). */
-FERRY_API int ferry_pub_notify_fd(ferry_pub *pub, uint32_t wait);
+/* eventfd the engine signals whenever an engine send finishes (then call ferry_pub_collect). */
+FERRY_API int ferry_pub_notify_fd(ferry_pub *pub);
+/* 1 when the oldest engine send has finished (collect now), else 0 (wait for the fd). */
 FERRY_API int ferry_pub_arm(ferry_pub *pub);
 
 /* Copy publish ("inline"): loan + CPU copy + publish in one call. */

@@ -219,7 +219,7 @@ struct ferry_sub {
 };
 
 /*
- * Native waiter behind ferry_sub_notify_fd / ferry_pub_notify_fd: a thread
+ * Native waiter behind ferry_sub_notify_fd: a thread
  * that, while armed, runs `fn` (a wait that returns when there is something
  * for JS to do) and then signals the eventfd.
  */
@@ -282,6 +282,8 @@ int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uin
 void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error); /* subscriber.c */
 void ferry__wake_direct(ferry_channel *ch); /* subscriber.c: after a publish, when direct_waiters */
 void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part);
+int ferry__wait_until(ferry_channel *ch, int (*ready)(void *), void *arg, _Atomic uint32_t *word,
+                      _Atomic uint32_t *waiters, uint64_t spin_until, int64_t timeout_ns, _Atomic bool *stop);
 /* 0 when receivable (or end of stream) was seen, TIMEOUT, or another error. */
 int ferry__wait_receivable(ferry_sub *sub, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop);
 bool ferry__receivable(ferry_sub *sub);

@@ -47,52 +47,60 @@ int ferry__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) 
 
 void ferry__futex_wake(_Atomic uint32_t *addr) { syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0); }
 
-/* Hybrid: spin this long before sleeping; adapted per call site between the bounds. */
+/*
+ * The one wait loop of libferry: spin until spin_until (UINT64_MAX: spin only;
+ * 0: sleep at once), then sleep on `word`, registered in `waiters` so the
+ * waker knows to FUTEX_WAKE. `ready` returns > 0 (done), 0 (not yet) or a
+ * negative code (give up with it). Dekker order: read the word, count
+ * ourselves, re-check, sleep on the value read: a change in between returns
+ * at once. Dead peers are reaped every slice (and now and then while spinning).
+ */
+int ferry__wait_until(ferry_channel *ch, int (*ready)(void *), void *arg, _Atomic uint32_t *word,
+                      _Atomic uint32_t *waiters, uint64_t spin_until, int64_t timeout_ns, _Atomic bool *stop) {
+  uint64_t start = ferry__now_ns(), last_reap = start; /* this thread's own reap clock */
+  for (uint32_t i = 0;; i++) {
+    int r = ready(arg);
+    if (r) return r < 0 ? r : 0;
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
+    uint64_t now = ferry__now_ns();
+    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
+    if (now < spin_until) {
+      ferry__cpu_relax();
+      if ((i & 0xffff) == 0xffff) ferry__reap_if_due(ch, &last_reap);
+      continue;
+    }
+    int64_t slice = FERRY_SLICE_NS;
+    if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
+    uint32_t v = atomic_load(word);
+    atomic_fetch_add(waiters, 1);
+    r = ready(arg);
+    if (!r && !(stop && atomic_load(stop))) ferry__futex_wait(word, v, slice);
+    atomic_fetch_sub(waiters, 1);
+    if (r) return r < 0 ? r : 0;
+    ferry__reap_if_due(ch, &last_reap);
+  }
+}
+
+/* Hybrid: spin this long before sleeping; adapted per thread between the bounds. */
 #define SPIN_MIN_NS 2000
 #define SPIN_MAX_NS 100000
 static _Thread_local int64_t spin_budget = 20000;
 
-/*
- * Wait until the subscriber has something to claim or the stream ended.
- * `stop` (optional) aborts the wait. Reaps dead peers every slice, so a
- * crashed publisher turns into end of stream within ~FERRY_SLICE_NS.
- */
+static int receivable(void *s) { return ferry__receivable(s); }
+
+/* Wait until the subscriber has something to claim or the stream ended. */
 int ferry__wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop) {
-  ferry_channel *ch = s->ch;
-  struct ferry_ctrl *c = ch->ctrl;
-  uint64_t start = ferry__now_ns(), last_reap = start; /* this thread's own reap clock */
+  struct ferry_ctrl *c = s->ch->ctrl;
+  uint64_t start = ferry__now_ns();
   uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget : 0;
-  bool spun_ok = false;
-  for (uint32_t i = 0;; i++) {
-    if (ferry__receivable(s)) {
-      spun_ok = true;
-      break;
-    }
-    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
-    uint64_t now = (i & 63) == 0 || ferry__now_ns() >= spin_until ? ferry__now_ns() : start;
-    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
-    if (now < spin_until) {
-      ferry__cpu_relax();
-      if ((i & 0xfffff) == 0xfffff) ferry__reap_if_due(ch, &last_reap);
-      continue;
-    }
-    /* block */
-    uint32_t v = atomic_load(&c->pub_futex);
-    if (ferry__receivable(s)) break;
-    int64_t slice = FERRY_SLICE_NS;
-    if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
-    atomic_fetch_add(&c->sub_waiters, 1);
-    if (!ferry__receivable(s) && !(stop && atomic_load(stop))) ferry__futex_wait(&c->pub_futex, v, slice);
-    atomic_fetch_sub(&c->sub_waiters, 1);
-    ferry__reap_if_due(ch, &last_reap);
-  }
-  if (wait == FERRY_WAIT_HYBRID) { /* adapt: grow when spinning paid off, shrink when we slept */
-    if (spun_ok && ferry__now_ns() < spin_until)
+  int r = ferry__wait_until(s->ch, receivable, s, &c->pub_futex, &c->sub_waiters, spin_until, timeout_ns, stop);
+  if (wait == FERRY_WAIT_HYBRID && r == 0) { /* adapt: grow when spinning paid off, shrink when we slept */
+    if (ferry__now_ns() < spin_until)
       spin_budget = spin_budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget * 2;
     else
       spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
   }
-  return 0;
+  return r;
 }
 
 /* ---------------------------------------------------------------- waiter thread */

@@ -177,8 +177,7 @@ FERRY_API int ferry_pub_jobs_pending(ferry_pub *p) {
 }
 
 /* The eventfd signalled whenever an engine send finishes (read it, then ferry_pub_collect). */
-FERRY_API int ferry_pub_notify_fd(ferry_pub *p, uint32_t wait) {
-  (void)wait; /* the engine signals the fd itself: there is no waiter to configure */
+FERRY_API int ferry_pub_notify_fd(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
   struct ferry_jobs *j;
@@ -186,7 +185,7 @@ FERRY_API int ferry_pub_notify_fd(ferry_pub *p, uint32_t wait) {
   return r ? r : j->notify->efd;
 }
 
-/* Nothing to arm (kept for symmetry with subscribers): 1 when the oldest job already finished. */
+/* Nothing to arm (the engine signals the fd): 1 when the oldest job already finished. */
 FERRY_API int ferry_pub_arm(ferry_pub *p) {
   if (!p || !p->jobs) return ferry__err(FERRY_E_STATE, "no engine sends: call ferry_pub_notify_fd first");
   struct ferry_jobs *j = p->jobs;

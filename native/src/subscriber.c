@@ -208,48 +208,47 @@ static int64_t decode_progress(uint64_t v, uint64_t len) {
   return (int64_t)(v < len ? v : len); /* a hostile value never exceeds the payload */
 }
 
+struct progress_arg {
+  struct ferry_entry *e;
+  uint64_t seq1, len, bytes;
+  int64_t result;
+};
+
+/* ready() for ferry__wait_until: the wanted prefix landed, or it never will. */
+static int progress_ready(void *a) {
+  struct progress_arg *pa = a;
+  struct ferry_entry *e = pa->e;
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) != pa->seq1)
+    return ferry__err(FERRY_E_CORRUPT, "descriptor changed while its message was held");
+  uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE); /* before progress: see below */
+  int64_t p = decode_progress(atomic_load_explicit(&e->progress.bytes, memory_order_acquire), pa->len);
+  if (p < 0) return (int)p;
+  pa->result = p;
+  if ((uint64_t)p >= pa->bytes) return 1;
+  /* the publisher stores the final progress before it drops its reference
+   * (ENT_PUBREF): without one, an unfinished message will never finish */
+  if (!(fl & ENT_PUBREF))
+    return ferry__err(FERRY_E_CORRUPT, "pipelined message %llu is incomplete and nobody is copying it",
+                      (unsigned long long)(pa->seq1 - 1));
+  return 0;
+}
+
 /*
  * Wait until the pipelined message in ring slot idx (still seq1) has `bytes`
- * ready. Spin for spin/hybrid, then sleep on the progress word, registered
- * in its waiters count; reap every slice so a publisher that died mid-copy
- * turns into FERRY_E_PEERDEAD rather than a hang.
+ * ready: spin for spin/hybrid, then sleep on the progress word. Reaping every
+ * slice turns a publisher that died mid-copy into FERRY_E_PEERDEAD, not a hang.
  */
 int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uint64_t bytes, uint32_t wait,
                              int64_t timeout_ns, _Atomic bool *stop) {
   if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
   struct ferry_entry *e = &ch->ring[idx];
-  uint64_t len = e->pay_len;
-  if (bytes > len) bytes = len;
-  uint64_t start = ferry__now_ns(), last_reap = start;
-  uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + 50000 : start;
-  for (uint32_t i = 0;; i++) {
-    if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq1)
-      return ferry__err(FERRY_E_CORRUPT, "descriptor changed while its message was held");
-    uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE); /* before progress: see below */
-    uint64_t v = atomic_load_explicit(&e->progress.bytes, memory_order_acquire);
-    int64_t p = decode_progress(v, len);
-    if (p < 0 || (uint64_t)p >= bytes) return p;
-    /* the publisher stores the final progress before it drops its reference
-     * (ENT_PUBREF): without one, an unfinished message will never finish */
-    if (!(fl & ENT_PUBREF))
-      return ferry__err(FERRY_E_CORRUPT, "pipelined message %llu is incomplete and nobody is copying it",
-                        (unsigned long long)(seq1 - 1));
-    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
-    uint64_t now = ferry__now_ns();
-    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
-    if (now < spin_until && (i & 0xffff) != 0xffff) {
-      ferry__cpu_relax();
-      continue;
-    }
-    atomic_fetch_add(&e->progress.waiters, 1);
-    if (atomic_load(&e->progress.bytes) == v) {
-      int64_t slice = FERRY_SLICE_NS;
-      if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
-      ferry__futex_wait((_Atomic uint32_t *)&e->progress.bytes, (uint32_t)v, slice);
-    }
-    atomic_fetch_sub(&e->progress.waiters, 1);
-    ferry__reap_if_due(ch, &last_reap);
-  }
+  struct progress_arg pa = {.e = e, .seq1 = seq1, .len = e->pay_len, .bytes = bytes};
+  if (pa.bytes > pa.len) pa.bytes = pa.len;
+  uint64_t start = ferry__now_ns();
+  uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + 50000 : 0;
+  int r = ferry__wait_until(ch, progress_ready, &pa, (_Atomic uint32_t *)&e->progress.bytes, &e->progress.waiters,
+                            spin_until, timeout_ns, stop);
+  return r ? r : pa.result;
 }
 
 static int held_entry(ferry_sub *s, uint32_t token, struct ferry_held *out) {
@@ -317,13 +316,13 @@ void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error)
 FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   SUB_CHECK(s);
   ferry_channel *ch = s->ch;
-  if (token >= FERRY_MAX_HELD || !s->held[token].used)
-    return ferry__err(FERRY_E_STATE, "message %u was already released", token);
-  struct ferry_held hd = s->held[token];
-  s->held[token].used = 0;
+  struct ferry_held hd;
+  int r = held_entry(s, token, &hd);
+  if (r == FERRY_E_STATE) return r;
+  s->held[token].used = 0; /* a corrupt record is dropped too */
   s->nheld--;
   ch->parts[s->part].held[token].used = 0;
-  if (hd.b > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "held-message record is corrupt");
+  if (r) return r;
   struct ferry_entry *e = &ch->ring[hd.b];
   if (atomic_load(&e->seq) != hd.a + 1) return ferry__err(FERRY_E_CORRUPT, "descriptor changed while held");
   ferry__unref(ch, e);

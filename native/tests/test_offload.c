@@ -220,7 +220,7 @@ static int sub_inorder_main(void *arg) {
 static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int n, int use_fd) {
   int fd = -1;
   if (use_fd) {
-    fd = ferry_pub_notify_fd(pub, FERRY_WAIT_BLOCK);
+    fd = ferry_pub_notify_fd(pub);
     CHECK(fd >= 0);
   }
   int collected = 0;
@@ -445,7 +445,7 @@ static void pipelined_sw(void) {
   ferry_pub *pub;
   OK(ferry_pub_open(ch, FERRY_BP_BLOCK, 10ll * 1000 * 1000 * 1000, &pub));
   ferry_engine *e = open_sw(0);
-  int fd = ferry_pub_notify_fd(pub, FERRY_WAIT_BLOCK);
+  int fd = ferry_pub_notify_fd(pub);
   CHECK(fd >= 0);
   ferry_msg_info si, ci;
   uint64_t t0 = now_ns();

@@ -207,7 +207,7 @@ class LatSession {
   constructor(capacity: number, piece: number, engine: SwEngine, wait: WaitStrategy) {
     this.data = createChannel("mlat", { capacity, slots: 64 });
     this.ack = createChannel("mack", { capacity: MiB, slots: 64 });
-    this.pub = this.data.publisher({ backpressure: "block", timeoutMs: -1, wait: "block", engine });
+    this.pub = this.data.publisher({ backpressure: "block", timeoutMs: -1, engine });
     this.ackSub = this.ack.subscribe({ wait: "block" });
     this.peer = spawnPeer("modes-recv", [this.data.name, this.ack.name, piece, wait]);
   }
@@ -293,7 +293,7 @@ async function streams(cfg: ModesConfig, engine: SwEngine) {
   const depth = 2;
   const data = createChannel("mtput", { capacity: (depth + 2) * maxSize + 4 * MiB, slots: 256 });
   const ack = createChannel("mtack", { capacity: MiB, slots: 64 });
-  const pub = data.publisher({ backpressure: "block", timeoutMs: -1, wait: "block", engine });
+  const pub = data.publisher({ backpressure: "block", timeoutMs: -1, engine });
   const ackSub = ack.subscribe({ wait: "block" });
   const peer = spawnPeer("modes-sink", [data.name, ack.name]);
   const empty = new Uint8Array(0);
@@ -592,18 +592,20 @@ export async function modesSection(cfg: ModesConfig, log: (s?: string) => void):
 
 /* ------------------------------------------------------------------ targets + plot */
 
-export interface ModesTarget {
+/** One target line of the harness (shared by every section). */
+export interface Target {
   id: string;
   name: string;
   goal: string;
   measured: string;
   status: "PASS" | "MISS" | "not measured";
   gap: string;
+  /** Context from the same run (other wait modes, the C and peer numbers). */
   note?: string;
 }
 
-export function modesTargets(r: ModesResult | null, cores: number): ModesTarget[] {
-  const out: ModesTarget[] = [];
+export function modesTargets(r: ModesResult | null, cores: number): Target[] {
+  const out: Target[] = [];
   const l64 = r?.limits.find((x) => x.size === 64 * MiB);
   const g = (m: SendMode) => r?.latency.find((c) => c.mode === m && c.size === 64 * MiB);
   if (l64) {

@@ -22,7 +22,7 @@ import { BIG, bunIpc, unixSocket, type PeerResult } from "./peers";
 import { pingPong, type PingPongResult } from "./pingpong";
 import { throughputSvg, type Series } from "./plot";
 import { markdown } from "./report";
-import { modesSection, modesSvg, modesTargets, type ModesResult } from "./modes";
+import { modesSection, modesSvg, modesTargets, type ModesResult, type Target } from "./modes";
 import { throughput, type TputMode, type TputResult } from "./throughput";
 import {
   KiB,
@@ -159,16 +159,6 @@ function machine() {
 
 /* ------------------------------------------------------------------ targets */
 
-interface Target {
-  id: string;
-  name: string;
-  goal: string;
-  measured: string;
-  status: "PASS" | "MISS" | "not measured";
-  gap: string;
-  /** Context from the same run (other wait modes, the C and peer numbers). */
-  note?: string;
-}
 
 function atMost(id: string, name: string, value: number | undefined, limit: number, fmt: (x: number) => string): Target {
   const goal = `<= ${fmt(limit)}`;

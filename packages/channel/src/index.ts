@@ -58,8 +58,6 @@ export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
   /** Default copy engine for send() in "offload" / "pipelined" mode (default: a shared "sw" engine). */
   engine?: EngineLike;
-  /** How to wait for engine copies to finish. Default "hybrid". */
-  wait?: WaitStrategy;
   /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; -1 waits forever. */
   timeoutMs?: number;
 }
@@ -321,7 +319,6 @@ export class Publisher implements Disposable {
   readonly channel: Channel;
   readonly backpressure: BackpressurePolicy;
   readonly engine: EngineLike;
-  readonly wait: WaitStrategy;
   #handle: Pointer;
   #arena: Views;
   #info: Info;
@@ -335,8 +332,6 @@ export class Publisher implements Disposable {
   constructor(channel: Channel, opts: PublisherOptions) {
     this.channel = channel;
     this.engine = opts.engine ?? "sw";
-    this.wait = opts.wait ?? "hybrid";
-    if (Wait[this.wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${opts.wait}"`);
     this.backpressure = opts.backpressure ?? "block";
     const bp = Backpressure[this.backpressure];
     if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure "${opts.backpressure}"`);
@@ -438,7 +433,7 @@ export class Publisher implements Disposable {
         if (!this.#jobs.length) break;
         // the engine signals this eventfd itself when a send finishes; the 10 ms
         // slice only matters for engines that finish records when polled
-        this.#waker ??= new Waker(sym.ferry_pub_notify_fd(this.#handle, Wait[this.wait]), () => sym.ferry_pub_arm(this.#handle));
+        this.#waker ??= new Waker(sym.ferry_pub_notify_fd(this.#handle), () => sym.ferry_pub_arm(this.#handle));
         await this.#waker.wait(10);
       }
     } finally {
