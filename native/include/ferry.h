@@ -77,6 +77,8 @@ enum ferry_wait {
 #define FERRY_MAX_CONSUMERS 32     /* broadcast subscribers + groups */
 #define FERRY_MAX_HELD 128         /* loans (publisher) / held messages (subscriber) */
 #define FERRY_GROUP_MAX 31         /* group name length */
+#define FERRY_MAX_JOBS 64          /* engine sends in flight per publisher */
+#define FERRY_SEND_COPY_MAX 4096   /* engine sends of at most this many bytes copy the data at submit */
 
 typedef struct ferry_channel ferry_channel;
 typedef struct ferry_pub ferry_pub;
@@ -196,7 +198,8 @@ FERRY_API int ferry_pub_unloan(ferry_pub *pub, uint32_t token);
  * Copy publish through a copy engine (mode FERRY_SEND_OFFLOAD or
  * FERRY_SEND_PIPELINED, flags FERRY_COPY_* cache hint). Returns at once with
  * info->token = the job's id (and, for pipelined, info->seq). `data` must stay
- * valid and unchanged until the job is collected. Jobs finish in any order
+ * valid and unchanged until the job is collected, except for payloads of at
+ * most FERRY_SEND_COPY_MAX bytes, which are copied into the job at once. Jobs finish in any order
  * and are collected in submission order by ferry_pub_collect.
  */
 FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const void *data, uint64_t len,

@@ -36,6 +36,8 @@ export const CacheHint = { auto: 0, hot: 1, cold: 2 } as const;
 export const MSG_PIPELINED = 1;
 export const HEADER_MAX = 4096;
 export const NAME_MAX = 64;
+/** Engine sends of at most this many bytes are copied into the job at submit (ferry.h). */
+export const SEND_COPY_MAX = 4096;
 
 /** Remove every ferry segment in /dev/shm that no live process uses. */
 export function gc(): number {

@@ -18,7 +18,6 @@
 
 #include "internal.h"
 
-#define FERRY_MAX_JOBS 64 /* power of two */
 
 struct ferry_job {
   ferry_completion comp; /* first: 64-byte aligned */
@@ -30,6 +29,10 @@ struct ferry_job {
   uint32_t hdr_len;
   uint64_t len;
   uint8_t hdr[FERRY_HEADER_MAX]; /* offload: header published with the message */
+  /* payloads up to FERRY_SEND_COPY_MAX are copied here at submit, so the
+   * engine never reads the caller's memory after the call returns (a JS
+   * caller's small typed array may move under a copy that runs later) */
+  uint8_t small[FERRY_SEND_COPY_MAX];
 };
 
 struct ferry_jobs {
@@ -110,7 +113,12 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
     memcpy(job->hdr, hdr, hdr_len);
     job->hdr_len = hdr_len;
   }
-  ferry_copy_desc d = {.dst = dst, .src = data, .len = len, .flags = flags, .comp = &job->comp};
+  const void *src = data;
+  if (len && len <= FERRY_SEND_COPY_MAX) {
+    memcpy(job->small, data, len);
+    src = job->small;
+  }
+  ferry_copy_desc d = {.dst = dst, .src = src, .len = len, .flags = flags, .comp = &job->comp};
   atomic_fetch_add(&j->notify->refs, 1); /* the job's; finish (or submit) drops it */
   r = ferry__engine_submit_mirrored(engine, &d, mirror, j->notify);
   if (r <= 0) {

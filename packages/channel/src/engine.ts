@@ -70,9 +70,12 @@ export class Engine implements Disposable {
       if (!Number.isInteger(cpu) || cpu < 0 || cpu > 63)
         throw new FerryError(Errno.INVAL, `engine option pin: CPU ${cpu} is outside 0..63`);
     const out = new BigUint64Array(1);
-    // struct ferry_engine_config (56 bytes), see ferry.h
-    const c = new DataView(new ArrayBuffer(56));
+    // struct ferry_engine_config (56 bytes, see ferry.h), followed in the same
+    // ArrayBuffer by the options text it points at: one allocation that stays
+    // put and alive for the whole open call (it is the argument)
     const opts = cfg.options === undefined ? null : cstr(cfg.options);
+    const buf = new Uint8Array(new ArrayBuffer(56 + (opts?.length ?? 0)));
+    const c = new DataView(buf.buffer);
     c.setUint32(0, 56, true);
     c.setUint32(4, cfg.threads ?? 0, true);
     c.setBigUint64(8, BigInt(cfg.chunkBytes ?? 0), true);
@@ -81,8 +84,11 @@ export class Engine implements Disposable {
     c.setUint32(28, cfg.drain ? 1 : 0, true);
     c.setBigUint64(32, BigInt(cfg.coldThreshold ?? 0), true);
     c.setBigUint64(40, BigInt(cfg.idleSpinNs ?? 0), true);
-    if (opts) c.setBigUint64(48, BigInt(ptr(opts)), true); // read during the open call only
-    check(sym.ferry_engine_open(cstr(name), new Uint8Array(c.buffer), out), `open engine "${name}"`);
+    if (opts) {
+      buf.set(opts, 56);
+      c.setBigUint64(48, BigInt(ptr(buf, 56)), true); // read during the open call only
+    }
+    check(sym.ferry_engine_open(cstr(name), buf, out), `open engine "${name}"`);
     this.#handle = Number(out[0]) as Pointer;
     registry.register(this, this.#handle, this);
   }

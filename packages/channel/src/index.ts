@@ -19,6 +19,7 @@ import {
   FerryError,
   HEADER_MAX,
   MSG_PIPELINED,
+  SEND_COPY_MAX,
   SendMode,
   Wait,
   check,
@@ -410,7 +411,12 @@ export class Publisher implements Disposable {
     const want = opts.engine ?? this.engine;
     const engine = typeof want === "string" ? engineByName(want) : want;
     const hdr = encodeHeader(opts.header);
-    // ptr() pins the bytes' storage; the job keeps `bytes` referenced until it settles
+    // libferry copies payloads of up to SEND_COPY_MAX bytes into the job during
+    // this call (a small typed array's storage may move later: JSC relocates it
+    // when .buffer is first materialised). Larger ones are read by the engine
+    // after send() returns: materialise the ArrayBuffer first, so the address
+    // stays put while the job keeps `bytes` referenced until it settles.
+    if (bytes.length > SEND_COPY_MAX) void bytes.buffer;
     const src = bytes.length ? ptr(bytes) : null;
     const rc = sym.ferry_pub_send_engine(h, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, null);
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
@@ -595,11 +601,13 @@ export class Message implements Disposable {
     const cache = CacheHint[opts.cache ?? "auto"];
     if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
     const rec = completionRecord();
+    void dst.buffer; // an async engine writes dst later: give it storage that does not move
     check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
     // cpu finishes inside the call; others: yield to the event loop until done
     let r: number;
     while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
     void rec.keep; // the record stays alive until the engine is done with it
+    void dst;
     if (r < 0) throw fail(r, "copyTo");
   }
 

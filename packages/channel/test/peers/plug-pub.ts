@@ -28,6 +28,9 @@ const pub = Number(out[0]) as any;
 const info = new BigUint64Array(7); // ferry_msg_info, 56 bytes
 const payload = makePayload(cfg.size, cfg.seed);
 const hdr = new TextEncoder().encode(JSON.stringify({ p: 0, i: 0, s: cfg.seed, size: cfg.size }));
+// ptr() below is only safe for storage that never moves: materialise each
+// ArrayBuffer first (the engine reads payload after the call returns)
+void payload.buffer, void hdr.buffer, void info.buffer;
 check(
   sym.ferry_pub_send_engine(pub, engine.handle, ptr(payload), payload.length, ptr(hdr), hdr.length, 2 /* pipelined */, 0, ptr(info)),
   "send_engine",
