@@ -123,7 +123,7 @@ static int run(const struct bench_opts *o, const char *mode, uint64_t size, uint
       FCHK(ferry_pub_send_hint(pub, src, size, NULL, 0, FERRY_COPY_AUTO, NULL));
     } else {
       if (pending >= WINDOW) collect_one(pub, fd), pending--;
-      FCHK(ferry_pub_send_engine(pub, eng, src, size, NULL, 0, smode, FERRY_COPY_AUTO, NULL));
+      FCHK(ferry_pub_send_engine(pub, eng, src, size, NULL, 0, smode, FERRY_COPY_AUTO, 0, NULL));
       pending++;
     }
   }

@@ -149,6 +149,14 @@ FERRY_API const char *ferry_last_error(void);
 FERRY_API size_t ferry_sizeof_msg_info(void);
 FERRY_API size_t ferry_sizeof_channel_info(void);
 FERRY_API size_t ferry_sizeof_stats(void);
+/* CLOCK_MONOTONIC in nanoseconds (the clock every libferry timeout uses). */
+FERRY_API uint64_t ferry_now_ns(void);
+/*
+ * Value of a named constant of this header, without its FERRY_ prefix
+ * ("HEADER_MAX", "WAIT_HYBRID", ...), so FFI callers check their copies at
+ * load; FERRY_E_NOTFOUND for an unknown name.
+ */
+FERRY_API int64_t ferry_constant(const char *name);
 /* 0 when name is a valid channel name, else FERRY_E_NAME. */
 FERRY_API int ferry_name_check(const char *name);
 
@@ -196,7 +204,8 @@ FERRY_API int ferry_pub_publish(ferry_pub *pub, uint32_t token, uint64_t len, co
 FERRY_API int ferry_pub_unloan(ferry_pub *pub, uint32_t token);
 /*
  * Copy publish through a copy engine (mode FERRY_SEND_OFFLOAD or
- * FERRY_SEND_PIPELINED, flags FERRY_COPY_* cache hint). Returns at once with
+ * FERRY_SEND_PIPELINED, flags FERRY_COPY_* cache hint, chunk: the engine's
+ * progress granularity for this message in bytes, 0 for its default). Returns at once with
  * info->token = the job's id (and, for pipelined, info->seq). `data` must stay
  * valid and unchanged until the job is collected, except for payloads of at
  * most FERRY_SEND_COPY_MAX bytes, which are copied into the job at once. Jobs finish in any order
@@ -204,7 +213,7 @@ FERRY_API int ferry_pub_unloan(ferry_pub *pub, uint32_t token);
  */
 FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const void *data, uint64_t len,
                                     const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
-                                    ferry_msg_info *info);
+                                    uint32_t chunk, ferry_msg_info *info);
 /*
  * Collect the oldest engine send if it has finished: offload publishes it now
  * (or gives its loan back if the copy failed), pipelined drops the
@@ -356,7 +365,7 @@ typedef struct ferry_copy_desc {
   const void *src;
   uint64_t len;
   uint32_t flags;          /* FERRY_COPY_* */
-  uint32_t reserved;       /* 0 */
+  uint32_t chunk;          /* hint: progress / split granularity in bytes for this job (0: the engine's) */
   ferry_completion *comp;  /* required, 64-byte aligned, not PENDING */
   uint64_t user;           /* copied to comp->user */
 } ferry_copy_desc;

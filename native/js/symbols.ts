@@ -18,6 +18,8 @@ const table = {
   ferry_sizeof_channel_info: { args: [], returns: T.u64_fast },
   ferry_sizeof_stats: { args: [], returns: T.u64_fast },
   ferry_name_check: { args: ["buffer"], returns: T.i32 },
+  ferry_now_ns: { args: [], returns: T.u64_fast },
+  ferry_constant: { args: ["buffer"], returns: T.i64_fast },
   // channels
   ferry_channel_create: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
   ferry_channel_open: { args: ["buffer", "buffer"], returns: T.i32 },
@@ -39,7 +41,7 @@ const table = {
   ferry_pub_send: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_send_hint: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.ptr], returns: T.i32 },
   // engine sends: offload / pipelined
-  ferry_pub_send_engine: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.u32, T.ptr], returns: T.i32 },
+  ferry_pub_send_engine: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.u32, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_collect: { args: [T.ptr, T.ptr], returns: T.i32 },
   ferry_pub_jobs_pending: { args: [T.ptr], returns: T.i32 },
   ferry_pub_notify_fd: { args: [T.ptr], returns: T.i32 },

@@ -24,11 +24,6 @@
 
 #include "internal.h"
 
-FERRY_API const char *ferry_version(void) { return "0.1.0"; }
-FERRY_API int ferry_abi_version(void) { return FERRY_ABI_VERSION; }
-FERRY_API size_t ferry_sizeof_msg_info(void) { return sizeof(ferry_msg_info); }
-FERRY_API size_t ferry_sizeof_channel_info(void) { return sizeof(ferry_channel_info); }
-FERRY_API size_t ferry_sizeof_stats(void) { return sizeof(ferry_stats); }
 
 /* ---------------------------------------------------------------- geometry */
 

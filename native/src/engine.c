@@ -52,11 +52,6 @@ static bool reg_init;
 /* An optional member exists only when the engine's table is large enough. */
 #define OPS_HAS(o, m) ((o)->size >= offsetof(ferry_engine_ops, m) + sizeof(void *) && (o)->m)
 
-FERRY_API size_t ferry_sizeof_completion(void) { return sizeof(ferry_completion); }
-FERRY_API size_t ferry_sizeof_copy_desc(void) { return sizeof(ferry_copy_desc); }
-FERRY_API size_t ferry_sizeof_engine_config(void) { return sizeof(ferry_engine_config); }
-FERRY_API size_t ferry_sizeof_engine_caps(void) { return sizeof(ferry_engine_caps); }
-FERRY_API size_t ferry_sizeof_engine_stats(void) { return sizeof(ferry_engine_stats); }
 
 FERRY_API int ferry_set_error(int code, const char *msg) { return ferry__err(code, "%s", msg ? msg : ""); }
 
@@ -334,7 +329,7 @@ static int check_desc(ferry_engine *e, const ferry_copy_desc *d, uint32_t i) {
   ferry_completion *c = d->comp;
   if (!c) return ferry__err(FERRY_E_INVAL, "descriptor %u: no completion record", i);
   if ((uintptr_t)c & 63) return ferry__err(FERRY_E_INVAL, "descriptor %u: completion record not 64-byte aligned", i);
-  if (d->flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (d->flags & FERRY_COPY_CACHE_MASK) == 3 || d->reserved)
+  if (d->flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (d->flags & FERRY_COPY_CACHE_MASK) == 3)
     return ferry__err(FERRY_E_INVAL, "descriptor %u: unknown flags 0x%x", i, d->flags);
   if (d->len && (!d->src || !d->dst)) return ferry__err(FERRY_E_INVAL, "descriptor %u: NULL buffer", i);
   if (e->max_transfer && d->len > e->max_transfer)

@@ -366,7 +366,7 @@ static int sw_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
       ferry_completion_finish(c, 0);
       continue;
     }
-    uint64_t chunk = e->chunk;
+    uint64_t chunk = d[accepted].chunk >= SW_MIN_CHUNK ? d[accepted].chunk : e->chunk; /* per-descriptor hint */
     if ((len - 1) / chunk >= (1ull << 31)) chunk = ALIGN_UP((len >> 31) + 1, SW_MIN_CHUNK); /* base fits 32 bits */
     uint64_t nch = (len + chunk - 1) / chunk;
     uint64_t k = nch < e->threads ? nch : e->threads;

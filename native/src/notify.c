@@ -24,6 +24,8 @@ uint64_t ferry__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+FERRY_API uint64_t ferry_now_ns(void) { return ferry__now_ns(); }
+
 void ferry__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

@@ -70,7 +70,7 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
 
 FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const void *data, uint64_t len,
                                     const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
-                                    ferry_msg_info *info) {
+                                    uint32_t chunk, ferry_msg_info *info) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
   if (!engine) return ferry__err(FERRY_E_INVAL, "engine is NULL");
@@ -118,7 +118,7 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
     memcpy(job->small, data, len);
     src = job->small;
   }
-  ferry_copy_desc d = {.dst = dst, .src = src, .len = len, .flags = flags, .comp = &job->comp};
+  ferry_copy_desc d = {.dst = dst, .src = src, .len = len, .flags = flags, .chunk = chunk, .comp = &job->comp};
   atomic_fetch_add(&j->notify->refs, 1); /* the job's; finish (or submit) drops it */
   r = ferry__engine_submit_mirrored(engine, &d, mirror, j->notify);
   if (r <= 0) {

@@ -234,7 +234,7 @@ static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int 
       ferry_msg_info si;
       memset(&si, 0xff, sizeof si);
       int r = ferry_pub_send_engine(pub, e, SRC + start_of(m), size1[m], hdr, hdr_len_of(m), FERRY_SEND_OFFLOAD,
-                                    m % 3 == 0 ? FERRY_COPY_AUTO : m % 3 == 1 ? FERRY_COPY_HOT : FERRY_COPY_COLD, &si);
+                                    m % 3 == 0 ? FERRY_COPY_AUTO : m % 3 == 1 ? FERRY_COPY_HOT : FERRY_COPY_COLD, 0, &si);
       if (r == 0) {
         CHECK(si.token == (uint32_t)m); /* job ids count sends */
         break;
@@ -323,7 +323,7 @@ static void cpu_pipelined(void) {
   for (long m = 0; m < 4; m++) {
     uint64_t len = m == 0 ? 0 : (uint64_t)m * 777777;
     ferry_msg_info si, ri, ci;
-    OK(ferry_pub_send_engine(pub, e, SRC + m, len, "h", 1, FERRY_SEND_PIPELINED, 0, &si));
+    OK(ferry_pub_send_engine(pub, e, SRC + m, len, "h", 1, FERRY_SEND_PIPELINED, 0, 0, &si));
     OK(ferry_sub_try_receive(sub, &ri));
     CHECK(ri.seq == si.seq && ri.length == len && (ri.flags & FERRY_MSG_PIPELINED));
     CHECK(ferry_sub_progress(sub, ri.token) == (int64_t)len);
@@ -449,7 +449,7 @@ static void pipelined_sw(void) {
   CHECK(fd >= 0);
   ferry_msg_info si, ci;
   uint64_t t0 = now_ns();
-  OK(ferry_pub_send_engine(pub, e, SRC, PIPE_LEN, "pipe1", 5, FERRY_SEND_PIPELINED, FERRY_COPY_AUTO, &si));
+  OK(ferry_pub_send_engine(pub, e, SRC, PIPE_LEN, "pipe1", 5, FERRY_SEND_PIPELINED, FERRY_COPY_AUTO, 0, &si));
   CHECK(si.token == 0);
   CHECK(ferry_pub_jobs_pending(pub) == 1);
   CHECK(collect_wait(pub, fd, &ci, 10000) == 1);
@@ -458,7 +458,7 @@ static void pipelined_sw(void) {
   CHECK_RC(ci.status, 0);
   CHECK(ci.token == 0 && ci.seq == si.seq && (ci.flags & FERRY_MSG_PIPELINED));
 
-  OK(ferry_pub_send_engine(pub, e, SRC + 12345, PIPE2_LEN, NULL, 0, FERRY_SEND_PIPELINED, FERRY_COPY_HOT, &si));
+  OK(ferry_pub_send_engine(pub, e, SRC + 12345, PIPE2_LEN, NULL, 0, FERRY_SEND_PIPELINED, FERRY_COPY_HOT, 0, &si));
   CHECK(collect_wait(pub, fd, &ci, 10000) == 1);
   CHECK(ci.status == 0 && ci.token == 1 && ci.seq == si.seq);
   OK(ferry_pub_send(pub, SRC + 7, PLAIN_LEN, NULL, 0, NULL));
@@ -519,12 +519,12 @@ static void failing_engine(void) {
   /* a device that refuses the submit: the send fails at once */
   ferry_engine *e;
   OK(ferry_engine_open("failplug", NULL, &e));
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, MiB, "hdr", 3, FERRY_SEND_OFFLOAD, 0, &si), FERRY_E_SYS);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, MiB, "hdr", 3, FERRY_SEND_OFFLOAD, 0, 0, &si), FERRY_E_SYS);
   CHECK(ferry_pub_jobs_pending(pub) == 0 && ferry_pub_collect(pub, &ci) == 0);
   CHECK_RC(ferry_sub_try_receive(sub, &ri), FERRY_E_AGAIN);
   CHECK(arena_used(ch) == 0);
   /* pipelined: the message is out before the submit: readers see the failure, not a hang */
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, MiB, "hdr", 3, FERRY_SEND_PIPELINED, 0, &si), FERRY_E_SYS);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, MiB, "hdr", 3, FERRY_SEND_PIPELINED, 0, 0, &si), FERRY_E_SYS);
   CHECK(ferry_pub_jobs_pending(pub) == 0);
   OK(ferry_sub_try_receive(sub, &ri));
   CHECK((ri.flags & FERRY_MSG_PIPELINED) && ri.length == MiB);
@@ -538,7 +538,7 @@ static void failing_engine(void) {
   ferry_engine_config acfg = {.options = "mode=async"};
   OK(ferry_engine_open("failplug", &acfg, &e));
   for (int round = 0; round < 3; round++) {
-    OK(ferry_pub_send_engine(pub, e, SRC, 4 * MiB, "hdr", 3, FERRY_SEND_OFFLOAD, 0, &si));
+    OK(ferry_pub_send_engine(pub, e, SRC, 4 * MiB, "hdr", 3, FERRY_SEND_OFFLOAD, 0, 0, &si));
     CHECK(ferry_pub_jobs_pending(pub) == 1);
     CHECK(collect_wait(pub, -1, &ci, 2000) == 1);
     CHECK(ci.status < 0);
@@ -557,7 +557,7 @@ static void failing_engine(void) {
   struct arg a = {name, sh, 0};
   pid_t pid = fork_child(sub_fail_main, &a);
   CHECK(wait_counter(&sh->ready, 1, 10000) == 0);
-  OK(ferry_pub_send_engine(pub, e, SRC, 2 * MiB, NULL, 0, FERRY_SEND_PIPELINED, 0, &si));
+  OK(ferry_pub_send_engine(pub, e, SRC, 2 * MiB, NULL, 0, FERRY_SEND_PIPELINED, 0, 0, &si));
   CHECK(wait_counter(&sh->received, 1, 10000) == 0);
   sleep_ms(50); /* the reader sleeps in ferry_sub_wait_progress now */
   CHECK(collect_wait(pub, -1, &ci, 2000) == 1); /* polls the plugin: the copy fails */
@@ -585,7 +585,7 @@ static int pub_crash_main(void *arg) {
   ferry_engine *e;
   OK(ferry_engine_open("testplug", NULL, &e)); /* copies only when polled: nobody will */
   ferry_msg_info si;
-  OK(ferry_pub_send_engine(pub, e, SRC, 4 * MiB, "crash", 5, FERRY_SEND_PIPELINED, 0, &si));
+  OK(ferry_pub_send_engine(pub, e, SRC, 4 * MiB, "crash", 5, FERRY_SEND_PIPELINED, 0, 0, &si));
   bump_counter(&sh->sent);
   if (wait_counter(&sh->received, 1, 10000)) return 2;
   sleep_ms(100); /* the reader is asleep in ferry_sub_wait_progress */
@@ -708,7 +708,7 @@ static void engine_close_inflight(void) {
   /* offload: 48 x 4 MiB queued on one copy thread, then close (cancel) */
   ferry_engine *e = open_sw(0);
   for (int32_t m = 0; m < N6; m++)
-    OK(ferry_pub_send_engine(pub, e, SRC + start_of(m), LEN6, &m, sizeof m, FERRY_SEND_OFFLOAD, FERRY_COPY_COLD, &si));
+    OK(ferry_pub_send_engine(pub, e, SRC + start_of(m), LEN6, &m, sizeof m, FERRY_SEND_OFFLOAD, FERRY_COPY_COLD, 0, &si));
   CHECK(ferry_pub_jobs_pending(pub) == N6);
   wait_engine_jobs(e, 4); /* a few finished (not collected), the rest queued or copying */
   OK(ferry_engine_close(e));
@@ -730,7 +730,7 @@ static void engine_close_inflight(void) {
   /* pipelined: 8 x 4 MiB, close, readers see complete payloads or FERRY_E_CLOSED */
   e = open_sw(0);
   for (int32_t m = N6; m < N6 + N6P; m++)
-    OK(ferry_pub_send_engine(pub, e, SRC + start_of(m), LEN6, &m, sizeof m, FERRY_SEND_PIPELINED, 0, &si));
+    OK(ferry_pub_send_engine(pub, e, SRC + start_of(m), LEN6, &m, sizeof m, FERRY_SEND_PIPELINED, 0, 0, &si));
   wait_engine_jobs(e, 2);
   OK(ferry_engine_close(e));
   ok = cancelled = 0;
@@ -781,17 +781,17 @@ static void limits(void) {
   uint8_t big[FERRY_HEADER_MAX + 1];
   memset(big, 'h', sizeof big);
 
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 0, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 3, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 0xffffffffu, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, big, FERRY_HEADER_MAX + 1, FERRY_SEND_OFFLOAD, 0, &si),
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 0, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 3, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, 0xffffffffu, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, big, FERRY_HEADER_MAX + 1, FERRY_SEND_OFFLOAD, 0, 0, &si),
            FERRY_E_TOOBIG);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, big, FERRY_HEADER_MAX + 1, FERRY_SEND_PIPELINED, 0, &si),
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, big, FERRY_HEADER_MAX + 1, FERRY_SEND_PIPELINED, 0, 0, &si),
            FERRY_E_TOOBIG);
-  CHECK_RC(ferry_pub_send_engine(pub, e, NULL, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(pub, NULL, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(NULL, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, &si), FERRY_E_INVAL);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 4 /* reserved flag */, &si),
+  CHECK_RC(ferry_pub_send_engine(pub, e, NULL, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, NULL, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(NULL, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 4 /* reserved flag */, 0, &si),
            FERRY_E_INVAL);
   CHECK(ferry_pub_jobs_pending(pub) == 0);
   CHECK_RC(ferry_sub_try_receive(sub, &ri), FERRY_E_AGAIN);
@@ -802,15 +802,15 @@ static void limits(void) {
   /* 64 jobs in flight; the 65th is refused, in either mode, and takes no space */
   for (int m = 0; m < 64; m++) {
     OK(ferry_pub_send_engine(pub, e, SRC + m, 1000 + (uint64_t)m, big, m == 0 ? FERRY_HEADER_MAX : 2,
-                             FERRY_SEND_OFFLOAD, 0, &si));
+                             FERRY_SEND_OFFLOAD, 0, 0, &si));
     CHECK(si.token == (uint32_t)m);
   }
   CHECK(ferry_pub_jobs_pending(pub) == 64);
   ferry_stats st;
   OK(ferry_channel_stats(ch, &st));
   uint64_t used64 = st.arena_used;
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, &si), FERRY_E_LIMIT);
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_PIPELINED, 0, &si), FERRY_E_LIMIT);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si), FERRY_E_LIMIT);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_PIPELINED, 0, 0, &si), FERRY_E_LIMIT);
   CHECK(ferry_pub_jobs_pending(pub) == 64);
   OK(ferry_channel_stats(ch, &st));
   CHECK(st.arena_used == used64 && st.published == 0);
@@ -826,7 +826,7 @@ static void limits(void) {
   }
   CHECK(ferry_pub_collect(pub, &ci) == 0 && ferry_pub_jobs_pending(pub) == 0);
   /* room again */
-  OK(ferry_pub_send_engine(pub, e, SRC, 10, NULL, 0, FERRY_SEND_OFFLOAD, 0, &si));
+  OK(ferry_pub_send_engine(pub, e, SRC, 10, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
   CHECK(collect_wait(pub, -1, &ci, 2000) == 1 && ci.status == 0);
   OK(ferry_sub_try_receive(sub, &ri));
   OK(ferry_sub_release(sub, ri.token));
@@ -854,7 +854,7 @@ static void pipelined_bad_flags(void) {
   OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
   ferry_engine *e = open_sw(0);
   ferry_msg_info si, ri;
-  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_PIPELINED, 4, &si), FERRY_E_INVAL);
+  CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_PIPELINED, 4, 0, &si), FERRY_E_INVAL);
   int r = ferry_sub_try_receive(sub, &ri);
   EXPECT_RC(r, FERRY_E_AGAIN);
   if (r == 0) {

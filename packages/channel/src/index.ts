@@ -418,7 +418,7 @@ export class Publisher implements Disposable {
     // stays put while the job keeps `bytes` referenced until it settles.
     if (bytes.length > SEND_COPY_MAX) void bytes.buffer;
     const src = bytes.length ? ptr(bytes) : null;
-    const rc = sym.ferry_pub_send_engine(h, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, null);
+    const rc = sym.ferry_pub_send_engine(h, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, 0, null);
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
     const id = this.#info.token;
     const hash = opts.verify ? Bun.hash(bytes) : undefined;

@@ -32,7 +32,7 @@ const hdr = new TextEncoder().encode(JSON.stringify({ p: 0, i: 0, s: cfg.seed, s
 // ArrayBuffer first (the engine reads payload after the call returns)
 void payload.buffer, void hdr.buffer, void info.buffer;
 check(
-  sym.ferry_pub_send_engine(pub, engine.handle, ptr(payload), payload.length, ptr(hdr), hdr.length, 2 /* pipelined */, 0, ptr(info)),
+  sym.ferry_pub_send_engine(pub, engine.handle, ptr(payload), payload.length, ptr(hdr), hdr.length, 2 /* pipelined */, 0, 0, ptr(info)),
   "send_engine",
 );
 emit("sent", { seq: Number(info[0]), pending: sym.ferry_pub_jobs_pending(pub), pid: process.pid });
