@@ -65,6 +65,7 @@ const table = {
   ferry_engine_load: { args: ["buffer", "buffer", T.u64], returns: T.i32 },
   ferry_engine_unregister: { args: ["buffer"], returns: T.i32 },
   ferry_engine_list: { args: ["buffer", T.u64], returns: T.i32 },
+  ferry_engine_probe: { args: ["buffer", "buffer", "buffer"], returns: T.i32 },
   // copy engines: instances (config/caps/stats/out pointers as buffers; hot path takes raw pointers)
   ferry_engine_open: { args: ["buffer", "buffer", "buffer"], returns: T.i32 },
   ferry_engine_close: { args: [T.ptr], returns: T.i32 },
@@ -86,6 +87,7 @@ const table = {
   ferry_sizeof_engine_config: { args: [], returns: T.u64_fast },
   ferry_sizeof_engine_caps: { args: [], returns: T.u64_fast },
   ferry_sizeof_engine_stats: { args: [], returns: T.u64_fast },
+  ferry_sizeof_engine_probe_info: { args: [], returns: T.u64_fast },
 } as const;
 
 function open() {

@@ -5,12 +5,12 @@
  *    contiguous free granules (0 B always succeeds, > arena is TOOBIG),
  *    otherwise it fails with FERRY_E_FULL;
  *  - a granted block lies inside the arena, granule aligned, on free granules;
- *  - stats.arena_used and the shared bitmap (internal.h) match the model;
+ *  - stats.arena_used and the shared bitmap (shm/layout.h) match the model;
  *  - publishing returns the unused tail of a loan and allocates the header;
  *    releases in any order give the space back;
  *  - the arena is entirely free (and loanable in one piece) at the end.
  */
-#include "internal.h"
+#include "shm/layout.h"
 #include "util.h"
 
 #define MAXLOANS 512

@@ -28,7 +28,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "publisher.h"
+#include "shm/layout.h"
 #include "util.h"
 
 static const char *BASE = "crash";

@@ -29,7 +29,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "publisher.h"
+#include "shm/layout.h"
+#include "shm/segment.h"
 #include "util.h"
 
 static const char *BASE = "hostile";
@@ -377,15 +379,6 @@ static int test_random_rounds(uint64_t seed0, int max_rounds, double budget_s) {
 
 /* ---------------------------------------------------------------- (b) header at open */
 
-static uint64_t fnv(const struct ferry_seg_hdr *h) {
-  const uint8_t *p = (const uint8_t *)h;
-  uint64_t x = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < offsetof(struct ferry_seg_hdr, checksum); i++) {
-    x ^= p[i];
-    x *= 0x100000001b3ull;
-  }
-  return x;
-}
 
 /* ferry_channel_open in a child with alarm: the rc, or 1000 + signal. */
 static int open_in_child(const char *name) {
@@ -435,7 +428,7 @@ static int test_header(void) {
   CHECK(fd >= 0);
   struct ferry_seg_hdr orig, h;
   CHECK(pread(fd, &orig, sizeof orig, 0) == (ssize_t)sizeof orig);
-  bool fnv_ok = fnv(&orig) == orig.checksum;
+  bool fnv_ok = ferry__checksum(&orig) == orig.checksum;
   CHECK(open_in_child(name) == 0);
 
 #define EXPECT_OPEN(want, what)                                                                       \
@@ -485,7 +478,7 @@ static int test_header(void) {
   do {                                 \
     h = orig;                          \
     stmt;                              \
-    h.checksum = fnv(&h);              \
+    h.checksum = ferry__checksum(&h);              \
     patch(fd, &h, sizeof h, 0);        \
     EXPECT_OPEN(want, what);           \
   } while (0)

@@ -1,6 +1,7 @@
 /*
- * segment.c — named POSIX shared-memory segments: names, layout header
- * validation, process identity (pid + start time) and garbage collection.
+ * shm/segment.c — named POSIX shared-memory segments: names, the layout
+ * header (its writer and its checker side by side), mapping a validated
+ * segment into a handle, staleness and garbage collection.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "shm/segment.h"
+#include "sys/error.h"
+#include "sys/proc.h"
+#include "sys/sys.h"
 
 FERRY_API int ferry_name_check(const char *name) {
   if (!name) return ferry__err(FERRY_E_NAME, "channel name is NULL");
@@ -41,32 +45,6 @@ int ferry__shm_path(const char *name, char *out, size_t cap) {
   return 0;
 }
 
-uint64_t ferry__proc_start(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  char *p = strrchr(buf, ')'); /* comm may contain spaces and parentheses */
-  if (!p || !p[1] || !p[2]) return 0;
-  if (p[2] == 'Z' || p[2] == 'X') return 0; /* a zombie is dead: its memory is gone */
-  /* after ") " come fields 3..; starttime is field 22 */
-  int field = 2;
-  for (p++; *p && field < 22; p++)
-    if (*p == ' ') field++;
-  return strtoull(p, NULL, 10);
-}
-
-bool ferry__alive(uint32_t pid, uint64_t start) {
-  if (pid == 0 || pid > (uint32_t)INT32_MAX) return false;
-  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return false;
-  uint64_t s = ferry__proc_start((pid_t)pid);
-  return s != 0 && s == start; /* a reused pid has another start time */
-}
-
 uint64_t ferry__checksum(const struct ferry_seg_hdr *h) {
   const uint8_t *p = (const uint8_t *)h;
   uint64_t x = 0xcbf29ce484222325ull;
@@ -75,6 +53,86 @@ uint64_t ferry__checksum(const struct ferry_seg_hdr *h) {
     x *= 0x100000001b3ull;
   }
   return x;
+}
+
+static uint64_t pick_granule(uint64_t capacity) {
+  uint64_t g = 64;
+  while (g < 4096 && capacity / g > (1u << 18)) g <<= 1;
+  return g;
+}
+
+void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots) {
+  memset(h, 0, sizeof *h);
+  h->magic = FERRY_MAGIC;
+  h->layout_version = FERRY_LAYOUT_VERSION;
+  h->hdr_size = sizeof *h;
+  h->granule = pick_granule(capacity);
+  h->arena_size = FERRY__ALIGN_UP(FERRY__ALIGN_UP(capacity, h->granule), FERRY_PAGE);
+  h->ring_slots = slots;
+  h->max_parts = FERRY_MAX_PARTICIPANTS;
+  h->max_consumers = FERRY_MAX_CONSUMERS;
+  h->max_held = FERRY_MAX_HELD;
+  h->sz_ctrl = sizeof(struct ferry_ctrl);
+  h->sz_consumer = sizeof(struct ferry_consumer);
+  h->sz_part = sizeof(struct ferry_part);
+  h->sz_entry = sizeof(struct ferry_entry);
+  uint64_t off = FERRY_PAGE;
+  h->ctrl_off = off;
+  off = FERRY__ALIGN_UP(off + sizeof(struct ferry_ctrl), FERRY_CACHELINE);
+  h->consumers_off = off;
+  off = FERRY__ALIGN_UP(off + FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer), FERRY_CACHELINE);
+  h->parts_off = off;
+  off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), FERRY_CACHELINE);
+  h->ring_off = off;
+  off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_entry), FERRY_CACHELINE);
+  h->bitmap_off = off;
+  uint64_t nwords = (h->arena_size / h->granule + 63) / 64;
+  off = FERRY__ALIGN_UP(off + nwords * 8, FERRY_PAGE);
+  h->arena_off = off;
+  h->segment_size = off + h->arena_size;
+}
+
+/* Map a validated segment and fill the handle's local geometry. */
+int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h) {
+  ch->segment_size = h->segment_size;
+  ch->arena_off = h->arena_off;
+  ch->arena_size = h->arena_size;
+  ch->granule = h->granule;
+  ch->gshift = (uint32_t)__builtin_ctzll(h->granule);
+  ch->ring_slots = h->ring_slots;
+  ch->ring_mask = h->ring_slots - 1;
+  ch->max_parts = h->max_parts;
+  ch->max_consumers = h->max_consumers;
+  ch->nbits = h->arena_size / h->granule;
+  ch->nwords = (ch->nbits + 63) / 64;
+  ch->map_len = h->arena_off;
+  uint64_t ctrl_off = h->ctrl_off, cons_off = h->consumers_off, parts_off = h->parts_off,
+           ring_off = h->ring_off, bitmap_off = h->bitmap_off;
+  ch->base = mmap(NULL, ch->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->fd, 0);
+  if (ch->base == MAP_FAILED) {
+    ch->base = NULL;
+    return ferry__errno(0, "mmap(control)");
+  }
+  ch->arena_ro = mmap(NULL, ch->arena_size, PROT_READ, MAP_SHARED | MAP_POPULATE, ch->fd, (off_t)ch->arena_off);
+  if (ch->arena_ro == MAP_FAILED) {
+    ch->arena_ro = NULL;
+    return ferry__errno(0, "mmap(arena)");
+  }
+  ch->ctrl = (struct ferry_ctrl *)(ch->base + ctrl_off);
+  ch->cons = (struct ferry_consumer *)(ch->base + cons_off);
+  ch->parts = (struct ferry_part *)(ch->base + parts_off);
+  ch->ring = (struct ferry_entry *)(ch->base + ring_off);
+  ch->bitmap = (uint64_t *)(ch->base + bitmap_off);
+  return 0;
+}
+
+/* Unmap and close everything a handle holds, then free it. */
+void ferry__seg_unmap(ferry_channel *ch) {
+  if (ch->arena_rw) munmap(ch->arena_rw, ch->arena_size);
+  if (ch->arena_ro) munmap(ch->arena_ro, ch->arena_size);
+  if (ch->base) munmap(ch->base, ch->map_len);
+  if (ch->fd >= 0) close(ch->fd);
+  free(ch);
 }
 
 static bool pow2(uint64_t x) { return x && !(x & (x - 1)); }

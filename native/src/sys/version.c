@@ -1,7 +1,8 @@
 /* version.c — version, ABI number, struct sizes and named constants for FFI callers. */
 #include <string.h>
 
-#include "internal.h"
+#include "ferry.h"
+#include "sys/error.h"
 
 #ifndef FERRY_VERSION_STRING
 #error "FERRY_VERSION_STRING comes from CMake (native/package.json)"
@@ -18,6 +19,7 @@ FERRY_API size_t ferry_sizeof_copy_desc(void) { return sizeof(ferry_copy_desc); 
 FERRY_API size_t ferry_sizeof_engine_config(void) { return sizeof(ferry_engine_config); }
 FERRY_API size_t ferry_sizeof_engine_caps(void) { return sizeof(ferry_engine_caps); }
 FERRY_API size_t ferry_sizeof_engine_stats(void) { return sizeof(ferry_engine_stats); }
+FERRY_API size_t ferry_sizeof_engine_probe_info(void) { return sizeof(ferry_engine_probe_info); }
 
 /* Every constant an FFI caller keeps a copy of, by its name without FERRY_. */
 #define FERRY_CONSTANTS(X)                                                                        \

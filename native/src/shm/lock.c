@@ -1,35 +1,26 @@
 /*
- * lock.c — the channel lock: a futex mutex in shared memory whose word holds
+ * shm/lock.c — the channel lock: a futex mutex in shared memory whose word holds
  * the holder's pid, so a crashed holder is detected and the lock taken over.
  *
  * Uncontended: one CAS to take, one exchange to give (no syscall, no clock
  * read). Contended: a short spin, then FUTEX_WAIT in slices; after each slice
  * the waiter checks that the holder is still alive. If it is gone, the waiter
- * takes the lock over and rebuilds what it guards (ferry__repair). A holder
+ * takes the lock over and returns FERRY__OWNERDEAD: the caller rebuilds what
+ * the lock guards (channel.c: members.c's repair); this file repairs nothing. A holder
  * that lives but never lets go yields FERRY_E_BUSY after 5 s.
  * (A pid reused by a new process within that window reads as alive: the
  * waiter then reports FERRY_E_BUSY rather than guessing.)
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "shm/lock.h"
+#include "sys/error.h"
+#include "sys/proc.h"
+#include "sys/sys.h"
 
-static _Atomic uint32_t cached_pid;
-
-static void refresh_pid(void) { atomic_store_explicit(&cached_pid, (uint32_t)getpid(), memory_order_relaxed); }
-
-__attribute__((constructor)) static void init_pid(void) {
-  refresh_pid();
-  pthread_atfork(NULL, NULL, refresh_pid);
-}
-
-uint32_t ferry__pid(void) {
-  uint32_t p = atomic_load_explicit(&cached_pid, memory_order_relaxed);
-  return p ? p : (uint32_t)getpid();
-}
+#define FERRY_LOCK_TIMEOUT_NS (5ll * 1000 * 1000 * 1000)
 
 static bool holder_dead(uint32_t pid) {
   if (pid == 0 || pid == ferry__pid()) return false; /* another thread of ours */
@@ -37,8 +28,7 @@ static bool holder_dead(uint32_t pid) {
   return ferry__proc_start((pid_t)pid) == 0; /* gone or a zombie */
 }
 
-int ferry__lock(ferry_channel *ch) {
-  _Atomic uint32_t *w = &ch->ctrl->lock;
+int ferry__lock(_Atomic uint32_t *w) {
   uint32_t me = ferry__pid();
   uint32_t v = 0;
   if (atomic_compare_exchange_strong_explicit(w, &v, me, memory_order_acquire, memory_order_relaxed)) return 0;
@@ -62,10 +52,8 @@ int ferry__lock(ferry_channel *ch) {
     uint32_t holder = v & ~FERRY_LOCK_WAITERS;
     if (holder_dead(holder)) {
       uint32_t cur = v | FERRY_LOCK_WAITERS;
-      if (atomic_compare_exchange_strong(w, &cur, me | FERRY_LOCK_WAITERS)) {
-        ferry__repair(ch); /* the holder died inside the critical section */
-        return 0;
-      }
+      if (atomic_compare_exchange_strong(w, &cur, me | FERRY_LOCK_WAITERS))
+        return FERRY__OWNERDEAD; /* the holder died inside the critical section */
       continue;
     }
     if (ferry__now_ns() - start > (uint64_t)FERRY_LOCK_TIMEOUT_NS)
@@ -73,7 +61,7 @@ int ferry__lock(ferry_channel *ch) {
   }
 }
 
-void ferry__unlock(ferry_channel *ch) {
-  uint32_t v = atomic_exchange_explicit(&ch->ctrl->lock, 0, memory_order_release);
-  if (v & FERRY_LOCK_WAITERS) ferry__futex_wake(&ch->ctrl->lock);
+void ferry__unlock(_Atomic uint32_t *w) {
+  uint32_t v = atomic_exchange_explicit(w, 0, memory_order_release);
+  if (v & FERRY_LOCK_WAITERS) ferry__futex_wake(w);
 }

@@ -1,5 +1,5 @@
 /*
- * engine_sw.c — the `sw` engine: copy threads owned by the calling process.
+ * engine/sw.c — the `sw` engine: copy threads owned by the calling process.
  *
  * Queue: one bounded multi-producer / multi-consumer array queue (Vyukov's
  * sequence-numbered ring): any thread submits, every copy thread takes. Its
@@ -36,15 +36,17 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "engine_internal.h"
+#include "engine/builtin.h"
+#include "engine/copy.h"
+#include "sys/error.h"
+#include "sys/sys.h"
 
 #define SW_MAX_THREADS 64
 #define SW_MIN_CHUNK 4096u
@@ -240,7 +242,7 @@ static void *worker_main(void *arg) {
     uint32_t v = atomic_load(&e->work_futex);
     atomic_fetch_add(&e->sleepers, 1);
     if (q_empty(e) && !atomic_load(&e->stopping))
-      syscall(SYS_futex, (uint32_t *)&e->work_futex, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+      ferry__futex_wait_private(&e->work_futex, v);
     atomic_fetch_sub(&e->sleepers, 1);
   }
   return NULL;
@@ -248,7 +250,7 @@ static void *worker_main(void *arg) {
 
 static void wake_workers(struct sw_engine *e, int n) {
   atomic_fetch_add(&e->work_futex, 1);
-  if (atomic_load(&e->sleepers)) syscall(SYS_futex, (uint32_t *)&e->work_futex, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+  if (atomic_load(&e->sleepers)) ferry__futex_wake_private(&e->work_futex, n);
 }
 
 static void stop_threads(struct sw_engine *e, uint32_t started) {
@@ -269,12 +271,13 @@ static void sw_free(struct sw_engine *e) {
   free(e);
 }
 
+static uint32_t default_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 1 ? (uint32_t)n - 1 : 1;
+}
+
 static int sw_open(const ferry_engine_config *cfg, void **impl) {
-  uint32_t threads = cfg->threads;
-  if (!threads) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = n > 1 ? (uint32_t)n - 1 : 1;
-  }
+  uint32_t threads = cfg->threads ? cfg->threads : default_threads();
   if (threads > SW_MAX_THREADS) return ferry__err(FERRY_E_INVAL, "sw: at most %d threads", SW_MAX_THREADS);
   uint64_t chunk = cfg->chunk_bytes ? cfg->chunk_bytes : SW_DEFAULT_CHUNK;
   if (chunk < SW_MIN_CHUNK) return ferry__err(FERRY_E_INVAL, "sw: chunk_bytes must be at least %u", SW_MIN_CHUNK);
@@ -367,7 +370,7 @@ static int sw_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
       continue;
     }
     uint64_t chunk = d[accepted].chunk >= SW_MIN_CHUNK ? d[accepted].chunk : e->chunk; /* per-descriptor hint */
-    if ((len - 1) / chunk >= (1ull << 31)) chunk = ALIGN_UP((len >> 31) + 1, SW_MIN_CHUNK); /* base fits 32 bits */
+    if ((len - 1) / chunk >= (1ull << 31)) chunk = FERRY__ALIGN_UP((len >> 31) + 1, SW_MIN_CHUNK); /* base fits 32 bits */
     uint64_t nch = (len + chunk - 1) / chunk;
     uint64_t k = nch < e->threads ? nch : e->threads;
     *jw(c, J_SRC) = (uint64_t)(uintptr_t)d[accepted].src;
@@ -402,6 +405,17 @@ static int sw_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
   return (int)accepted;
 }
 
+static int sw_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *out) {
+  uint32_t threads = cfg->threads ? cfg->threads : default_threads();
+  out->available = threads <= SW_MAX_THREADS;
+  out->flags = FERRY_CAP_ASYNC | FERRY_CAP_CACHE_HINTS | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH;
+  if (out->available)
+    snprintf(out->reason, sizeof out->reason, "%u copy thread(s) of this process, %s stores", threads, ferry_copy_isa());
+  else
+    snprintf(out->reason, sizeof out->reason, "%u copy threads asked for, at most %d", threads, SW_MAX_THREADS);
+  return 0;
+}
+
 static int sw_stats(void *impl, ferry_engine_stats *out) {
   struct sw_engine *e = impl;
   for (uint32_t i = 0; i <= e->threads; i++) {
@@ -427,4 +441,5 @@ const ferry_engine_ops ferry__engine_sw = {
     .caps = sw_caps,
     .submit = sw_submit,
     .stats = sw_stats,
+    .probe = sw_probe,
 };

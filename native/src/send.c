@@ -1,7 +1,13 @@
 /*
- * offload.c — sends whose copy runs on a copy engine: "offload" (the message
- * is published when the copy completes) and "pipelined" (published at once;
- * receivers follow the copy's progress, mirrored into the descriptor).
+ * send.c — every copy send of a publisher: "inline" (a CPU copy in the
+ * caller's thread: loan, copy, publish), and the engine sends "offload" (the
+ * message is published when the copy completes) and "pipelined" (published
+ * at once; receivers follow the copy's progress in the descriptor).
+ *
+ * An engine knows nothing of channels: each engine send hands it a host hook
+ * (engine/completion.h) that stores the copy's progress into the message's
+ * descriptor (shm/ring.c) and, once the job is final, signals the
+ * publisher's eventfd.
  *
  * Each publisher keeps a FIFO of jobs in private memory (completion records
  * must never live where a peer can write: an engine keeps its per-job state
@@ -16,11 +22,63 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "engine/copy.h"
+#include "engine/engine.h"
+#include "publisher.h"
+#include "shm/ring.h"
+#include "sys/error.h"
+#include "sys/sys.h"
+
+/* ---------------------------------------------------------------- inline */
+
+FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                                  uint32_t flags, ferry_msg_info *info) {
+  int r = ferry__pub_check(p);
+  if (r) return r;
+  if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
+  if ((r = ferry__cache_check(flags))) return r;
+  ferry_msg_info li;
+  if ((r = ferry__pub_loan(p, len, &li))) return r;
+  if (len) ferry_copy(p->ch->arena_rw + li.offset, data, len, flags); /* cannot fail: checked above */
+  r = ferry__publish(p, li.token, len, hdr, hdr_len, 0, info);
+  if (r) ferry__pub_unloan(p, li.token);
+  return r;
+}
+
+FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                             ferry_msg_info *info) {
+  return ferry_pub_send_hint(p, data, len, hdr, hdr_len, FERRY_COPY_AUTO, info);
+}
+
+/* ---------------------------------------------------------------- engine sends */
+
+/* An eventfd shared by a publisher and its jobs in flight; freed by the last reference. */
+struct ferry_notifier {
+  _Atomic uint32_t refs;
+  int efd;
+};
+
+static void notifier_put(struct ferry_notifier *n) {
+  if (atomic_fetch_sub(&n->refs, 1) == 1) {
+    close(n->efd);
+    free(n);
+  }
+}
+
+/* After the job is final: wake whoever watches the fd (it sees the job finished), drop the job's reference. */
+static void notifier_signal(void *arg) {
+  struct ferry_notifier *n = arg;
+  uint64_t one = 1;
+  ssize_t w = write(n->efd, &one, sizeof one);
+  (void)w;
+  notifier_put(n);
+}
 
 
 struct ferry_job {
   ferry_completion comp; /* first: 64-byte aligned */
+  struct ferry__host host; /* the engine's hook back into this send */
+  struct ferry_entry *entry; /* pipelined: the message's descriptor */
   ferry_engine *engine;
   uint32_t mode;
   uint32_t loan;  /* offload: the loan published on completion */
@@ -41,6 +99,22 @@ struct ferry_jobs {
   _Atomic uint32_t tail;  /* next free */
   struct ferry_notifier *notify; /* one reference held here, one per job in flight */
 };
+
+/* Host hook of a pipelined send: the copy's progress goes into the message's descriptor. */
+static void pipe_progress(struct ferry__host *h, uint64_t bytes) {
+  struct ferry_job *job = (struct ferry_job *)((char *)h - offsetof(struct ferry_job, host));
+  ferry__ring_progress_store(job->entry, bytes);
+}
+
+static void pipe_finish(struct ferry__host *h, int error, uint64_t done) {
+  struct ferry_job *job = (struct ferry_job *)((char *)h - offsetof(struct ferry_job, host));
+  if (error) ferry__ring_progress_fail(job->entry, error, done); /* its readers learn the copy failed */
+}
+
+static void no_progress(struct ferry__host *h, uint64_t bytes) {}
+static void no_finish(struct ferry__host *h, int error, uint64_t done) {}
+
+static void jobs_stop(ferry_pub *p);
 
 static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
   if (!p->jobs) {
@@ -63,6 +137,7 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
     }
     atomic_store(&j->notify->refs, 1);
     p->jobs = j;
+    p->on_close = jobs_stop;
   }
   *out = p->jobs;
   return 0;
@@ -71,20 +146,19 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
 FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const void *data, uint64_t len,
                                     const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
                                     uint32_t chunk, ferry_msg_info *info) {
-  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
-  if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
+  int r = ferry__pub_check(p);
+  if (r) return r;
   if (!engine) return ferry__err(FERRY_E_INVAL, "engine is NULL");
   if (mode != FERRY_SEND_OFFLOAD && mode != FERRY_SEND_PIPELINED)
     return ferry__err(FERRY_E_INVAL, "unknown send mode %u", mode);
   if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
   /* everything the engine would reject is checked before anything is published */
-  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (flags & FERRY_COPY_CACHE_MASK) == 3)
-    return ferry__err(FERRY_E_INVAL, "unknown cache hint 0x%x", flags);
+  if ((r = ferry__cache_check(flags))) return r;
   if (hdr_len > FERRY_HEADER_MAX) return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
   if (!info) info = &p->info;
   struct ferry_jobs *j;
-  int r = jobs_get(p, &j);
+  r = jobs_get(p, &j);
   if (r) return r;
   uint32_t t = atomic_load(&j->tail);
   if (t - atomic_load(&j->head) >= FERRY_MAX_JOBS)
@@ -92,23 +166,26 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   struct ferry_job *job = &j->slot[t & (FERRY_MAX_JOBS - 1)];
 
   ferry_msg_info li;
-  if ((r = ferry_pub_loan(p, len, &li))) return r;
+  if ((r = ferry__pub_loan(p, len, &li))) return r;
   uint8_t *dst = p->ch->arena_rw + li.offset;
   job->engine = engine;
   job->mode = mode;
   job->loan = li.token;
   job->len = len;
   job->hdr_len = 0;
-  uint64_t mirror = 0;
+  job->entry = NULL;
+  job->host = (struct ferry__host){.progress = no_progress, .finish = no_finish, .after = notifier_signal, .after_arg = j->notify};
   if (mode == FERRY_SEND_PIPELINED) {
     /* publish first: receivers may start on the first chunks while later ones copy */
     if ((r = ferry__publish(p, li.token, len, hdr, hdr_len, ENT_PIPELINED | ENT_PUBREF, info))) {
-      ferry_pub_unloan(p, li.token);
+      ferry__pub_unloan(p, li.token);
       return r;
     }
     job->seq = info->seq;
     job->idx = (uint32_t)(info->seq & p->ch->ring_mask);
-    mirror = (uint64_t)(uintptr_t)&p->ch->ring[job->idx].progress;
+    job->entry = &p->ch->ring[job->idx];
+    job->host.progress = pipe_progress;
+    job->host.finish = pipe_finish;
   } else if (hdr_len) {
     memcpy(job->hdr, hdr, hdr_len);
     job->hdr_len = hdr_len;
@@ -119,16 +196,18 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
     src = job->small;
   }
   ferry_copy_desc d = {.dst = dst, .src = src, .len = len, .flags = flags, .chunk = chunk, .comp = &job->comp};
-  atomic_fetch_add(&j->notify->refs, 1); /* the job's; finish (or submit) drops it */
-  r = ferry__engine_submit_mirrored(engine, &d, mirror, j->notify);
+  atomic_fetch_add(&j->notify->refs, 1); /* the job's; the hook's `after` drops it */
+  bool finishing = false;
+  r = ferry__engine_submit_hosted(engine, &d, &job->host, &finishing);
+  if (!finishing) notifier_put(j->notify); /* no finish will ever run the hook */
   if (r <= 0) {
     /* not accepted: the record says so (ERROR); a pipelined message's readers already see the failure */
     if (r == 0) r = ferry__err(FERRY_E_FULL, "engine accepted no job");
     if (mode == FERRY_SEND_OFFLOAD) {
-      ferry_pub_unloan(p, li.token);
+      ferry__pub_unloan(p, li.token);
     } else {
-      struct ferry_entry *e = &p->ch->ring[job->idx];
-      if (atomic_load(&e->seq) == job->seq + 1) ferry__pubref_drop(p->ch, e, r);
+      struct ferry_entry *e = job->entry;
+      if (atomic_load(&e->seq) == job->seq + 1) ferry__ring_pubref_drop(p->ch, e, r);
     }
     return r;
   }
@@ -166,11 +245,11 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
     } else if (err == 0) {
       err = FERRY_E_CLOSED;
     }
-    if (err) ferry_pub_unloan(p, job->loan); /* nothing is published half-copied */
+    if (err) ferry__pub_unloan(p, job->loan); /* nothing is published half-copied */
     info->seq = err ? UINT64_MAX : info->seq;
   } else {
-    struct ferry_entry *e = &p->ch->ring[job->idx];
-    if (atomic_load(&e->seq) == job->seq + 1) ferry__pubref_drop(p->ch, e, err);
+    struct ferry_entry *e = job->entry;
+    if (atomic_load(&e->seq) == job->seq + 1) ferry__ring_pubref_drop(p->ch, e, err);
     info->seq = job->seq;
   }
   info->status = err;
@@ -186,10 +265,10 @@ FERRY_API int ferry_pub_jobs_pending(ferry_pub *p) {
 
 /* The eventfd signalled whenever an engine send finishes (read it, then ferry_pub_collect). */
 FERRY_API int ferry_pub_notify_fd(ferry_pub *p) {
-  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
-  if (p->closed || p->ch->closed) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
-  struct ferry_jobs *j;
-  int r = jobs_get(p, &j);
+  int r = ferry__pub_check(p);
+  if (r) return r;
+  struct ferry_jobs *j = NULL;
+  r = jobs_get(p, &j);
   return r ? r : j->notify->efd;
 }
 
@@ -203,23 +282,23 @@ FERRY_API int ferry_pub_arm(ferry_pub *p) {
 }
 
 /*
- * Publisher close: wait for every job to leave PENDING (the engine still
- * writes into our loans), then collect them all — offload copies that
- * finished are not published after close: their loans go back.
+ * Publisher close (its on_close hook): wait for every job to leave PENDING
+ * (the engine still writes into our loans), then collect them all — offload
+ * copies that finished are not published after close: their loans go back.
  */
-void ferry__jobs_stop(ferry_pub *p) {
+static void jobs_stop(ferry_pub *p) {
   struct ferry_jobs *j = p->jobs;
   for (uint32_t h = atomic_load(&j->head); h != atomic_load(&j->tail); h++) {
     struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
     while (job_status(job) == FERRY_JOB_PENDING) {
       if (ferry_engine_poll(job->engine, &job->comp) != 0) break;
-      ferry__futex_wait((_Atomic uint32_t *)&job->comp.status, FERRY_JOB_PENDING, 1000 * 1000);
+      ferry__completion_sleep(&job->comp, 1000 * 1000);
     }
   }
   ferry_msg_info info;
   while (ferry_pub_collect(p, &info) == 1) {
   }
-  ferry__notifier_put(j->notify); /* closed by the last job still signalling, if any */
+  notifier_put(j->notify); /* closed by the last job still signalling, if any */
   free(j->slot);
   free(j);
   p->jobs = NULL;

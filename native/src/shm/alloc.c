@@ -1,5 +1,5 @@
 /*
- * alloc.c — the payload arena allocator: one bit per granule (1 = allocated),
+ * shm/alloc.c — the payload arena allocator: one bit per granule (1 = allocated),
  * first fit from the start of the arena. First fit keeps reusing the same,
  * cache-warm addresses for small messages (and lets JS reuse its views of
  * them); a next-fit rover measured worse on both counts.
@@ -9,13 +9,14 @@
  * most one granule minus one byte per block; there is no other overhead in
  * the arena (block metadata lives in the ring descriptors and loan records).
  * The bitmap is authoritative and can be rebuilt from the descriptors and
- * loan records after a crash inside the lock (see channel.c repair()).
+ * loan records after a crash inside the lock (see shm/members.c ferry__repair).
  *
  * Every function here runs with the channel lock held.
  */
 #include <string.h>
 
-#include "internal.h"
+#include "shm/alloc.h"
+#include "sys/error.h"
 
 static inline uint64_t first_free(const ferry_channel *ch, uint64_t i) {
   if (i >= ch->nbits) return ch->nbits;

@@ -1,12 +1,16 @@
 /*
- * engine_cpu.c — the `cpu` engine: every job is copied in the caller's thread
+ * engine/cpu.c — the `cpu` engine: every job is copied in the caller's thread
  * inside submit (synchronous), hot jobs with temporal stores, cold jobs with
  * non-temporal stores (copy.c). Thread-safe: one handle may be used by many
  * threads; the stats are relaxed atomic counters.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
-#include "engine_internal.h"
+#include "engine/builtin.h"
+#include "engine/copy.h"
+#include "sys/error.h"
+#include "sys/sys.h"
 
 struct cpu_engine {
   uint64_t cold_threshold;
@@ -58,6 +62,13 @@ static int cpu_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
   return (int)n;
 }
 
+static int cpu_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *out) {
+  out->available = 1;
+  out->flags = FERRY_CAP_CACHE_HINTS;
+  snprintf(out->reason, sizeof out->reason, "copies in the caller's thread with %s stores", ferry_copy_isa());
+  return 0;
+}
+
 static int cpu_stats(void *impl, ferry_engine_stats *out) {
   struct cpu_engine *e = impl;
   out->jobs = atomic_load_explicit(&e->jobs, memory_order_relaxed);
@@ -77,4 +88,5 @@ const ferry_engine_ops ferry__engine_cpu = {
     .caps = cpu_caps,
     .submit = cpu_submit,
     .stats = cpu_stats,
+    .probe = cpu_probe,
 };

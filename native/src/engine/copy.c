@@ -1,5 +1,5 @@
 /*
- * copy.c — the CPU copy routines behind the `cpu` and `sw` engines.
+ * engine/copy.c — the CPU copy routines behind the `cpu` and `sw` engines.
  *
  * hot:  temporal stores (the lines stay in cache for a reader that comes soon).
  *       glibc's memcpy turns to non-temporal stores itself above a size
@@ -11,10 +11,12 @@
  * AVX2, SSE2 = baseline x86-64); elsewhere both are memcpy. Copies under
  * FERRY_COPY_SMALL bytes always use memcpy.
  */
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "engine_internal.h"
+#include "engine/copy.h"
+#include "sys/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -141,9 +143,15 @@ static uint64_t auto_threshold(void) {
   return v;
 }
 
+int ferry__cache_check(uint32_t flags) {
+  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (flags & FERRY_COPY_CACHE_MASK) == FERRY_COPY_CACHE_MASK)
+    return ferry__err(FERRY_E_INVAL, "unknown cache hint 0x%x (FERRY_COPY_AUTO, HOT or COLD)", flags);
+  return 0;
+}
+
 FERRY_API int ferry_copy(void *dst, const void *src, uint64_t len, uint32_t flags) {
-  if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK) return ferry__err(FERRY_E_INVAL, "unknown copy flags 0x%x", flags);
-  if ((flags & FERRY_COPY_CACHE_MASK) == 3) return ferry__err(FERRY_E_INVAL, "cache hint 3 is not defined");
+  int r = ferry__cache_check(flags);
+  if (r) return r;
   if (len && (!dst || !src)) return ferry__err(FERRY_E_INVAL, "NULL buffer");
   uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
   if (len && d < s + len && s < d + len) return ferry__err(FERRY_E_INVAL, "source and destination overlap");

@@ -1,15 +1,16 @@
-/* internal.h — shared-memory layout and internal helpers of libferry (not installed). */
-#ifndef FERRY_INTERNAL_H
-#define FERRY_INTERNAL_H
+/*
+ * shm/layout.h — the shared-memory layout of a channel segment and the
+ * process-local handle that maps it. Everything here is data: the code that
+ * reads and writes each part lives in shm/segment.c (header), shm/lock.c
+ * (lock word), shm/alloc.c (bitmap), shm/ring.c (descriptors), shm/members.c
+ * (participants, consumers) and shm/wake.c (notification words).
+ */
+#ifndef FERRY_SHM_LAYOUT_H
+#define FERRY_SHM_LAYOUT_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "ferry.h"
 
@@ -22,10 +23,6 @@
 #define FERRY_MIN_RING 8u
 #define FERRY_MAX_RING (1u << 20)
 #define FERRY_MAX_ARENA (1ull << 40)
-#define FERRY_LOCK_TIMEOUT_NS (5ll * 1000 * 1000 * 1000)
-#define FERRY_SLICE_NS (50ll * 1000 * 1000) /* liveness re-check period while waiting */
-
-#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 
 /* ---- shared layout ---- */
 
@@ -132,7 +129,7 @@ enum {
 /*
  * Progress of a pipelined message, in its descriptor: the completed prefix
  * in bytes, or PROGRESS_ERROR | (-error << 40) | prefix when the copy failed.
- * Written by the publisher's copy engine (through ferry_completion.mirror);
+ * Written by the publisher's copy engine (through the send's host hook, shm/ring.c);
  * `waiters` counts receivers sleeping on the low 32 bits.
  */
 #define FERRY_PROGRESS_ERROR (1ull << 63)
@@ -159,7 +156,7 @@ struct ferry_entry {
 
 _Static_assert(sizeof(struct ferry_entry) == 64, "entry must be one cache line");
 
-/* ---- process-local handles ---- */
+/* ---- the process-local handle of a mapped channel ---- */
 
 struct ferry_channel {
   int fd;
@@ -183,120 +180,4 @@ struct ferry_channel {
   int users; /* open pubs + subs on this handle */
 };
 
-struct ferry_pub {
-  ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
-  ferry_channel *ch;
-  uint32_t part;
-  uint32_t bp;
-  int64_t timeout_ns;
-  bool closed;
-  struct ferry_jobs *jobs; /* offload / pipelined sends in flight (offload.c) */
-  /* Private copy of this publisher's loans: the shared copy in its participant
-   * record exists only so that a reaper can free them after a crash, and is
-   * never trusted by this process (a peer may have scribbled on it). */
-  uint32_t nheld;
-  struct ferry_held held[FERRY_MAX_HELD];
-};
-
-struct ferry_sub {
-  ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
-  ferry_channel *ch;
-  uint32_t part;
-  uint32_t consumer;
-  bool closed;
-  uint32_t polls;      /* try_receive misses since the last liveness check */
-  uint64_t last_reap;  /* ns; the caller's thread only (the waiter keeps its own) */
-  struct ferry_waiter *waiter;
-  int wake_fd;          /* direct-wake socket, or -1 */
-  /* armed progress wait (ferry_sub_arm_progress), copied at arm time so the
-   * waiter thread never reads the held table: ring index, seq + 1, bytes */
-  _Atomic bool arm_progress;
-  uint32_t arm_idx;
-  uint64_t arm_seq1, arm_bytes;
-  /* Private copy of the held messages (see ferry_pub.held). */
-  uint32_t nheld;
-  struct ferry_held held[FERRY_MAX_HELD];
-};
-
-/*
- * Native waiter behind ferry_sub_notify_fd: a thread
- * that, while armed, runs `fn` (a wait that returns when there is something
- * for JS to do) and then signals the eventfd.
- */
-struct ferry_waiter {
-  pthread_t thread;
-  int efd;
-  uint32_t wait;
-  _Atomic uint32_t armed; /* private futex word: 1 while JS waits for a signal */
-  _Atomic bool stop;
-  int (*fn)(void *arg, uint32_t wait, _Atomic bool *stop);
-  void *arg;
-};
-
-/* ---- error.c ---- */
-int ferry__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int ferry__errno(int code, const char *what);
-
-/* ---- segment.c ---- */
-uint64_t ferry__proc_start(pid_t pid); /* 0 when the process does not exist */
-bool ferry__alive(uint32_t pid, uint64_t start);
-uint64_t ferry__checksum(const struct ferry_seg_hdr *h);
-int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size);
-int ferry__shm_path(const char *name, char *out, size_t cap);
-int ferry__seg_stale(const char *path); /* 1 when no live process uses it */
-
-/* ---- lock.c ---- */
-#define FERRY_LOCK_WAITERS 0x80000000u
-int ferry__lock(ferry_channel *ch);
-void ferry__unlock(ferry_channel *ch);
-uint32_t ferry__pid(void); /* cached getpid(), refreshed after fork */
-void ferry__repair(ferry_channel *ch); /* channel.c: rebuild after a holder died */
-
-/* ---- alloc.c: granule bitmap, caller holds the lock ---- */
-int64_t ferry__alloc(ferry_channel *ch, uint64_t ngran);
-int ferry__free(ferry_channel *ch, uint64_t gran, uint64_t ngran);
-int ferry__mark(ferry_channel *ch, uint64_t gran, uint64_t ngran);
-
-/* ---- notify.c ---- */
-int ferry__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
-void ferry__futex_wake(_Atomic uint32_t *addr);
-uint64_t ferry__now_ns(void);
-void ferry__cpu_relax(void);
-void ferry__waiter_stop(struct ferry_waiter *w);
-int ferry__waiter_start(struct ferry_waiter **out, uint32_t wait, int (*fn)(void *, uint32_t, _Atomic bool *), void *arg);
-int ferry__waiter_arm(struct ferry_waiter *w);
-void ferry__mirror_store(uint64_t mirror, uint64_t value); /* engine.c: progress into shared memory */
-/* An eventfd shared by a publisher and its jobs in flight; freed by the last reference. */
-struct ferry_notifier {
-  _Atomic uint32_t refs;
-  int efd;
-};
-void ferry__notifier_put(struct ferry_notifier *n);
-int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror,
-                                  struct ferry_notifier *notify);
-void ferry__jobs_stop(ferry_pub *p);                        /* offload.c: on close */
-int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
-                   ferry_msg_info *info);
-int64_t ferry__progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq1, uint64_t bytes, uint32_t wait,
-                             int64_t timeout_ns, _Atomic bool *stop);
-void ferry__pubref_drop(ferry_channel *ch, struct ferry_entry *e, int64_t error); /* subscriber.c */
-void ferry__wake_direct(ferry_channel *ch); /* subscriber.c: after a publish, when direct_waiters */
-void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part);
-int ferry__wait_until(ferry_channel *ch, int (*ready)(void *), void *arg, _Atomic uint32_t *word,
-                      _Atomic uint32_t *waiters, uint64_t spin_until, int64_t timeout_ns, _Atomic bool *stop);
-/* 0 when receivable (or end of stream) was seen, TIMEOUT, or another error. */
-int ferry__wait_receivable(ferry_sub *sub, uint32_t wait, int64_t timeout_ns, _Atomic bool *stop);
-bool ferry__receivable(ferry_sub *sub);
-
-
-
-/* ---- channel.c internals shared with publisher.c / subscriber.c ---- */
-void ferry__channel_put(ferry_channel *ch);
-void ferry__unref(ferry_channel *ch, struct ferry_entry *e);
-void ferry__entry_free(ferry_channel *ch, struct ferry_entry *e);
-void ferry__reclaim(ferry_channel *ch, bool sweep);
-void ferry__consumer_leave(ferry_channel *ch, uint32_t ci);
-void ferry__part_reclaim(ferry_channel *ch, uint32_t i, bool crashed);
-int ferry__part_join(ferry_channel *ch, uint32_t kind, uint32_t *out);
-int ferry__reap_if_due(ferry_channel *ch, uint64_t *last_ns);
 #endif

@@ -1,31 +1,28 @@
 /*
- * engine.c — the engine registry, engine handles and the generic parts of
- * every engine: descriptor validation, completion records, waiting.
+ * engine/engine.c — the engine registry, engine handles and the generic parts
+ * of every engine: probing, descriptor validation, submitting, polling and
+ * waiting (through sys/wait.c, the one wait loop).
  *
  * Registry: a fixed table of FERRY_ENGINE_MAX entries under one mutex
  * (touched only by register/load/open/close/list, never per job). The
  * built-ins `cpu` and `sw` are registered on first use. A plugin's library
  * stays loaded while it is registered; unregistering dlcloses it.
- *
- * Completion records: status is the futex word; status and waiters form one
- * 64-bit word. A sleeper CASes {PENDING, 0} -> {PENDING, 1} and then sleeps
- * on status == PENDING; the finisher swaps in {DONE|ERROR, 0} and wakes only
- * if the old word had the flag: no lost wakeup, no syscall when nobody
- * sleeps, and no access to the record after it is finished.
+
  */
 #include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "engine_internal.h"
+#include "engine/builtin.h"
+#include "engine/copy.h"
+#include "engine/engine.h"
+#include "sys/error.h"
+#include "sys/wait.h"
 
 struct reg_entry {
   const ferry_engine_ops *ops;
@@ -53,7 +50,6 @@ static bool reg_init;
 #define OPS_HAS(o, m) ((o)->size >= offsetof(ferry_engine_ops, m) + sizeof(void *) && (o)->m)
 
 
-FERRY_API int ferry_set_error(int code, const char *msg) { return ferry__err(code, "%s", msg ? msg : ""); }
 
 /* ---------------------------------------------------------------- registry */
 
@@ -73,7 +69,8 @@ static int name_check(const char *n) {
 static int ops_check(const ferry_engine_ops *ops, const char *where) {
   if (!ops) return ferry__err(FERRY_E_INVAL, "%s: engine table is NULL", where);
   if (ops->abi != FERRY_ENGINE_ABI)
-    return ferry__err(FERRY_E_VERSION, "%s: engine ABI %u, libferry speaks %u", where, ops->abi, FERRY_ENGINE_ABI);
+    return ferry__err(FERRY_E_VERSION, "%s: engine ABI %u, libferry speaks %u: rebuild it against this ferry/engine.h",
+                      where, ops->abi, FERRY_ENGINE_ABI);
   if (ops->size < OPS_MIN_SIZE)
     return ferry__err(FERRY_E_VERSION, "%s: engine table is %u bytes, at least %zu expected", where, ops->size,
                       (size_t)OPS_MIN_SIZE);
@@ -188,20 +185,55 @@ FERRY_API int ferry_engine_list(char *buf, size_t cap) {
 
 /* ---------------------------------------------------------------- handles */
 
+/* The caller's config with libferry's defaults filled in (cfg may be NULL). */
+static int config_fill(const ferry_engine_config *cfg, ferry_engine_config *c) {
+  memset(c, 0, sizeof *c);
+  if (cfg) {
+    if (cfg->size && cfg->size < offsetof(ferry_engine_config, options))
+      return ferry__err(FERRY_E_INVAL, "engine config size %u is too small", cfg->size);
+    size_t n = cfg->size && cfg->size < sizeof *c ? cfg->size : sizeof *c;
+    memcpy(c, cfg, n);
+  }
+  c->size = sizeof *c;
+  if (!c->cold_threshold) c->cold_threshold = ferry__default_cold_threshold();
+  return 0;
+}
+
+FERRY_API int ferry_engine_probe(const char *name, const ferry_engine_config *cfg, ferry_engine_probe_info *out) {
+  if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
+  memset(out, 0, sizeof *out);
+  out->size = sizeof *out;
+  int r = name_check(name);
+  if (r) return r;
+  ferry_engine_config c;
+  if ((r = config_fill(cfg, &c))) return r;
+  lock_reg();
+  struct reg_entry *re = find_locked(name);
+  if (re) re->open_count++; /* pins a plugin while its probe runs */
+  pthread_mutex_unlock(&reg_lock);
+  if (!re) return ferry__err(FERRY_E_NOTFOUND, "no engine named '%s' (ferry_engine_list shows the registered ones)", name);
+  if (OPS_HAS(re->ops, probe)) {
+    r = re->ops->probe(&c, out);
+    if (r) r = ferry__err_engine(r, name, "probe");
+    out->reason[sizeof out->reason - 1] = 0;
+    out->available = out->available ? 1 : 0;
+  } else {
+    out->available = 1;
+    snprintf(out->reason, sizeof out->reason, "engine '%s' has no probe op: assumed available", name);
+  }
+  lock_reg();
+  re->open_count--;
+  pthread_mutex_unlock(&reg_lock);
+  return r ? r : out->available;
+}
+
 FERRY_API int ferry_engine_open(const char *name, const ferry_engine_config *cfg, ferry_engine **out) {
   if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
   *out = NULL;
   int r = name_check(name);
   if (r) return r;
-  ferry_engine_config c = {0};
-  if (cfg) {
-    if (cfg->size && cfg->size < offsetof(ferry_engine_config, options))
-      return ferry__err(FERRY_E_INVAL, "engine config size %u is too small", cfg->size);
-    size_t n = cfg->size && cfg->size < sizeof c ? cfg->size : sizeof c;
-    memcpy(&c, cfg, n);
-  }
-  c.size = sizeof c;
-  if (!c.cold_threshold) c.cold_threshold = ferry__default_cold_threshold();
+  ferry_engine_config c;
+  if ((r = config_fill(cfg, &c))) return r;
   ferry_engine *e = calloc(1, sizeof *e);
   if (!e) return ferry__err(FERRY_E_NOMEM, "out of memory");
   lock_reg();
@@ -221,7 +253,7 @@ FERRY_API int ferry_engine_open(const char *name, const ferry_engine_config *cfg
     if (e->ops->caps(e->impl, &caps) == 0) e->max_transfer = caps.max_transfer;
   }
   if (r) {
-    if (r > 0) r = ferry__err(FERRY_E_SYS, "engine '%s' open returned %d", name, r);
+    r = ferry__err_engine(r, name, "open");
     lock_reg();
     re->open_count--;
     pthread_mutex_unlock(&reg_lock);
@@ -246,6 +278,7 @@ FERRY_API int ferry_engine_caps_get(ferry_engine *e, ferry_engine_caps *out) {
   if (!e || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   memset(out, 0, sizeof *out);
   int r = OPS_HAS(e->ops, caps) ? e->ops->caps(e->impl, out) : 0;
+  if (r < 0) r = ferry__err_engine(r, e->ops->name, "caps");
   snprintf(out->name, sizeof out->name, "%s", e->ops->name);
   out->abi = e->ops->abi;
   return r < 0 ? r : 0;
@@ -255,82 +288,19 @@ FERRY_API int ferry_engine_stats_get(ferry_engine *e, ferry_engine_stats *out) {
   if (!e || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   memset(out, 0, sizeof *out);
   int r = OPS_HAS(e->ops, stats) ? e->ops->stats(e->impl, out) : 0;
+  if (r < 0) r = ferry__err_engine(r, e->ops->name, "stats");
   out->submitted = atomic_load_explicit(&e->submitted, memory_order_relaxed);
   return r < 0 ? r : 0;
 }
 
 /* ---------------------------------------------------------------- jobs */
 
-static void futex_wake_all(uint32_t *addr) { syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0); }
-
-/*
- * Pipelined channel sends mirror progress into the message's descriptor in
- * shared memory (a ferry_mirror): only ever grows, then the final value;
- * receivers that sleep on it have registered in `waiters`.
- */
-void ferry__mirror_store(uint64_t mirror, uint64_t v) {
-  struct ferry_mirror *m = (struct ferry_mirror *)(uintptr_t)mirror;
-  uint64_t cur = atomic_load_explicit(&m->bytes, memory_order_relaxed);
-  if (v & FERRY_PROGRESS_ERROR)
-    atomic_store(&m->bytes, v);
-  else
-    while (cur < v && !(cur & FERRY_PROGRESS_ERROR) && !atomic_compare_exchange_weak(&m->bytes, &cur, v)) {
-    }
-  if (atomic_load(&m->waiters)) ferry__futex_wake((_Atomic uint32_t *)&m->bytes);
-}
-
-FERRY_API void ferry_completion_progress(ferry_completion *c, uint64_t bytes) {
-  uint64_t cur = __atomic_load_n(&c->bytes_done, __ATOMIC_RELAXED);
-  while (cur < bytes && !__atomic_compare_exchange_n(&c->bytes_done, &cur, bytes, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-  }
-  if (c->mirror && cur < bytes) ferry__mirror_store(c->mirror, bytes);
-}
-
-typedef uint64_t __attribute__((may_alias)) word64;
-_Static_assert(offsetof(ferry_completion, waiters) == 4, "status and waiters share one 64-bit word");
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "ferry_completion's status word assumes little-endian"
-#endif
-static inline word64 *state_word(ferry_completion *c) { return (word64 *)(void *)c; }
-
-FERRY_API void ferry_completion_finish(ferry_completion *c, int error) {
-  if (error == 0) {
-    ferry_completion_progress(c, c->len);
-  } else {
-    if (error > 0) error = FERRY_E_SYS;
-    __atomic_store_n(&c->error, error, __ATOMIC_RELAXED);
-    if (c->mirror) /* receivers of a pipelined message learn the copy failed */
-      ferry__mirror_store(c->mirror, FERRY_PROGRESS_ERROR | ((uint64_t)(uint32_t)-error << 40) |
-                                         (__atomic_load_n(&c->bytes_done, __ATOMIC_ACQUIRE) & FERRY_PROGRESS_BYTES));
-  }
-  /* One atomic swap publishes the status and tells whether anyone sleeps;
-   * after it the record may already be reused, so nothing else reads it. */
-  struct ferry_notifier *notify = (struct ferry_notifier *)(uintptr_t)c->notify; /* read before the swap */
-  uint64_t old = __atomic_exchange_n(state_word(c), (uint64_t)(error ? FERRY_JOB_ERROR : FERRY_JOB_DONE), __ATOMIC_SEQ_CST);
-  if (old >> 32) futex_wake_all(&c->status);
-  if (notify) { /* after the swap: whoever the fd wakes sees the job finished */
-    uint64_t one = 1;
-    ssize_t w = write(notify->efd, &one, sizeof one);
-    (void)w;
-    ferry__notifier_put(notify);
-  }
-}
-
-/* Sleeper side: set the waiters flag while still PENDING, then FUTEX_WAIT on status. */
-static void sleep_on(ferry_completion *c, int64_t slice) {
-  uint64_t w = __atomic_load_n(state_word(c), __ATOMIC_SEQ_CST);
-  if ((uint32_t)w != FERRY_JOB_PENDING) return;
-  if (!(w >> 32) && !__atomic_compare_exchange_n(state_word(c), &w, w | (1ull << 32), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-    return; /* changed under us: re-check */
-  ferry__futex_wait((_Atomic uint32_t *)&c->status, FERRY_JOB_PENDING, slice);
-}
-
 static int check_desc(ferry_engine *e, const ferry_copy_desc *d, uint32_t i) {
   ferry_completion *c = d->comp;
   if (!c) return ferry__err(FERRY_E_INVAL, "descriptor %u: no completion record", i);
   if ((uintptr_t)c & 63) return ferry__err(FERRY_E_INVAL, "descriptor %u: completion record not 64-byte aligned", i);
-  if (d->flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (d->flags & FERRY_COPY_CACHE_MASK) == 3)
-    return ferry__err(FERRY_E_INVAL, "descriptor %u: unknown flags 0x%x", i, d->flags);
+  int r = ferry__cache_check(d->flags);
+  if (r) return r;
   if (d->len && (!d->src || !d->dst)) return ferry__err(FERRY_E_INVAL, "descriptor %u: NULL buffer", i);
   if (e->max_transfer && d->len > e->max_transfer)
     return ferry__err(FERRY_E_TOOBIG, "descriptor %u: %llu bytes, engine '%s' takes at most %llu", i,
@@ -340,42 +310,13 @@ static int check_desc(ferry_engine *e, const ferry_copy_desc *d, uint32_t i) {
     return ferry__err(FERRY_E_INVAL, "descriptor %u: buffer wraps the address space", i);
   if (d->len && t < s + d->len && s < t + d->len)
     return ferry__err(FERRY_E_INVAL, "descriptor %u: source and destination overlap", i);
-  if (__atomic_load_n(&c->status, __ATOMIC_ACQUIRE) == FERRY_JOB_PENDING)
+  if (ferry__completion_status(c) == FERRY_JOB_PENDING)
     return ferry__err(FERRY_E_STATE, "descriptor %u: completion record belongs to a pending job", i);
   return 0;
 }
 
-static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror, uint64_t notify,
-                       bool *finishing);
-
-FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) {
-  bool finishing;
-  return submit_impl(e, d, n, 0, 0, &finishing);
-}
-
-/*
- * One channel job: progress mirrored into shared memory (pipelining, when
- * mirror != 0) and `notify` signalled when it finishes. The caller has taken
- * a notifier reference for the job; finish drops it (also when submit fails).
- */
-int ferry__engine_submit_mirrored(ferry_engine *e, const ferry_copy_desc *d, uint64_t mirror,
-                                  struct ferry_notifier *notify) {
-  bool finishing = false;
-  int r = submit_impl(e, d, 1, mirror, (uint64_t)(uintptr_t)notify, &finishing);
-  if (notify && !finishing) ferry__notifier_put(notify); /* no finish will ever drop the job's reference */
-  return r;
-}
-
-void ferry__notifier_put(struct ferry_notifier *n) {
-  if (atomic_fetch_sub(&n->refs, 1) == 1) {
-    close(n->efd);
-    free(n);
-  }
-}
-
 /* *finishing: whether ferry_completion_finish ran or will run for the records (accepted or failed in submit). */
-static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, uint64_t mirror, uint64_t notify,
-                       bool *finishing) {
+static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, struct ferry__host *host, bool *finishing) {
   *finishing = false;
   if (!e) return ferry__err(FERRY_E_INVAL, "engine is NULL");
   if (n == 0) return 0;
@@ -388,28 +329,28 @@ static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, ui
       if (d[j].comp == d[i].comp) return ferry__err(FERRY_E_INVAL, "descriptors %u and %u share a completion record", j, i);
     if (i > 64) break; /* bound the quadratic duplicate check; the STATE check still catches reuse later */
   }
-  for (uint32_t i = 0; i < n; i++) {
-    ferry_completion *c = d[i].comp;
-    c->error = 0;
-    c->bytes_done = 0;
-    c->len = d[i].len;
-    c->flags = d[i].flags;
-    c->user = d[i].user;
-    c->mirror = mirror;
-    c->notify = notify;
-    __atomic_store_n(state_word(c), (uint64_t)FERRY_JOB_PENDING, __ATOMIC_RELEASE); /* waiters = 0 */
-  }
+  for (uint32_t i = 0; i < n; i++) ferry__completion_start(d[i].comp, &d[i], host);
   int r = e->ops->submit(e->impl, d, n);
   if (r < 0) {
+    r = ferry__err_engine(r, e->ops->name, "submit");
     *finishing = true;
     for (uint32_t i = 0; i < n; i++) ferry_completion_finish(d[i].comp, r);
     return r;
   }
   if ((uint32_t)r > n) r = (int)n;
-  *finishing = r > 0; /* (channel jobs are single: all or nothing) */
-  for (uint32_t i = (uint32_t)r; i < n; i++) __atomic_store_n(&d[i].comp->status, FERRY_JOB_IDLE, __ATOMIC_RELEASE);
+  *finishing = r > 0; /* (hosted jobs are single: all or nothing) */
+  for (uint32_t i = (uint32_t)r; i < n; i++) ferry__completion_idle(d[i].comp);
   atomic_fetch_add_explicit(&e->submitted, (uint64_t)r, memory_order_relaxed);
   return r;
+}
+
+FERRY_API int ferry_engine_submit(ferry_engine *e, const ferry_copy_desc *d, uint32_t n) {
+  bool finishing;
+  return submit_impl(e, d, n, NULL, &finishing);
+}
+
+int ferry__engine_submit_hosted(ferry_engine *e, const ferry_copy_desc *d, struct ferry__host *host, bool *finishing) {
+  return submit_impl(e, d, 1, host, finishing);
 }
 
 FERRY_API int ferry_engine_copy(ferry_engine *e, void *dst, const void *src, uint64_t len, uint32_t flags,
@@ -426,69 +367,63 @@ static inline int job_result(ferry_completion *c, uint32_t st) {
   return ferry__err(err ? err : FERRY_E_SYS, "copy job failed: %s", ferry_strerror(err));
 }
 
+/* Let a polled engine finish the record; its negative code (range-checked), or 0. */
+static int poll_engine(ferry_engine *e, ferry_completion *c) {
+  if (!OPS_HAS(e->ops, poll)) return 0;
+  int r = e->ops->poll(e->impl, c);
+  return r < 0 ? ferry__err_engine(r, e->ops->name, "poll") : 0;
+}
+
 FERRY_API int ferry_engine_poll(ferry_engine *e, ferry_completion *c) {
   if (!e || !c) return ferry__err(FERRY_E_INVAL, "NULL argument");
-  if (OPS_HAS(e->ops, poll)) {
-    int r = e->ops->poll(e->impl, c);
-    if (r < 0) return r;
-  }
-  uint32_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+  int r = poll_engine(e, c);
+  if (r < 0) return r;
+  uint32_t st = ferry__completion_status(c);
   if (st == FERRY_JOB_PENDING) return 0;
   if (st == FERRY_JOB_IDLE) return ferry__err(FERRY_E_STATE, "completion record was never submitted");
-  int r = job_result(c, st);
+  r = job_result(c, st);
   return r == 0 ? 1 : r;
 }
 
-#define SPIN_MIN_NS 2000
-#define SPIN_MAX_NS 200000
-static _Thread_local int64_t spin_budget = 20000;
+struct job_wait {
+  ferry_engine *e;
+  ferry_completion *c;
+};
+
+static int job_ready(void *arg) {
+  struct job_wait *jw = arg;
+  int r = poll_engine(jw->e, jw->c);
+  if (r < 0) return r;
+  return ferry__completion_status(jw->c) != FERRY_JOB_PENDING;
+}
+
+/* Sleep on the record, or, for an engine that finishes records only when polled, yield politely. */
+static void job_sleep(void *arg, int64_t slice) {
+  struct job_wait *jw = arg;
+  if (OPS_HAS(jw->e->ops, poll))
+    sched_yield();
+  else
+    ferry__completion_sleep(jw->c, slice);
+}
 
 FERRY_API int ferry_engine_wait(ferry_engine *e, ferry_completion *c, uint32_t wait, int64_t timeout_ns) {
   if (!e || !c) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
-  uint32_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+  uint32_t st = ferry__completion_status(c);
   if (st == FERRY_JOB_IDLE) return ferry__err(FERRY_E_STATE, "completion record was never submitted");
   if (st != FERRY_JOB_PENDING) return job_result(c, st);
+  int r;
   if (OPS_HAS(e->ops, wait)) {
-    int r = e->ops->wait(e->impl, c, wait, timeout_ns);
-    if (r < 0) return r == FERRY_E_TIMEOUT ? ferry__err(r, "copy job still running after %lld ns", (long long)timeout_ns) : r;
-    st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
-    return st == FERRY_JOB_PENDING ? ferry__err(FERRY_E_STATE, "engine wait returned with the job pending") : job_result(c, st);
+    r = e->ops->wait(e->impl, c, wait, timeout_ns);
+    if (r < 0 && r != FERRY_E_TIMEOUT) return ferry__err_engine(r, e->ops->name, "wait");
+    if (r == 0 && ferry__completion_status(c) == FERRY_JOB_PENDING)
+      return ferry__err(FERRY_E_STATE, "engine wait returned with the job pending");
+  } else {
+    struct job_wait jw = {.e = e, .c = c};
+    struct ferry__wait w = {.ready = job_ready, .arg = &jw, .sleep = job_sleep};
+    r = ferry__wait_run(&w, wait, timeout_ns, NULL);
+    if (r < 0 && r != FERRY_E_TIMEOUT) return r;
   }
-  bool has_poll = OPS_HAS(e->ops, poll);
-  uint64_t start = ferry__now_ns();
-  uint64_t spin_until = wait == FERRY_WAIT_SPIN ? UINT64_MAX : wait == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget : 0;
-  bool spun_ok = false;
-  for (uint32_t i = 0;; i++) {
-    if (has_poll) {
-      int r = e->ops->poll(e->impl, c);
-      if (r < 0) return r;
-    }
-    st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
-    if (st != FERRY_JOB_PENDING) {
-      spun_ok = true;
-      break;
-    }
-    uint64_t now = (i & 31) == 0 || spin_until != UINT64_MAX ? ferry__now_ns() : start;
-    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns)
-      return ferry__err(FERRY_E_TIMEOUT, "copy job still running after %lld ns", (long long)timeout_ns);
-    if (now < spin_until) {
-      ferry__cpu_relax();
-      continue;
-    }
-    if (has_poll) { /* the engine finishes records only when polled: keep polling, politely */
-      sched_yield();
-      continue;
-    }
-    int64_t slice = FERRY_SLICE_NS;
-    if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
-    sleep_on(c, slice);
-  }
-  if (wait == FERRY_WAIT_HYBRID) {
-    if (spun_ok && ferry__now_ns() < spin_until)
-      spin_budget = spin_budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget * 2;
-    else
-      spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
-  }
-  return job_result(c, st);
+  if (r == FERRY_E_TIMEOUT) return ferry__err(r, "copy job still running after %lld ns", (long long)timeout_ns);
+  return job_result(c, ferry__completion_status(c));
 }

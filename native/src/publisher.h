@@ -1,0 +1,38 @@
+/* publisher.h — the publisher handle and what send.c builds on (publisher.c). */
+#ifndef FERRY_PUBLISHER_H
+#define FERRY_PUBLISHER_H
+
+#include "shm/layout.h"
+
+struct ferry_pub {
+  ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
+  ferry_channel *ch;
+  uint32_t part;
+  uint32_t bp;
+  int64_t timeout_ns;
+  bool closed;
+  /* engine sends (send.c): their state, and the hook that ends them first on close */
+  struct ferry_jobs *jobs;
+  void (*on_close)(ferry_pub *p);
+  /* Private copy of this publisher's loans: the shared copy in its participant
+   * record exists only so that a reaper can free them after a crash, and is
+   * never trusted by this process (a peer may have scribbled on it). */
+  uint32_t nheld;
+  struct ferry_held held[FERRY_MAX_HELD];
+};
+
+/* 0, or FERRY_E_INVAL / FERRY_E_CLOSED with the detail set. */
+int ferry__pub_check(ferry_pub *p);
+/* Loan / give back / publish for callers that checked the handle already. */
+int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info);
+int ferry__pub_unloan(ferry_pub *p, uint32_t token);
+/*
+ * Publish loan `token` (lock taken here). `eflags` ENT_PIPELINED |
+ * ENT_PUBREF publishes a message whose payload an engine is still copying:
+ * it carries one extra reference for the publisher, dropped when the copy
+ * ends, so the slot and its space outlive the copy whatever the readers do.
+ */
+int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+                   ferry_msg_info *info);
+
+#endif

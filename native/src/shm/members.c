@@ -1,0 +1,178 @@
+/*
+ * shm/members.c — who uses a channel. A participant is a process's publisher
+ * or subscriber (pid + start time, and what it holds: loans or received
+ * messages, mirrored here only so a reaper can give them back after a crash).
+ * A consumer is a broadcast subscriber or a worker group: it owns a cursor
+ * and one reference on every message published while it is active.
+ *
+ * Every function here runs with the channel lock held.
+ */
+#include <string.h>
+
+#include "shm/alloc.h"
+#include "shm/members.h"
+#include "shm/ring.h"
+#include "shm/wake.h"
+#include "sys/error.h"
+#include "sys/proc.h"
+
+static void consumer_leave(ferry_channel *ch, uint32_t ci) {
+  if (ci >= FERRY_MAX_CONSUMERS) return;
+  struct ferry_consumer *k = &ch->cons[ci];
+  if (k->state != CONS_ACTIVE) return;
+  if (k->members > 1) {
+    k->members--;
+    return;
+  }
+  ferry__ring_drop_pending(ch, k);
+  k->state = CONS_FREE;
+  k->members = 0;
+  k->group[0] = 0;
+  if (ch->ctrl->n_consumers_active) ch->ctrl->n_consumers_active--;
+}
+
+/* Give back everything participant i holds and free its slot. */
+static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
+  struct ferry_part *p = &ch->parts[i];
+  struct ferry_ctrl *c = ch->ctrl;
+  for (int h = 0; h < FERRY_MAX_HELD; h++) {
+    struct ferry_held hd = p->held[h];
+    if (!hd.used) continue;
+    if (p->kind == PART_PUB) {
+      if (hd.b) ferry__free(ch, hd.a, hd.b);
+    } else if (p->kind == PART_SUB && hd.b <= ch->ring_mask) {
+      struct ferry_entry *e = &ch->ring[hd.b];
+      if (atomic_load(&e->seq) == hd.a + 1) ferry__ring_unref(ch, e);
+    }
+  }
+  if (p->kind == PART_PUB) {
+    /* pipelined messages it was still copying: their readers get PEERDEAD, its references go */
+    ferry__ring_sane(ch);
+    for (uint64_t q = c->head; q < c->tail; q++) {
+      struct ferry_entry *e = &ch->ring[q & ch->ring_mask];
+      if (atomic_load(&e->seq) == q + 1 && e->publisher == i && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF))
+        ferry__ring_pubref_drop(ch, e, FERRY_E_PEERDEAD);
+    }
+    if (c->pubs_live) c->pubs_live--;
+    if (crashed) c->pubs_crashed++;
+  } else if (p->kind == PART_SUB) {
+    consumer_leave(ch, p->consumer);
+    if (c->subs_live) c->subs_live--;
+  }
+  if (crashed) c->reclaimed++;
+  ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
+  memset(p, 0, sizeof *p);
+  ferry__wake_all(ch); /* state changed for everyone waiting: space, end of stream */
+}
+
+int ferry__reap_locked(ferry_channel *ch) {
+  int n = 0;
+  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+    struct ferry_part *p = &ch->parts[i];
+    if (p->kind == PART_FREE) continue;
+    if (p->kind != PART_PUB && p->kind != PART_SUB) {
+      memset(p, 0, sizeof *p); /* garbage: free the slot */
+      continue;
+    }
+    if (ferry__alive(p->pid, p->start)) continue;
+    part_reclaim(ch, i, true);
+    n++;
+  }
+  if (n) ferry__ring_reclaim(ch, true);
+  return n;
+}
+
+void ferry__repair(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  for (uint32_t i = 0; i < ch->ring_slots; i++) {
+    struct ferry_entry *e = &ch->ring[c->tail & ch->ring_mask];
+    if (atomic_load(&e->seq) != c->tail + 1) break;
+    c->tail++; /* published but the tail store was lost */
+  }
+  ferry__ring_sane(ch);
+  memset(ch->bitmap, 0, ch->nwords * 8);
+  c->arena_used = 0;
+  c->free_hint = 0;
+  for (uint64_t s = c->head; s < c->tail; s++) {
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load(&e->seq) != s + 1 || (e->flags & ENT_RECLAIMED)) continue;
+    if (e->pay_ngran && ferry__mark(ch, e->pay_gran, e->pay_ngran)) e->pay_ngran = 0;
+    if (e->hdr_ngran && ferry__mark(ch, e->hdr_gran, e->hdr_ngran)) e->hdr_ngran = 0;
+  }
+  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+    struct ferry_part *p = &ch->parts[i];
+    if (p->kind != PART_PUB) continue;
+    for (int h = 0; h < FERRY_MAX_HELD; h++)
+      if (p->held[h].used && p->held[h].b && ferry__mark(ch, p->held[h].a, p->held[h].b)) p->held[h].used = 0;
+  }
+  ferry__reap_locked(ch);
+}
+
+/* A free participant slot for this process (reaping the dead once if the table is full). */
+static int part_join(ferry_channel *ch, uint32_t kind, uint32_t *out) {
+  uint32_t pid = ferry__pid();
+  uint64_t start = ferry__proc_start((pid_t)pid);
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+      struct ferry_part *p = &ch->parts[i];
+      if (p->kind != PART_FREE) continue;
+      memset(p, 0, sizeof *p);
+      p->kind = kind;
+      p->pid = pid;
+      p->start = start;
+      *out = i;
+      return 0;
+    }
+    if (pass == 0 && ferry__reap_locked(ch) == 0) break; /* full: free the slots of the dead */
+  }
+  return ferry__err(FERRY_E_LIMIT, "channel \"%s\" has %d participants already", ch->name, FERRY_MAX_PARTICIPANTS);
+}
+
+int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint32_t *part, uint32_t *consumer) {
+  struct ferry_ctrl *c = ch->ctrl;
+  if (kind == PART_PUB) {
+    int r = part_join(ch, PART_PUB, part);
+    if (r) return r;
+    c->pubs_live++;
+    c->pubs_ever++;
+    return 0;
+  }
+  size_t gl = strlen(group);
+  uint32_t ci = FERRY_MAX_CONSUMERS, free_ci = FERRY_MAX_CONSUMERS;
+  for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+    struct ferry_consumer *kc = &ch->cons[k];
+    if (kc->state != CONS_ACTIVE) {
+      if (free_ci == FERRY_MAX_CONSUMERS) free_ci = k;
+    } else if (gl && strncmp(kc->group, group, sizeof kc->group) == 0) {
+      ci = k;
+      break;
+    }
+  }
+  if (ci == FERRY_MAX_CONSUMERS && free_ci == FERRY_MAX_CONSUMERS)
+    return ferry__err(FERRY_E_LIMIT, "channel \"%s\" has %d subscribers/groups already", ch->name, FERRY_MAX_CONSUMERS);
+  int r = part_join(ch, PART_SUB, part);
+  if (r) return r;
+  if (ci == FERRY_MAX_CONSUMERS) { /* a new consumer starts at the tail: it sees what comes next */
+    ci = free_ci;
+    struct ferry_consumer *kc = &ch->cons[ci];
+    memset(kc->group, 0, sizeof kc->group);
+    memcpy(kc->group, group, gl);
+    atomic_store(&kc->cursor, c->tail);
+    atomic_store(&kc->dropped, 0);
+    kc->members = 1;
+    kc->state = CONS_ACTIVE;
+    c->n_consumers_active++;
+  } else {
+    ch->cons[ci].members++;
+  }
+  ch->parts[*part].consumer = ci;
+  c->subs_live++;
+  *consumer = ci;
+  return 0;
+}
+
+void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind) {
+  struct ferry_part *p = &ch->parts[part];
+  if (p->kind == kind && p->pid == ferry__pid()) part_reclaim(ch, part, false);
+  ferry__ring_reclaim(ch, true);
+}

@@ -1,0 +1,18 @@
+/* shm/members.h — participants (publishers, subscribers) and consumers: join, leave, reap, repair (shm/members.c). */
+#ifndef FERRY_SHM_MEMBERS_H
+#define FERRY_SHM_MEMBERS_H
+
+#include "shm/layout.h"
+
+/* Every function here runs with the channel lock held. */
+
+/* Join as a publisher (group NULL) or a subscriber of `group` ("" broadcast): participant and consumer slots. */
+int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint32_t *part, uint32_t *consumer);
+/* Leave cleanly: give back what participant `part` of this process holds (no-op if the slot is not ours). */
+void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind);
+/* Reclaim every participant whose process is gone; returns how many. */
+int ferry__reap_locked(ferry_channel *ch);
+/* The previous lock holder died mid-update: rebuild what the lock guards from the descriptors and loans. */
+void ferry__repair(ferry_channel *ch);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * shm/ring.c — the descriptor ring, the heart of the data path.
+ *
+ * Concurrency model
+ *  - The channel lock guards the tail, head and the allocator: publishing,
+ *    reclaiming and dropping run under it (publisher side).
+ *  - Claiming and releasing never take it: a consumer claims message s by a
+ *    CAS of its cursor s -> s+1 (members of a group race for it, and a
+ *    drop-oldest publisher races the same way), and releases by decrementing
+ *    the descriptor's refcount. Publishers reclaim descriptors whose refcount
+ *    reached zero.
+ *  - A descriptor slot is reused only once its refcount is zero and its space
+ *    was reclaimed; cursors only grow; so a claim that succeeds proves the
+ *    descriptor was stable while it was read. Everything read from it is then
+ *    checked against the arena before use (ferry__ring_check).
+ *  - A pipelined message carries one extra reference for its publisher
+ *    (ENT_PUBREF) until the copy ends, and a progress word that only grows.
+ */
+#include "shm/alloc.h"
+#include "shm/ring.h"
+#include "shm/wake.h"
+#include "sys/error.h"
+#include "sys/sys.h"
+#include "sys/wait.h"
+
+/* ---------------------------------------------------------------- references and reclaim */
+
+void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
+  uint32_t r = atomic_load_explicit(&e->refs, memory_order_relaxed);
+  do {
+    if (r == 0) return; /* corrupt or double release: never wrap */
+  } while (!atomic_compare_exchange_weak(&e->refs, &r, r - 1));
+  if (r == 1) ferry__wake_space(ch);
+}
+
+void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e) {
+  if (e->flags & ENT_RECLAIMED) return;
+  e->flags |= ENT_RECLAIMED;
+  if (e->pay_ngran) ferry__free(ch, e->pay_gran, e->pay_ngran);
+  if (e->hdr_ngran) ferry__free(ch, e->hdr_gran, e->hdr_ngran);
+}
+
+void ferry__ring_sane(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  if (c->head > c->tail || c->tail - c->head > ch->ring_slots)
+    c->head = c->tail > ch->ring_slots ? c->tail - ch->ring_slots : 0;
+}
+
+void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
+  struct ferry_ctrl *c = ch->ctrl;
+  ferry__ring_sane(ch);
+  while (c->head < c->tail) {
+    struct ferry_entry *e = &ch->ring[c->head & ch->ring_mask];
+    if (atomic_load(&e->seq) != c->head + 1) {
+      e->flags |= ENT_RECLAIMED; /* never published (crashed publisher): skip */
+    } else if (atomic_load(&e->refs) != 0) {
+      break;
+    } else {
+      ferry__ring_entry_free(ch, e);
+    }
+    c->head++;
+  }
+  if (!sweep) return;
+  /* out-of-order releases (groups, slow readers): free every released descriptor */
+  for (uint64_t s = c->head; s < c->tail; s++) {
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load(&e->seq) == s + 1 && atomic_load(&e->refs) == 0) ferry__ring_entry_free(ch, e);
+  }
+}
+
+bool ferry__ring_drop_oldest(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  for (uint64_t s = c->head; s < c->tail; s++) {
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load(&e->seq) != s + 1 || atomic_load(&e->refs) == 0) continue;
+    for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+      struct ferry_consumer *kc = &ch->cons[k];
+      if (kc->state != CONS_ACTIVE) continue;
+      uint64_t cur = s;
+      if (atomic_compare_exchange_strong(&kc->cursor, &cur, s + 1)) {
+        atomic_fetch_add(&kc->dropped, 1);
+        c->dropped++;
+        ferry__ring_unref(ch, e);
+      }
+    }
+    if (atomic_load(&e->refs) == 0) {
+      ferry__ring_reclaim(ch, true);
+      return true;
+    }
+  }
+  return false;
+}
+
+void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k) {
+  uint64_t tail = ch->ctrl->tail;
+  uint64_t cur = atomic_exchange(&k->cursor, tail);
+  if (cur > tail || tail - cur > ch->ring_slots) return; /* corrupt cursor: leak rather than double free */
+  for (uint64_t s = cur; s < tail; s++) {
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load(&e->seq) == s + 1) ferry__ring_unref(ch, e);
+  }
+}
+
+/* ---------------------------------------------------------------- publish */
+
+uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m) {
+  struct ferry_ctrl *c = ch->ctrl;
+  uint64_t s = c->tail;
+  struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+  e->pay_gran = (uint32_t)m->pay_gran;
+  e->pay_len = m->pay_len;
+  e->pay_ngran = m->pay_ngran;
+  e->hdr_gran = m->hdr_gran;
+  e->hdr_len = m->hdr_len;
+  e->hdr_ngran = m->hdr_ngran;
+  e->publisher = m->publisher;
+  e->flags = m->flags;
+  atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
+  atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
+  uint32_t refs = c->n_consumers_active;
+  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0), memory_order_relaxed);
+  atomic_store_explicit(&e->seq, s + 1, memory_order_release); /* visible from here */
+  c->tail = s + 1;
+  c->published++;
+  if (refs == 0) {
+    c->unheard++;
+    ferry__ring_reclaim(ch, false);
+  }
+  return s;
+}
+
+/* ---------------------------------------------------------------- claim and release */
+
+bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k) {
+  uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
+  struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
+  return atomic_load_explicit(&e->seq, memory_order_acquire) == cur + 1;
+}
+
+int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, struct ferry__claim *c, struct ferry_entry **out) {
+  for (;;) {
+    uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
+    struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) return FERRY_E_AGAIN;
+    c->pay_off = e->pay_gran;
+    c->pay_len = e->pay_len;
+    c->hdr_off = e->hdr_gran;
+    c->hdr_len = e->hdr_len;
+    c->flags = e->flags;
+    if (atomic_compare_exchange_weak_explicit(&k->cursor, &cur, cur + 1, memory_order_acq_rel, memory_order_relaxed)) {
+      c->seq = cur;
+      c->idx = (uint32_t)(cur & ch->ring_mask);
+      *out = e;
+      return 0;
+    }
+  }
+}
+
+int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
+  uint64_t asz = ch->arena_size, pg = c->pay_off, hg = c->hdr_off, hl = c->hdr_len;
+  if (pg >= ch->nbits || c->pay_len > asz - pg * ch->granule || hl > FERRY_HEADER_MAX ||
+      (hl && (hg >= ch->nbits || hl > asz - hg * ch->granule)))
+    return ferry__err(FERRY_E_CORRUPT, "descriptor of message %llu points outside the arena", (unsigned long long)c->seq);
+  c->pay_off = pg * ch->granule;
+  c->hdr_off = hl ? hg * ch->granule : 0;
+  return 0;
+}
+
+int ferry__ring_release(ferry_channel *ch, uint32_t idx, uint64_t seq) {
+  if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
+  struct ferry_entry *e = &ch->ring[idx];
+  if (atomic_load(&e->seq) != seq + 1) return ferry__err(FERRY_E_CORRUPT, "descriptor changed while held");
+  ferry__ring_unref(ch, e);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- pipelined progress */
+
+/*
+ * Progress word: the completed prefix in bytes, or PROGRESS_ERROR |
+ * (-error << 40) | prefix once the copy failed (final). Receivers that sleep
+ * on it count themselves in progress.waiters.
+ */
+void ferry__ring_progress_store(struct ferry_entry *e, uint64_t v) {
+  struct ferry_mirror *m = &e->progress;
+  uint64_t cur = atomic_load_explicit(&m->bytes, memory_order_relaxed);
+  if (v & FERRY_PROGRESS_ERROR)
+    atomic_store(&m->bytes, v);
+  else
+    while (cur < v && !(cur & FERRY_PROGRESS_ERROR) && !atomic_compare_exchange_weak(&m->bytes, &cur, v)) {
+    }
+  if (atomic_load(&m->waiters)) ferry__futex_wake((_Atomic uint32_t *)&m->bytes);
+}
+
+void ferry__ring_progress_fail(struct ferry_entry *e, int error, uint64_t prefix) {
+  ferry__ring_progress_store(e, FERRY_PROGRESS_ERROR | ((uint64_t)(uint32_t)-error << 40) | (prefix & FERRY_PROGRESS_BYTES));
+}
+
+/* Bytes ready, or the copy's negative error (a hostile value never exceeds the payload or the code list). */
+static int64_t decode_progress(uint64_t v, uint64_t len) {
+  if (v & FERRY_PROGRESS_ERROR) {
+    int32_t code = -(int32_t)((v >> 40) & 0x7fffff);
+    return code < 0 && code >= FERRY_E__LAST ? code : FERRY_E_CORRUPT;
+  }
+  return (int64_t)(v < len ? v : len);
+}
+
+void ferry__ring_pubref_drop(ferry_channel *ch, struct ferry_entry *e, int error) {
+  if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF)) return;
+  if (error < 0) { /* the final word goes first: readers that see no reference read it */
+    uint64_t v = atomic_load(&e->progress.bytes);
+    if (!(v & FERRY_PROGRESS_ERROR) && v < e->pay_len) ferry__ring_progress_fail(e, error, v);
+  }
+  if (__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PUBREF, __ATOMIC_SEQ_CST) & ENT_PUBREF) ferry__ring_unref(ch, e);
+}
+
+struct progress_arg {
+  struct ferry_entry *e;
+  uint64_t seq1, len, bytes;
+  int64_t result;
+};
+
+/* ready() for the wait loop: the wanted prefix landed, or it never will. */
+static int progress_ready(void *a) {
+  struct progress_arg *pa = a;
+  struct ferry_entry *e = pa->e;
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) != pa->seq1)
+    return ferry__err(FERRY_E_CORRUPT, "descriptor changed while its message was held");
+  uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE); /* before progress: see below */
+  int64_t p = decode_progress(atomic_load_explicit(&e->progress.bytes, memory_order_acquire), pa->len);
+  if (p < 0) return (int)p;
+  pa->result = p;
+  if ((uint64_t)p >= pa->bytes) return 1;
+  /* the publisher stores the final progress before it drops its reference
+   * (ENT_PUBREF): without one, an unfinished message will never finish */
+  if (!(fl & ENT_PUBREF))
+    return ferry__err(FERRY_E_CORRUPT, "pipelined message %llu is incomplete and nobody is copying it",
+                      (unsigned long long)(pa->seq1 - 1));
+  return 0;
+}
+
+int64_t ferry__ring_progress(ferry_channel *ch, uint32_t idx, uint64_t seq, uint64_t len) {
+  if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
+  struct progress_arg pa = {.e = &ch->ring[idx], .seq1 = seq + 1, .len = len, .bytes = len};
+  int r = progress_ready(&pa);
+  return r < 0 ? r : pa.result;
+}
+
+int64_t ferry__ring_progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq, uint64_t len, uint64_t bytes,
+                                  uint32_t wait, int64_t timeout_ns, _Atomic bool *stop, void (*slice)(void *),
+                                  void *slice_arg) {
+  if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
+  struct ferry_entry *e = &ch->ring[idx];
+  struct progress_arg pa = {.e = e, .seq1 = seq + 1, .len = len, .bytes = bytes < len ? bytes : len};
+  struct ferry__wait w = {.ready = progress_ready,
+                          .arg = &pa,
+                          .word = (_Atomic uint32_t *)&e->progress.bytes,
+                          .waiters = &e->progress.waiters,
+                          .slice = slice,
+                          .slice_arg = slice_arg};
+  int r = ferry__wait_run(&w, wait, timeout_ns, stop);
+  return r ? r : pa.result;
+}

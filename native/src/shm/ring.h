@@ -1,0 +1,69 @@
+/*
+ * shm/ring.h — the descriptor ring: the life cycle of one message's
+ * descriptor, from publish through claim, release and reclaim, plus the
+ * progress word of pipelined messages (shm/ring.c).
+ */
+#ifndef FERRY_SHM_RING_H
+#define FERRY_SHM_RING_H
+
+#include "shm/layout.h"
+
+/* A descriptor to publish (lock held): the payload and header blocks, already allocated. */
+struct ferry__ring_msg {
+  uint64_t pay_gran, pay_len;
+  uint32_t pay_ngran;
+  uint32_t hdr_gran, hdr_ngran, hdr_len;
+  uint32_t publisher; /* participant slot */
+  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message */
+};
+
+/* A claimed message, validated against the arena (offsets in bytes). */
+struct ferry__claim {
+  uint64_t seq;
+  uint32_t idx;   /* ring slot */
+  uint32_t flags; /* ENT_* as read at claim time */
+  uint64_t pay_off, pay_len, hdr_off;
+  uint32_t hdr_len;
+};
+
+/* -- publishing side, channel lock held -- */
+/* Fill the descriptor at the tail, count its references, make it visible; returns its seq. */
+uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m);
+/* Advance head over released descriptors, freeing their space; sweep: also out-of-order ones. */
+void ferry__ring_reclaim(ferry_channel *ch, bool sweep);
+/* Clamp head/tail read from shared memory into a consistent window. */
+void ferry__ring_sane(ferry_channel *ch);
+/* Free a descriptor's arena blocks (once). */
+void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e);
+/* drop-oldest: skip the oldest unclaimed messages for every consumer until one descriptor is free. */
+bool ferry__ring_drop_oldest(ferry_channel *ch);
+/* Give back every message consumer k will never claim (it leaves). */
+void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k);
+
+/* -- receiving side, lock-free -- */
+/* Claim consumer k's next message: 0 (claim filled, unvalidated), or FERRY_E_AGAIN when none. */
+int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, struct ferry__claim *c, struct ferry_entry **e);
+/* Hostile-input check of a claim: every offset and length inside the arena; converts granules to bytes. */
+int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c);
+/* Is consumer k's next message published? */
+bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k);
+/* Drop one reference (never below zero); the last one wakes publishers waiting for space. */
+void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e);
+/* Release a held message (slot idx, seq): FERRY_E_CORRUPT if the descriptor changed under it. */
+int ferry__ring_release(ferry_channel *ch, uint32_t idx, uint64_t seq);
+
+/* -- pipelined progress -- */
+/* Store a progress value (only grows; an error word is final) and wake its sleepers. */
+void ferry__ring_progress_store(struct ferry_entry *e, uint64_t bytes);
+/* The copy failed with `error` after `prefix` bytes: store the final error word. */
+void ferry__ring_progress_fail(struct ferry_entry *e, int error, uint64_t prefix);
+/* Drop the publisher's reference once (ENT_PUBREF); with error < 0 readers learn the copy failed. */
+void ferry__ring_pubref_drop(ferry_channel *ch, struct ferry_entry *e, int error);
+/* Bytes of held message (idx, seq) that are final (payload length len, validated at claim), or its error. */
+int64_t ferry__ring_progress(ferry_channel *ch, uint32_t idx, uint64_t seq, uint64_t len);
+/* Wait until `bytes` are final: the progress, FERRY_E_TIMEOUT, FERRY_E_CLOSED (stop) or the copy's error. */
+int64_t ferry__ring_progress_wait(ferry_channel *ch, uint32_t idx, uint64_t seq, uint64_t len, uint64_t bytes,
+                                  uint32_t wait, int64_t timeout_ns, _Atomic bool *stop, void (*slice)(void *),
+                                  void *slice_arg);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * shm/wake.c — publish notification. Publish side: bump pub_futex, then
+ * FUTEX_WAKE only if a subscriber sleeps (sub_waiters), so a busy channel
+ * makes no system calls; and one byte to the abstract datagram socket of
+ * every subscriber armed for a direct wake (direct_waiters), so an event
+ * loop wakes with no helper thread in between. Space side: a release that
+ * frees a descriptor bumps rel_futex only while publishers wait for space.
+ *
+ * Direct wake: while a subscriber's part has wake_armed, a publisher sends
+ * one byte to "ferry-wake.<pid>.<slot>.<nonce>" and disarms it (one wake per
+ * arming). A dead or foreign socket just fails the send; nothing read from
+ * shared memory is trusted beyond naming an address.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shm/wake.h"
+#include "sys/error.h"
+#include "sys/proc.h"
+#include "sys/sys.h"
+
+static socklen_t wake_addr(struct sockaddr_un *a, uint32_t pid, uint32_t slot, uint32_t nonce) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "ferry-wake.%u.%u.%u", pid, slot, nonce);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+int ferry__wake_bind(ferry_channel *ch, uint32_t slot) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ferry__errno(0, "socket(wake)");
+  struct ferry_part *part = &ch->parts[slot];
+  struct sockaddr_un a;
+  for (int attempt = 0;; attempt++) {
+    uint32_t nonce = (uint32_t)(ferry__now_ns() ^ ((uint64_t)(uintptr_t)part >> 4)) + (uint32_t)attempt;
+    if (bind(fd, (struct sockaddr *)&a, wake_addr(&a, ferry__pid(), slot, nonce)) == 0) {
+      part->wake_nonce = nonce;
+      return fd;
+    }
+    if (attempt == 8) {
+      int r = ferry__errno(0, "bind(wake)");
+      close(fd);
+      return r;
+    }
+  }
+}
+
+void ferry__wake_arm(ferry_channel *ch, struct ferry_part *part) {
+  uint32_t zero = 0;
+  if (atomic_compare_exchange_strong(&part->wake_armed, &zero, 1)) atomic_fetch_add(&ch->ctrl->direct_waiters, 1);
+}
+
+void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part) {
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&part->wake_armed, &one, 0)) atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
+}
+
+static _Atomic int wake_send_fd = -1; /* one unbound sending socket per process, kept open */
+
+static int send_fd(void) {
+  int fd = atomic_load(&wake_send_fd);
+  if (fd >= 0) return fd;
+  int n = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (n < 0) return -1;
+  int expect = -1;
+  if (!atomic_compare_exchange_strong(&wake_send_fd, &expect, n)) {
+    close(n);
+    return expect;
+  }
+  return n;
+}
+
+static void wake_direct(ferry_channel *ch) {
+  int fd = send_fd();
+  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+    struct ferry_part *p = &ch->parts[i];
+    if (!atomic_load_explicit(&p->wake_armed, memory_order_relaxed)) continue;
+    uint32_t one = 1;
+    if (!atomic_compare_exchange_strong(&p->wake_armed, &one, 0)) continue;
+    atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
+    if (fd < 0) continue;
+    struct sockaddr_un a;
+    char b = 1;
+    sendto(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, wake_addr(&a, p->pid, i, p->wake_nonce));
+  }
+}
+
+void ferry__wake_published(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  atomic_fetch_add(&c->pub_futex, 1);
+  if (atomic_load(&c->sub_waiters)) ferry__futex_wake(&c->pub_futex);
+  if (atomic_load(&c->direct_waiters)) wake_direct(ch);
+}
+
+void ferry__wake_space(ferry_channel *ch) {
+  /* pairs with the space wait (publisher.c): the waiter counts itself, then
+   * reads the word, then re-checks refs under the lock; both sides seq_cst */
+  struct ferry_ctrl *c = ch->ctrl;
+  if (atomic_load(&c->space_waiters)) {
+    atomic_fetch_add(&c->rel_futex, 1);
+    ferry__futex_wake(&c->rel_futex);
+  }
+}
+
+void ferry__wake_all(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  atomic_fetch_add(&c->pub_futex, 1);
+  ferry__futex_wake(&c->pub_futex);
+  atomic_fetch_add(&c->rel_futex, 1);
+  ferry__futex_wake(&c->rel_futex);
+}

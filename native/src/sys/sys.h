@@ -1,0 +1,20 @@
+/* sys/sys.h — clock, CPU pause and futexes: the only system-call wrappers the waits use (sys/sys.c). */
+#ifndef FERRY_SYS_SYS_H
+#define FERRY_SYS_SYS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define FERRY__ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
+#define FERRY__SLICE_NS (50ll * 1000 * 1000) /* longest sleep between liveness checks of a wait */
+
+uint64_t ferry__now_ns(void); /* CLOCK_MONOTONIC */
+void ferry__cpu_relax(void);
+/* Futexes shared between processes (words in shared memory): 0, or FERRY_E_TIMEOUT / FERRY_E_SYS. */
+int ferry__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void ferry__futex_wake(_Atomic uint32_t *addr);
+/* Futexes private to this process (words in private memory): wake at most n. */
+void ferry__futex_wait_private(_Atomic uint32_t *addr, uint32_t val);
+void ferry__futex_wake_private(_Atomic uint32_t *addr, int n);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * sys/wait.c — the one wait loop behind every wait of libferry: messages to
+ * receive, pipelined progress, free space, engine completions.
+ *
+ * Dekker order against the waker: read the futex word, count ourselves in
+ * `waiters`, re-check, sleep on the value read. A change in between makes
+ * the sleep return at once, so no wakeup is lost, and a waker that sees no
+ * waiter makes no system call.
+ *
+ * Hybrid: one definition. Spin for a budget adapted per thread between 2 µs
+ * and 100 µs: doubled when spinning paid off (ready before the budget ran
+ * out), halved when the wait had to sleep.
+ */
+#include "ferry.h"
+#include "sys/sys.h"
+#include "sys/wait.h"
+
+#define SPIN_MIN_NS 2000
+#define SPIN_MAX_NS 100000
+#define SPIN_SLICE_MASK 0xffff /* while spinning, run the slice hook every 64k polls */
+static _Thread_local int64_t spin_budget = 20000;
+
+static void adapt(bool spun_ok) {
+  if (spun_ok)
+    spin_budget = spin_budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget * 2;
+  else
+    spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
+}
+
+int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t timeout_ns, _Atomic bool *stop) {
+  uint64_t start = ferry__now_ns();
+  uint64_t spin_until = strategy == FERRY_WAIT_SPIN     ? UINT64_MAX
+                        : strategy == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget
+                                                        : 0;
+  for (uint32_t i = 0;; i++) {
+    int r = w->ready(w->arg);
+    if (r) {
+      if (r > 0 && strategy == FERRY_WAIT_HYBRID) adapt(ferry__now_ns() < spin_until);
+      return r < 0 ? r : 0;
+    }
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
+    uint64_t now = ferry__now_ns();
+    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
+    if (now < spin_until) {
+      ferry__cpu_relax();
+      if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && w->slice) w->slice(w->slice_arg);
+      continue;
+    }
+    int64_t slice = FERRY__SLICE_NS;
+    if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
+    if (w->word) {
+      uint32_t v = atomic_load(w->word);
+      atomic_fetch_add(w->waiters, 1);
+      r = w->ready(w->arg);
+      if (!r && !(stop && atomic_load(stop))) ferry__futex_wait(w->word, v, slice);
+      atomic_fetch_sub(w->waiters, 1);
+      if (r) {
+        if (r > 0 && strategy == FERRY_WAIT_HYBRID) adapt(false);
+        return r < 0 ? r : 0;
+      }
+    } else {
+      w->sleep(w->arg, slice);
+    }
+    if (w->slice) w->slice(w->slice_arg);
+  }
+}
