@@ -213,6 +213,7 @@ FERRY_API int ferry_engine_probe(const char *name, const ferry_engine_config *cf
   pthread_mutex_unlock(&reg_lock);
   if (!re) return ferry__err(FERRY_E_NOTFOUND, "no engine named '%s' (ferry_engine_list shows the registered ones)", name);
   if (OPS_HAS(re->ops, probe)) {
+    ferry__err_clear();
     r = re->ops->probe(&c, out);
     if (r) r = ferry__err_engine(r, name, "probe");
     out->reason[sizeof out->reason - 1] = 0;
@@ -247,6 +248,7 @@ FERRY_API int ferry_engine_open(const char *name, const ferry_engine_config *cfg
   pthread_mutex_unlock(&reg_lock);
   e->ops = re->ops;
   e->reg = re;
+  ferry__err_clear();
   r = e->ops->open(&c, &e->impl);
   if (r == 0 && OPS_HAS(e->ops, caps)) {
     ferry_engine_caps caps = {0};
@@ -330,6 +332,7 @@ static int submit_impl(ferry_engine *e, const ferry_copy_desc *d, uint32_t n, st
     if (i > 64) break; /* bound the quadratic duplicate check; the STATE check still catches reuse later */
   }
   for (uint32_t i = 0; i < n; i++) ferry__completion_start(d[i].comp, &d[i], host);
+  ferry__err_clear();
   int r = e->ops->submit(e->impl, d, n);
   if (r < 0) {
     r = ferry__err_engine(r, e->ops->name, "submit");

@@ -66,8 +66,11 @@ int ferry__errno(int code, const char *what) {
   return ferry__err(code, "%s: %s", what, strerror(e));
 }
 
+void ferry__err_clear(void) { last_error[0] = 0; }
+
 int ferry__err_engine(int code, const char *engine, const char *what) {
   if (code >= 0 || code < FERRY_E__LAST) /* a plugin returned errno or -errno: never guess which code it meant */
     return ferry__err(FERRY_E_SYS, "engine '%s' %s returned %d, which is not a FERRY_E_* code", engine, what, code);
+  if (!last_error[0]) ferry__err(code, "engine '%s' %s failed: %s", engine, what, ferry_strerror(code));
   return code;
 }
