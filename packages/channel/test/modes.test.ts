@@ -4,17 +4,29 @@
  * failing engines, engine shutdown with work in flight, a publisher killed
  * mid-copy, copyTo, and inline sends with cache hints.
  *
- * Payloads follow peers/pattern.ts (header { p, i, s, size } names the
- * pattern), so subscriber processes check every byte, not only a hash.
+ * Payloads follow @ferry/testkit's patterns (header { p, i, s, size } names
+ * the pattern), so subscriber processes check every byte, not only a hash.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Channel, Engine, FerryError, type Publisher } from "@ferry/channel";
 import { swEngine } from "../../sw-engine/src/index";
-import { makePayload, seedOf, sha256 } from "./peers/pattern";
-import { rng } from "./peers/common";
-import { expectFerryError, expectFerryRejection, registerCleanup, sleep, spawnPeer, uniqueName, type Peer } from "./util";
+import {
+  expectFerryError,
+  expectFerryRejection,
+  makePayload,
+  type Peer,
+  peerSpawner,
+  registerCleanup,
+  rng,
+  seedOf,
+  sha256,
+  sleep,
+  uniqueName,
+} from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

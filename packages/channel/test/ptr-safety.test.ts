@@ -6,9 +6,12 @@
  * every byte.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Channel } from "@ferry/channel";
 import { swEngine } from "../../sw-engine/src/index";
-import { registerCleanup, spawnPeer, uniqueName } from "./util";
+import { peerSpawner, registerCleanup, uniqueName } from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

@@ -7,8 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Channel, FerryError } from "@ferry/channel";
 import { detect, swEngine, type SwEngine } from "../src/index";
-import { makePayload, seedOf, sha256 } from "../../channel/test/peers/pattern";
-import { expectFerryError, registerCleanup, spawnPeer, uniqueName } from "../../channel/test/util";
+import { expectFerryError, makePayload, registerCleanup, seedOf, sha256, spawnPeer, uniqueName } from "@ferry/testkit";
 
 registerCleanup();
 
@@ -187,7 +186,7 @@ test("a subscriber process receives offload and pipelined sends made through swE
   using e = swEngine({ chunkBytes: 64 * KiB + 4 * KiB });
   try {
     const sizes = [0, 7, 64 * KiB + 1, 5 * MiB + 3, 12 * MiB];
-    const sub = spawnPeer("verify-sub.ts", { name, count: sizes.length * 2, chunks: MiB }, 30_000);
+    const sub = spawnPeer(new URL("../../channel/test/peers/verify-sub.ts", import.meta.url), { name, count: sizes.length * 2, chunks: MiB }, 30_000);
     await sub.waitFor("ready");
     const pub = ch.publisher({ engine: e });
     const sent: { seq: number; hash: string; pipelined: boolean }[] = [];

@@ -1,5 +1,5 @@
 /**
- * Publisher process that sends pattern payloads (pattern.ts) through a copy
+ * Publisher process that sends pattern payloads (@ferry/testkit) through a copy
  * engine. cfg: { name, pubId, run, sizes: number[], mode: "offload" | "pipelined",
  *   engine: "cpu" | "sw" | { threads, chunkBytes } (an swEngine of its own),
  *   waitGo?, maxInflight? (default 8), maxInflightBytes? (default 48 MiB) }
@@ -10,8 +10,7 @@
  */
 import { Channel } from "@ferry/channel";
 import { swEngine } from "../../../sw-engine/src/index";
-import { cfg, emit, errInfo, waitLine } from "./common";
-import { makePayload, seedOf, sha256 } from "./pattern";
+import { cfg, emit, errInfo, makePayload, seedOf, sha256, waitLine } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const engine = typeof cfg.engine === "object" ? swEngine(cfg.engine) : cfg.engine;
