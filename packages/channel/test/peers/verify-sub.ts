@@ -6,17 +6,16 @@
  *     chunks?: number (pipelined: consume with chunks({ minBytes }) and check each chunk as yielded),
  *     chunksOddOnly?: boolean (chunks() only for odd i, ready() for even i),
  *     emitReceived?: boolean (a "received" line { seq, progress } right after each receive),
- *     copyTo?: boolean (also copyTo() through "cpu"/cold and an swEngine and check the copies) }
+ *     copyTo?: boolean (also copyTo() through "cpu"/cold and an "sw" Engine and check the copies) }
  * Result: got[] = { p, i, seq, len, hash, ok, pipelined, err?, ... } and the end reason.
  */
-import { Channel, FerryError } from "@ferry/channel";
-import { swEngine } from "../../../sw-engine/src/index";
+import { Channel, Engine, FerryError } from "@ferry/channel";
 import { cfg, checkPayload, emit, errInfo, firstMismatch, type PatternHeader, verifyChunks } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "hybrid" });
 emit("ready", { pid: process.pid });
-const sw = cfg.copyTo ? swEngine({ threads: 1, chunkBytes: 64 * 1024 }) : null;
+const sw = cfg.copyTo ? new Engine("sw", { threads: 1, chunkBytes: 64 * 1024 }) : null;
 
 type Got = Record<string, unknown>;
 const got: Got[] = [];
