@@ -1,7 +1,7 @@
 /** Suite-level cleanup: no peer process and no segment of this process outlives a test file. */
 import { unlinkSync } from "node:fs";
 import { afterAll, expect } from "bun:test";
-import { killAllPeers } from "./peers";
+import { killAllPeers } from "./spawn";
 import { listFerryShm, namePrefix, shmPath, usedNames } from "./shm";
 
 /**

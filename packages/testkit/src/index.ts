@@ -5,7 +5,7 @@
  * both processes can check byte by byte, FerryError assertions, /proc helpers
  * and a raw C-API publisher.
  */
-export { Peer, type PeerMsg, killAllPeers, peerSpawner, resolvePeerScript, spawnPeer } from "./peers";
+export { Peer, type PeerMsg, killAllPeers, peerSpawner, resolvePeerScript, spawnPeer } from "./spawn";
 export { SHM, listFerryShm, shmExists, shmPath, uniqueName } from "./shm";
 export { registerCleanup } from "./cleanup";
 export { expectFerryError, expectFerryRejection, type FerryErrorLike } from "./errors";

@@ -1,5 +1,5 @@
 /**
- * @ferry/testkit/peer: the script side of a peer process (see ./peers.ts):
+ * @ferry/testkit/peer: the script side of a peer process (the test side is ./spawn.ts):
  * config from argv, JSON lines out, "go" from stdin, plus the payload
  * patterns and the raw-send helper peers need. Import it only from peer
  * scripts: `cfg` is read from this process's argv at import.

@@ -1,6 +1,6 @@
 /**
  * Peer processes: Bun scripts spawned with their config as JSON in argv[2],
- * talking JSON lines on stdout (see ./peer.ts for the script side). The
+ * talking JSON lines on stdout (the script side is ./peer.ts). The
  * caller names the script: a file: URL, an absolute path, or a path relative
  * to the directory given to peerSpawner() (usually the caller's own).
  */
