@@ -6,8 +6,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
+import { join } from "node:path";
 import { Channel } from "@ferry/channel";
-import { registerCleanup, shmExists, shmPath, sleep, spawnPeer, uniqueName } from "./util";
+import { peerSpawner, registerCleanup, shmExists, shmPath, sleep, uniqueName } from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

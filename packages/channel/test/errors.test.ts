@@ -4,16 +4,19 @@
  */
 import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { Channel } from "@ferry/channel";
 import {
   expectFerryError,
   expectFerryRejection,
+  peerSpawner,
   registerCleanup,
   shmExists,
   shmPath,
-  spawnPeer,
   uniqueName,
-} from "./util";
+} from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

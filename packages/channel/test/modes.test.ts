@@ -1,20 +1,32 @@
 /**
  * Copy engines and send modes across real processes: offload and pipelined
- * sends through the cpu / sw engines and plugins, integrity under concurrency,
- * failing engines, engine shutdown with work in flight, a publisher killed
- * mid-copy, copyTo, and inline sends with cache hints.
+ * sends through the built-in cpu / sw engines and plugins, failing engines,
+ * engine shutdown with work in flight, a publisher killed mid-copy, copyTo,
+ * and inline sends with cache hints. Several publisher processes with
+ * @ferry/sw-engine engines: tests/channel-sw-engine.test.ts.
  *
- * Payloads follow peers/pattern.ts (header { p, i, s, size } names the
- * pattern), so subscriber processes check every byte, not only a hash.
+ * Payloads follow @ferry/testkit's patterns (header { p, i, s, size } names
+ * the pattern), so subscriber processes check every byte, not only a hash.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Channel, Engine, FerryError, type Publisher } from "@ferry/channel";
-import { swEngine } from "../../sw-engine/src/index";
-import { makePayload, seedOf, sha256 } from "./peers/pattern";
-import { rng } from "./peers/common";
-import { expectFerryError, expectFerryRejection, registerCleanup, sleep, spawnPeer, uniqueName, type Peer } from "./util";
+import {
+  expectFerryError,
+  expectFerryRejection,
+  makePayload,
+  type Peer,
+  peerSpawner,
+  registerCleanup,
+  rng,
+  seedOf,
+  sha256,
+  sleep,
+  uniqueName,
+} from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 
@@ -73,10 +85,10 @@ describe("offload send through an engine", () => {
   const rand = rng(1234);
   const SIZES = [0, 1, 4 * KiB + 3, MiB, 16 * MiB, 64 * MiB, ...Array.from({ length: 8 }, () => rand() % (3 * MiB))];
 
-  async function offloadRun(run: number, engineKind: "swEngine" | "cpu" | "sw", viaPublisherDefault: boolean) {
+  async function offloadRun(run: number, engineKind: "instance" | "cpu" | "sw", viaPublisherDefault: boolean) {
     const name = uniqueName(`off-${engineKind}`);
     const ch = Channel.create(name, { capacity: 160 * MiB });
-    const own = engineKind === "swEngine" ? swEngine({ threads: 1 }) : null;
+    const own = engineKind === "instance" ? new Engine("sw", { threads: 1 }) : null;
     const engine = own ?? engineKind;
     try {
       const sub = await startSub(name, { count: SIZES.length, wait: "hybrid" });
@@ -124,8 +136,8 @@ describe("offload send through an engine", () => {
     }
   }
 
-  test("swEngine({ threads: 1 }) per send: every size arrives intact, in order, with headers", async () => {
-    await offloadRun(1, "swEngine", false);
+  test('an Engine("sw", { threads: 1 }) per send: every size arrives intact, in order, with headers', async () => {
+    await offloadRun(1, "instance", false);
   }, 60_000);
 
   test('engine "cpu" as the publisher default', async () => {
@@ -137,52 +149,6 @@ describe("offload send through an engine", () => {
   }, 60_000);
 });
 
-/* ------------------------------------------------------------------ 2. concurrency */
-
-test("3 publisher processes with their own swEngines (odd chunk sizes, 0 B .. 8 MiB, one 256 MiB): per-publisher order and hashes", async () => {
-  const name = uniqueName("conc");
-  const ch = Channel.create(name, { capacity: 400 * MiB });
-  try {
-    const rand = rng(777);
-    const N = 20;
-    const pubsCfg = [
-      { engine: { threads: 1, chunkBytes: 4 * KiB + (rand() % 4096) }, mode: "offload" },
-      { engine: { threads: 1, chunkBytes: 64 * KiB }, mode: "offload" },
-      { engine: { threads: 1, chunkBytes: MiB }, mode: "pipelined" },
-    ].map((c, pubId) => {
-      const sizes = Array.from({ length: N }, () => (rand() % 5 === 0 ? rand() % 64 : rand() % (8 * MiB + 1)));
-      sizes[3] = 0;
-      if (pubId === 0) sizes.splice(N / 2, 0, 256 * MiB);
-      return { ...c, sizes, pubId };
-    });
-    const total = pubsCfg.reduce((a, c) => a + c.sizes.length, 0);
-    const sub = await startSub(name, { count: total, wait: "hybrid" }, 90_000);
-    const pubs = pubsCfg.map((c) => spawnPeer("engine-pub.ts", { name, run: 10, waitGo: true, ...c }, 90_000));
-    await Promise.all(pubs.map((p) => p.waitFor("ready")));
-    for (const p of pubs) p.send("go");
-    const results = await Promise.all(
-      pubs.map((p) => p.result<{ sent: { i: number; seq: number; size: number; hash: string }[]; problems: string[]; stats: any }>(90_000)),
-    );
-    const r = await sub.result<SubResult>(90_000);
-    expect(r.got.length).toBe(total);
-    for (const [pubId, res] of results.entries()) {
-      expect(res.problems).toEqual([]);
-      expect(res.sent.length).toBe(pubsCfg[pubId]!.sizes.length);
-      expect(res.stats.jobs).toBeGreaterThanOrEqual(pubsCfg[pubId]!.sizes.length);
-      const mine = r.got.filter((g) => g.p === pubId);
-      expectDelivered(mine, res.sent, pubId);
-      for (const g of mine) expect(g.pipelined).toBe(pubsCfg[pubId]!.mode === "pipelined");
-    }
-    // seqs are global and strictly increasing at the subscriber
-    for (let k = 1; k < r.got.length; k++) expect(r.got[k]!.seq).toBeGreaterThan(r.got[k - 1]!.seq);
-    for (const p of pubs) expect(await p.exited).toBe(0);
-    expect(await sub.exited).toBe(0);
-    expect(ch.stats().arenaUsed).toBe(0);
-  } finally {
-    ch.close();
-  }
-}, 90_000);
-
 /* ------------------------------------------------------------------ 3. pipelined */
 
 describe("pipelined 64 MiB, consumed with chunks({ minBytes: 4 MiB })", () => {
@@ -191,7 +157,7 @@ describe("pipelined 64 MiB, consumed with chunks({ minBytes: 4 MiB })", () => {
     test(`subscriber wait "${wait}"`, async () => {
       const name = uniqueName(`pipe-${wait}`);
       const ch = Channel.create(name, { capacity: 80 * MiB });
-      using engine = swEngine({ threads: 1, chunkBytes: MiB });
+      using engine = new Engine("sw", { threads: 1, chunkBytes: MiB });
       try {
         const m = payload(20, 0, 64 * MiB);
         const sub = await startSub(name, { count: 1, wait, chunks: 4 * MiB });
@@ -349,7 +315,7 @@ describe("engine closed with offload sends in flight", () => {
     const ch = Channel.create(name, { capacity: (n * 16 + 16) * MiB });
     try {
       const msgs = Array.from({ length: n }, (_, i) => payload(drain ? 41 : 40, i, 16 * MiB));
-      const engine = swEngine({ threads: 1, drain });
+      const engine = new Engine("sw", { threads: 1, drain });
       const pub = ch.publisher({ engine });
       const sub = await startSub(name, { wait: "hybrid" });
       const ps = msgs.map((m) => pub.send(m.bytes, { mode: "offload", header: m.header }));
@@ -426,13 +392,13 @@ test("publisher killed (-9) mid pipelined copy: the subscriber's ready() rejects
 
 /* ------------------------------------------------------------------ 7. copyTo */
 
-test('copyTo(dst, { engine: "cpu", cache: "cold" }) and through an swEngine: dst equals the payload', async () => {
+test('copyTo(dst, { engine: "cpu", cache: "cold" }) and through an "sw" Engine: dst equals the payload', async () => {
   const name = uniqueName("copyto");
   const ch = Channel.create(name, { capacity: 64 * MiB });
   try {
     const sizes = [1, 4 * KiB + 3, MiB + 3, 16 * MiB];
     const sub = await startSub(name, { count: sizes.length + 1, copyTo: true });
-    using engine = swEngine({ threads: 1 });
+    using engine = new Engine("sw", { threads: 1 });
     const pub = ch.publisher({ engine });
     const sent: { i: number; seq: number; size: number; hash: string }[] = [];
     for (const [i, size] of sizes.entries()) {

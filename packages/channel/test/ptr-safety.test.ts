@@ -6,9 +6,11 @@
  * every byte.
  */
 import { describe, expect, test } from "bun:test";
-import { Channel } from "@ferry/channel";
-import { swEngine } from "../../sw-engine/src/index";
-import { registerCleanup, spawnPeer, uniqueName } from "./util";
+import { join } from "node:path";
+import { Channel, Engine } from "@ferry/channel";
+import { peerSpawner, registerCleanup, uniqueName } from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 
@@ -21,7 +23,7 @@ describe("engine sends copy bytes that JSC may move", () => {
       using ch = Channel.create(name, { capacity: 320 * MiB });
       const sub = spawnPeer("ptr-sub.ts", { name }, 90_000);
       await sub.waitFor("ready");
-      using engine = swEngine({ threads: 1 });
+      using engine = new Engine("sw", { threads: 1 });
       const pub = ch.publisher({ engine });
       const big = new Uint8Array(256 * MiB).fill(1);
       const ROUNDS = 10;

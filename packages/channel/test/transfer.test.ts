@@ -3,8 +3,11 @@
  * broadcast fan-out and worker groups.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Channel } from "@ferry/channel";
-import { registerCleanup, spawnPeer, uniqueName } from "./util";
+import { peerSpawner, registerCleanup, uniqueName } from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

@@ -4,8 +4,11 @@
  * Disposable and close idempotently.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { Channel, type Message } from "@ferry/channel";
-import { cpuTicks, registerCleanup, shmExists, sleep, spawnPeer, uniqueName } from "./util";
+import { cpuTicks, peerSpawner, registerCleanup, shmExists, sleep, uniqueName } from "@ferry/testkit";
+
+const spawnPeer = peerSpawner(join(import.meta.dir, "peers"));
 
 registerCleanup();
 

@@ -1,26 +1,18 @@
-import { afterAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { expect, test } from "bun:test";
 import { Channel } from "@ferry/channel";
+import { registerCleanup, shmExists, uniqueName } from "@ferry/testkit";
+
+registerCleanup();
 
 const main = new URL("../src/main.ts", import.meta.url).pathname;
-const names: string[] = [];
-const uniq = (tag: string) => {
-  const n = `cli${process.pid}-${names.length}-${tag}`;
-  names.push(n);
-  return n;
-};
 
 function ferry(...args: string[]) {
   const p = Bun.spawnSync(["bun", main, ...args], { stdout: "pipe", stderr: "pipe" });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
-afterAll(() => {
-  for (const n of names) if (existsSync(`/dev/shm/ferry.${n}`)) Channel.unlink(n);
-});
-
 test("ls and stat show a live channel with its participants", () => {
-  const name = uniq("live");
+  const name = uniqueName("live");
   using ch = Channel.create(name, { capacity: 1 << 20 });
   const pub = ch.publisher();
   const sub = ch.subscribe();
@@ -36,20 +28,20 @@ test("ls and stat show a live channel with its participants", () => {
 });
 
 test("gc removes a channel whose creator was killed, and keeps a live one", async () => {
-  const dead = uniq("dead");
-  const live = uniq("keep");
+  const dead = uniqueName("dead");
+  const live = uniqueName("keep");
   using keep = Channel.create(live, { capacity: 1 << 16 });
   const child = Bun.spawn(["bun", "-e", `import { Channel } from "@ferry/channel"; Channel.create(${JSON.stringify(dead)}, { capacity: 65536 }); console.log("ready"); setInterval(() => {}, 1000);`], { stdout: "pipe", cwd: import.meta.dir });
   const reader = child.stdout.getReader();
   await reader.read();
   child.kill(9);
   await child.exited;
-  expect(existsSync(`/dev/shm/ferry.${dead}`)).toBe(true);
+  expect(shmExists(dead)).toBe(true);
   const gc = ferry("gc");
   expect(gc.code).toBe(0);
   expect(gc.out).toMatch(/removed [1-9]\d* segment/);
-  expect(existsSync(`/dev/shm/ferry.${dead}`)).toBe(false);
-  expect(existsSync(`/dev/shm/ferry.${live}`)).toBe(true);
+  expect(shmExists(dead)).toBe(false);
+  expect(shmExists(live)).toBe(true);
   expect(keep.closed).toBe(false);
 });
 

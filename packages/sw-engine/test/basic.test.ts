@@ -1,6 +1,9 @@
 import { expect, test } from "bun:test";
 import { Channel } from "@ferry/channel";
 import { detect, swEngine } from "@ferry/sw-engine";
+import { registerCleanup, uniqueName } from "@ferry/testkit";
+
+registerCleanup();
 
 test("swEngine() takes detect()'s defaults and moves an offloaded message intact", async () => {
   const d = detect();
@@ -10,7 +13,7 @@ test("swEngine() takes detect()'s defaults and moves an offloaded message intact
   expect(caps.threads).toBe(d.threads);
   expect(caps.chunkBytes).toBe(d.chunkBytes);
   expect(caps.async).toBe(true);
-  using ch = Channel.create(`swbasic-${process.pid}`, { capacity: 8 << 20 });
+  using ch = Channel.create(uniqueName("swbasic"), { capacity: 8 << 20 });
   const sub = ch.subscribe();
   const pub = ch.publisher({ engine });
   const data = new Uint8Array(3 << 20).map((_, i) => (i * 31) & 255);

@@ -1,14 +1,13 @@
 /**
- * @ferry/sw-engine: defaults and detection, stats, option validation,
- * disposal, and sends through it to a subscriber process.
+ * @ferry/sw-engine: defaults and detection, stats, option validation and
+ * disposal. Sends through it between processes: tests/channel-sw-engine.test.ts.
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Channel, FerryError } from "@ferry/channel";
 import { detect, swEngine, type SwEngine } from "../src/index";
-import { makePayload, seedOf, sha256 } from "../../channel/test/peers/pattern";
-import { expectFerryError, registerCleanup, spawnPeer, uniqueName } from "../../channel/test/util";
+import { expectFerryError, makePayload, registerCleanup, uniqueName } from "@ferry/testkit";
 
 registerCleanup();
 
@@ -180,33 +179,3 @@ describe("disposal", () => {
     }
   });
 });
-
-test("a subscriber process receives offload and pipelined sends made through swEngine() intact", async () => {
-  const name = uniqueName("swsub");
-  const ch = Channel.create(name, { capacity: 64 * MiB });
-  using e = swEngine({ chunkBytes: 64 * KiB + 4 * KiB });
-  try {
-    const sizes = [0, 7, 64 * KiB + 1, 5 * MiB + 3, 12 * MiB];
-    const sub = spawnPeer("verify-sub.ts", { name, count: sizes.length * 2, chunks: MiB }, 30_000);
-    await sub.waitFor("ready");
-    const pub = ch.publisher({ engine: e });
-    const sent: { seq: number; hash: string; pipelined: boolean }[] = [];
-    let i = 0;
-    for (const mode of ["offload", "pipelined"] as const) {
-      for (const size of sizes) {
-        const s = seedOf(70, 0, i);
-        const bytes = makePayload(size, s);
-        const seq = await pub.send(bytes, { mode, header: { p: 0, i: i++, s, size } });
-        sent.push({ seq, hash: sha256(bytes), pipelined: mode === "pipelined" });
-      }
-    }
-    const r = await sub.result<{ got: { seq: number; hash: string; ok: boolean; pipelined: boolean; err?: unknown }[] }>(30_000);
-    expect(r.got.map((g) => ({ seq: g.seq, hash: g.hash, pipelined: g.pipelined, ok: g.ok, err: g.err })))
-      .toEqual(sent.map((s) => ({ ...s, ok: true, err: undefined })));
-    expect(await sub.exited).toBe(0);
-    expect(e.stats().jobs).toBe(sizes.length * 2);
-    pub.close();
-  } finally {
-    ch.close();
-  }
-}, 30_000);

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomFillSync } from "node:crypto";
 import { Channel } from "@ferry/channel";
-import { cfg, emit, waitLine } from "./common";
+import { cfg, emit, waitLine } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const pub = ch.publisher({ backpressure: "block", timeoutMs: cfg.timeoutMs ?? 60_000 });

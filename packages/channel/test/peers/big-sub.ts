@@ -3,7 +3,7 @@
  * cfg: { name, count, wait }
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit } from "./common";
+import { cfg, emit } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "hybrid" });

@@ -6,7 +6,7 @@
  * Result: count, per-publisher counts, order violations, running sha256, ids, max dropped.
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit, errInfo, waitLine } from "./common";
+import { cfg, emit, errInfo, waitLine } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "hybrid", group: cfg.group });

@@ -3,7 +3,7 @@
  * until killed: used to leave a stale segment behind with kill -9. cfg: { name, capacity }
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit } from "./common";
+import { cfg, emit } from "@ferry/testkit/peer";
 
 const ch = Channel.create(cfg.name, { capacity: cfg.capacity ?? 1 << 20 });
 const pub = ch.publisher();

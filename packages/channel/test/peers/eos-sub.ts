@@ -4,7 +4,7 @@
  * Prints "receiving" after its 3rd message, "result" { code, t, received } at the end.
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit, errInfo } from "./common";
+import { cfg, emit, errInfo } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "hybrid" });

@@ -2,7 +2,7 @@
  * Waits for one message with `await sub.receive()` and reports it. cfg: { name, wait }
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit } from "./common";
+import { cfg, emit } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "block" });

@@ -6,13 +6,9 @@
  * job (the plugin copies), prints "collected" and exits cleanly. Kill it
  * instead to test a publisher that dies mid-copy.
  */
-import { ptr } from "bun:ffi";
 import { Channel, Engine } from "@ferry/channel";
-import { check, lib } from "@ferry/native";
-import { cfg, emit, waitLine } from "./common";
-import { makePayload } from "./pattern";
+import { cfg, emit, makePayload, RawPublisher, waitLine } from "@ferry/testkit/peer";
 
-const sym = lib.symbols;
 const ch = Channel.open(cfg.name);
 let name: string;
 try {
@@ -22,25 +18,14 @@ try {
   name = "testplug";
 }
 const engine = new Engine(name);
-const out = new BigUint64Array(1);
-check(sym.ferry_pub_open(ch.handle, 0, -1, out), "pub open");
-const pub = Number(out[0]) as any;
-const info = new BigUint64Array(7); // ferry_msg_info, 56 bytes
+const pub = new RawPublisher(ch);
 const payload = makePayload(cfg.size, cfg.seed);
-const hdr = new TextEncoder().encode(JSON.stringify({ p: 0, i: 0, s: cfg.seed, size: cfg.size }));
-// ptr() below is only safe for storage that never moves: materialise each
-// ArrayBuffer first (the engine reads payload after the call returns)
-void payload.buffer, void hdr.buffer, void info.buffer;
-check(
-  sym.ferry_pub_send_engine(pub, engine.handle, ptr(payload), payload.length, ptr(hdr), hdr.length, 2 /* pipelined */, 0, 0, ptr(info)),
-  "send_engine",
-);
-emit("sent", { seq: Number(info[0]), pending: sym.ferry_pub_jobs_pending(pub), pid: process.pid });
+const header = { p: 0, i: 0, s: cfg.seed, size: cfg.size };
+const { seq } = pub.sendEngine(engine, payload, { mode: "pipelined", header });
+emit("sent", { seq, pending: pub.pending, pid: process.pid });
 await waitLine("collect");
-let r = 0;
-while ((r = sym.ferry_pub_collect(pub, ptr(info))) === 0) await Bun.sleep(1);
-emit("collected", { status: new Int32Array(info.buffer)[12] });
-sym.ferry_pub_close(pub);
+const { status } = await pub.collectNext();
+emit("collected", { status });
+pub.close();
 engine.close();
 ch.close();
-void payload;

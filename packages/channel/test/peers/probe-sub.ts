@@ -5,7 +5,7 @@
  * cfg: { name }
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit, errInfo } from "./common";
+import { cfg, emit, errInfo } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: "block" });

@@ -1,6 +1,6 @@
 /** Subscriber for ptr-safety.test.ts: every byte of each message must equal header.fill. */
 import { Channel } from "@ferry/channel";
-import { cfg, emit } from "./common";
+import { cfg, emit } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: "block" });

@@ -8,7 +8,7 @@
  * running sha256 over (length, payload) of everything it sent.
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit, rng, waitLine } from "./common";
+import { cfg, emit, rng, waitLine } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const pub = ch.publisher({ backpressure: cfg.backpressure ?? "block", timeoutMs: cfg.timeoutMs ?? 30_000 });

@@ -3,7 +3,7 @@
  * receiving: it pins the ring until it is killed. cfg: { name, take }
  */
 import { Channel } from "@ferry/channel";
-import { cfg, emit } from "./common";
+import { cfg, emit } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: "block" });

@@ -1,23 +1,21 @@
 /**
  * Subscriber for engine/mode tests: checks every payload against the pattern
- * named by its header { p, i, s, size } (see pattern.ts). cfg:
+ * named by its header { p, i, s, size } (@ferry/testkit patterns). cfg:
  *   { name, wait?, count? (stop after count; default: until end of stream),
  *     emitEach?: boolean (a "got" line per message),
  *     chunks?: number (pipelined: consume with chunks({ minBytes }) and check each chunk as yielded),
  *     chunksOddOnly?: boolean (chunks() only for odd i, ready() for even i),
  *     emitReceived?: boolean (a "received" line { seq, progress } right after each receive),
- *     copyTo?: boolean (also copyTo() through "cpu"/cold and an swEngine and check the copies) }
+ *     copyTo?: boolean (also copyTo() through "cpu"/cold and an "sw" Engine and check the copies) }
  * Result: got[] = { p, i, seq, len, hash, ok, pipelined, err?, ... } and the end reason.
  */
-import { Channel, FerryError } from "@ferry/channel";
-import { swEngine } from "../../../sw-engine/src/index";
-import { cfg, emit, errInfo } from "./common";
-import { firstMismatch, sha256 } from "./pattern";
+import { Channel, Engine, FerryError } from "@ferry/channel";
+import { cfg, checkPayload, emit, errInfo, firstMismatch, type PatternHeader, verifyChunks } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const sub = ch.subscribe({ wait: cfg.wait ?? "hybrid" });
 emit("ready", { pid: process.pid });
-const sw = cfg.copyTo ? swEngine({ threads: 1, chunkBytes: 64 * 1024 }) : null;
+const sw = cfg.copyTo ? new Engine("sw", { threads: 1, chunkBytes: 64 * 1024 }) : null;
 
 type Got = Record<string, unknown>;
 const got: Got[] = [];
@@ -30,7 +28,7 @@ for (let n = 0; cfg.count === undefined || n < cfg.count; n++) {
     end = (e as FerryError).code ?? String(e);
     break;
   }
-  const h = msg.header as { p: number; i: number; s: number; size: number };
+  const h = msg.header as PatternHeader;
   const r: Got = { p: h?.p, i: h?.i, seq: msg.seq, len: msg.length, pipelined: msg.pipelined, headerSize: h?.size };
   if (cfg.emitReceived) {
     let progress: unknown;
@@ -53,32 +51,14 @@ for (let n = 0; cfg.count === undefined || n < cfg.count; n++) {
           r.bytesWhileIncomplete = errInfo(e);
         }
       }
-      const hasher = new Bun.CryptoHasher("sha256");
-      let at = 0;
-      let nChunks = 0;
-      let badChunk: unknown = null;
-      let shortChunks = 0;
-      for await (const c of msg.chunks({ minBytes: cfg.chunks })) {
-        // checked at the moment it is yielded: every byte must already be final
-        const bad = firstMismatch(c, at, h.s);
-        if (bad >= 0 && !badChunk) badChunk = { chunk: nChunks, at, len: c.length, firstBadByte: at + bad };
-        if (c.length < cfg.chunks && at + c.length < msg.length) shortChunks++;
-        hasher.update(c);
-        at += c.length;
-        nChunks++;
-      }
-      r.chunkHash = hasher.digest("hex");
-      r.nChunks = nChunks;
-      r.chunkedBytes = at;
-      r.badChunk = badChunk;
-      r.shortChunks = shortChunks;
+      // each chunk is checked at the moment it is yielded: every byte must already be final
+      Object.assign(r, await verifyChunks(msg.chunks({ minBytes: cfg.chunks }), h.s, cfg.chunks, msg.length));
       await msg.ready();
     } else if (msg.pipelined) {
       await msg.ready();
     }
     const b = msg.bytes;
-    r.hash = sha256(b);
-    r.ok = b.length === h.size && firstMismatch(b, 0, h.s) === -1;
+    Object.assign(r, checkPayload(b, h));
     if (cfg.copyTo) {
       const d1 = new Uint8Array(b.length);
       await msg.copyTo(d1, { engine: "cpu", cache: "cold" });

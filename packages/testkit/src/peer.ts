@@ -1,4 +1,12 @@
-/** Shared helpers for peer scripts: config from argv, JSON lines out, "go" from stdin. */
+/**
+ * @ferry/testkit/peer: the script side of a peer process (the test side is ./spawn.ts):
+ * config from argv, JSON lines out, "go" from stdin, plus the payload
+ * patterns and the raw-send helper peers need. Import it only from peer
+ * scripts: `cfg` is read from this process's argv at import.
+ */
+export * from "./pattern";
+export { RawPublisher } from "./raw";
+
 export const cfg: Record<string, any> = JSON.parse(process.argv[2] ?? "{}");
 
 export function emit(event: string, data: Record<string, unknown> = {}) {
@@ -28,19 +36,6 @@ export async function waitLine(word = "go"): Promise<void> {
     if (done) throw new Error(`stdin closed before "${word}"`);
     stdinBuf += dec.decode(value, { stream: true });
   }
-}
-
-/** Small deterministic PRNG (xorshift32) so publisher and test agree on sizes. */
-export function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 /** Serialise an error for the result line. */

@@ -1,17 +1,19 @@
 /**
- * Publisher process that sends pattern payloads (pattern.ts) through a copy
- * engine. cfg: { name, pubId, run, sizes: number[], mode: "offload" | "pipelined",
- *   engine: "cpu" | "sw" | { threads, chunkBytes } (an swEngine of its own),
+ * Publisher process that sends pattern payloads (@ferry/testkit) through a
+ * copy engine. cfg: { name, pubId, run, sizes: number[],
+ *   mode: "offload" | "pipelined" (or modes: the same per message, cycled),
+ *   engine: "cpu" | "sw" | SwEngineOptions (a @ferry/sw-engine swEngine of its own),
  *   waitGo?, maxInflight? (default 8), maxInflightBytes? (default 48 MiB) }
  * Header of message i: { p: pubId, i, s: seed, size }. Several sends are in
- * flight at once (each with its own source buffer). Checks that promises
+ * flight at once (each with its own source buffer; all sends settle before the
+ * mode changes). Checks that promises
  * settle in send order with growing seqs, and that a resolved offload message
- * is already published. Result: sent[] = { i, seq, size, hash }, problems[].
+ * is already published. Result: sent[] = { i, seq, size, hash, mode },
+ * problems[], the engine's stats.
  */
 import { Channel } from "@ferry/channel";
-import { swEngine } from "../../../sw-engine/src/index";
-import { cfg, emit, errInfo, waitLine } from "./common";
-import { makePayload, seedOf, sha256 } from "./pattern";
+import { swEngine } from "@ferry/sw-engine";
+import { cfg, emit, errInfo, makePayload, seedOf, sha256, waitLine } from "@ferry/testkit/peer";
 
 const ch = Channel.open(cfg.name);
 const engine = typeof cfg.engine === "object" ? swEngine(cfg.engine) : cfg.engine;
@@ -22,7 +24,8 @@ if (cfg.waitGo) await waitLine("go");
 const pubId: number = cfg.pubId ?? 0;
 const maxInflight: number = cfg.maxInflight ?? 8;
 const maxBytes: number = cfg.maxInflightBytes ?? 48 * 2 ** 20;
-const sent: { i: number; seq: number; size: number; hash: string }[] = [];
+const sent: { i: number; seq: number; size: number; hash: string; mode: string }[] = [];
+const modeOf = (i: number): "offload" | "pipelined" => (cfg.modes ? cfg.modes[i % cfg.modes.length] : cfg.mode);
 const problems: string[] = [];
 const inflight: { i: number; size: number; p: Promise<void> }[] = [];
 let inflightBytes = 0;
@@ -31,7 +34,11 @@ let lastSeq = -1;
 const t0 = performance.now();
 
 for (const [i, size] of (cfg.sizes as number[]).entries()) {
-  while (inflight.length && (inflight.length >= maxInflight || inflightBytes + size > maxBytes)) {
+  const mode = modeOf(i);
+  // a pipelined send publishes at once, an offload one when copied: drain before switching
+  // modes so seqs keep the send order
+  const modeSwitch = i > 0 && mode !== modeOf(i - 1);
+  while (inflight.length && (modeSwitch || inflight.length >= maxInflight || inflightBytes + size > maxBytes)) {
     const j = inflight.shift()!;
     await j.p;
     inflightBytes -= j.size;
@@ -39,7 +46,7 @@ for (const [i, size] of (cfg.sizes as number[]).entries()) {
   const s = seedOf(cfg.run ?? 0, pubId, i);
   const payload = makePayload(size, s);
   const hash = sha256(payload);
-  const p = pub.send(payload, { mode: cfg.mode, header: { p: pubId, i, s, size } }).then(
+  const p = pub.send(payload, { mode, header: { p: pubId, i, s, size } }).then(
     (seq) => {
       if (settled !== i) problems.push(`send ${i} settled as number ${settled}`);
       settled++;
@@ -47,7 +54,7 @@ for (const [i, size] of (cfg.sizes as number[]).entries()) {
       lastSeq = seq;
       if (ch.stats().published < seq + 1) problems.push(`send ${i}: resolved with seq ${seq} before it was published`);
       void payload; // the source stays referenced (and untouched) until the send settles
-      sent.push({ i, seq, size, hash });
+      sent.push({ i, seq, size, hash, mode });
     },
     (e) => {
       settled++;

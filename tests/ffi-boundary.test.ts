@@ -1,0 +1,79 @@
+/**
+ * Who may touch the FFI directly (grep-style, over the TS/JS files git
+ * tracks or would track; comment lines are skipped):
+ *   - only wrapper modules read the dlopen table's `.symbols`: everything else
+ *     goes through the classes that own native handles;
+ *   - only native/js/symbols.ts calls dlopen(): one table for libferry, none
+ *     for libc or anything else.
+ * packages/bench is left out for now: it is being restructured in parallel and
+ * still opens a libc table (modes-peer.ts, clock_gettime); include it once
+ * that is gone (ferry_now_ns replaces it).
+ */
+import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+const SELF = relative(ROOT, import.meta.path); // this checker names the patterns it looks for
+
+/** Files allowed to read `.symbols`, as globs from the repo root. */
+const SYMBOLS_READERS = [
+  "native/js/*.ts", // @ferry/native: the table (symbols.ts), check/fail/gc (index.ts), and the wrappers that move here
+  "packages/channel/src/**/*.ts", // @ferry/channel: Channel, Publisher, Subscriber, Message, Engine (until it moves)
+  "packages/testkit/src/raw.ts", // RawPublisher: raw C-API sends for tests, with the ptr() discipline
+  "tests/native-symbols.test.ts", // reads the table's keys only, to compare them with ferry.h and nm -D
+].map((g) => new Bun.Glob(g));
+
+/** Files allowed to call dlopen(. */
+const DLOPEN_CALLERS = ["native/js/symbols.ts"];
+
+/** Left out of both checks (see the header comment). */
+const EXCLUDED = ["packages/bench/"];
+
+function sourceFiles(): string[] {
+  const git = Bun.spawnSync(["git", "ls-files", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  if (git.exitCode !== 0) throw new Error(`git ls-files failed: ${git.stderr.toString()}`);
+  return git.stdout
+    .toString()
+    .split("\n")
+    .filter((f) => /\.(c|m)?[jt]sx?$/.test(f) && f !== SELF && !EXCLUDED.some((x) => f.startsWith(x)));
+}
+
+/** "file:line: text" for every non-comment line of `files` that matches `re`. */
+function grep(files: string[], re: RegExp): string[] {
+  const hits: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(join(ROOT, f), "utf8");
+    } catch {
+      continue; // deleted in the working tree but still in the index
+    }
+    for (const [i, line] of text.split("\n").entries()) {
+      const t = line.trim();
+      if (t.startsWith("//") || t.startsWith("/*") || t.startsWith("*")) continue;
+      if (re.test(line)) hits.push(`${f}:${i + 1}: ${t}`);
+    }
+  }
+  return hits;
+}
+
+const files = sourceFiles();
+
+test("the scan sees the packages' sources and tests", () => {
+  for (const f of ["native/js/symbols.ts", "packages/channel/src/index.ts", "packages/testkit/src/raw.ts"]) expect(files).toContain(f);
+  expect(files.some((f) => f.startsWith("packages/bench/"))).toBe(false);
+});
+
+test("only wrapper modules read .symbols of the FFI library", () => {
+  const hits = grep(files, /\.symbols\b|\[\s*["'`]symbols["'`]\s*\]/);
+  expect(hits.length).toBeGreaterThan(0); // the wrappers themselves are found
+  const outside = hits.filter((h) => !SYMBOLS_READERS.some((g) => g.match(h.slice(0, h.indexOf(":")))));
+  expect(outside).toEqual([]);
+});
+
+test("only native/js/symbols.ts calls dlopen(", () => {
+  const hits = grep(files, /\bdlopen\s*\(/);
+  expect(hits.map((h) => h.slice(0, h.indexOf(":")))).toContain("native/js/symbols.ts");
+  expect(hits.filter((h) => !DLOPEN_CALLERS.includes(h.slice(0, h.indexOf(":"))))).toEqual([]);
+});
