@@ -16,7 +16,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { findLibrary, version as ferryVersion } from "@ferry/native";
 import type { WaitStrategy } from "@ferry/channel";
-import { foreignCpu, sample, snapshot, waitIdle, type Noise } from "./noise";
+import { foreignCpu, sample, snapshot, waitIdle, type Noise } from "./lib/noise";
 import { cBenches, type CPingPong, type CRun, type CThroughput } from "./cbench";
 import { BIG, bunIpc, unixSocket, type PeerResult } from "./peers";
 import { pingPong, type PingPongResult } from "./pingpong";
