@@ -27,7 +27,7 @@ import type { CachePlacement, Publisher, Subscriber, Channel, WaitStrategy } fro
 // @ferry/bench does not list @ferry/sw-engine as a dependency (yet): import it by path
 // (it resolves @ferry/channel to the same module instance).
 import { swEngine, type SwEngine } from "@ferry/sw-engine";
-import { hashWork, monoNs } from "./modes-peer";
+import { hashWork, monoNs } from "./lib/msg";
 import { KiB, MiB, REPO_ROOT, createChannel, finish, fmtNs, fmtSize, median, spawnPeer, table, type Peer } from "./util";
 
 export type SendMode = "inline" | "offload" | "pipelined";
@@ -209,7 +209,7 @@ class LatSession {
     this.ack = createChannel("mack", { capacity: MiB, slots: 64 });
     this.pub = this.data.publisher({ backpressure: "block", timeoutMs: -1, engine });
     this.ackSub = this.ack.subscribe({ wait: "block" });
-    this.peer = spawnPeer("modes-recv", [this.data.name, this.ack.name, piece, wait]);
+    this.peer = spawnPeer("recv", [this.data.name, this.ack.name, piece, wait]);
   }
   /** One message: returns [latency, sender copy time, receiver work time] in ns. */
   async once(src: Uint8Array, mode: SendMode, passes: number, cache: CachePlacement = "auto"): Promise<[number, number, number]> {
@@ -295,7 +295,7 @@ async function streams(cfg: ModesConfig, engine: SwEngine) {
   const ack = createChannel("mtack", { capacity: MiB, slots: 64 });
   const pub = data.publisher({ backpressure: "block", timeoutMs: -1, engine });
   const ackSub = ack.subscribe({ wait: "block" });
-  const peer = spawnPeer("modes-sink", [data.name, ack.name]);
+  const peer = spawnPeer("sink", [data.name, ack.name, "block", 1]);
   const empty = new Uint8Array(0);
   const tput: TputCell[] = [];
   const cpu: CpuCell[] = [];

@@ -56,7 +56,7 @@ export async function throughput(o: TputOptions): Promise<TputResult[]> {
   const ack = createChannel("tack", { capacity: MiB, slots: 64 });
   const pub = data.publisher({ backpressure: "block", timeoutMs: -1 });
   const ackSub = ack.subscribe({ wait: "spin" });
-  const peer = spawnPeer("sink", [data.name, ack.name]);
+  const peer = spawnPeer("sink", [data.name, ack.name, "spin", 0]);
   const empty = new Uint8Array(0);
   const out: TputResult[] = [];
   try {

@@ -10,7 +10,7 @@ import type { Subprocess } from "bun";
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
-export const PEER = resolve(import.meta.dir, "peer.ts");
+export const PEER = resolve(import.meta.dir, "roles/main.ts");
 export const REPO_ROOT = resolve(import.meta.dir, "../../..");
 
 /* ------------------------------------------------------------------ statistics */
