@@ -43,18 +43,9 @@ export interface TputResult {
 
 /* ------------------------------------------------------------------ peers */
 
-export interface RttStats {
-  n: number;
-  median_ns: number;
-  min_ns: number;
-  max_ns: number;
-}
+export interface RttStats { n: number; median_ns: number; min_ns: number; max_ns: number }
 
-export interface LatStats {
-  n: number;
-  p50_ns: number;
-  p99_ns: number;
-}
+export interface LatStats { n: number; p50_ns: number; p99_ns: number }
 
 export interface PeerResult {
   impl: "bun-ipc" | "unix-socket";
@@ -124,13 +115,7 @@ export interface LatCell {
   work_ns: number;
 }
 
-export interface LatLimit {
-  size: number;
-  copy_ns: number;
-  work_ns: number;
-  limit_ns: number;
-  ratio: Record<SendMode, number>;
-}
+export interface LatLimit { size: number; copy_ns: number; work_ns: number; limit_ns: number; ratio: Record<SendMode, number> }
 
 export interface TputCell {
   mode: SendMode | "work-only" | "copy-only";
@@ -165,14 +150,7 @@ export interface HotColdCell {
   copy_ns: number;
 }
 
-export interface CModesRecord {
-  bench: "modes";
-  mode: SendMode;
-  size: number;
-  n: number;
-  ns_per_msg: number;
-  sender_cpu_ns_per_msg: number;
-}
+export interface CModesRecord { bench: "modes"; mode: SendMode; size: number; n: number; ns_per_msg: number; sender_cpu_ns_per_msg: number }
 
 export interface CallgrindCell {
   mode: SendMode;

@@ -34,15 +34,23 @@ export function fmtRatio(x: number): string {
 
 export type Row = (string | number)[];
 
-/** Render rows as an aligned text table. */
-export function table(head: string[], rows: Row[]): string {
+/** A table's head and rows, rendered as text (table) or Markdown (mdTable). */
+export interface Grid {
+  head: string[];
+  rows: Row[];
+}
+
+/** Render rows (or a Grid) as an aligned text table. */
+export function table(grid: string[] | Grid, body: Row[] = []): string {
+  const { head, rows } = Array.isArray(grid) ? { head: grid, rows: body } : grid;
   const cells = [head, ...rows.map((r) => r.map(String))];
   const w = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ");
   return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...cells.slice(1).map(line)].join("\n");
 }
 
-/** Render rows as a Markdown table (first column left, the others right aligned). */
-export function mdTable(head: string[], rows: Row[]): string {
+/** Render rows (or a Grid) as a Markdown table (first column left, the others right aligned). */
+export function mdTable(grid: string[] | Grid, body: Row[] = []): string {
+  const { head, rows } = Array.isArray(grid) ? { head: grid, rows: body } : grid;
   return [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i ? "---:" : "---")).join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
