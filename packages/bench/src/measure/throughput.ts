@@ -13,21 +13,12 @@
  *   inline             pub.sendSync(privateBuffer)               (CPU copy into the arena)
  *   memcpy             dst.set(src), two private Uint8Arrays     (no IPC: the reference)
  */
-import { MiB, createChannel, finish, median, spawnPeer, tick } from "./util";
-
-export type TputMode = "zero-copy" | "zero-copy-nowrite" | "inline" | "memcpy";
-
-export interface TputResult {
-  mode: TputMode;
-  size: number;
-  /** Messages (or copies) per rep. */
-  perRep: number;
-  reps: number;
-  gbps: number;
-  median_ns: number;
-  /** GB/s of every rep, in run order. */
-  samples: number[];
-}
+import { MiB } from "../lib/format";
+import { spinReceive } from "../lib/msg";
+import { tick } from "../lib/procs";
+import { Session } from "../lib/session";
+import { median } from "../lib/stats";
+import type { TputMode, TputResult } from "../schema";
 
 export interface TputOptions {
   sizes: number[];
@@ -39,10 +30,6 @@ export interface TputOptions {
   maxMsPerCell: number;
 }
 
-function perRep(o: TputOptions, size: number) {
-  return Math.max(1, Math.floor(o.bytesPerRep / size));
-}
-
 /**
  * Throughput of every mode, size by size, with the reps of the modes
  * interleaved (zero-copy, nowrite, inline, memcpy, zero-copy, ...) so that
@@ -51,18 +38,21 @@ function perRep(o: TputOptions, size: number) {
  */
 export async function throughput(o: TputOptions): Promise<TputResult[]> {
   const maxSize = Math.max(...o.sizes);
-  // two of the largest messages in flight, plus room for the marker
-  const data = createChannel("tput", { capacity: 2 * maxSize + 4 * MiB, slots: 4096 });
-  const ack = createChannel("tack", { capacity: MiB, slots: 64 });
-  const pub = data.publisher({ backpressure: "block", timeoutMs: -1 });
-  const ackSub = ack.subscribe({ wait: "spin" });
-  const peer = spawnPeer("sink", [data.name, ack.name]);
-  const empty = new Uint8Array(0);
   const out: TputResult[] = [];
-  try {
-    await peer.ready;
+  {
+    await using s = new Session({
+      role: "sink",
+      // two of the largest messages in flight, plus room for the marker
+      data: { tag: "tput", capacity: 2 * maxSize + 4 * MiB, slots: 4096 },
+      ack: { tag: "tack", capacity: MiB, slots: 64 },
+      ackWait: "spin",
+      args: ["spin", 0],
+    });
+    const { pub, ackSub } = s;
+    const empty = new Uint8Array(0);
+    await s.peer.ready;
     for (const size of o.sizes) {
-      const k = perRep(o, size);
+      const k = Math.max(1, Math.floor(o.bytesPerRep / size));
       let src: Uint8Array | null = new Uint8Array(size).fill(5);
       let dst: Uint8Array | null = o.modes.includes("memcpy") ? new Uint8Array(size).fill(4) : null;
       const times = new Map<TputMode, number[]>(o.modes.map((m) => [m, []]));
@@ -85,9 +75,7 @@ export async function throughput(o: TputOptions): Promise<TputResult[]> {
               for (let i = 0; i < k; i++) pub.sendSync(src);
             }
             pub.sendSync(empty);
-            let m = ackSub.tryReceive();
-            while (m === null) m = ackSub.tryReceive();
-            m.release();
+            spinReceive(ackSub).release();
           }
           const t = Bun.nanoseconds() - t0;
           if (r >= 0) times.get(mode)!.push(t / k);
@@ -104,14 +92,7 @@ export async function throughput(o: TputOptions): Promise<TputResult[]> {
       Bun.gc(true);
       await tick();
     }
-    pub.close();
-    await finish(peer, 10_000); // it exits at once on end of stream
-  } finally {
-    pub.close();
-    ackSub.close();
-    data.close();
-    ack.close();
-    peer.proc.kill(9);
+    await s.end(); // the sink exits at once on end of stream
   }
   Bun.gc(true);
   return out;

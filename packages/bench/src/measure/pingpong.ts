@@ -1,10 +1,15 @@
 /**
- * Ferry ping-pong between this process and a spawned peer over two channels.
- * Used for the one-way latency (RTT/2, same size both ways) and for the
- * 64 MiB round trip compared with the peers (payload one way, 1 byte back).
+ * Ferry ping-pong between this process and a spawned peer (role echo) over
+ * two channels. Used for the one-way latency (RTT/2, same size both ways) and
+ * for the 64 MiB round trip compared with the peers (payload one way, 1 byte back).
  */
 import type { WaitStrategy } from "@ferry/channel";
-import { MiB, createChannel, finish, pct, sorted, spawnPeer, tick, touch } from "./util";
+import { MiB } from "../lib/format";
+import { nextOf, touch } from "../lib/msg";
+import { tick } from "../lib/procs";
+import { Session } from "../lib/session";
+import { pct, sorted } from "../lib/stats";
+import type { PingPong } from "../schema";
 
 export interface PingPongOptions {
   wait: WaitStrategy;
@@ -22,35 +27,23 @@ export interface PingPongOptions {
   touch?: boolean;
 }
 
-export interface PingPongResult {
-  wait: WaitStrategy;
-  size: number;
-  replySize: number;
-  send: "loan" | "copy";
-  touch: boolean;
-  n: number;
-  /** Round-trip times in ns, ascending. */
-  rtt: Float64Array;
-  rtt_p50_ns: number;
-  rtt_p99_ns: number;
-  /** One-way latency = RTT/2. */
-  p50_ns: number;
-  p99_ns: number;
-  min_ns: number;
-}
-
-export async function pingPong(o: PingPongOptions): Promise<PingPongResult> {
+export async function pingPong(o: PingPongOptions): Promise<PingPong> {
   const cap = (n: number) => Math.max(4 * MiB, 2 * n + MiB);
-  const ping = createChannel("ping", { capacity: cap(o.size), slots: 1024 });
-  const pong = createChannel("pong", { capacity: cap(o.replySize), slots: 1024 });
-  const pub = ping.publisher({ backpressure: "block", timeoutMs: -1 });
-  const sub = pong.subscribe({ wait: o.wait });
   const doTouch = o.touch ?? true;
-  const peer = spawnPeer("echo", [ping.name, pong.name, o.wait, o.replySize, doTouch ? 1 : 0]);
   const rtt = new Float64Array(o.iterations);
   let n = 0;
-  try {
-    await peer.ready;
+  {
+    await using s = new Session({
+      role: "echo",
+      data: { tag: "ping", capacity: cap(o.size), slots: 1024 },
+      ack: { tag: "pong", capacity: cap(o.replySize), slots: 1024 },
+      ackWait: o.wait,
+      args: [o.wait, o.replySize, doTouch ? 1 : 0],
+    });
+    const { pub } = s;
+    // no timeout on the reply (as user code would): a dead peer ends the stream instead
+    const next = nextOf(s.ackSub, o.wait);
+    await s.peer.ready;
     const src = o.send === "copy" ? new Uint8Array(o.size).fill(1) : null;
     const deadline = Bun.nanoseconds() + o.maxMs * 1e6;
     let sink = 0;
@@ -66,13 +59,8 @@ export async function pingPong(o: PingPongOptions): Promise<PingPongResult> {
         loan.bytes[0] = stamp;
         pub.publish(loan);
       }
-      let m;
-      if (o.wait === "spin") {
-        m = sub.tryReceive();
-        while (m === null) m = sub.tryReceive();
-      } else {
-        m = await sub.receive(); // no timeout (as user code would): a dead peer ends the stream instead
-      }
+      const x = next();
+      const m = x instanceof Promise ? await x : x;
       const b = m.bytes;
       if (b[0] !== stamp) throw new Error(`ping-pong: reply carries stamp ${b[0]}, expected ${stamp}`);
       if (doTouch) sink += touch(b);
@@ -84,17 +72,10 @@ export async function pingPong(o: PingPongOptions): Promise<PingPongResult> {
       }
     }
     if (sink < 0) console.log(sink); // keep the reads alive
-    pub.close(); // end of stream: the peer drains and exits
-    await finish(peer, 10_000); // it exits at once on end of stream
-  } finally {
-    pub.close();
-    sub.close();
-    ping.close();
-    pong.close();
-    peer.proc.kill(9);
+    await s.end(); // end of stream: the peer drains and exits at once
   }
   await tick();
-  const s = sorted(rtt.subarray(0, n));
+  const r = sorted(rtt.subarray(0, n));
   return {
     wait: o.wait,
     size: o.size,
@@ -102,11 +83,10 @@ export async function pingPong(o: PingPongOptions): Promise<PingPongResult> {
     send: o.send,
     touch: doTouch,
     n,
-    rtt: s,
-    rtt_p50_ns: pct(s, 50),
-    rtt_p99_ns: pct(s, 99),
-    p50_ns: pct(s, 50) / 2,
-    p99_ns: pct(s, 99) / 2,
-    min_ns: s[0]! / 2,
+    rtt_p50_ns: pct(r, 50),
+    rtt_p99_ns: pct(r, 99),
+    p50_ns: pct(r, 50) / 2,
+    p99_ns: pct(r, 99) / 2,
+    min_ns: r[0]! / 2,
   };
 }

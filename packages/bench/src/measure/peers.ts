@@ -7,28 +7,13 @@
  */
 import type { Socket } from "bun";
 import { existsSync, unlinkSync } from "node:fs";
-import { MiB, finish, median, pct, sorted, spawnPeer, tick } from "./util";
+import { MiB } from "../lib/format";
+import { finish, spawnPeer, tick } from "../lib/procs";
+import { median, pct, sorted } from "../lib/stats";
+import type { LatStats, PeerResult, RttStats } from "../schema";
 
-export interface RttStats {
-  n: number;
-  median_ns: number;
-  min_ns: number;
-  max_ns: number;
-}
-
-export interface LatStats {
-  n: number;
-  p50_ns: number;
-  p99_ns: number;
-}
-
-export interface PeerResult {
-  impl: "bun-ipc" | "unix-socket";
-  /** Round trip of one 64 MiB message + small ack. */
-  rtt: RttStats;
-  /** One-way latency of 64 B, RTT/2. */
-  lat64: LatStats;
-}
+/** The large message of the peers section. */
+export const BIG = 64 * MiB;
 
 export interface PeerOptions {
   bigSize: number;
@@ -60,8 +45,17 @@ export async function bunIpc(o: PeerOptions): Promise<PeerResult> {
       w?.(m);
     },
   });
-  const next = () => new Promise<unknown>((r) => (waiter = r));
   const proc = peer.proc as unknown as { send(m: unknown): void; disconnect(): void };
+  /** ns from sending `msg` until the reply (a Uint8Array of `len` bytes) is here. */
+  const roundTrip = async (msg: Uint8Array, len: number, what: string) => {
+    const p = new Promise<unknown>((r) => (waiter = r));
+    const t0 = Bun.nanoseconds();
+    proc.send(msg);
+    const m = await p;
+    const t1 = Bun.nanoseconds();
+    if (!(m instanceof Uint8Array) || m.length !== len) throw new Error(`bun ipc: bad ${what}`);
+    return t1 - t0;
+  };
   try {
     await peer.ready;
     // 64 B ping-pong
@@ -69,14 +63,9 @@ export async function bunIpc(o: PeerOptions): Promise<PeerResult> {
     const lat: number[] = [];
     const deadline = performance.now() + o.maxMs;
     for (let i = 0; i < o.latWarmup + o.latIterations; i++) {
-      const p = next();
-      const t0 = Bun.nanoseconds();
-      proc.send(ping);
-      const m = await p;
-      const t1 = Bun.nanoseconds();
-      if (!(m instanceof Uint8Array) || m.length !== 64) throw new Error("bun ipc: bad echo");
+      const dt = await roundTrip(ping, 64, "echo");
       if (i >= o.latWarmup) {
-        lat.push(t1 - t0);
+        lat.push(dt);
         if (performance.now() > deadline) break;
       }
     }
@@ -84,13 +73,8 @@ export async function bunIpc(o: PeerOptions): Promise<PeerResult> {
     const big = new Uint8Array(o.bigSize).fill(7);
     const rtt: number[] = [];
     for (let r = -1; r < o.bigReps; r++) {
-      const p = next();
-      const t0 = Bun.nanoseconds();
-      proc.send(big);
-      const m = await p;
-      const t1 = Bun.nanoseconds();
-      if (!(m instanceof Uint8Array) || m.length !== 8) throw new Error("bun ipc: bad ack");
-      if (r >= 0) rtt.push(t1 - t0);
+      const dt = await roundTrip(big, 8, "ack");
+      if (r >= 0) rtt.push(dt);
     }
     proc.send("exit");
     await finish(peer, 10_000);
@@ -202,5 +186,3 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     await tick();
   }
 }
-
-export const BIG = 64 * MiB;

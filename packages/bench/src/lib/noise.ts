@@ -5,7 +5,6 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { cpus } from "node:os";
-import { sleep } from "./util";
 
 const HZ = 100; // USER_HZ: /proc/<pid>/stat ticks are 1/100 s on Linux
 
@@ -89,7 +88,7 @@ export function foreignCpu(a: Snapshot, b: Snapshot): Noise {
 /** Measure foreign CPU over `ms` now. */
 export async function sample(ms: number): Promise<Noise> {
   const a = snapshot();
-  await sleep(ms);
+  await Bun.sleep(ms);
   return foreignCpu(a, snapshot());
 }
 

@@ -1,0 +1,45 @@
+/**
+ * What both processes of a measurement do with messages: take the next one
+ * (spinning or awaiting), read it (touch) or process it (hashWork), and the
+ * clock they share.
+ */
+import type { Message, Subscriber, WaitStrategy } from "@ferry/channel";
+import { lib } from "@ferry/native";
+
+/** CLOCK_MONOTONIC in ns, the same clock in every process (Bun.nanoseconds() counts from each process's start). */
+export const monoNs = (): number => Number(lib.symbols.ferry_now_ns());
+
+/** Spin (busy-wait) for the next message of a subscriber; throws at end of stream. */
+export function spinReceive(sub: Pick<Subscriber, "tryReceive">): Message {
+  let m = sub.tryReceive();
+  while (m === null) m = sub.tryReceive();
+  return m;
+}
+
+/**
+ * The next message: "spin" = a tryReceive loop on this thread that returns
+ * the message itself (no await, no event-loop turn); "block"/"hybrid" =
+ * `await receive()`. Use: `const x = next(); const m = x instanceof Promise ? await x : x;`
+ */
+export function nextOf(sub: Subscriber, wait: WaitStrategy): () => Message | Promise<Message> {
+  return wait === "spin" ? () => spinReceive(sub) : () => sub.receive();
+}
+
+/** Touch the payload: read one byte of every 64-byte cache line (and the last byte). */
+export function touch(b: Uint8Array): number {
+  let s = 0;
+  const n = b.length;
+  for (let i = 0; i < n; i += 64) s += b[i]!;
+  if (n) s += b[n - 1]!;
+  return s;
+}
+
+let sink = 0;
+/** `passes` Bun.hash (wyhash) passes over v, in pieces of `piece` bytes. */
+export function hashWork(v: Uint8Array, passes: number, piece: number): number {
+  for (let at = 0; at < v.length; at += piece) {
+    const p = v.subarray(at, Math.min(v.length, at + piece));
+    for (let k = 0; k < passes; k++) sink = (sink + Number(BigInt.asUintN(8, BigInt(Bun.hash(p))))) | 0;
+  }
+  return sink;
+}

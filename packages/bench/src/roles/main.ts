@@ -1,0 +1,43 @@
+/**
+ * The other process of every two-process measurement (lib/procs.ts spawns
+ * `bun roles/main.ts <role> ...args`). It prints READY once it has opened
+ * and subscribed everything, optionally `RESULT <json>`, and exits 0 at end of
+ * stream. Roles (see each function):
+ *
+ *   echo <in> <out> <wait> <replySize> <touch>   ferry ping-pong echo (ferry.ts)
+ *   sink <in> <ack> <wait> <first>               ferry sink, acks 0-byte batch markers (ferry.ts)
+ *   recv <in> <ack> <piece> <wait>               ferry receiver that hashes every byte (ferry.ts)
+ *   ipc-echo                                     Bun IPC echo (sockets.ts)
+ *   uds-echo <path>                              Unix socket echo (sockets.ts)
+ *   uds-sink <path> <bytes>                      Unix socket sink (sockets.ts)
+ */
+import type { WaitStrategy } from "@ferry/channel";
+import { echo, recv, sink } from "./ferry";
+import { ipcEcho, udsEcho, udsSink } from "./sockets";
+
+const [role, ...args] = process.argv.slice(2);
+const a = (i: number) => args[i] ?? "";
+
+switch (role) {
+  case "echo":
+    await echo(a(0), a(1), a(2) as WaitStrategy, Number(a(3)), a(4) !== "0");
+    process.exit(0);
+  case "sink":
+    await sink(a(0), a(1), a(2) as WaitStrategy, a(3) === "1");
+    process.exit(0);
+  case "recv":
+    await recv(a(0), a(1), Number(a(2)), (args[3] ?? "spin") as WaitStrategy);
+    process.exit(0);
+  case "ipc-echo":
+    ipcEcho();
+    break;
+  case "uds-echo":
+    udsEcho(a(0));
+    break;
+  case "uds-sink":
+    udsSink(a(0), Number(a(1)));
+    break;
+  default:
+    console.error(`unknown role ${role}`);
+    process.exit(2);
+}

@@ -1,0 +1,245 @@
+/**
+ * The results JSON that run.ts writes (bench-results/<timestamp>.json,
+ * latest.json) and report.ts reads: one field per section (sections/*.ts),
+ * plus the run's context, the targets and the scale line.
+ */
+import type { WaitStrategy } from "@ferry/channel";
+
+export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes";
+
+/* ------------------------------------------------------------------ latency, peers (Ferry side) */
+
+/** A Ferry ping-pong between two processes (measure/pingpong.ts). */
+export interface PingPong {
+  wait: WaitStrategy;
+  size: number;
+  replySize: number;
+  send: "loan" | "copy";
+  touch: boolean;
+  n: number;
+  rtt_p50_ns: number;
+  rtt_p99_ns: number;
+  /** One-way latency = RTT/2. */
+  p50_ns: number;
+  p99_ns: number;
+  min_ns: number;
+}
+
+/* ------------------------------------------------------------------ throughput */
+
+export type TputMode = "zero-copy" | "zero-copy-nowrite" | "inline" | "memcpy";
+
+export interface TputResult {
+  mode: TputMode;
+  size: number;
+  /** Messages (or copies) per rep. */
+  perRep: number;
+  reps: number;
+  gbps: number;
+  median_ns: number;
+  /** GB/s of every rep, in run order. */
+  samples: number[];
+}
+
+/* ------------------------------------------------------------------ peers */
+
+export interface RttStats { n: number; median_ns: number; min_ns: number; max_ns: number }
+
+export interface LatStats { n: number; p50_ns: number; p99_ns: number }
+
+export interface PeerResult {
+  impl: "bun-ipc" | "unix-socket";
+  /** Round trip of one 64 MiB message + small ack. */
+  rtt: RttStats;
+  /** One-way latency of 64 B, RTT/2. */
+  lat64: LatStats;
+}
+
+export interface PeersResult {
+  payload_bytes: number;
+  others: PeerResult[];
+  /** 64 MiB round trips through Ferry (loan per wait strategy, loan read in full, inline copy). */
+  ferry_rtt: PingPong[];
+  /** 64 B one-way latency per wait strategy (the latency section's rows when it ran). */
+  ferry_64B: PingPong[];
+}
+
+/* ------------------------------------------------------------------ c */
+
+export interface CPingPong {
+  bench: "pingpong";
+  impl: string; // "ferry" | "floor" | "iceoryx"
+  wait: string;
+  size: number;
+  p50_ns: number;
+  p99_ns: number;
+  n: number;
+}
+
+export interface CThroughput {
+  bench: "throughput";
+  impl: string; // "zero-copy" | "zero-copy-nowrite" | "inline" | "memcpy"
+  size: number;
+  gbps: number;
+  median_ns: number;
+  reps: number;
+}
+
+export type CRecord = CPingPong | CThroughput;
+
+export interface CRun {
+  name: string;
+  command: string[] | null;
+  status: "ok" | "not built" | "skipped" | "failed" | "timed out";
+  detail?: string;
+  seconds?: number;
+  records: CRecord[];
+}
+
+/* ------------------------------------------------------------------ modes */
+
+export type SendMode = "inline" | "offload" | "pipelined";
+export const MODES: SendMode[] = ["inline", "offload", "pipelined"];
+
+export interface LatCell {
+  mode: SendMode;
+  size: number;
+  n: number;
+  /** send start -> receiver done, median / p90 / min. */
+  median_ns: number;
+  p90_ns: number;
+  min_ns: number;
+  /** sender: send call (inline) or send start -> promise settled (engine copy + collect). */
+  copy_ns: number;
+  /** receiver: first receive -> last byte processed. */
+  work_ns: number;
+}
+
+export interface LatLimit { size: number; copy_ns: number; work_ns: number; limit_ns: number; ratio: Record<SendMode, number> }
+
+export interface TputCell {
+  mode: SendMode | "work-only" | "copy-only";
+  size: number;
+  perRep: number;
+  reps: number;
+  gbps: number;
+  samples: number[];
+  /** Producer work: Bun.hash passes over its own input per message (calibrated per size: about one copy). */
+  producer_passes: number;
+}
+
+export interface CpuCell {
+  mode: SendMode;
+  size: number;
+  bytes: number;
+  /** CPU ns of the sending (JS main) thread per GiB moved. */
+  thread_ns_per_gib: number;
+  /** CPU ns of the whole sending process (copy threads included) per GiB. */
+  process_ns_per_gib: number;
+  wall_ns_per_gib: number;
+}
+
+export interface HotColdCell {
+  mode: "inline" | "offload";
+  cache: "hot" | "cold";
+  size: number;
+  fits_llc: boolean;
+  n: number;
+  read_ns: number;
+  read_gbps: number;
+  copy_ns: number;
+}
+
+export interface CModesRecord { bench: "modes"; mode: SendMode; size: number; n: number; ns_per_msg: number; sender_cpu_ns_per_msg: number }
+
+export interface CallgrindCell {
+  mode: SendMode;
+  size: number;
+  n: number;
+  /** Instructions per message (difference of a 2N and an N run, / N). */
+  sender_ir: number;
+  all_ir: number;
+  threads: Record<string, number>;
+}
+
+export interface Parallelism {
+  /** Throughput of two processes running the same loop at once vs one alone (2.0 = two full CPUs). */
+  alu_speedup: number;
+  copy_speedup: number;
+  alu_alone_ms: number;
+  copy_alone_ms: number;
+}
+
+export interface ModesResult {
+  parallelism: Parallelism | null;
+  config: { passes: number; passes_calibrated: boolean; chunk_bytes: number; engine: string; llc_bytes: number; calibration: { copy_gbps: number; hash_gbps: number } };
+  latency: LatCell[];
+  limits: LatLimit[];
+  throughput: TputCell[];
+  cpu: CpuCell[];
+  hotcold: HotColdCell[];
+  c: { status: string; detail?: string; records: CModesRecord[] };
+  callgrind: { status: string; detail?: string; cells: CallgrindCell[] };
+  seconds: number;
+}
+
+/* ------------------------------------------------------------------ the run */
+
+/** One target line of the harness (lib/target.ts builds them). */
+export interface Target {
+  id: string;
+  name: string;
+  goal: string;
+  measured: string;
+  status: "PASS" | "MISS" | "not measured";
+  gap: string;
+  /** Context from the same run (other wait modes, the C and peer numbers). */
+  note?: string;
+}
+
+export interface Machine {
+  libferry: { path: string; mtime: string; size: number };
+  cpu: string;
+  cores: number;
+  /** The LLC size as sysfs gives it ("266240K"), "" when unknown. */
+  l3: string;
+  memory_gib: number;
+  kernel: string;
+  virtualized: boolean;
+  bun: string;
+  ferry: string;
+  platform: string;
+}
+
+export interface CpuNoise {
+  /** CPU used by other processes, as a fraction of all cores. */
+  foreign: number;
+  busiest: string[];
+}
+
+/** What each section contributes: its field of the JSON. */
+export interface Results {
+  latency: PingPong[];
+  throughput: TputResult[];
+  peers: PeersResult;
+  c: CRun[];
+  modes: ModesResult | null;
+}
+
+export interface Result extends Results {
+  schema: 1;
+  date: string;
+  quick: boolean;
+  /** The sections of --only, or null for all. */
+  only: SectionName[] | null;
+  machine: Machine;
+  other_cpu_before: CpuNoise;
+  other_cpu_during: Record<string, CpuNoise>;
+  libferry_rebuilt_during_run: boolean;
+  /** Sections that failed: their stack. */
+  errors: Record<string, string>;
+  /** Seconds in all and per section. */
+  seconds: { total: number } & Record<string, number>;
+  targets: Target[];
+  scale: { iceoryx_64B_p50_ns: number | null; floor_64B_p50_ns: number | null };
+}

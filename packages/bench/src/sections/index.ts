@@ -1,0 +1,13 @@
+/** The section registry: run.ts runs the selected ones in this order (peers reuses latency's 64 B rows). */
+import type { Section } from "../section";
+import type { SectionName } from "../schema";
+import { c } from "./c";
+import { latency } from "./latency";
+import { modes } from "./modes";
+import { peers } from "./peers";
+import { throughput } from "./throughput";
+
+export const SECTIONS: Section[] = [latency, throughput, peers, c, modes];
+
+/** The order of the targets table: the headline ratios (peers, throughput) first, then latency, C, modes. */
+export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "c", "modes"];
