@@ -20,6 +20,10 @@ export {
   MsgInfoLayout, StatsLayout, decode, defineStruct, encode, structMismatches, structs, u64, wordIndex,
   type Decoded, type FieldType, type Struct,
 } from "./structs";
+export { NativeHandle, closedError } from "./handle";
+export {
+  Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineStats,
+} from "./engine";
 export { cstr, fromCstr } from "./text";
 
 const sym = lib.symbols;

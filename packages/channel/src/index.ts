@@ -28,9 +28,9 @@ import {
   lib,
 } from "@ferry/native";
 import { Waker } from "./waker";
-import { Engine, completionRecord, engineByName } from "./engine";
+import { Engine, completionRecord, engineByName } from "@ferry/native";
 
-export { Engine, type EngineCaps, type EngineConfig, type EngineStats } from "./engine";
+export { Engine, type EngineCaps, type EngineConfig, type EngineStats } from "@ferry/native";
 
 export { FerryError, Errno } from "@ferry/native";
 export type { FerryErrorCode } from "@ferry/native";
@@ -408,8 +408,7 @@ export class Publisher implements Disposable {
     const h = this.#h();
     const cache = CacheHint[opts.cache ?? "auto"];
     if (cache === undefined) return Promise.reject(new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`));
-    const want = opts.engine ?? this.engine;
-    const engine = typeof want === "string" ? engineByName(want) : want;
+    const engine = engineByName(opts.engine ?? this.engine);
     const hdr = encodeHeader(opts.header);
     // libferry copies payloads of up to SEND_COPY_MAX bytes into the job during
     // this call (a small typed array's storage may move later: JSC relocates it
@@ -597,7 +596,7 @@ export class Message implements Disposable {
     const src = this.bytes;
     if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
     if (!src.length) return;
-    const engine = typeof opts.engine === "string" || opts.engine === undefined ? engineByName(opts.engine ?? "cpu") : opts.engine;
+    const engine = engineByName(opts.engine ?? "cpu");
     const cache = CacheHint[opts.cache ?? "auto"];
     if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
     const rec = completionRecord();
