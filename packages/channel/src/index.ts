@@ -12,13 +12,15 @@
  * message view is a Uint8Array over it (no FFI per view).
  *
  * Files: types (option and mode names), handle (life cycle), channel,
- * publisher (loans, inline copies), send (engine sends), subscriber, message,
+ * publisher (loans, inline copies), policy (what "auto" means), send (engine
+ * sends), subscriber, message,
  * header (codecs), views (result record, arena views), waker (wake sources).
  */
 export { Channel } from "./channel";
 export { Loan, Publisher } from "./publisher";
 export { Subscriber } from "./subscriber";
 export { Message } from "./message";
+export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } from "./policy";
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, PublishOptions,
   PublisherOptions, SendOptions, SubscribeOptions, WaitStrategy,

@@ -5,10 +5,10 @@
  * through an engine.
  */
 import { ptr } from "bun:ffi";
-import { CacheHint, Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
+import { Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
 import { decodeHeader } from "./header";
 import type { Subscriber } from "./subscriber";
-import type { CachePlacement, EngineLike, Header } from "./types";
+import { cacheHint, type CachePlacement, type EngineLike, type Header } from "./types";
 import type { Info, Views } from "./views";
 
 const sym = lib.symbols;
@@ -114,8 +114,7 @@ export class Message implements Disposable {
     if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
     if (!src.length) return;
     const engine = engineByName(opts.engine ?? "cpu");
-    const cache = CacheHint[opts.cache ?? "auto"];
-    if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
+    const cache = cacheHint(opts.cache);
     const rec = completionRecord();
     void dst.buffer; // an async engine writes dst later: give it storage that does not move
     check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");

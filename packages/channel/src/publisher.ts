@@ -1,15 +1,20 @@
 /**
  * Publisher: zero-copy loans (loan / publish / unloan) and inline copies
  * (sendSync, send in mode "inline"), one FFI call each, results read from
- * the handle's own record. Engine sends are in send.ts.
+ * the handle's own record; send() in mode "auto" asks the policy (policy.ts).
+ * Engine sends are in send.ts.
  */
 import type { Pointer } from "bun:ffi";
-import { Backpressure, CacheHint, Errno, FerryError, check, engineByName, fail, lib } from "@ferry/native";
+import { Backpressure, Errno, FerryError, check, engineByName, fail, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
+import { decide, defaultPolicy, type SendPolicy } from "./policy";
 import { EngineSends } from "./send";
-import type { BackpressurePolicy, EngineLike, PublishOptions, PublisherOptions, SendOptions } from "./types";
+import {
+  cacheHint, checkChunkBytes, type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode,
+  type PublishOptions, type PublisherOptions, type SendOptions,
+} from "./types";
 import { Info, type Views } from "./views";
 
 const sym = lib.symbols;
@@ -42,6 +47,8 @@ export class Loan {
 export class Publisher extends ChannelMember {
   readonly backpressure: BackpressurePolicy;
   readonly engine: EngineLike;
+  /** Decides mode "auto" per message (publisher({ policy }), default: defaultPolicy). */
+  readonly policy: SendPolicy;
   #arena: Views;
   #info: Info;
   #sends: EngineSends;
@@ -61,6 +68,7 @@ export class Publisher extends ChannelMember {
     super(channel, handle, sym.ferry_pub_close);
     this.backpressure = backpressure;
     this.engine = opts.engine ?? "sw";
+    this.policy = opts.policy ?? defaultPolicy;
     this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
     this.#arena = channel.arenaRW(handle);
     this.#sends = new EngineSends(handle, this.#info);
@@ -109,41 +117,55 @@ export class Publisher extends ChannelMember {
    * message's sequence number once the copy is done (and, for "offload",
    * published). With "offload" / "pipelined" an engine copies while this
    * thread goes on: leave `bytes` untouched until the promise settles.
-   * "auto" is "inline" until the coordinator lands.
+   * Mode "auto" (the default) asks the publisher's policy, once, for this
+   * message and follows its decision; explicit engine, cache and chunkBytes
+   * options win over the decision's. Every error rejects the promise.
    */
   send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
-    const mode = opts.mode ?? "auto";
-    if (mode !== "offload" && mode !== "pipelined") {
-      try {
-        return Promise.resolve(this.sendSync(bytes, opts));
-      } catch (e) {
-        return Promise.reject(e);
+    try {
+      let mode = opts.mode ?? "auto";
+      let { engine, cache, chunkBytes } = opts;
+      if (mode === "auto" && this.policy !== defaultPolicy) {
+        const d = decide(this.policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
+        mode = d.mode;
+        engine ??= d.engine;
+        cache ??= d.cache;
+        chunkBytes ??= d.chunkBytes;
       }
+      const chunk = checkChunkBytes(chunkBytes);
+      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header));
+      void this.handle; // throws FERRY_E_CLOSED once closed
+      const hint = cacheHint(cache);
+      const e = engineByName(engine ?? this.engine);
+      const hdr = encodeHeader(opts.header);
+      return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, opts.verify === true);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    void this.handle; // throws FERRY_E_CLOSED once closed
-    const cache = CacheHint[opts.cache ?? "auto"];
-    if (cache === undefined) return Promise.reject(new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`));
-    const engine = engineByName(opts.engine ?? this.engine);
-    const hdr = encodeHeader(opts.header);
-    return this.#sends.submit(bytes, engine, hdr, mode, cache, opts.verify === true);
   }
 
   /** Engine sends still in flight. */
   get pending(): number { return this.#sends.pending; }
 
-  /** Synchronous inline copy + publish. */
+  /**
+   * Synchronous inline copy + publish. Always inline: it does not ask the
+   * policy ("auto" means inline here); use send() for the policy's choice.
+   */
   sendSync(bytes: Uint8Array, opts: SendOptions = {}): number {
+    if (opts.chunkBytes !== undefined) checkChunkBytes(opts.chunkBytes);
+    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header);
+  }
+
+  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header): number {
     const h = this.handle;
-    const mode = opts.mode ?? "auto";
     if (mode === "offload" || mode === "pipelined")
       throw new FerryError(Errno.INVAL, `mode "${mode}" is asynchronous: use send()`);
     if (mode === "zero-copy")
       throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
     if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
-    const cache = CacheHint[opts.cache ?? "auto"];
-    if (cache === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${opts.cache}"`);
-    const hdr = encodeHeader(opts.header);
-    const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, cache, null);
+    const hint = cacheHint(cache);
+    const hdr = encodeHeader(header);
+    const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, hint, null);
     if (rc < 0) throw fail(rc, "send");
     return this.#info.seq;
   }

@@ -33,12 +33,14 @@ export class EngineSends {
   get pending(): number { return this.#jobs.length; }
 
   /**
-   * Submit one send (the publisher validated every argument); resolves with
+   * Submit one send (the publisher validated every argument; `chunk` is the
+   * per-message chunk hint, 0 for the engine's own); resolves with
    * the message's sequence number once the copy is done (and, for
    * "offload", published).
    */
   submit(
-    bytes: Uint8Array, engine: Engine, hdr: Uint8Array | null, mode: keyof typeof SendMode, cache: number, verify: boolean,
+    bytes: Uint8Array, engine: Engine, hdr: Uint8Array | null, mode: keyof typeof SendMode, cache: number, chunk: number,
+    verify: boolean,
   ): Promise<number> {
     // libferry copies payloads of up to SEND_COPY_MAX bytes into the job during
     // this call (a small typed array's storage may move later: JSC relocates it
@@ -47,7 +49,7 @@ export class EngineSends {
     // stays put while the job keeps `bytes` referenced until it settles.
     if (bytes.length > SEND_COPY_MAX) void bytes.buffer;
     const src = bytes.length ? ptr(bytes) : null;
-    const rc = sym.ferry_pub_send_engine(this.#handle, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, 0, null);
+    const rc = sym.ferry_pub_send_engine(this.#handle, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, chunk, null);
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
     const id = this.#info.token;
     const hash = verify ? Bun.hash(bytes) : undefined;

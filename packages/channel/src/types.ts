@@ -1,5 +1,9 @@
-/** The public names of @ferry/channel's options and modes (the fixed ones are in ARCHITECTURE.md). */
-import type { EngineLike } from "@ferry/native";
+/**
+ * The public names of @ferry/channel's options and modes (the fixed ones are
+ * in ARCHITECTURE.md), and the checks that turn them into libferry values.
+ */
+import { CacheHint, Errno, FerryError, Wait, type EngineLike } from "@ferry/native";
+import type { SendPolicy } from "./policy";
 
 export type { EngineLike } from "@ferry/native";
 
@@ -20,10 +24,12 @@ export interface CreateOptions {
 
 export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
-  /** Default copy engine for send() in "offload" / "pipelined" mode (default: a shared "sw" engine). */
+  /** Default copy engine for send() in "offload" / "pipelined" mode (default: the shared "sw" engine). */
   engine?: EngineLike;
   /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; -1 waits forever. */
   timeoutMs?: number;
+  /** Decides mode "auto" (and send() without a mode) per message. Default: defaultPolicy (inline). */
+  policy?: SendPolicy;
 }
 
 export interface SubscribeOptions {
@@ -42,13 +48,17 @@ export interface PublishOptions {
 
 export interface SendOptions {
   /** "inline" (CPU copy now), "offload" (engine copies; published when done), "pipelined"
-   * (published at once; receivers follow the copy), "auto" (inline until the coordinator lands). */
+   * (published at once; receivers follow the copy), "auto" (the publisher's policy decides;
+   * the default). */
   mode?: Mode;
   /** Destination cache placement: "hot" (reader comes soon), "cold" (bulk), "auto". */
   cache?: CachePlacement;
   header?: Header;
-  /** Engine for this send (overrides the publisher's). */
+  /** Engine for this send (overrides the publisher's, and the policy's). */
   engine?: EngineLike;
+  /** Engine sends: progress / split granularity for this message in bytes; 0 (default) is the
+   * engine's own (sw honours 4096 and up). An integer, 0 or 4096..2^32-1. */
+  chunkBytes?: number;
   /** Debug: hash `bytes` before and after an engine send; reject if they changed meanwhile. */
   verify?: boolean;
 }
@@ -63,4 +73,31 @@ export interface ChannelStats {
   publishers: number;
   subscribers: number;
   reclaimed: number;
+}
+
+/* ------------------------------------------------------------------ validation of the names */
+
+/** The FERRY_COPY_* hint of a cache placement (default "auto"); FERRY_E_INVAL for an unknown one. */
+export function cacheHint(cache: CachePlacement | undefined): number {
+  const c = CacheHint[cache ?? "auto"];
+  if (c === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${cache}"`);
+  return c;
+}
+
+/** `wait` itself when it is a wait strategy; FERRY_E_INVAL otherwise. */
+export function checkWait(wait: WaitStrategy): WaitStrategy {
+  if (Wait[wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${wait}"`);
+  return wait;
+}
+
+/** Smallest chunk hint an engine honours (sw's minimum chunk); smaller ones are refused, 0 is the default. */
+export const MIN_CHUNK_BYTES = 4096;
+const MAX_CHUNK_BYTES = 2 ** 32 - 1; // ferry_copy_desc.chunk is a u32
+
+/** The chunk hint for libferry (0: the engine's own); FERRY_E_INVAL unless 0 or an integer in 4096..2^32-1. */
+export function checkChunkBytes(chunkBytes: number | undefined): number {
+  if (chunkBytes === undefined || chunkBytes === 0) return 0;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES)
+    throw new FerryError(Errno.INVAL, `chunkBytes must be 0 or an integer in ${MIN_CHUNK_BYTES}..2^32-1, got ${chunkBytes}`);
+  return chunkBytes;
 }
