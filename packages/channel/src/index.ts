@@ -23,7 +23,7 @@ export { Message } from "./message";
 export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } from "./policy";
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, PublishOptions,
-  PublisherOptions, SendOptions, SubscribeOptions, WaitStrategy,
+  PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, WaitStrategy,
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineStats } from "@ferry/native";

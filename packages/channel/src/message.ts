@@ -8,7 +8,7 @@ import { ptr } from "bun:ffi";
 import { Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
 import { decodeHeader } from "./header";
 import type { Subscriber } from "./subscriber";
-import { cacheHint, type CachePlacement, type EngineLike, type Header } from "./types";
+import { cacheHint, checkWait, type CachePlacement, type EngineLike, type Header, type ReadyOptions } from "./types";
 import type { Info, Views } from "./views";
 
 const sym = lib.symbols;
@@ -71,17 +71,20 @@ export class Message implements Disposable {
   }
 
   /**
-   * Resolve once `bytes` (default: all) of the payload are final; never blocks
-   * the event loop. Rejects with FERRY_E_TIMEOUT after `timeoutMs`, or with the
-   * copy's error.
+   * Resolve once `bytes` (default: all) of the payload are final. Waits as
+   * the subscriber does, or as `wait` says for this call: "spin" on the JS
+   * thread, "block" / "hybrid" without blocking the event loop. Rejects with
+   * FERRY_E_TIMEOUT after `timeoutMs`, or with the copy's error
+   * (FERRY_E_INVAL for an unknown wait).
    */
-  async ready(bytes?: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+  async ready(bytes?: number, opts: ReadyOptions = {}): Promise<void> {
+    const wait = opts.wait === undefined ? undefined : checkWait(opts.wait);
     const want = Math.min(bytes ?? this.length, this.length);
     const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? Infinity : performance.now() + opts.timeoutMs;
     while (this.progress() < want) {
       const left = deadline - performance.now();
       if (left <= 0) throw new FerryError(Errno.TIMEOUT, `${want} bytes of message ${this.seq} not ready within ${opts.timeoutMs} ms`);
-      await this.#sub.waitProgress(this.#token, want, left);
+      await this.#sub.waitProgress(this.#token, want, left, wait);
     }
   }
 

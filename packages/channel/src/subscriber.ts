@@ -4,7 +4,7 @@ import { Errno, FerryError, Wait, check, closedError, cstr, fail, lib } from "@f
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
-import type { SubscribeOptions, WaitStrategy } from "./types";
+import { checkWait, type ReceiveOptions, type SubscribeOptions, type WaitStrategy } from "./types";
 import { Info, type Views } from "./views";
 import { directWake, progressWake, type Waker } from "./waker";
 
@@ -23,8 +23,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
 
   /** @internal use channel.subscribe() */
   constructor(channel: Channel, opts: SubscribeOptions) {
-    const wait = opts.wait ?? "hybrid";
-    if (Wait[wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${opts.wait}"`);
+    const wait = checkWait(opts.wait ?? "hybrid");
     const out = new BigUint64Array(1);
     check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
     const handle = Number(out[0]) as Pointer;
@@ -52,12 +51,15 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
 
   /**
    * Wait for the next message. With wait "spin" this busy-waits on the JS
-   * thread; "block" and "hybrid" wait in a native thread and leave the event
-   * loop free. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD.
+   * thread; "block" and "hybrid" sleep until a publisher wakes this event
+   * loop, leaving it free. `wait` overrides the subscriber's strategy for this
+   * call. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD
+   * (FERRY_E_INVAL for an unknown wait).
    */
-  async receive(opts: { timeoutMs?: number } = {}): Promise<Message> {
+  async receive(opts: ReceiveOptions = {}): Promise<Message> {
+    const wait = opts.wait === undefined ? this.wait : checkWait(opts.wait);
     const timeoutMs = opts.timeoutMs ?? -1;
-    if (this.wait === "spin") {
+    if (wait === "spin") {
       const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6));
       if (rc < 0) throw fail(rc, "receive");
       return new Message(this, this.#arena, this.#info);
@@ -96,17 +98,22 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     return p;
   }
 
-  /** @internal wait (spin: on this thread; else through the waiter thread) until `bytes` are final. */
-  async waitProgress(token: number, bytes: number, timeoutMs = Infinity): Promise<void> {
+  /**
+   * @internal wait until `bytes` of held message `token` are final: "spin" on
+   * this thread, else through the waiter thread. That thread keeps the
+   * strategy it starts with: the subscriber's, or, when the subscriber spins,
+   * that of the first call that does not.
+   */
+  async waitProgress(token: number, bytes: number, timeoutMs = Infinity, wait: WaitStrategy = this.wait): Promise<void> {
     const h = this.handle;
-    const wait = this.wait;
     if (wait === "spin") {
       const ns = Number.isFinite(timeoutMs) ? Math.round(timeoutMs * 1e6) : -1;
       const p = sym.ferry_sub_wait_progress(h, token, bytes, Wait.spin, ns) as number;
       if (p < 0 && p !== Errno.TIMEOUT) throw fail(p, "pipelined copy");
       return;
     }
-    await (this.#progressWaker ??= progressWake(h, wait)).wait(timeoutMs, () => sym.ferry_sub_arm_progress(h, token, bytes));
+    const thread = this.wait === "spin" ? wait : this.wait;
+    await (this.#progressWaker ??= progressWake(h, thread)).wait(timeoutMs, () => sym.ferry_sub_arm_progress(h, token, bytes));
   }
 
   /** @internal */

@@ -39,6 +39,16 @@ export interface SubscribeOptions {
   group?: string;
 }
 
+export interface ReceiveOptions {
+  /** Give up with FERRY_E_TIMEOUT after this long. Default: wait forever. */
+  timeoutMs?: number;
+  /** How to wait for this call (default: the subscriber's `wait`). */
+  wait?: WaitStrategy;
+}
+
+/** Options of message.ready(): the same as receive()'s, for the copy's progress. */
+export type ReadyOptions = ReceiveOptions;
+
 export interface PublishOptions {
   /** JSON-serialisable metadata (dtype, shape, content type), at most 4 KiB encoded. */
   header?: Header;
