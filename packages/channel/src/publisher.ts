@@ -123,6 +123,7 @@ export class Publisher extends ChannelMember {
    */
   send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
     try {
+      void this.handle; // throws FERRY_E_CLOSED once closed (before the policy is asked)
       let mode = opts.mode ?? "auto";
       let { engine, cache, chunkBytes } = opts;
       if (mode === "auto" && this.policy !== defaultPolicy) {
@@ -134,7 +135,6 @@ export class Publisher extends ChannelMember {
       }
       const chunk = checkChunkBytes(chunkBytes);
       if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header));
-      void this.handle; // throws FERRY_E_CLOSED once closed
       const hint = cacheHint(cache);
       const e = engineByName(engine ?? this.engine);
       const hdr = encodeHeader(opts.header);
