@@ -77,7 +77,14 @@ describe("engines", () => {
 
   test('the shared engine behind engine: "sw" opens with swDefaults(), like swEngine()', () => {
     const d = swDefaults();
-    expect(engineByName("sw").caps()).toMatchObject({ name: "sw", threads: d.threads, chunkBytes: d.chunkBytes });
-    expect(engineByName("sw")).toBe(engineByName("sw"));
+    const shared = engineByName("sw");
+    try {
+      expect(shared.caps()).toMatchObject({ name: "sw", threads: d.threads, chunkBytes: d.chunkBytes });
+      expect(engineByName("sw")).toBe(shared);
+    } finally {
+      shared.close(); // leave no copy thread behind for later tests; the next use opens a new one
+    }
+    expect(engineByName("sw")).not.toBe(shared);
+    engineByName("sw").close();
   });
 });
