@@ -1,43 +1,35 @@
-/** @ferry/native: libferry's binding. Wrapper packages import from here. */
+/**
+ * @ferry/native: libferry's binding. Wrapper packages import from here.
+ *
+ * Importing it loads the library and checks this binding against it: the
+ * error names (errors.ts), the constants (constants.ts) and the struct
+ * layouts (structs.ts). A mismatch throws at import, naming what differs.
+ */
 import { lib } from "./symbols";
-import { FerryError } from "./errors";
+import { check } from "./errors";
 
-export { lib } from "./symbols";
+export { lib, type Symbols } from "./symbols";
 export { candidates, findLibrary } from "./load";
-export { Errno, FerryError, codeName, type FerryErrorCode } from "./errors";
+export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
+export {
+  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
+  SEND_COPY_MAX, SendMode, Wait, constantMismatches, libraryConstant,
+} from "./constants";
+export {
+  COMPLETION_ALIGN, COMPLETION_SIZE, ChannelInfoLayout, EngineCapsLayout, EngineConfigLayout, EngineStatsLayout,
+  MsgInfoLayout, StatsLayout, decode, defineStruct, encode, structMismatches, structs, u64, wordIndex,
+  type Decoded, type FieldType, type Struct,
+} from "./structs";
+export { NativeHandle, closedError } from "./handle";
+export {
+  Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineStats,
+} from "./engine";
+export { cstr, fromCstr } from "./text";
 
 const sym = lib.symbols;
 
-/** Throw a FerryError for a negative return code, with libferry's detail. */
-export function check(rc: number, what?: string): number {
-  if (rc >= 0) return rc;
-  throw fail(rc, what);
-}
-
-export function fail(rc: number, what?: string): FerryError {
-  const detail = String(sym.ferry_last_error() ?? "");
-  const base = String(sym.ferry_strerror(rc));
-  const msg = detail && detail !== base ? `${base}: ${detail}` : base;
-  return new FerryError(rc, what ? `${what}: ${msg}` : msg);
-}
-
-/** NUL-terminated UTF-8 for char* arguments. */
-export function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(`${s}\0`);
-}
-
 export const version: string = String(sym.ferry_version());
 export const abiVersion: number = sym.ferry_abi_version();
-
-export const Wait = { spin: 0, block: 1, hybrid: 2 } as const;
-export const Backpressure = { block: 0, error: 1, "drop-oldest": 2 } as const;
-export const SendMode = { offload: 1, pipelined: 2 } as const;
-export const CacheHint = { auto: 0, hot: 1, cold: 2 } as const;
-export const MSG_PIPELINED = 1;
-export const HEADER_MAX = 4096;
-export const NAME_MAX = 64;
-/** Engine sends of at most this many bytes are copied into the job at submit (ferry.h). */
-export const SEND_COPY_MAX = 4096;
 
 /** Remove every ferry segment in /dev/shm that no live process uses. */
 export function gc(): number {

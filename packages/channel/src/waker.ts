@@ -1,10 +1,36 @@
 /**
- * Waker: lets an async wait sleep without blocking the event loop and without
- * burning CPU. A native waiter thread (ferry_sub_notify_fd / ferry_pub_notify_fd)
- * sleeps on a futex (after a bounded spin for "hybrid") and writes an eventfd
- * once there is something to do; the event loop reads that fd.
+ * Waking the event loop. An async wait must neither block the event loop nor
+ * burn CPU, so every wait below sleeps on a file descriptor the event loop
+ * reads, after an arm call that says what to wait for (and returns 1 when it
+ * is already there). Three wake sources feed that one Waker class:
+ *
+ *  - directWake (subscriber, receive()): a datagram socket in the abstract
+ *    namespace. A publisher that publishes while this subscriber is armed
+ *    writes one byte to it: one sleeping thread (the event loop) per wake-up.
+ *  - progressWake (subscriber, pipelined ready()/chunks()): an eventfd fed by
+ *    a native waiter thread (ferry_sub_notify_fd) that sleeps on the
+ *    message's progress futex, after a bounded spin for "hybrid". Progress is
+ *    written by the publisher's copy engine, which only does a futex wake, so
+ *    nothing can write the direct-wake socket for it: that is why a
+ *    Subscriber keeps two wakers (created on first use; most have one).
+ *  - jobWake (publisher, engine sends): an eventfd the engine itself signals
+ *    when a send finishes (no helper thread); send.ts also collects at least
+ *    every 10 ms for engines that only finish records when polled.
+ *
+ * A fourth way is not a Waker: Message.copyTo polls its engine's completion
+ * record between setImmediate turns (the receiver's own copy, usually "cpu",
+ * which finishes inside the call).
+ *
+ * What the fixed wait names mean here: "spin" never reaches a Waker (the
+ * caller spins in libferry on the JS thread); "block" and "hybrid" both sleep
+ * on the event loop. For receive() they are the same (hybrid's spin would
+ * have to run on the JS thread or in a helper thread, measured slower); for
+ * progress, hybrid is the waiter thread's spin-then-sleep.
  */
-import { check } from "@ferry/native";
+import type { Pointer } from "bun:ffi";
+import { Wait, check, lib } from "@ferry/native";
+
+const sym = lib.symbols;
 
 type Reader = { read(): Promise<{ done: boolean }>; cancel(): Promise<void> };
 
@@ -59,4 +85,22 @@ export class Waker {
     this.#closed = true;
     this.#drop();
   }
+}
+
+/** Subscriber `h`'s direct-wake socket: signalled by publishers when something is receivable. */
+export function directWake(h: Pointer): Waker {
+  return new Waker(sym.ferry_sub_wake_fd(h), () => sym.ferry_sub_arm_wake(h));
+}
+
+/**
+ * Subscriber `h`'s waiter thread: signalled once held message progress (armed per wait) is reached.
+ * The thread keeps the strategy it was started with ("block" or "hybrid") for the subscriber's life.
+ */
+export function progressWake(h: Pointer, wait: "block" | "hybrid"): Waker {
+  return new Waker(sym.ferry_sub_notify_fd(h, Wait[wait]), () => sym.ferry_sub_arm(h));
+}
+
+/** Publisher `h`'s job eventfd: signalled by the engine when an engine send finishes. */
+export function jobWake(h: Pointer): Waker {
+  return new Waker(sym.ferry_pub_notify_fd(h), () => sym.ferry_pub_arm(h));
 }

@@ -3,9 +3,11 @@
  * publisher (`ch.publisher({ engine: swEngine() })`) or to a single send
  * (`pub.send(bytes, { mode: "offload", engine })`): the copy into shared
  * memory then runs on these threads while the sending thread goes on.
+ *
+ * Depends on @ferry/native only. The defaults are @ferry/native's
+ * swDefaults(), the same ones the shared engine behind `engine: "sw"` uses.
  */
-import { availableParallelism } from "node:os";
-import { Engine, type EngineStats } from "@ferry/channel";
+import { Engine, swDefaults, type EngineStats } from "@ferry/native";
 
 export interface SwEngineOptions {
   /** Copy threads. Default: one less than the CPUs this process may use, at least 1. */
@@ -20,23 +22,16 @@ export interface SwEngineOptions {
   coldThreshold?: number;
 }
 
-/** The defaults swEngine() picks on this machine, and why. */
+/** The defaults swEngine() picks on this machine, and why (@ferry/native's swDefaults()). */
 export function detect(): { threads: number; chunkBytes: number; cpus: number; reason: string } {
-  const cpus = availableParallelism();
-  const threads = Math.max(1, cpus - 1);
-  return {
-    threads,
-    chunkBytes: 256 * 1024,
-    cpus,
-    reason: `${cpus} CPU(s) available: ${threads} copy thread(s) leave one CPU to the sending thread; 256 KiB chunks keep per-chunk overhead under 1% and pipelining fine-grained`,
-  };
+  return swDefaults();
 }
 
 export type SwEngine = Engine & { readonly options: Required<Omit<SwEngineOptions, "pin" | "coldThreshold">> & SwEngineOptions };
 
 /** Open a software copy engine. Close it (or `using`) when done; its threads sleep when idle. */
 export function swEngine(opts: SwEngineOptions = {}): SwEngine {
-  const d = detect();
+  const d = swDefaults();
   const threads = opts.threads ?? d.threads;
   const chunkBytes = opts.chunkBytes ?? d.chunkBytes;
   const e = new Engine("sw", {

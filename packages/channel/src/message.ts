@@ -1,0 +1,158 @@
+/**
+ * Message: a received message, a view into the arena until release(). A
+ * pipelined one is published before its payload is copied: progress(),
+ * ready() and chunks() follow the copy; copyTo() copies a payload out
+ * through an engine.
+ */
+import { ptr } from "bun:ffi";
+import { Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
+import { decodeHeader } from "./header";
+import type { Subscriber } from "./subscriber";
+import { cacheHint, checkWait, type CachePlacement, type EngineLike, type Header, type ReadyOptions } from "./types";
+import type { Info, Views } from "./views";
+
+const sym = lib.symbols;
+
+export class Message implements Disposable {
+  readonly seq: number;
+  /** Messages this subscriber (or its group) lost to drop-oldest so far. */
+  readonly dropped: number;
+  /** Published before its payload was copied ("pipelined"): see ready() and chunks(). */
+  readonly pipelined: boolean;
+  #bytes: Uint8Array | null;
+  #hdr: Uint8Array | null;
+  #header: Header | undefined;
+  #token: number;
+  #sub: Subscriber;
+  #complete: boolean;
+
+  /** @internal */
+  constructor(sub: Subscriber, arena: Views, info: Info) {
+    this.#sub = sub;
+    this.seq = info.seq;
+    this.dropped = info.dropped;
+    this.#token = info.token;
+    this.pipelined = (info.flags & MSG_PIPELINED) !== 0;
+    this.#complete = !this.pipelined;
+    this.#bytes = arena.get(info.offset, info.length);
+    const hl = info.hdrLength;
+    this.#hdr = hl ? arena.get(info.hdrOffset, hl) : null;
+  }
+
+  #view(): Uint8Array {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
+    return this.#bytes;
+  }
+
+  /**
+   * Read-only view of the payload in shared memory, valid until release(). Do not write to it.
+   * A pipelined message hands it out only once complete: `await msg.ready()` first.
+   */
+  get bytes(): Uint8Array {
+    const v = this.#view();
+    if (!this.#complete && this.progress() < v.length)
+      throw new FerryError(Errno.STATE, `message ${this.seq} is still being copied: await msg.ready() or use msg.chunks()`);
+    this.#complete = true;
+    return v;
+  }
+
+  get length(): number { return this.#view().length; }
+
+  /**
+   * Bytes of the payload, from its start, that are final. Throws the copy's
+   * FerryError if the publisher's copy failed (FERRY_E_PEERDEAD if it died).
+   */
+  progress(): number {
+    const v = this.#view();
+    if (this.#complete) return v.length;
+    const p = this.#sub.progressOf(this.#token);
+    if (p === v.length) this.#complete = true;
+    return p;
+  }
+
+  /**
+   * Resolve once `bytes` (default: all) of the payload are final. Waits as
+   * the subscriber does, or as `wait` says for this call: "spin" on the JS
+   * thread, "block" / "hybrid" without blocking the event loop. Rejects with
+   * FERRY_E_TIMEOUT after `timeoutMs`, or with the copy's error
+   * (FERRY_E_INVAL for an unknown wait).
+   */
+  async ready(bytes?: number, opts: ReadyOptions = {}): Promise<void> {
+    const wait = opts.wait === undefined ? undefined : checkWait(opts.wait);
+    const want = Math.min(bytes ?? this.length, this.length);
+    const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? Infinity : performance.now() + opts.timeoutMs;
+    while (this.progress() < want) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new FerryError(Errno.TIMEOUT, `${want} bytes of message ${this.seq} not ready within ${opts.timeoutMs} ms`);
+      await this.#sub.waitProgress(this.#token, want, left, wait);
+    }
+  }
+
+  /**
+   * The payload as it lands: views of consecutive pieces, each final when
+   * yielded, at least `minBytes` long except the last (default 1 MiB).
+   */
+  async *chunks(opts: { minBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+    const v = this.#view();
+    const step = Math.max(1, opts.minBytes ?? 2 ** 20);
+    let at = 0;
+    while (at < v.length) {
+      let p = this.progress();
+      if (p - at < step && p < v.length) {
+        await this.ready(Math.min(at + step, v.length));
+        p = this.progress();
+      }
+      yield v.subarray(at, p);
+      at = p;
+    }
+  }
+
+  /**
+   * Copy the payload into `dst` (the receiver's own memory) through an engine
+   * ("cpu", "sw", ...) with a cache hint; waits for a pipelined payload first.
+   */
+  async copyTo(dst: Uint8Array, opts: { engine?: EngineLike; cache?: CachePlacement } = {}): Promise<void> {
+    await this.ready();
+    const src = this.bytes;
+    if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
+    if (!src.length) return;
+    const engine = engineByName(opts.engine ?? "cpu");
+    const cache = cacheHint(opts.cache);
+    const rec = completionRecord();
+    void dst.buffer; // an async engine writes dst later: give it storage that does not move
+    check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
+    // cpu finishes inside the call; others: yield to the event loop until done
+    let r: number;
+    while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
+    void rec.keep; // the record stays alive until the engine is done with it
+    void dst;
+    if (r < 0) throw fail(r, "copyTo");
+  }
+
+  /** Raw header bytes (null when the message has none). */
+  get headerBytes(): Uint8Array | null {
+    this.#view(); // throws after release
+    return this.#hdr;
+  }
+
+  /** The header, parsed from JSON on first access (undefined when absent). */
+  get header(): Header {
+    const raw = this.headerBytes;
+    if (this.#header === undefined && raw) this.#header = decodeHeader(raw);
+    return this.#header;
+  }
+
+  get released(): boolean { return this.#bytes === null; }
+
+  /** Give the message's space back. Idempotent. */
+  release(): void {
+    if (!this.#bytes) return;
+    this.#bytes = null;
+    this.#hdr = null;
+    this.#sub.releaseToken(this.#token);
+  }
+
+  [Symbol.dispose]() {
+    this.release();
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Publisher: zero-copy loans (loan / publish / unloan) and inline copies
+ * (sendSync, send in mode "inline"), one FFI call each, results read from
+ * the handle's own record; send() in mode "auto" asks the policy (policy.ts).
+ * Engine sends are in send.ts.
+ */
+import type { Pointer } from "bun:ffi";
+import { Backpressure, Errno, FerryError, check, engineByName, fail, lib } from "@ferry/native";
+import type { Channel } from "./channel";
+import { ChannelMember } from "./handle";
+import { encodeHeader } from "./header";
+import { decide, defaultPolicy, type SendPolicy } from "./policy";
+import { EngineSends } from "./send";
+import {
+  cacheHint, checkChunkBytes, type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode,
+  type PublishOptions, type PublisherOptions, type SendOptions,
+} from "./types";
+import { Info, type Views } from "./views";
+
+const sym = lib.symbols;
+
+/** A writable block of the arena; `bytes` is valid until published or returned. */
+export class Loan {
+  #bytes: Uint8Array | null;
+  /** @internal */ readonly token: number;
+  /** @internal */ readonly owner: Publisher;
+  constructor(owner: Publisher, token: number, bytes: Uint8Array) {
+    this.owner = owner;
+    this.token = token;
+    this.#bytes = bytes;
+  }
+  /** Writable view into shared memory. */
+  get bytes(): Uint8Array {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
+    return this.#bytes;
+  }
+  get size(): number { return this.#bytes?.length ?? 0; }
+  get active(): boolean { return this.#bytes !== null; }
+  /** @internal */
+  consume(): void {
+    if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
+    this.#bytes = null;
+  }
+}
+
+/** A publisher of one channel handle. close() waits for its engine copies in flight; idempotent. */
+export class Publisher extends ChannelMember {
+  readonly backpressure: BackpressurePolicy;
+  readonly engine: EngineLike;
+  /** Decides mode "auto" per message (publisher({ policy }), default: defaultPolicy). */
+  readonly policy: SendPolicy;
+  #arena: Views;
+  #info: Info;
+  #sends: EngineSends;
+
+  /** @internal use channel.publisher() */
+  constructor(channel: Channel, opts: PublisherOptions) {
+    const backpressure = opts.backpressure ?? "block";
+    const bp = Backpressure[backpressure];
+    if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure "${opts.backpressure}"`);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const out = new BigUint64Array(1);
+    check(
+      sym.ferry_pub_open(channel.handle, bp, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6), out),
+      `publisher on "${channel.name}"`,
+    );
+    const handle = Number(out[0]) as Pointer;
+    super(channel, handle, sym.ferry_pub_close);
+    this.backpressure = backpressure;
+    this.engine = opts.engine ?? "sw";
+    this.policy = opts.policy ?? defaultPolicy;
+    this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
+    this.#arena = channel.arenaRW(handle);
+    this.#sends = new EngineSends(handle, this.#info);
+  }
+
+  protected get what() {
+    return "publisher";
+  }
+
+  /** Borrow `size` bytes of shared memory to build a message in place (zero-copy). */
+  loan(size: number): Loan {
+    const h = this.handle;
+    const info = this.#info;
+    const rc = sym.ferry_pub_loan(h, size, null);
+    if (rc < 0) throw fail(rc, "loan");
+    return new Loan(this, info.token, this.#arena.get(info.offset, size));
+  }
+
+  /** Publish a loan; returns the message's sequence number. */
+  publish(loan: Loan, opts?: PublishOptions): number {
+    const h = this.handle;
+    if (loan.owner !== this) throw new FerryError(Errno.STATE, "loan belongs to another publisher");
+    const size = loan.size;
+    const length = opts?.length ?? size;
+    if (length > size || length < 0)
+      throw new FerryError(Errno.INVAL, `length ${length} outside the loan of ${size} bytes`);
+    const hdr = opts?.header === undefined ? null : encodeHeader(opts.header);
+    loan.consume();
+    const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
+    if (rc < 0) {
+      sym.ferry_pub_unloan(h, loan.token);
+      throw fail(rc, "publish");
+    }
+    return this.#info.seq;
+  }
+
+  /** Give a loan back unpublished. */
+  unloan(loan: Loan): void {
+    const h = this.handle;
+    loan.consume();
+    check(sym.ferry_pub_unloan(h, loan.token), "unloan");
+  }
+
+  /**
+   * Copy `bytes` into the channel and publish them; resolves with the
+   * message's sequence number once the copy is done (and, for "offload",
+   * published). With "offload" / "pipelined" an engine copies while this
+   * thread goes on: leave `bytes` untouched until the promise settles.
+   * Mode "auto" (the default) asks the publisher's policy, once, for this
+   * message and follows its decision; explicit engine, cache and chunkBytes
+   * options win over the decision's. Every error rejects the promise.
+   */
+  send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
+    try {
+      void this.handle; // throws FERRY_E_CLOSED once closed (before the policy is asked)
+      let mode = opts.mode ?? "auto";
+      let { engine, cache, chunkBytes } = opts;
+      if (mode === "auto" && this.policy !== defaultPolicy) {
+        const d = decide(this.policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
+        mode = d.mode;
+        engine ??= d.engine;
+        cache ??= d.cache;
+        chunkBytes ??= d.chunkBytes;
+      }
+      const chunk = checkChunkBytes(chunkBytes);
+      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header));
+      const hint = cacheHint(cache);
+      const e = engineByName(engine ?? this.engine);
+      const hdr = encodeHeader(opts.header);
+      return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, opts.verify === true);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Engine sends still in flight. */
+  get pending(): number { return this.#sends.pending; }
+
+  /**
+   * Synchronous inline copy + publish. Always inline: it does not ask the
+   * policy ("auto" means inline here); use send() for the policy's choice.
+   */
+  sendSync(bytes: Uint8Array, opts: SendOptions = {}): number {
+    if (opts.chunkBytes !== undefined) checkChunkBytes(opts.chunkBytes);
+    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header);
+  }
+
+  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header): number {
+    const h = this.handle;
+    if (mode === "offload" || mode === "pipelined")
+      throw new FerryError(Errno.INVAL, `mode "${mode}" is asynchronous: use send()`);
+    if (mode === "zero-copy")
+      throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
+    if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
+    const hint = cacheHint(cache);
+    const hdr = encodeHeader(header);
+    const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, hint, null);
+    if (rc < 0) throw fail(rc, "send");
+    return this.#info.seq;
+  }
+
+  protected override beforeFree(): void {
+    this.#sends.stop();
+  }
+
+  /** ferry_pub_close waited for engine copies in flight; finished offloads are not published. */
+  protected override afterFree(): void {
+    this.#sends.rejectAll();
+    super.afterFree();
+  }
+}

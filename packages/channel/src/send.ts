@@ -1,0 +1,104 @@
+/**
+ * Engine sends ("offload", "pipelined") of one publisher: submit through
+ * ferry_pub_send_engine, keep a FIFO of the jobs in flight (libferry collects
+ * them oldest first), and settle their promises as they finish. The pump
+ * sleeps on the publisher's eventfd, which the engine signals itself when a
+ * send finishes (see waker.ts).
+ */
+import { ptr, type Pointer } from "bun:ffi";
+import { Errno, FerryError, SEND_COPY_MAX, SendMode, fail, lib, type Engine } from "@ferry/native";
+import type { Info } from "./views";
+import { jobWake, type Waker } from "./waker";
+
+const sym = lib.symbols;
+
+type Job = { id: number; src: Uint8Array; hash?: bigint | number; resolve: (seq: number) => void; reject: (e: Error) => void };
+
+export class EngineSends {
+  readonly #handle: Pointer;
+  /** the publisher's result record: submit and collect results land here */
+  readonly #info: Info;
+  /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
+  #jobs: Job[] = [];
+  #pumping = false;
+  #closed = false;
+  #waker: Waker | null = null;
+
+  constructor(handle: Pointer, info: Info) {
+    this.#handle = handle;
+    this.#info = info;
+  }
+
+  /** Engine sends still in flight. */
+  get pending(): number { return this.#jobs.length; }
+
+  /**
+   * Submit one send (the publisher validated every argument; `chunk` is the
+   * per-message chunk hint, 0 for the engine's own); resolves with
+   * the message's sequence number once the copy is done (and, for
+   * "offload", published).
+   */
+  submit(
+    bytes: Uint8Array, engine: Engine, hdr: Uint8Array | null, mode: keyof typeof SendMode, cache: number, chunk: number,
+    verify: boolean,
+  ): Promise<number> {
+    // libferry copies payloads of up to SEND_COPY_MAX bytes into the job during
+    // this call (a small typed array's storage may move later: JSC relocates it
+    // when .buffer is first materialised). Larger ones are read by the engine
+    // after send() returns: materialise the ArrayBuffer first, so the address
+    // stays put while the job keeps `bytes` referenced until it settles.
+    if (bytes.length > SEND_COPY_MAX) void bytes.buffer;
+    const src = bytes.length ? ptr(bytes) : null;
+    const rc = sym.ferry_pub_send_engine(this.#handle, engine.handle, src, bytes.length, hdr, hdr?.length ?? 0, SendMode[mode], cache, chunk, null);
+    if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
+    const id = this.#info.token;
+    const hash = verify ? Bun.hash(bytes) : undefined;
+    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, resolve, reject }));
+    if (!this.#pumping) void this.#pump();
+    return p;
+  }
+
+  /** Settle engine sends as they finish, oldest first; sleeps on the eventfd in between. */
+  async #pump() {
+    this.#pumping = true;
+    try {
+      while (this.#jobs.length && !this.#closed) {
+        this.#collect();
+        if (!this.#jobs.length) break;
+        // the engine signals this eventfd itself when a send finishes; the 10 ms
+        // slice only matters for engines that finish records when polled
+        this.#waker ??= jobWake(this.#handle);
+        await this.#waker.wait(10);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #collect() {
+    const info = this.#info;
+    while (this.#jobs.length && sym.ferry_pub_collect(this.#handle, null) === 1) {
+      const job = this.#jobs.shift()!;
+      if (job.id !== info.token) {
+        job.reject(new FerryError(Errno.STATE, `engine send ${job.id} collected out of order (${info.token})`));
+        continue;
+      }
+      if (info.status !== 0) job.reject(fail(info.status, `engine copy of message ${job.id}`));
+      else if (job.hash !== undefined && Bun.hash(job.src) !== job.hash)
+        job.reject(new FerryError(Errno.STATE, `the source of message ${info.seq} changed while an engine copied it`));
+      else job.resolve(info.seq);
+    }
+  }
+
+  /** Before the publisher's native close: stop the pump's wake-ups. */
+  stop(): void {
+    this.#closed = true;
+    this.#waker?.close();
+  }
+
+  /** After the native close (which waited for copies in flight): finished offloads are not published. */
+  rejectAll(): void {
+    for (const job of this.#jobs.splice(0))
+      job.reject(new FerryError(Errno.CLOSED, `publisher closed before engine send ${job.id} was published`));
+  }
+}

@@ -1,0 +1,130 @@
+/** Subscriber: receives messages of one channel handle (broadcast, or one member of a worker group). */
+import type { Pointer } from "bun:ffi";
+import { Errno, FerryError, Wait, check, closedError, cstr, fail, lib } from "@ferry/native";
+import type { Channel } from "./channel";
+import { ChannelMember } from "./handle";
+import { Message } from "./message";
+import { checkWait, type ReceiveOptions, type SubscribeOptions, type WaitStrategy } from "./types";
+import { Info, type Views } from "./views";
+import { directWake, progressWake, type Waker } from "./waker";
+
+const sym = lib.symbols;
+
+/** A subscriber of one channel handle. close() releases every message it holds; idempotent. */
+export class Subscriber extends ChannelMember implements AsyncIterable<Message> {
+  readonly wait: WaitStrategy;
+  readonly group: string | undefined;
+  #arena: Views;
+  #info: Info;
+  /** receive(): publishers write to this socket (see waker.ts) */
+  #directWaker: Waker | null = null;
+  /** pipelined progress: a native waiter thread signals this eventfd (see waker.ts) */
+  #progressWaker: Waker | null = null;
+
+  /** @internal use channel.subscribe() */
+  constructor(channel: Channel, opts: SubscribeOptions) {
+    const wait = checkWait(opts.wait ?? "hybrid");
+    const out = new BigUint64Array(1);
+    check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
+    const handle = Number(out[0]) as Pointer;
+    super(channel, handle, sym.ferry_sub_close);
+    this.wait = wait;
+    this.group = opts.group;
+    this.#info = new Info(sym.ferry_sub_info(handle) as Pointer | null);
+    this.#arena = channel.arenaRO;
+  }
+
+  protected get what() {
+    return "subscriber";
+  }
+
+  /**
+   * Take the next message if one is there; never blocks. Returns null when
+   * none is; throws FerryError FERRY_E_EOF / FERRY_E_PEERDEAD at end of stream.
+   */
+  tryReceive(): Message | null {
+    const rc = sym.ferry_sub_try_receive(this.handle, null);
+    if (rc === 0) return new Message(this, this.#arena, this.#info);
+    if (rc === Errno.AGAIN) return null;
+    throw fail(rc, "receive");
+  }
+
+  /**
+   * Wait for the next message. With wait "spin" this busy-waits on the JS
+   * thread; "block" and "hybrid" sleep until a publisher wakes this event
+   * loop, leaving it free. `wait` overrides the subscriber's strategy for this
+   * call. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD
+   * (FERRY_E_INVAL for an unknown wait).
+   */
+  async receive(opts: ReceiveOptions = {}): Promise<Message> {
+    const wait = opts.wait === undefined ? this.wait : checkWait(opts.wait);
+    const timeoutMs = opts.timeoutMs ?? -1;
+    if (wait === "spin") {
+      const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6));
+      if (rc < 0) throw fail(rc, "receive");
+      return new Message(this, this.#arena, this.#info);
+    }
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const m = this.tryReceive();
+      if (m) return m;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`);
+      // block and hybrid: direct wake (waker.ts). Re-armed every 100 ms at most,
+      // which also reaps dead peers.
+      await (this.#directWaker ??= directWake(this.handle)).wait(Math.min(left, 100));
+      if (this.closed) throw closedError("subscriber");
+    }
+  }
+
+  /** Messages until every publisher has closed; throws FERRY_E_PEERDEAD if one crashed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      let m: Message;
+      try {
+        m = await this.receive();
+      } catch (e) {
+        if (e instanceof FerryError && (e.code === "FERRY_E_EOF" || e.code === "FERRY_E_CLOSED")) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  /** @internal progress of held message `token` (throws the copy's error). */
+  progressOf(token: number): number {
+    const p = sym.ferry_sub_progress(this.handle, token) as number;
+    if (p < 0) throw fail(p, "pipelined copy");
+    return p;
+  }
+
+  /**
+   * @internal wait until `bytes` of held message `token` are final: "spin" on
+   * this thread, else through the waiter thread. That thread keeps the
+   * strategy it starts with: the subscriber's, or, when the subscriber spins,
+   * that of the first call that does not.
+   */
+  async waitProgress(token: number, bytes: number, timeoutMs = Infinity, wait: WaitStrategy = this.wait): Promise<void> {
+    const h = this.handle;
+    if (wait === "spin") {
+      const ns = Number.isFinite(timeoutMs) ? Math.round(timeoutMs * 1e6) : -1;
+      const p = sym.ferry_sub_wait_progress(h, token, bytes, Wait.spin, ns) as number;
+      if (p < 0 && p !== Errno.TIMEOUT) throw fail(p, "pipelined copy");
+      return;
+    }
+    const thread = this.wait === "spin" ? wait : this.wait;
+    await (this.#progressWaker ??= progressWake(h, thread)).wait(timeoutMs, () => sym.ferry_sub_arm_progress(h, token, bytes));
+  }
+
+  /** @internal */
+  releaseToken(token: number) {
+    if (this.closed) return; // closing released everything
+    const rc = sym.ferry_sub_release(this.raw, token);
+    if (rc < 0) throw fail(rc, "release");
+  }
+
+  protected override beforeFree(): void {
+    this.#progressWaker?.close();
+    this.#directWaker?.close();
+  }
+}
