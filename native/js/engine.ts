@@ -13,7 +13,7 @@ import { Errno, FerryError, check } from "./errors";
 import { ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap } from "./constants";
 import { NativeHandle } from "./handle";
 import {
-  COMPLETION_ALIGN, COMPLETION_SIZE, EngineCapsLayout, EngineConfigLayout, EngineStatsLayout, decode, encode,
+  COMPLETION_ALIGN, COMPLETION_SIZE, EngineCapsLayout, EngineConfigLayout, EngineProbeLayout, EngineStatsLayout, decode, encode,
 } from "./structs";
 import { cstr, fromCstr } from "./text";
 
@@ -63,40 +63,60 @@ export interface EngineStats {
 }
 
 /** An open engine instance. close() finishes or cancels queued copies (see `drain`) and frees it; idempotent. */
+/** Engine.probe(): what an engine would be on this machine. */
+export interface EngineProbe {
+  name: string;
+  available: boolean;
+  /** Why not, or what it found. */
+  reason: string;
+  async: boolean;
+  cacheHints: boolean;
+  progress: boolean;
+  batch: boolean;
+  maxTransfer: number;
+}
+
+/**
+ * ferry_engine_config for `cfg`, followed in the same ArrayBuffer by the
+ * options text it points at: one allocation that stays put, and alive for
+ * the whole call it is the argument of (the options are read during it only).
+ */
+function configBuffer(cfg: EngineConfig): Uint8Array {
+  for (const key of ["threads", "chunkBytes", "queueDepth", "coldThreshold", "idleSpinNs"] as const) {
+    const v = cfg[key];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+      throw new FerryError(Errno.INVAL, `engine option ${key} must be a non-negative integer, got ${v}`);
+  }
+  for (const cpu of cfg.pin ?? [])
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu > 63)
+      throw new FerryError(Errno.INVAL, `engine option pin: CPU ${cpu} is outside 0..63`);
+  const opts = cfg.options === undefined ? null : cstr(cfg.options);
+  const size = EngineConfigLayout.size;
+  const buf = new Uint8Array(new ArrayBuffer(size + (opts?.length ?? 0)));
+  encode(EngineConfigLayout, buf, {
+    size,
+    threads: cfg.threads ?? 0,
+    chunkBytes: cfg.chunkBytes ?? 0,
+    cpuMask: (cfg.pin ?? []).reduce((m, cpu) => m | (1n << BigInt(cpu)), 0n),
+    queueDepth: cfg.queueDepth ?? 0,
+    flags: cfg.drain ? ENGINE_F_DRAIN : 0,
+    coldThreshold: cfg.coldThreshold ?? 0,
+    idleSpinNs: cfg.idleSpinNs ?? 0,
+  });
+  if (opts) {
+    buf.set(opts, size);
+    encode(EngineConfigLayout, buf, { options: BigInt(ptr(buf, size)) });
+  }
+  return buf;
+}
+
 export class Engine extends NativeHandle {
   readonly name: string;
 
   /** Open an instance of a registered engine ("cpu", "sw", or a loaded plugin's name). */
   constructor(name: string, cfg: EngineConfig = {}) {
-    for (const key of ["threads", "chunkBytes", "queueDepth", "coldThreshold", "idleSpinNs"] as const) {
-      const v = cfg[key];
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
-        throw new FerryError(Errno.INVAL, `engine option ${key} must be a non-negative integer, got ${v}`);
-    }
-    for (const cpu of cfg.pin ?? [])
-      if (!Number.isInteger(cpu) || cpu < 0 || cpu > 63)
-        throw new FerryError(Errno.INVAL, `engine option pin: CPU ${cpu} is outside 0..63`);
+    const buf = configBuffer(cfg);
     const out = new BigUint64Array(1);
-    // ferry_engine_config followed in the same ArrayBuffer by the options text
-    // it points at: one allocation that stays put and alive for the whole
-    // open call (it is the argument)
-    const opts = cfg.options === undefined ? null : cstr(cfg.options);
-    const size = EngineConfigLayout.size;
-    const buf = new Uint8Array(new ArrayBuffer(size + (opts?.length ?? 0)));
-    encode(EngineConfigLayout, buf, {
-      size,
-      threads: cfg.threads ?? 0,
-      chunkBytes: cfg.chunkBytes ?? 0,
-      cpuMask: (cfg.pin ?? []).reduce((m, cpu) => m | (1n << BigInt(cpu)), 0n),
-      queueDepth: cfg.queueDepth ?? 0,
-      flags: cfg.drain ? ENGINE_F_DRAIN : 0,
-      coldThreshold: cfg.coldThreshold ?? 0,
-      idleSpinNs: cfg.idleSpinNs ?? 0,
-    });
-    if (opts) {
-      buf.set(opts, size);
-      encode(EngineConfigLayout, buf, { options: BigInt(ptr(buf, size)) }); // read during the open call only
-    }
     check(sym.ferry_engine_open(cstr(name), buf, out), `open engine "${name}"`);
     super(Number(out[0]) as Pointer, sym.ferry_engine_close);
     this.name = name;
@@ -104,6 +124,22 @@ export class Engine extends NativeHandle {
 
   protected get what() {
     return `engine "${this.name}"`;
+  }
+
+  /**
+   * Could engine `name` run here with `cfg`? Asks the engine's probe op without
+   * opening it: `available`, the capabilities it would have, and the exact
+   * reason when it is not available (no device, no permission, ...).
+   */
+  static probe(name: string, cfg: EngineConfig = {}): EngineProbe {
+    const out = new Uint8Array(EngineProbeLayout.size);
+    check(sym.ferry_engine_probe(cstr(name), configBuffer(cfg), out), `probe engine "${name}"`);
+    const p = decode(EngineProbeLayout, out);
+    return {
+      name, available: p.available === 1, reason: p.reason,
+      async: !!(p.flags & EngineCap.async), cacheHints: !!(p.flags & EngineCap.cacheHints),
+      progress: !!(p.flags & EngineCap.progress), batch: !!(p.flags & EngineCap.batch), maxTransfer: p.maxTransfer,
+    };
   }
 
   /** Load a plugin engine (a shared library exporting ferry_engine_entry); returns its name. */

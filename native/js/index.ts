@@ -16,13 +16,14 @@ export {
   SEND_COPY_MAX, SendMode, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {
-  COMPLETION_ALIGN, COMPLETION_SIZE, ChannelInfoLayout, EngineCapsLayout, EngineConfigLayout, EngineStatsLayout,
+  COMPLETION_ALIGN, COMPLETION_SIZE, ChannelInfoLayout, EngineCapsLayout, EngineConfigLayout, EngineProbeLayout, EngineStatsLayout,
   MsgInfoLayout, StatsLayout, decode, defineStruct, encode, structMismatches, structs, u64, wordIndex,
   type Decoded, type FieldType, type Struct,
 } from "./structs";
 export { NativeHandle, closedError } from "./handle";
 export {
-  Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineStats,
+  Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineProbe,
+  type EngineStats,
 } from "./engine";
 export { cstr, fromCstr } from "./text";
 
@@ -30,6 +31,11 @@ const sym = lib.symbols;
 
 export const version: string = String(sym.ferry_version());
 export const abiVersion: number = sym.ferry_abi_version();
+
+/** libferry's clock (CLOCK_MONOTONIC, ns): the one every native timeout uses, the same in every process. */
+export function nowNs(): number {
+  return Number(sym.ferry_now_ns());
+}
 
 /** Remove every ferry segment in /dev/shm that no live process uses. */
 export function gc(): number {

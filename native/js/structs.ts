@@ -130,8 +130,15 @@ export const EngineStatsLayout = defineStruct("ferry_engine_stats", sym.ferry_si
   fullWaits: "u64", threads: "u64",
 });
 
+/** What an engine would be here, without opening it (ferry_engine_probe). */
+export const EngineProbeLayout = defineStruct("ferry_engine_probe_info", sym.ferry_sizeof_engine_probe_info, {
+  size: "u32", available: "i32", flags: "u32", reserved: "u32", maxTransfer: "u64", reason: { char: 512 },
+});
+
 /** Every layout above, checked at load. */
-export const structs = [MsgInfoLayout, ChannelInfoLayout, StatsLayout, EngineConfigLayout, EngineCapsLayout, EngineStatsLayout] as const;
+export const structs = [
+  MsgInfoLayout, ChannelInfoLayout, StatsLayout, EngineConfigLayout, EngineCapsLayout, EngineStatsLayout, EngineProbeLayout,
+] as const;
 
 /** JS allocates completion records (never reads their fields): only the size and alignment matter. */
 export const COMPLETION_SIZE = 128;

@@ -26,6 +26,6 @@ export type {
   PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, WaitStrategy,
 } from "./types";
 
-export { Engine, type EngineCaps, type EngineConfig, type EngineStats } from "@ferry/native";
+export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";
 export { FerryError, Errno } from "@ferry/native";
 export type { FerryErrorCode } from "@ferry/native";

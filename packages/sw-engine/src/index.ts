@@ -7,7 +7,7 @@
  * Depends on @ferry/native only. The defaults are @ferry/native's
  * swDefaults(), the same ones the shared engine behind `engine: "sw"` uses.
  */
-import { Engine, swDefaults, type EngineStats } from "@ferry/native";
+import { Engine, swDefaults, type EngineProbe, type EngineStats } from "@ferry/native";
 
 export interface SwEngineOptions {
   /** Copy threads. Default: one less than the CPUs this process may use, at least 1. */
@@ -22,9 +22,15 @@ export interface SwEngineOptions {
   coldThreshold?: number;
 }
 
-/** The defaults swEngine() picks on this machine, and why (@ferry/native's swDefaults()). */
-export function detect(): { threads: number; chunkBytes: number; cpus: number; reason: string } {
-  return swDefaults();
+/**
+ * The defaults swEngine() picks on this machine and why (@ferry/native's
+ * swDefaults()), and whether libferry's `sw` engine can run them here (its
+ * probe op, asked without opening an engine).
+ */
+export function detect(): { threads: number; chunkBytes: number; cpus: number; reason: string; available: boolean; probe: EngineProbe } {
+  const d = swDefaults();
+  const probe = Engine.probe("sw", { threads: d.threads, chunkBytes: d.chunkBytes });
+  return { ...d, available: probe.available, probe };
 }
 
 export type SwEngine = Engine & { readonly options: Required<Omit<SwEngineOptions, "pin" | "coldThreshold">> & SwEngineOptions };

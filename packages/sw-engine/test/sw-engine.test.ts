@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Channel, FerryError } from "@ferry/channel";
+import { Channel, Engine, FerryError } from "@ferry/channel";
 import { detect, swEngine, type SwEngine } from "../src/index";
 import { expectFerryError, makePayload, registerCleanup, uniqueName } from "@ferry/testkit";
 
@@ -22,6 +22,21 @@ describe("detect() and defaults", () => {
     expect(d.chunkBytes).toBe(256 * KiB);
     expect(d.reason).toContain(String(d.cpus));
     expect(d.reason.length).toBeGreaterThan(20);
+  });
+
+  test("detect() asks the engine's probe op: available, with what it would be and why", () => {
+    const d = detect();
+    expect(d.available).toBe(true);
+    expect(d.probe).toMatchObject({ name: "sw", available: true, async: true, cacheHints: true, progress: true, batch: true });
+    expect(d.probe.reason).toContain(`${d.threads} copy thread`);
+  });
+
+  test("Engine.probe says exactly why an engine is unavailable, and refuses an unknown one", () => {
+    const p = Engine.probe("sw", { threads: 65 });
+    expect(p.available).toBe(false);
+    expect(p.reason).toContain("65 copy threads asked for, at most 64");
+    expect(Engine.probe("cpu").available).toBe(true);
+    expectFerryError(() => Engine.probe("no-such-engine"), "FERRY_E_NOTFOUND");
   });
 
   test("swEngine() defaults match detect(): options, caps and stats", () => {

@@ -4,10 +4,10 @@
  * clock they share.
  */
 import type { Message, Subscriber, WaitStrategy } from "@ferry/channel";
-import { lib } from "@ferry/native";
+import { nowNs } from "@ferry/native";
 
 /** CLOCK_MONOTONIC in ns, the same clock in every process (Bun.nanoseconds() counts from each process's start). */
-export const monoNs = (): number => Number(lib.symbols.ferry_now_ns());
+export const monoNs = nowNs;
 
 /** Spin (busy-wait) for the next message of a subscriber; throws at end of stream. */
 export function spinReceive(sub: Pick<Subscriber, "tryReceive">): Message {
