@@ -93,6 +93,13 @@ static inline uint64_t grans(const ferry_channel *ch, uint64_t bytes) {
   return (bytes + ch->granule - 1) >> ch->gshift; /* granule is a power of two */
 }
 
+static bool orphan_check_due(ferry_channel *ch) {
+  uint64_t now = ferry__now_ns();
+  if (now - ch->last_orphan_ns < (uint64_t)FERRY__SLICE_NS) return false;
+  ch->last_orphan_ns = now;
+  return true;
+}
+
 /* Try to get `n` granules (n may be 0) and, if `ring`, a free descriptor (lock held). */
 static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
@@ -115,6 +122,13 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
       }
     }
     if (round == 0) continue; /* sweep out-of-order releases, then retry */
+    if (round == 1 && orphan_check_due(ch)) {
+      /* full: before blaming the readers, reap the dead and drop references a
+       * reader killed inside claim or release left behind (at most once a slice) */
+      ferry__reap_locked(ch);
+      ferry__orphans_fix(ch);
+      continue;
+    }
     if (p->bp != FERRY_BP_DROP_OLDEST || !ferry__ring_drop_oldest(ch)) return FERRY_E_FULL;
   }
 }

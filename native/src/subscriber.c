@@ -135,13 +135,14 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
   struct ferry__claim c;
   struct ferry_entry *e;
-  if (ferry__ring_claim(ch, &ch->cons[s->consumer], &c, &e) == FERRY_E_AGAIN) {
+  if (ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e) == FERRY_E_AGAIN) {
     /* a poll-only subscriber must still notice dead publishers: look at the
      * clock every 16 misses, reap at most every FERRY__SLICE_NS */
     if ((++s->polls & 15) == 0) ferry__reap_if_due(&s->reaper);
     int r = eos(ch);
     return r ? r : FERRY_E_AGAIN;
   }
+  /* claimed; part->pending marks it until the record below exists (a crash in between is repaired) */
   int h = -1;
   for (int i = 0; i < FERRY_MAX_HELD; i++)
     if (!s->held[i].used) {
@@ -150,13 +151,17 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     }
   if (h < 0) { /* cannot happen unless the record was corrupted */
     ferry__ring_unref(ch, e);
+    atomic_store_explicit(&part->pending, 0, memory_order_release);
     return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
   }
   part->held[h] = (struct ferry_held){.a = c.seq, .b = c.idx, .used = 1}; /* for the reaper, should we crash */
+  atomic_store_explicit(&part->pending, 0, memory_order_release);
   part->count++;
   if (ferry__ring_check(ch, &c)) { /* hostile input: give it back, hold nothing */
-    part->held[h].used = 0;
+    atomic_store_explicit(&part->pending, c.seq + 1, memory_order_relaxed);
+    __atomic_store_n(&part->held[h].used, 0, __ATOMIC_RELEASE);
     ferry__ring_unref(ch, e);
+    atomic_store_explicit(&part->pending, 0, memory_order_release);
     return FERRY_E_CORRUPT;
   }
   s->held[h] = (struct sub_held){
@@ -222,10 +227,15 @@ FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   struct sub_held hd;
   int r = held_entry(s, token, &hd);
   if (r) return r;
+  struct ferry_part *part = &s->ch->parts[s->part];
+  /* in flight from here until the reference is gone (a crash in between is repaired) */
+  atomic_store_explicit(&part->pending, hd.seq + 1, memory_order_relaxed);
   s->held[token].used = false;
   s->nheld--;
-  s->ch->parts[s->part].held[token].used = 0;
-  return ferry__ring_release(s->ch, hd.idx, hd.seq);
+  __atomic_store_n(&part->held[token].used, 0, __ATOMIC_RELEASE);
+  r = ferry__ring_release(s->ch, hd.idx, hd.seq);
+  atomic_store_explicit(&part->pending, 0, memory_order_release);
+  return r;
 }
 
 /* ---------------------------------------------------------------- pipelined progress */

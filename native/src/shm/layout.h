@@ -15,7 +15,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 4u
+#define FERRY_LAYOUT_VERSION 5u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -113,6 +113,12 @@ struct ferry_part {
   uint32_t consumer;   /* subscribers: consumer slot */
   uint32_t pad;
   uint64_t count;      /* messages published / received */
+  /* subscribers: seq + 1 of the message whose claim or release is in flight
+   * (set before the claim CAS / before the held record is cleared, reset
+   * after the record is written / after the reference is dropped), so the
+   * orphan repair (shm/members.c) never takes a reference a live process
+   * still owns. 0: none. */
+  _Atomic uint64_t pending;
   /* direct wake (subscribers): while wake_armed, a publisher sends one byte to
    * the abstract socket "ferry-wake.<pid>.<slot>.<wake_nonce>" after publishing */
   _Atomic uint32_t wake_armed;
@@ -178,6 +184,7 @@ struct ferry_channel {
   struct ferry_entry *ring;
   uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
   int users; /* open pubs + subs on this handle */
+  uint64_t last_orphan_ns; /* when this handle last looked for orphaned references (rate limit) */
 };
 
 #endif

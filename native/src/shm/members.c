@@ -47,8 +47,9 @@ static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
   }
   if (p->kind == PART_PUB) {
     /* pipelined messages it was still copying: their readers get PEERDEAD, its references go */
-    ferry__ring_sane(ch);
-    for (uint64_t q = c->head; q < c->tail; q++) {
+    uint64_t head, tail;
+    ferry__ring_window(ch, &head, &tail);
+    for (uint64_t q = head; q < tail; q++) {
       struct ferry_entry *e = &ch->ring[q & ch->ring_mask];
       if (atomic_load(&e->seq) == q + 1 && e->publisher == i && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF))
         ferry__ring_pubref_drop(ch, e, FERRY_E_PEERDEAD);
@@ -61,8 +62,73 @@ static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
   }
   if (crashed) c->reclaimed++;
   ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
-  memset(p, 0, sizeof *p);
+  memset(p, 0, sizeof *p); /* (a claim or release it had in flight, `pending`, is left to ferry__orphans_fix) */
   ferry__wake_all(ch); /* state changed for everyone waiting: space, end of stream */
+}
+
+/*
+ * Does live subscriber p hold message s (ring slot idx)? Read in the order
+ * that cannot miss a holder moving between states (see ferry__orphans_fix):
+ * its in-flight word, its held records, its in-flight word again.
+ */
+static bool holds(const struct ferry_part *p, uint64_t s, uint32_t idx) {
+  _Atomic uint64_t *pend = (_Atomic uint64_t *)&p->pending;
+  if (atomic_load_explicit(pend, memory_order_acquire) == s + 1) return true;
+  for (int h = 0; h < FERRY_MAX_HELD; h++) {
+    const struct ferry_held *hd = &p->held[h];
+    if (__atomic_load_n(&hd->used, __ATOMIC_ACQUIRE) && __atomic_load_n(&hd->a, __ATOMIC_RELAXED) == s &&
+        __atomic_load_n(&hd->b, __ATOMIC_RELAXED) == idx)
+      return true;
+  }
+  return atomic_load_explicit(pend, memory_order_acquire) == s + 1;
+}
+
+/*
+ * A subscriber killed inside claim (after the cursor CAS, before recording the
+ * message) or inside release (after clearing the record, before the unref)
+ * leaves a reference nobody will drop: the descriptor, and after it the whole
+ * ring, would never be reclaimed. Here every descriptor that every consumer
+ * has moved past (so no new claim of it can start) keeps only the references
+ * someone can prove: a live subscriber holding it (held record or in-flight
+ * word) and the publisher's reference of a pipelined copy. Excess references
+ * are dropped, with a CAS from a value read before the holders were counted
+ * and read again after, so a release racing with the count makes this skip
+ * the descriptor (it is looked at again next time) instead of dropping a
+ * reference twice. Readers never take the lock; publishers and membership
+ * changes are excluded by it. Returns the references dropped.
+ */
+int ferry__orphans_fix(ferry_channel *ch) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  uint64_t low = tail; /* every active consumer's cursor is at or past `low` */
+  for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+    if (ch->cons[k].state != CONS_ACTIVE) continue;
+    uint64_t cur = atomic_load_explicit(&ch->cons[k].cursor, memory_order_acquire);
+    if (cur < low) low = cur;
+  }
+  if (low < head) return 0;
+  int dropped = 0;
+  for (uint64_t s = head; s < low; s++) {
+    uint32_t idx = (uint32_t)(s & ch->ring_mask);
+    struct ferry_entry *e = &ch->ring[idx];
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != s + 1) continue;
+    uint32_t r1 = atomic_load_explicit(&e->refs, memory_order_acquire);
+    if (r1 == 0) continue;
+    uint32_t proven = (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF) ? 1 : 0;
+    for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS && proven < r1; i++) {
+      const struct ferry_part *p = &ch->parts[i];
+      if (p->kind == PART_SUB && holds(p, s, idx)) proven++;
+    }
+    if (proven >= r1) continue;
+    uint32_t r2 = r1;
+    if (atomic_load_explicit(&e->refs, memory_order_acquire) != r1 ||
+        !atomic_compare_exchange_strong(&e->refs, &r2, proven))
+      continue; /* a release raced with the count: look again next time */
+    dropped += (int)(r1 - proven);
+    if (proven == 0) ferry__wake_space(ch);
+  }
+  if (dropped) ferry__ring_reclaim(ch, true);
+  return dropped;
 }
 
 int ferry__reap_locked(ferry_channel *ch) {
@@ -78,22 +144,28 @@ int ferry__reap_locked(ferry_channel *ch) {
     part_reclaim(ch, i, true);
     n++;
   }
-  if (n) ferry__ring_reclaim(ch, true);
+  if (n) {
+    ferry__orphans_fix(ch); /* what the dead left half-claimed or half-released */
+    ferry__ring_reclaim(ch, true);
+  }
   return n;
 }
 
 void ferry__repair(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
+  uint64_t t = c->tail;
   for (uint32_t i = 0; i < ch->ring_slots; i++) {
-    struct ferry_entry *e = &ch->ring[c->tail & ch->ring_mask];
-    if (atomic_load(&e->seq) != c->tail + 1) break;
-    c->tail++; /* published but the tail store was lost */
+    struct ferry_entry *e = &ch->ring[t & ch->ring_mask];
+    if (atomic_load(&e->seq) != t + 1) break;
+    t++; /* published but the tail store was lost */
   }
-  ferry__ring_sane(ch);
+  c->tail = t;
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
   memset(ch->bitmap, 0, ch->nwords * 8);
   c->arena_used = 0;
   c->free_hint = 0;
-  for (uint64_t s = c->head; s < c->tail; s++) {
+  for (uint64_t s = head; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
     if (atomic_load(&e->seq) != s + 1 || (e->flags & ENT_RECLAIMED)) continue;
     if (e->pay_ngran && ferry__mark(ch, e->pay_gran, e->pay_ngran)) e->pay_ngran = 0;
@@ -133,6 +205,7 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
   if (kind == PART_PUB) {
     int r = part_join(ch, PART_PUB, part);
     if (r) return r;
+    if (c->pubs_live == 0) c->pubs_crashed = 0; /* a new generation: an earlier crash is not its end of stream */
     c->pubs_live++;
     c->pubs_ever++;
     return 0;

@@ -12,6 +12,8 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
 void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind);
 /* Reclaim every participant whose process is gone; returns how many. */
 int ferry__reap_locked(ferry_channel *ch);
+/* Drop references no live process can be holding (left by one killed inside claim or release); returns how many. */
+int ferry__orphans_fix(ferry_channel *ch);
 /* The previous lock holder died mid-update: rebuild what the lock guards from the descriptors and loans. */
 void ferry__repair(ferry_channel *ch);
 

@@ -15,6 +15,14 @@
  *    checked against the arena before use (ferry__ring_check).
  *  - A pipelined message carries one extra reference for its publisher
  *    (ENT_PUBREF) until the copy ends, and a progress word that only grows.
+ *  - A subscriber marks the message whose claim or release is in flight in
+ *    its participant record (`pending`) before the step that moves a
+ *    reference, so a process killed between the claim CAS and recording the
+ *    claim, or between dropping the record and the reference, leaves a state
+ *    shm/members.c can prove orphaned and repair.
+ *  - Hostile peers: every loop over shared state runs over a window read
+ *    once and clamped to the ring (ferry__ring_window), and every CAS retry
+ *    loop is bounded, so a bad write costs a bounded error, never a spin.
  */
 #include "shm/alloc.h"
 #include "shm/ring.h"
@@ -23,13 +31,17 @@
 #include "sys/sys.h"
 #include "sys/wait.h"
 
+/* CAS retries on a word a peer may keep changing: past this many, give up (the caller's state stays consistent). */
+#define CAS_TRIES 4096
+
 /* ---------------------------------------------------------------- references and reclaim */
 
 void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
   uint32_t r = atomic_load_explicit(&e->refs, memory_order_relaxed);
-  do {
-    if (r == 0) return; /* corrupt or double release: never wrap */
-  } while (!atomic_compare_exchange_weak(&e->refs, &r, r - 1));
+  for (int i = 0;; i++) {
+    if (r == 0 || i == CAS_TRIES) return; /* corrupt, double release, or a peer scribbling: never wrap, never spin */
+    if (atomic_compare_exchange_weak(&e->refs, &r, r - 1)) break;
+  }
   if (r == 1) ferry__wake_space(ch);
 }
 
@@ -40,29 +52,36 @@ void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e) {
   if (e->hdr_ngran) ferry__free(ch, e->hdr_gran, e->hdr_ngran);
 }
 
-void ferry__ring_sane(ferry_channel *ch) {
+void ferry__ring_window(ferry_channel *ch, uint64_t *head, uint64_t *tail) {
   struct ferry_ctrl *c = ch->ctrl;
-  if (c->head > c->tail || c->tail - c->head > ch->ring_slots)
-    c->head = c->tail > ch->ring_slots ? c->tail - ch->ring_slots : 0;
+  uint64_t h = c->head, t = c->tail; /* read once: a peer may rewrite them under us */
+  if (h > t || t - h > ch->ring_slots) {
+    h = t > ch->ring_slots ? t - ch->ring_slots : 0;
+    c->head = h;
+  }
+  *head = h;
+  *tail = t;
 }
 
 void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
-  struct ferry_ctrl *c = ch->ctrl;
-  ferry__ring_sane(ch);
-  while (c->head < c->tail) {
-    struct ferry_entry *e = &ch->ring[c->head & ch->ring_mask];
-    if (atomic_load(&e->seq) != c->head + 1) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  uint64_t h = head;
+  while (h < tail) { /* at most ring_slots steps */
+    struct ferry_entry *e = &ch->ring[h & ch->ring_mask];
+    if (atomic_load(&e->seq) != h + 1) {
       e->flags |= ENT_RECLAIMED; /* never published (crashed publisher): skip */
     } else if (atomic_load(&e->refs) != 0) {
       break;
     } else {
       ferry__ring_entry_free(ch, e);
     }
-    c->head++;
+    h++;
   }
+  if (h != head) ch->ctrl->head = h;
   if (!sweep) return;
   /* out-of-order releases (groups, slow readers): free every released descriptor */
-  for (uint64_t s = c->head; s < c->tail; s++) {
+  for (uint64_t s = h; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
     if (atomic_load(&e->seq) == s + 1 && atomic_load(&e->refs) == 0) ferry__ring_entry_free(ch, e);
   }
@@ -70,7 +89,9 @@ void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
 
 bool ferry__ring_drop_oldest(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
-  for (uint64_t s = c->head; s < c->tail; s++) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  for (uint64_t s = head; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
     if (atomic_load(&e->seq) != s + 1 || atomic_load(&e->refs) == 0) continue;
     for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
@@ -137,23 +158,28 @@ bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k) {
   return atomic_load_explicit(&e->seq, memory_order_acquire) == cur + 1;
 }
 
-int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, struct ferry__claim *c, struct ferry_entry **out) {
-  for (;;) {
+int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
+                     struct ferry_entry **out) {
+  for (int i = 0; i < CAS_TRIES; i++) {
     uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
     struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
-    if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) return FERRY_E_AGAIN;
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) break;
     c->pay_off = e->pay_gran;
     c->pay_len = e->pay_len;
     c->hdr_off = e->hdr_gran;
     c->hdr_len = e->hdr_len;
     c->flags = e->flags;
+    /* the intent goes first: the CAS (release) publishes it with the claim */
+    atomic_store_explicit(pending, cur + 1, memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&k->cursor, &cur, cur + 1, memory_order_acq_rel, memory_order_relaxed)) {
       c->seq = cur;
       c->idx = (uint32_t)(cur & ch->ring_mask);
       *out = e;
-      return 0;
+      return 0; /* the caller records the claim, then clears *pending (release) */
     }
   }
+  atomic_store_explicit(pending, 0, memory_order_relaxed);
+  return FERRY_E_AGAIN;
 }
 
 int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
@@ -187,8 +213,8 @@ void ferry__ring_progress_store(struct ferry_entry *e, uint64_t v) {
   if (v & FERRY_PROGRESS_ERROR)
     atomic_store(&m->bytes, v);
   else
-    while (cur < v && !(cur & FERRY_PROGRESS_ERROR) && !atomic_compare_exchange_weak(&m->bytes, &cur, v)) {
-    }
+    for (int i = 0; i < CAS_TRIES && cur < v && !(cur & FERRY_PROGRESS_ERROR); i++)
+      if (atomic_compare_exchange_weak(&m->bytes, &cur, v)) break;
   if (atomic_load(&m->waiters)) ferry__futex_wake((_Atomic uint32_t *)&m->bytes);
 }
 

@@ -31,8 +31,9 @@ struct ferry__claim {
 uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m);
 /* Advance head over released descriptors, freeing their space; sweep: also out-of-order ones. */
 void ferry__ring_reclaim(ferry_channel *ch, bool sweep);
-/* Clamp head/tail read from shared memory into a consistent window. */
-void ferry__ring_sane(ferry_channel *ch);
+/* head and tail, each read once from shared memory and clamped to at most ring_slots apart
+ * (a clamped head is written back): every loop over the ring runs over this window. */
+void ferry__ring_window(ferry_channel *ch, uint64_t *head, uint64_t *tail);
 /* Free a descriptor's arena blocks (once). */
 void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e);
 /* drop-oldest: skip the oldest unclaimed messages for every consumer until one descriptor is free. */
@@ -41,8 +42,13 @@ bool ferry__ring_drop_oldest(ferry_channel *ch);
 void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k);
 
 /* -- receiving side, lock-free -- */
-/* Claim consumer k's next message: 0 (claim filled, unvalidated), or FERRY_E_AGAIN when none. */
-int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, struct ferry__claim *c, struct ferry_entry **e);
+/*
+ * Claim consumer k's next message: 0 (claim filled, unvalidated), or FERRY_E_AGAIN when none.
+ * `pending` (the caller's participant word) holds seq + 1 from before the claim CAS: the caller
+ * records the claim in its held list and then clears it with a release store.
+ */
+int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
+                      struct ferry_entry **e);
 /* Hostile-input check of a claim: every offset and length inside the arena; converts granules to bytes. */
 int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c);
 /* Is consumer k's next message published? */
