@@ -1,7 +1,7 @@
 /**
  * Ferry benchmark harness.
  *
- *   bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c|modes[,...]] [--wait-idle[=seconds]] [--callgrind]
+ *   bun run packages/bench/src/run.ts [--quick] [--only latency|throughput|peers|c|modes|idle[,...]] [--wait-idle[=seconds]] [--callgrind]
  *
  * Every Ferry number is measured between two separate Bun processes (this
  * one and a peer spawned with Bun.spawn; nothing is pinned). Runs the

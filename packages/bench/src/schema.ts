@@ -5,13 +5,15 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes";
+export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
 /** A Ferry ping-pong between two processes (measure/pingpong.ts). */
 export interface PingPong {
   wait: WaitStrategy;
+  /** Idle time before each ping (0: back to back). */
+  gap_ms?: number;
   size: number;
   replySize: number;
   send: "loan" | "copy";
@@ -218,8 +220,20 @@ export interface CpuNoise {
 }
 
 /** What each section contributes: its field of the JSON. */
+/** One row of the idle-gap section: a request every gap_ms, round trip, 64 B both ways. */
+export interface IdleRow {
+  impl: "ferry" | "unix-socket";
+  /** Ferry: both sides' wait strategy ("hybrid" is the default). */
+  wait: WaitStrategy | null;
+  gap_ms: number;
+  n: number;
+  rtt_p50_ns: number;
+  rtt_p99_ns: number;
+}
+
 export interface Results {
   latency: PingPong[];
+  idle: IdleRow[];
   throughput: TputResult[];
   peers: PeersResult;
   c: CRun[];

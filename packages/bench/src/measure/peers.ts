@@ -16,11 +16,14 @@ import type { LatStats, PeerResult, RttStats } from "../schema";
 export const BIG = 64 * MiB;
 
 export interface PeerOptions {
+  /** Bytes of the large message; 0: measure only the 64 B ping-pong. */
   bigSize: number;
   bigReps: number;
   latIterations: number;
   latWarmup: number;
   maxMs: number;
+  /** Idle this long (await a timer) before each 64 B ping, outside the timed part. */
+  gapMs?: number;
 }
 
 function rttStats(xs: number[]): RttStats {
@@ -143,6 +146,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     const lat: number[] = [];
     const deadline = performance.now() + o.maxMs;
     for (let i = 0; i < o.latWarmup + o.latIterations; i++) {
+      if (o.gapMs) await Bun.sleep(o.gapMs);
       let got = 0;
       const p = new Promise<void>((r) => {
         onData = (d) => {
@@ -161,6 +165,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     }
     s.end();
     await finish(echo, 10_000);
+    if (!o.bigSize) return { impl: "unix-socket", rtt: rttStats([0]), lat64: latStats(lat) };
 
     // 64 MiB one way + 1-byte ack, against a sink that assembles the message
     conn = accept();

@@ -25,6 +25,8 @@ export interface PingPongOptions {
   maxMs: number;
   /** Both sides read every cache line of each received payload (default true); false: only the stamp byte. */
   touch?: boolean;
+  /** Idle this long (await a timer) before each ping, outside the timed part: the wake-up after idle. */
+  gapMs?: number;
 }
 
 export async function pingPong(o: PingPongOptions): Promise<PingPong> {
@@ -50,6 +52,7 @@ export async function pingPong(o: PingPongOptions): Promise<PingPong> {
     const total = o.warmup + o.iterations;
     for (let i = 0; i < total; i++) {
       const stamp = (i * 7 + 1) & 255;
+      if (o.gapMs) await Bun.sleep(o.gapMs);
       const t0 = Bun.nanoseconds();
       if (src) {
         src[0] = stamp;
@@ -78,6 +81,7 @@ export async function pingPong(o: PingPongOptions): Promise<PingPong> {
   const r = sorted(rtt.subarray(0, n));
   return {
     wait: o.wait,
+    gap_ms: o.gapMs ?? 0,
     size: o.size,
     replySize: o.replySize,
     send: o.send,

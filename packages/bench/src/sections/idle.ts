@@ -1,0 +1,113 @@
+/**
+ * 6. Wake-up after idle: how services use a channel. A 64 B request every
+ * 1 / 3 / 10 ms (the requester idles on a timer in between), answered with
+ * 64 B; both sides await in their event loops. Round trip, next to a Unix
+ * socket echo with the same gaps, in the same run. Back-to-back ping-pongs
+ * (section 1) never see the cost of a sleeping event loop waking up.
+ */
+import type { WaitStrategy } from "@ferry/channel";
+import { fmtNs, fmtRatio, table, type Grid } from "../lib/format";
+import { target } from "../lib/target";
+import { unixSocket } from "../measure/peers";
+import { pingPong } from "../measure/pingpong";
+import type { IdleRow } from "../schema";
+import { section } from "../section";
+
+const GAPS = [1, 3, 10];
+/** The default wait strategy (SubscribeOptions.wait) and the fixed ones it is compared with. */
+const DEFAULT_WAIT: WaitStrategy = "hybrid";
+const WAITS: WaitStrategy[] = ["hybrid", "block"];
+
+export const idleGrid = (r: IdleRow[]): Grid => {
+  const uds = (gap: number) => r.find((x) => x.impl === "unix-socket" && x.gap_ms === gap);
+  return {
+    head: ["gap", "transport", "RTT p50", "RTT p99", "vs Unix socket (p50)", "n"],
+    rows: r.map((x) => {
+      const u = uds(x.gap_ms);
+      return [
+        `${x.gap_ms} ms`,
+        x.impl === "ferry" ? `ferry 64 B, ${x.wait}${x.wait === DEFAULT_WAIT ? " (default)" : ""}` : "Unix socket 64 B",
+        fmtNs(x.rtt_p50_ns),
+        fmtNs(x.rtt_p99_ns),
+        u && x.impl === "ferry" ? `${fmtRatio(x.rtt_p50_ns / u.rtt_p50_ns)}` : "",
+        x.n,
+      ];
+    }),
+  };
+};
+
+/** Worst (largest) ratio of Ferry's p50 with `wait` to the socket's, over the gaps. */
+function worstVsSocket(r: IdleRow[], wait: WaitStrategy): { ratio: number; gap: number } | undefined {
+  let worst: { ratio: number; gap: number } | undefined;
+  for (const gap of GAPS) {
+    const f = r.find((x) => x.impl === "ferry" && x.wait === wait && x.gap_ms === gap);
+    const u = r.find((x) => x.impl === "unix-socket" && x.gap_ms === gap);
+    if (!f || !u) return undefined;
+    const ratio = f.rtt_p50_ns / u.rtt_p50_ns;
+    if (!worst || ratio > worst.ratio) worst = { ratio, gap };
+  }
+  return worst;
+}
+
+export const idle = section({
+  name: "idle",
+  title: "6. wake-up after idle: a 64 B request every 1 / 3 / 10 ms, event loops on both sides (round trip)",
+  alwaysTargets: true,
+  empty: (): IdleRow[] => [],
+  config: (o) => ({ gaps: GAPS, waits: WAITS, iterations: o.quick ? 40 : 250, warmup: o.quick ? 5 : 20 }),
+  async run(cfg) {
+    const out: IdleRow[] = [];
+    for (const gap of cfg.gaps) {
+      for (const wait of cfg.waits) {
+        Bun.gc(true);
+        const p = await pingPong({
+          wait, size: 64, replySize: 64, send: "loan", touch: false, gapMs: gap,
+          iterations: cfg.iterations, warmup: cfg.warmup, maxMs: 60_000,
+        });
+        out.push({ impl: "ferry", wait, gap_ms: gap, n: p.n, rtt_p50_ns: p.rtt_p50_ns, rtt_p99_ns: p.rtt_p99_ns });
+      }
+      Bun.gc(true);
+      const u = await unixSocket({
+        bigSize: 0, bigReps: 0, latIterations: cfg.iterations, latWarmup: cfg.warmup, maxMs: 60_000, gapMs: gap,
+      });
+      out.push({ impl: "unix-socket", wait: null, gap_ms: gap, n: u.lat64.n, rtt_p50_ns: u.lat64.p50_ns * 2, rtt_p99_ns: u.lat64.p99_ns * 2 });
+    }
+    return out;
+  },
+  table: (r) => table(idleGrid(r)),
+  targets(r) {
+    const rows = r ?? [];
+    const def = worstVsSocket(rows, DEFAULT_WAIT);
+    const note = (w: { ratio: number; gap: number } | undefined, wait: WaitStrategy) =>
+      w ? `worst gap ${w.gap} ms (${wait}); block's worst: ${fmtRatio(worstVsSocket(rows, "block")?.ratio ?? NaN)}` : undefined;
+    // the default strategy against the best fixed one, gap by gap
+    let defVsBest: number | undefined;
+    for (const gap of GAPS) {
+      const d = rows.find((x) => x.impl === "ferry" && x.wait === DEFAULT_WAIT && x.gap_ms === gap);
+      const best = Math.min(...rows.filter((x) => x.impl === "ferry" && x.gap_ms === gap).map((x) => x.rtt_p50_ns));
+      if (d && Number.isFinite(best)) defVsBest = Math.max(defVsBest ?? 0, d.rtt_p50_ns / best);
+    }
+    const ratio = (x: number) => `${x.toFixed(2)}x`;
+    return [
+      target("<=", {
+        id: "idle-vs-socket",
+        name: "request every 1/3/10 ms, 64 B round trip p50, default wait vs Unix socket (worst gap)",
+        limit: 1.0,
+        fmt: ratio,
+        note: note(def, DEFAULT_WAIT),
+      }, def?.ratio),
+      target("<=", {
+        id: "idle-vs-socket-stretch",
+        name: "the same, stretch goal",
+        limit: 0.8,
+        fmt: ratio,
+      }, def?.ratio),
+      target("<=", {
+        id: "idle-default-vs-best",
+        name: "request every 1/3/10 ms: default wait vs the best fixed wait, p50 (worst gap)",
+        limit: 1.1,
+        fmt: ratio,
+      }, defVsBest),
+    ];
+  },
+});
