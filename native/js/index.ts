@@ -21,6 +21,7 @@ export {
   type Decoded, type FieldType, type Struct,
 } from "./structs";
 export { NativeHandle, closedError } from "./handle";
+export { detach, lendArena, pinArena } from "./arena";
 export {
   Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineProbe,
   type EngineStats,

@@ -1,13 +1,12 @@
 /** Channel: one shared-memory segment (control block, descriptor ring, arena) opened by this process. */
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import type { Pointer } from "bun:ffi";
 import {
-  ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lib,
+  ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lendArena, lib,
 } from "@ferry/native";
 import type { ChannelMember } from "./handle";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
 import type { ChannelStats, CreateOptions, PublisherOptions, SubscribeOptions } from "./types";
-import { Views } from "./views";
 
 const sym = lib.symbols;
 
@@ -17,8 +16,7 @@ export class Channel extends NativeHandle {
   readonly capacity: number;
   readonly slots: number;
   readonly granule: number;
-  #arenaRO: Views;
-  #arenaRW: Views | null = null;
+  readonly #arenaRo: Pointer;
   #members = new Set<ChannelMember>();
 
   private constructor(name: string, handle: Pointer) {
@@ -30,7 +28,7 @@ export class Channel extends NativeHandle {
     this.capacity = info.arenaSize;
     this.granule = info.granule;
     this.slots = info.ringSlots;
-    this.#arenaRO = new Views(toArrayBuffer(info.arenaRo as Pointer, 0, this.capacity));
+    this.#arenaRo = info.arenaRo as Pointer;
   }
 
   protected get what() {
@@ -67,11 +65,17 @@ export class Channel extends NativeHandle {
     check(sym.ferry_unlink(cstr(name)), `unlink "${name}"`);
   }
 
-  /** @internal read-only view of the arena, shared by every subscriber of this handle. */
-  get arenaRO() { return this.#arenaRO; }
-  /** @internal read-write arena view, mapped by the first publisher. */
-  arenaRW(pubHandle: Pointer): Views {
-    return (this.#arenaRW ??= new Views(toArrayBuffer(sym.ferry_pub_arena(pubHandle)!, 0, this.capacity)));
+  /**
+   * @internal a new buffer over this handle's read-only arena mapping, with a
+   * lease on it (arena.ts in @ferry/native): one per subscriber, detached
+   * when that subscriber closes.
+   */
+  lendRO(): ArrayBuffer {
+    return lendArena(this.handle, this.#arenaRo, this.capacity, false);
+  }
+  /** @internal the same over the read-write mapping (the first publisher maps it): one per publisher. */
+  lendRW(pubHandle: Pointer): ArrayBuffer {
+    return lendArena(this.handle, sym.ferry_pub_arena(pubHandle) as Pointer, this.capacity, true);
   }
   /** @internal */
   adopt<T extends ChannelMember>(c: T): T {

@@ -1,11 +1,14 @@
 /**
- * Message: a received message, a view into the arena until release(). A
- * pipelined one is published before its payload is copied: progress(),
- * ready() and chunks() follow the copy; copyTo() copies a payload out
- * through an engine.
+ * Message: a received message, a view into the arena until release() or
+ * until its subscriber closes (then every accessor throws FERRY_E_CLOSED and
+ * views taken earlier become zero-length). A pipelined one is published
+ * before its payload is copied: progress(), ready() and chunks() follow the
+ * copy; copyTo() copies a payload out through an engine.
  */
 import { ptr } from "bun:ffi";
-import { Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
+import {
+  Errno, FerryError, MSG_PIPELINED, check, closedError, completionRecord, engineByName, fail, lib, pinArena,
+} from "@ferry/native";
 import { decodeHeader } from "./header";
 import type { Subscriber } from "./subscriber";
 import { cacheHint, checkWait, type CachePlacement, type EngineLike, type Header, type ReadyOptions } from "./types";
@@ -20,6 +23,7 @@ export class Message implements Disposable {
   /** Published before its payload was copied ("pipelined"): see ready() and chunks(). */
   readonly pipelined: boolean;
   #bytes: Uint8Array | null;
+  readonly #length: number;
   #hdr: Uint8Array | null;
   #header: Header | undefined;
   #token: number;
@@ -34,14 +38,17 @@ export class Message implements Disposable {
     this.#token = info.token;
     this.pipelined = (info.flags & MSG_PIPELINED) !== 0;
     this.#complete = !this.pipelined;
-    this.#bytes = arena.get(info.offset, info.length);
+    this.#length = info.length;
+    this.#bytes = arena.get(info.offset, this.#length);
     const hl = info.hdrLength;
     this.#hdr = hl ? arena.get(info.hdrOffset, hl) : null;
   }
 
   #view(): Uint8Array {
-    if (!this.#bytes) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
-    return this.#bytes;
+    if (this.#sub.closed) throw closedError(`subscriber of message ${this.seq}`);
+    const v = this.#bytes;
+    if (!v) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
+    return v;
   }
 
   /**
@@ -56,17 +63,20 @@ export class Message implements Disposable {
     return v;
   }
 
-  get length(): number { return this.#view().length; }
+  get length(): number {
+    this.#view();
+    return this.#length;
+  }
 
   /**
    * Bytes of the payload, from its start, that are final. Throws the copy's
    * FerryError if the publisher's copy failed (FERRY_E_PEERDEAD if it died).
    */
   progress(): number {
-    const v = this.#view();
-    if (this.#complete) return v.length;
+    this.#view();
+    if (this.#complete) return this.#length;
     const p = this.#sub.progressOf(this.#token);
-    if (p === v.length) this.#complete = true;
+    if (p === this.#length) this.#complete = true;
     return p;
   }
 
@@ -120,13 +130,21 @@ export class Message implements Disposable {
     const cache = cacheHint(opts.cache);
     const rec = completionRecord();
     void dst.buffer; // an async engine writes dst later: give it storage that does not move
-    check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
-    // cpu finishes inside the call; others: yield to the event loop until done
-    let r: number;
-    while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
-    void rec.keep; // the record stays alive until the engine is done with it
-    void dst;
-    if (r < 0) throw fail(r, "copyTo");
+    // the engine reads the arena by address, maybe after this subscriber or its
+    // channel closed: the pin keeps zero pages there rather than a hole
+    const unpin = pinArena(this.#sub.channel.handle);
+    try {
+      check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
+      // cpu finishes inside the call; others: yield to the event loop until done
+      let r: number;
+      while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
+      void rec.keep; // the record stays alive until the engine is done with it
+      void dst;
+      if (r < 0) throw fail(r, "copyTo");
+    } finally {
+      unpin();
+    }
+    if (this.#sub.closed) throw new FerryError(Errno.CLOSED, `subscriber closed during copyTo() of message ${this.seq}: the copy is void`);
   }
 
   /** Raw header bytes (null when the message has none). */

@@ -5,7 +5,7 @@
  * Engine sends are in send.ts.
  */
 import type { Pointer } from "bun:ffi";
-import { Backpressure, Errno, FerryError, check, engineByName, fail, lib } from "@ferry/native";
+import { Backpressure, Errno, FerryError, check, closedError, engineByName, fail, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
@@ -15,27 +15,36 @@ import {
   cacheHint, checkChunkBytes, type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode,
   type PublishOptions, type PublisherOptions, type SendOptions,
 } from "./types";
-import { Info, type Views } from "./views";
+import { Info, Views } from "./views";
 
 const sym = lib.symbols;
 
-/** A writable block of the arena; `bytes` is valid until published or returned. */
+/**
+ * A writable block of the arena; `bytes` is valid until published or
+ * returned, or until its publisher closes (bytes then throws
+ * FERRY_E_CLOSED, and views taken earlier become zero-length).
+ */
 export class Loan {
   #bytes: Uint8Array | null;
+  readonly #size: number;
   /** @internal */ readonly token: number;
   /** @internal */ readonly owner: Publisher;
   constructor(owner: Publisher, token: number, bytes: Uint8Array) {
     this.owner = owner;
     this.token = token;
     this.#bytes = bytes;
+    this.#size = bytes.length;
   }
   /** Writable view into shared memory. */
   get bytes(): Uint8Array {
+    if (this.owner.closed) throw closedError("publisher of this loan");
     if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
     return this.#bytes;
   }
-  get size(): number { return this.#bytes?.length ?? 0; }
-  get active(): boolean { return this.#bytes !== null; }
+  /** Bytes loaned. */
+  get size(): number { return this.#bytes ? this.#size : 0; }
+  /** Neither published nor returned, and its publisher is open. */
+  get active(): boolean { return this.#bytes !== null && !this.owner.closed; }
   /** @internal */
   consume(): void {
     if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
@@ -70,7 +79,8 @@ export class Publisher extends ChannelMember {
     this.engine = opts.engine ?? "sw";
     this.policy = opts.policy ?? defaultPolicy;
     this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
-    this.#arena = channel.arenaRW(handle);
+    // this publisher's own buffer over the read-write arena: detached when it closes
+    this.#arena = new Views(() => this.own(channel.lendRW(handle)));
     this.#sends = new EngineSends(handle, this.#info);
   }
 

@@ -5,7 +5,7 @@ import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
 import { checkWait, type ReceiveOptions, type SubscribeOptions, type WaitStrategy } from "./types";
-import { Info, type Views } from "./views";
+import { Info, Views } from "./views";
 import { directWake, progressWake, type Waker } from "./waker";
 
 const sym = lib.symbols;
@@ -31,7 +31,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     this.wait = wait;
     this.group = opts.group;
     this.#info = new Info(sym.ferry_sub_info(handle) as Pointer | null);
-    this.#arena = channel.arenaRO;
+    // this subscriber's own buffer over the read-only arena: detached when it closes
+    this.#arena = new Views(() => this.own(channel.lendRO()));
   }
 
   protected get what() {
