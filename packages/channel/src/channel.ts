@@ -6,7 +6,7 @@ import {
 import type { ChannelMember } from "./handle";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
-import type { ChannelStats, CreateOptions, PublisherOptions, SubscribeOptions } from "./types";
+import { checkInt, checkName, optionsOf, type ChannelStats, type CreateOptions, type PublisherOptions, type SubscribeOptions } from "./types";
 
 const sym = lib.symbols;
 
@@ -36,13 +36,17 @@ export class Channel extends NativeHandle {
   }
 
   /** Create channel `name`; this process owns it and its name goes away on close(). */
-  static create(name: string, opts: CreateOptions = {}): Channel {
+  static create(name: string, opts?: CreateOptions): Channel {
+    checkName(name);
+    const o = optionsOf(opts, "create");
     const out = new BigUint64Array(1);
-    const capacity = opts.capacity ?? 64 * 2 ** 20;
-    if (!Number.isSafeInteger(capacity) || capacity <= 0)
-      throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${capacity}`);
+    const capacity = o.capacity ?? 64 * 2 ** 20;
+    if (typeof capacity !== "number" || !Number.isSafeInteger(capacity) || capacity <= 0)
+      throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${String(capacity)}`);
+    const slots = o.slots === undefined ? 0 : checkInt(o.slots, "slots", 0, 2 ** 32 - 1);
+    const permissions = o.permissions === undefined ? 0o600 : checkInt(o.permissions, "permissions", 0, 0o777);
     check(
-      sym.ferry_channel_create(cstr(name), capacity, opts.slots ?? 0, opts.permissions ?? 0o600, out),
+      sym.ferry_channel_create(cstr(name), capacity, slots, permissions, out),
       `create channel "${name}"`,
     );
     return new Channel(name, Number(out[0]) as Pointer);
@@ -50,6 +54,7 @@ export class Channel extends NativeHandle {
 
   /** Open an existing channel by name. */
   static open(name: string): Channel {
+    checkName(name);
     const out = new BigUint64Array(1);
     check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
     return new Channel(name, Number(out[0]) as Pointer);
@@ -62,6 +67,7 @@ export class Channel extends NativeHandle {
 
   /** Remove a channel's name (its users keep their mappings). */
   static unlink(name: string): void {
+    checkName(name);
     check(sym.ferry_unlink(cstr(name)), `unlink "${name}"`);
   }
 
@@ -87,12 +93,12 @@ export class Channel extends NativeHandle {
     this.#members.delete(c);
   }
 
-  publisher(opts: PublisherOptions = {}): Publisher {
-    return this.adopt(new Publisher(this, opts));
+  publisher(opts?: PublisherOptions): Publisher {
+    return this.adopt(new Publisher(this, optionsOf(opts, "publisher")));
   }
 
-  subscribe(opts: SubscribeOptions = {}): Subscriber {
-    return this.adopt(new Subscriber(this, opts));
+  subscribe(opts?: SubscribeOptions): Subscriber {
+    return this.adopt(new Subscriber(this, optionsOf(opts, "subscribe")));
   }
 
   stats(): ChannelStats {

@@ -11,7 +11,10 @@ import {
 } from "@ferry/native";
 import { decodeHeader } from "./header";
 import type { Subscriber } from "./subscriber";
-import { cacheHint, checkWait, type CachePlacement, type EngineLike, type Header, type ReadyOptions } from "./types";
+import {
+  bytesOf, cacheHint, checkInt, checkTimeout, checkWait, optionsOf, type CachePlacement, type EngineLike, type Header,
+  type ReadyOptions,
+} from "./types";
 import type { Info, Views } from "./views";
 
 const sym = lib.symbols;
@@ -51,6 +54,7 @@ export class Message implements Disposable {
     return v;
   }
 
+
   /**
    * Read-only view of the payload in shared memory, valid until release(). Do not write to it.
    * A pipelined message hands it out only once complete: `await msg.ready()` first.
@@ -59,7 +63,6 @@ export class Message implements Disposable {
     const v = this.#view();
     if (!this.#complete && this.progress() < v.length)
       throw new FerryError(Errno.STATE, `message ${this.seq} is still being copied: await msg.ready() or use msg.chunks()`);
-    this.#complete = true;
     return v;
   }
 
@@ -87,10 +90,12 @@ export class Message implements Disposable {
    * FERRY_E_TIMEOUT after `timeoutMs`, or with the copy's error
    * (FERRY_E_INVAL for an unknown wait).
    */
-  async ready(bytes?: number, opts: ReadyOptions = {}): Promise<void> {
+  async ready(bytes?: number, options?: ReadyOptions): Promise<void> {
+    const opts = optionsOf(options, "ready");
     const wait = opts.wait === undefined ? undefined : checkWait(opts.wait);
-    const want = Math.min(bytes ?? this.length, this.length);
-    const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? Infinity : performance.now() + opts.timeoutMs;
+    const want = Math.min(bytes === undefined ? this.length : checkInt(bytes, "ready() bytes"), this.length);
+    const timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
+    const deadline = performance.now() + timeoutMs;
     while (this.progress() < want) {
       const left = deadline - performance.now();
       if (left <= 0) throw new FerryError(Errno.TIMEOUT, `${want} bytes of message ${this.seq} not ready within ${opts.timeoutMs} ms`);
@@ -102,9 +107,10 @@ export class Message implements Disposable {
    * The payload as it lands: views of consecutive pieces, each final when
    * yielded, at least `minBytes` long except the last (default 1 MiB).
    */
-  async *chunks(opts: { minBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+  async *chunks(options?: { minBytes?: number }): AsyncGenerator<Uint8Array> {
+    const opts = optionsOf(options, "chunks");
+    const step = opts.minBytes === undefined ? 2 ** 20 : checkInt(opts.minBytes, "minBytes", 1);
     const v = this.#view();
-    const step = Math.max(1, opts.minBytes ?? 2 ** 20);
     let at = 0;
     while (at < v.length) {
       let p = this.progress();
@@ -121,7 +127,9 @@ export class Message implements Disposable {
    * Copy the payload into `dst` (the receiver's own memory) through an engine
    * ("cpu", "sw", ...) with a cache hint; waits for a pipelined payload first.
    */
-  async copyTo(dst: Uint8Array, opts: { engine?: EngineLike; cache?: CachePlacement } = {}): Promise<void> {
+  async copyTo(destination: Uint8Array | ArrayBufferView | ArrayBuffer, options?: { engine?: EngineLike; cache?: CachePlacement }): Promise<void> {
+    const dst = bytesOf(destination, "copyTo() destination");
+    const opts = optionsOf(options, "copyTo");
     await this.ready();
     const src = this.bytes;
     if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
@@ -149,14 +157,17 @@ export class Message implements Disposable {
 
   /** Raw header bytes (null when the message has none). */
   get headerBytes(): Uint8Array | null {
-    this.#view(); // throws after release
+    this.#view(); // throws after release or close
     return this.#hdr;
   }
 
-  /** The header, parsed from JSON on first access (undefined when absent). */
+  /**
+   * The header, parsed from JSON on first access (undefined when absent).
+   * FERRY_E_CORRUPT when the bytes are not JSON (a raw header: read headerBytes).
+   */
   get header(): Header {
     const raw = this.headerBytes;
-    if (this.#header === undefined && raw) this.#header = decodeHeader(raw);
+    if (this.#header === undefined && raw) this.#header = decodeHeader(raw, this.seq);
     return this.#header;
   }
 
