@@ -3,13 +3,14 @@
  * until its subscriber closes (then every accessor throws FERRY_E_CLOSED and
  * views taken earlier become zero-length). A pipelined one is published
  * before its payload is copied: progress(), ready() and chunks() follow the
- * copy; copyTo() copies a payload out through an engine.
+ * copy; copyTo() copies a payload out through an engine. verify() checks the
+ * optional checksum (header.ts).
  */
 import { ptr } from "bun:ffi";
 import {
   Errno, FerryError, MSG_PIPELINED, check, closedError, completionRecord, engineByName, fail, lib, pinArena,
 } from "@ferry/native";
-import { decodeHeader } from "./header";
+import { checksumOf, decodeHeader, splitHeader } from "./header";
 import type { Subscriber } from "./subscriber";
 import {
   bytesOf, cacheHint, checkInt, checkTimeout, checkWait, optionsOf, type CachePlacement, type EngineLike, type Header,
@@ -27,11 +28,14 @@ export class Message implements Disposable {
   readonly pipelined: boolean;
   #bytes: Uint8Array | null;
   readonly #length: number;
+  /** the header as stored: the user's bytes, possibly after a checksum envelope */
   #hdr: Uint8Array | null;
   #header: Header | undefined;
   #token: number;
   #sub: Subscriber;
   #complete: boolean;
+  /** subscribe({ verify }): 0 no, 1 when it carries a checksum, 2 required; checked once the payload is complete */
+  #verifyOnComplete = 0;
 
   /** @internal */
   constructor(sub: Subscriber, arena: Views, info: Info) {
@@ -54,6 +58,25 @@ export class Message implements Disposable {
     return v;
   }
 
+  /** The payload is complete: run the verification subscribe({ verify }) asked for. */
+  #completed(): void {
+    this.#complete = true;
+    const mode = this.#verifyOnComplete;
+    if (!mode) return;
+    this.#verifyOnComplete = 0;
+    try {
+      if (!this.verify() && mode === 2) throw new FerryError(Errno.CORRUPT, `message ${this.seq} carries no checksum (subscribe({ verify: "required" }))`);
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+  }
+
+  /** @internal subscribe({ verify }): check now if complete, else once the copy completes. */
+  checkOnReceive(required: boolean): void {
+    this.#verifyOnComplete = required ? 2 : 1;
+    if (this.#complete) this.#completed();
+  }
 
   /**
    * Read-only view of the payload in shared memory, valid until release(). Do not write to it.
@@ -79,7 +102,7 @@ export class Message implements Disposable {
     this.#view();
     if (this.#complete) return this.#length;
     const p = this.#sub.progressOf(this.#token);
-    if (p === this.#length) this.#complete = true;
+    if (p === this.#length) this.#completed();
     return p;
   }
 
@@ -155,10 +178,11 @@ export class Message implements Disposable {
     if (this.#sub.closed) throw new FerryError(Errno.CLOSED, `subscriber closed during copyTo() of message ${this.seq}: the copy is void`);
   }
 
-  /** Raw header bytes (null when the message has none). */
+  /** Raw header bytes (null when the message has none); without the checksum envelope, if any. */
   get headerBytes(): Uint8Array | null {
     this.#view(); // throws after release or close
-    return this.#hdr;
+    const h = this.#hdr;
+    return h === null || h[0] !== 0 ? h : splitHeader(h).user;
   }
 
   /**
@@ -169,6 +193,25 @@ export class Message implements Disposable {
     const raw = this.headerBytes;
     if (this.#header === undefined && raw) this.#header = decodeHeader(raw, this.seq);
     return this.#header;
+  }
+
+  /**
+   * Check the message's checksum (send / publish `{ checksum: true }`): true
+   * when it matches, false when the message carries none; FERRY_E_CORRUPT on
+   * a mismatch. Reads the whole payload (CRC-32 at memory speed). A pipelined
+   * message must be complete (FERRY_E_STATE otherwise: await ready() first).
+   */
+  verify(): boolean {
+    const bytes = this.bytes;
+    const { user, crc } = splitHeader(this.#hdr);
+    if (crc === undefined) return false;
+    const got = checksumOf(bytes, user);
+    if (got !== crc)
+      throw new FerryError(
+        Errno.CORRUPT,
+        `message ${this.seq}: checksum mismatch (CRC-32 ${got.toString(16).padStart(8, "0")}, sent ${crc.toString(16).padStart(8, "0")})`,
+      );
+    return true;
   }
 
   get released(): boolean { return this.#bytes === null; }

@@ -113,7 +113,9 @@ export class Publisher extends ChannelMember {
     const size = loan.size;
     if (!loan.active) throw new FerryError(Errno.STATE, "loan was already published or returned");
     const length = o.length === undefined ? size : checkInt(o.length, `length (loan of ${size} bytes)`, 0, size);
-    const hdr = o.header === undefined ? null : encodeHeader(o.header);
+    const hdr = checkFlag(o.checksum, "checksum")
+      ? encodeHeader(o.header, loan.bytes.subarray(0, length))
+      : o.header === undefined ? null : encodeHeader(o.header);
     loan.consume();
     const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
@@ -154,10 +156,11 @@ export class Publisher extends ChannelMember {
         chunkBytes ??= d.chunkBytes;
       }
       const chunk = checkChunkBytes(chunkBytes);
-      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header));
+      const sum = checkFlag(opts.checksum, "checksum");
+      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header, sum));
       const hint = cacheHint(cache);
       const e = engineByName(engine ?? this.engine);
-      const hdr = encodeHeader(opts.header);
+      const hdr = encodeHeader(opts.header, sum ? bytes : undefined);
       return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, checkFlag(opts.verify, "verify"));
     } catch (e) {
       return Promise.reject(e);
@@ -176,10 +179,10 @@ export class Publisher extends ChannelMember {
     const bytes = bytesOf(data, "sendSync() data");
     const opts = optionsOf(options, "sendSync");
     if (opts.chunkBytes !== undefined) checkChunkBytes(opts.chunkBytes);
-    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header);
+    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header, checkFlag(opts.checksum, "checksum"));
   }
 
-  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header): number {
+  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header, sum: boolean): number {
     const h = this.handle;
     if (mode === "offload" || mode === "pipelined")
       throw new FerryError(Errno.INVAL, `mode "${mode}" is asynchronous: use send()`);
@@ -187,7 +190,7 @@ export class Publisher extends ChannelMember {
       throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
     if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
     const hint = cacheHint(cache);
-    const hdr = encodeHeader(header);
+    const hdr = encodeHeader(header, sum ? bytes : undefined);
     const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, hint, null);
     if (rc < 0) throw fail(rc, "send");
     return this.#info.seq;

@@ -16,6 +16,8 @@ const sym = lib.symbols;
 export class Subscriber extends ChannelMember implements AsyncIterable<Message> {
   readonly wait: WaitStrategy;
   readonly group: string | undefined;
+  /** subscribe({ verify }): checksums checked at receive (see SubscribeOptions). */
+  readonly verify: boolean | "required";
   #arena: Views;
   #info: Info;
   /** receive(): publishers write to this socket (see waker.ts) */
@@ -27,12 +29,16 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   constructor(channel: Channel, opts: SubscribeOptions) {
     const wait = checkWait(opts.wait ?? "hybrid");
     const group = checkGroup(opts.group);
+    const verify = opts.verify ?? false;
+    if (verify !== true && verify !== false && verify !== "required")
+      throw new FerryError(Errno.INVAL, `verify must be true, false or "required", got ${String(verify)}`);
     const out = new BigUint64Array(1);
     check(sym.ferry_sub_open(channel.handle, cstr(group), out), `subscribe to "${channel.name}"`);
     const handle = Number(out[0]) as Pointer;
     super(channel, handle, sym.ferry_sub_close);
     this.wait = wait;
     this.group = opts.group;
+    this.verify = verify;
     this.#info = new Info(sym.ferry_sub_info(handle) as Pointer | null);
     // this subscriber's own buffer over the read-only arena: detached when it closes
     this.#arena = new Views(() => this.own(channel.lendRO()));
@@ -54,7 +60,9 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   }
 
   #message(): Message {
-    return new Message(this, this.#arena, this.#info);
+    const m = new Message(this, this.#arena, this.#info);
+    if (this.verify) m.checkOnReceive(this.verify === "required");
+    return m;
   }
 
   /**

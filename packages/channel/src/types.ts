@@ -40,6 +40,15 @@ export interface SubscribeOptions {
    * broadcast. 1 to 31 bytes of UTF-8 (GROUP_MAX), no NUL; "" is refused.
    */
   group?: string;
+  /**
+   * Check per-message checksums (send / publish `{ checksum: true }`) as
+   * messages are received: true verifies those that carry one, "required"
+   * also refuses those that do not. A mismatch releases the message and
+   * throws FERRY_E_CORRUPT (a pipelined message: once its copy completes, from
+   * bytes / ready() / progress()). Default false: nothing is checked (msg.verify()
+   * checks on demand).
+   */
+  verify?: boolean | "required";
 }
 
 export interface ReceiveOptions {
@@ -56,11 +65,13 @@ export interface PublishOptions {
   /**
    * JSON-serialisable metadata (dtype, shape, content type), or raw bytes (a
    * Uint8Array, any other ArrayBufferView or an ArrayBuffer); at most 4 KiB
-   * encoded.
+   * encoded (4080 bytes with a checksum).
    */
   header?: Header;
   /** Publish only the first `length` bytes of the loan (an integer, 0..loan.size). */
   length?: number;
+  /** Store a CRC-32 of the payload and header with the message, for msg.verify() / subscribe({ verify }). */
+  checksum?: boolean;
 }
 
 export interface SendOptions {
@@ -72,6 +83,8 @@ export interface SendOptions {
   cache?: CachePlacement;
   /** As for publish(). */
   header?: Header;
+  /** Store a CRC-32 of the payload and header with the message (computed from `bytes` before the copy). */
+  checksum?: boolean;
   /** Engine for this send (overrides the publisher's, and the policy's). */
   engine?: EngineLike;
   /** Engine sends: progress / split granularity for this message in bytes; 0 (default) is the

@@ -168,7 +168,7 @@ describe("headers", () => {
     }
   });
 
-  test("raw headers may be any ArrayBufferView or an ArrayBuffer", () => {
+  test("raw headers may be any ArrayBufferView or an ArrayBuffer; one that starts like a checksum envelope reads back unchanged", () => {
     using ch = Channel.create(uniqueName("hdrraw"), { capacity: 64 * KiB });
     const pub = ch.publisher();
     const sub = ch.subscribe();
@@ -179,6 +179,7 @@ describe("headers", () => {
       pub.sendSync(new Uint8Array(2), { header: h });
       const m = sub.tryReceive()!;
       expect([...m.headerBytes!]).toEqual([...want]);
+      expect(m.verify()).toBe(false); // no checksum: the lookalike was wrapped, not taken for one
       m.release();
     }
   });
@@ -235,7 +236,9 @@ describe("timeouts and options", () => {
     expectFerryError(() => ch.subscribe(null as never), "FERRY_E_INVAL");
     expectFerryError(() => ch.publisher(7 as never), "FERRY_E_INVAL");
     expectFerryError(() => ch.publisher({ policy: {} as never }), "FERRY_E_INVAL");
+    expectFerryError(() => ch.subscribe({ verify: "yes" as never }), "FERRY_E_INVAL");
     expectFerryError(() => pub.sendSync(new Uint8Array(1), null as never), "FERRY_E_INVAL");
+    expectFerryError(() => pub.sendSync(new Uint8Array(1), { checksum: 1 as never }), "FERRY_E_INVAL");
     await expectFerryRejection(pub.send(new Uint8Array(1), "inline" as never), "FERRY_E_INVAL");
     await expectFerryRejection(sub.receive(5 as never), "FERRY_E_INVAL");
     expectFerryError(() => pub.publish(pub.loan(1), "x" as never), "FERRY_E_INVAL");

@@ -52,7 +52,7 @@ describe("in a child process: what used to crash Bun with SIGSEGV", () => {
   test("an unreleased message after ch.close(): its accessors throw FERRY_E_CLOSED, views of it read as empty", async () => {
     const s = await runCase({ case: "read-after-close" });
     expect(s.before).toBe(0xab);
-    for (const k of ["bytes", "header", "headerBytes", "length", "progress", "ready"]) closed(s[k]);
+    for (const k of ["bytes", "header", "headerBytes", "length", "progress", "verify", "ready"]) closed(s[k]);
     expect(s.release).toEqual({ value: "undefined" }); // release after close: nothing to do, no error
     expect(s.viewLength).toEqual({ value: 0 });
     expect(s.viewRead).toEqual({ value: "undefined" });
@@ -160,7 +160,7 @@ describe("a closed publisher or subscriber, its channel still open", () => {
     sub.close();
     expect(view.length).toBe(0);
     expect(view[0]).toBeUndefined();
-    for (const get of [() => msg.bytes, () => msg.header, () => msg.headerBytes, () => msg.length])
+    for (const get of [() => msg.bytes, () => msg.header, () => msg.headerBytes, () => msg.length, () => msg.verify()])
       expectFerryError(get, "FERRY_E_CLOSED");
     msg.release(); // closing released it already: a no-op
     // the other subscriber and the publisher are untouched

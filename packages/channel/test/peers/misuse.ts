@@ -77,6 +77,7 @@ switch (cfg.case) {
     step("headerBytes", () => msg.headerBytes);
     step("length", () => msg.length);
     step("progress", () => msg.progress());
+    step("verify", () => msg.verify());
     await stepAsync("ready", msg.ready());
     step("release", () => msg.release());
     step("viewLength", () => view.length);
