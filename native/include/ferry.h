@@ -153,6 +153,18 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
 /* Reclaim space held by dead participants; returns how many were reclaimed. */
 FERRY_API int ferry_channel_reap(ferry_channel *ch);
+/*
+ * Lend the handle's arena mapping (writable 0: the read-only one; 1: the
+ * read-write one, which exists once a publisher is open) to a borrower that
+ * cannot say when it stops reading it, e.g. a garbage-collected view. *lease
+ * is given back with ferry_arena_unlend(addr, lease) (the signature of a
+ * JSTypedArrayBytesDeallocator). When the handle unmaps while a lease is out,
+ * the range is replaced in place by private zero pages: borrowers read zeros
+ * and write private memory, never shared memory or a hole; the last
+ * unlend unmaps it.
+ */
+FERRY_API int ferry_arena_lend(ferry_channel *ch, uint32_t writable, void **lease);
+FERRY_API void ferry_arena_unlend(void *addr, void *lease);
 /* Remove the name of a channel (creator or not). */
 FERRY_API int ferry_unlink(const char *name);
 /*

@@ -27,6 +27,8 @@ export const MSG_PIPELINED = 1;
 export const HEADER_MAX = 4096;
 /** Channel name limit, bytes. */
 export const NAME_MAX = 64;
+/** Worker group name limit, bytes of UTF-8 (without the NUL). */
+export const GROUP_MAX = 31;
 /** Engine name limit, bytes (without the NUL). */
 export const ENGINE_NAME_MAX = 31;
 /** Engine sends of at most this many bytes are copied into the job at submit. */
@@ -42,7 +44,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["COPY_AUTO", CacheHint.auto], ["COPY_HOT", CacheHint.hot], ["COPY_COLD", CacheHint.cold],
   ["CAP_ASYNC", EngineCap.async], ["CAP_CACHE_HINTS", EngineCap.cacheHints],
   ["CAP_PROGRESS", EngineCap.progress], ["CAP_BATCH", EngineCap.batch], ["ENGINE_F_DRAIN", ENGINE_F_DRAIN],
-  ["MSG_PIPELINED", MSG_PIPELINED], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX],
+  ["MSG_PIPELINED", MSG_PIPELINED], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
   ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS],
 ];
 

@@ -12,7 +12,7 @@ export { lib, type Symbols } from "./symbols";
 export { candidates, findLibrary } from "./load";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
-  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
+  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, GROUP_MAX, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
   SEND_COPY_MAX, SendMode, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {
@@ -21,6 +21,7 @@ export {
   type Decoded, type FieldType, type Struct,
 } from "./structs";
 export { NativeHandle, closedError } from "./handle";
+export { detach, lendArena, pinArena } from "./arena";
 export {
   Engine, completionRecord, engineByName, swDefaults, type EngineCaps, type EngineConfig, type EngineLike, type EngineProbe,
   type EngineStats,

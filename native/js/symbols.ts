@@ -29,6 +29,9 @@ const table = {
   ferry_channel_reap: { args: [T.ptr], returns: T.i32 },
   ferry_unlink: { args: ["buffer"], returns: T.i32 },
   ferry_gc: { args: [], returns: T.i32 },
+  // arena leases: JS views that outlive their handle (arena.ts)
+  ferry_arena_lend: { args: [T.ptr, T.u32, "buffer"], returns: T.i32 },
+  ferry_arena_unlend: { args: [T.ptr, T.ptr], returns: T.void },
   // publishers
   ferry_pub_open: { args: [T.ptr, T.u32, T.i64, "buffer"], returns: T.i32 },
   ferry_pub_close: { args: [T.ptr], returns: T.i32 },
@@ -101,6 +104,8 @@ function open() {
       console.error(`[ferry ffi] ${name}(${args.map(String).join(", ")}) = ${String(r)} ${Bun.nanoseconds() - t0} ns`);
       return r;
     };
+    // a function's address stays the library's (arena.ts hands ferry_arena_unlend to toArrayBuffer)
+    Object.assign(wrapped[name], { ptr: (fn as { ptr?: unknown }).ptr, native: (fn as { native?: unknown }).native });
   }
   return { ...lib, symbols: wrapped as unknown as typeof lib.symbols };
 }

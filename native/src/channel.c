@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +157,91 @@ fail:
   return r;
 }
 
+/* ---------------------------------------------------------------- arena leases
+ *
+ * A binding that hands the arena to a garbage-collected language (JS views
+ * over an ArrayBuffer) cannot know when the last view goes away, so the
+ * mapping must outlive the handle without staying shared memory. Each
+ * mapping lent out gets a lease: one reference for the handle, one per
+ * borrower (ferry_arena_lend; a borrower gives it back with
+ * ferry_arena_unlend, a JSTypedArrayBytesDeallocator). When the handle
+ * unmaps while borrowers remain, the range is replaced in place (MAP_FIXED:
+ * no instant without a mapping) by private anonymous zero pages, so a stale
+ * view reads zeros and writes to its own private memory: never a fault, never
+ * the shared arena another process now reuses. The last reference munmaps.
+ * The range is ours while the handle holds its reference, so the handle
+ * replaces it before dropping that reference; borrowers only drop theirs.
+ */
+struct ferry__lease {
+  struct ferry__lease *next;
+  uint8_t *addr;
+  uint64_t len;
+  atomic_int refs;
+};
+static pthread_mutex_t lease_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ferry__lease *leases; /* leases of mappings whose handle is still open */
+
+static void lease_put(struct ferry__lease *l) {
+  if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1) return;
+  munmap(l->addr, l->len);
+  free(l);
+}
+
+/* The handle gives up mapping *slot: a lent one is made inert and left to its lease. */
+static void arena_retire(uint8_t **slot, uint64_t len) {
+  if (!*slot) return;
+  pthread_mutex_lock(&lease_mu);
+  struct ferry__lease **pp = &leases, *l;
+  while ((l = *pp) && l->addr != *slot) pp = &l->next;
+  if (l) *pp = l->next;
+  pthread_mutex_unlock(&lease_mu);
+  if (!l) return; /* never lent: ferry__seg_unmap unmaps it */
+  *slot = NULL;
+  /* refs == 1: only the handle's, and no borrower can come back for it */
+  if (atomic_load_explicit(&l->refs, memory_order_acquire) > 1 &&
+      mmap(l->addr, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) ==
+          MAP_FAILED) {
+    /* cannot happen for a whole existing mapping short of ENOMEM; keep the
+     * shared mapping rather than leave a hole (views stay readable) */
+    (void)ferry__errno(0, "mmap(inert arena)");
+  }
+  lease_put(l);
+}
+
+static void chan_unmap(ferry_channel *ch) {
+  arena_retire(&ch->arena_rw, ch->arena_size);
+  arena_retire(&ch->arena_ro, ch->arena_size);
+  ferry__seg_unmap(ch);
+}
+
+FERRY_API int ferry_arena_lend(ferry_channel *ch, uint32_t writable, void **lease) {
+  if (!ch || !lease) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  *lease = NULL;
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  uint8_t *addr = writable ? ch->arena_rw : ch->arena_ro;
+  if (!addr) return ferry__err(FERRY_E_STATE, "no read-write arena before the first publisher");
+  pthread_mutex_lock(&lease_mu);
+  struct ferry__lease *l = leases;
+  while (l && l->addr != addr) l = l->next;
+  if (!l && (l = calloc(1, sizeof *l))) {
+    l->addr = addr;
+    l->len = ch->arena_size;
+    atomic_init(&l->refs, 1); /* the handle's */
+    l->next = leases;
+    leases = l;
+  }
+  if (l) atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&lease_mu);
+  if (!l) return ferry__err(FERRY_E_NOMEM, "out of memory");
+  *lease = l;
+  return 0;
+}
+
+FERRY_API void ferry_arena_unlend(void *bytes, void *lease) {
+  (void)bytes;
+  if (lease) lease_put(lease);
+}
+
 FERRY_API int ferry_channel_close(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
   if (ch->closed) return 0;
@@ -168,13 +255,13 @@ FERRY_API int ferry_channel_close(ferry_channel *ch) {
         unlink(path);
     }
   }
-  if (ch->users == 0) ferry__seg_unmap(ch);
+  if (ch->users == 0) chan_unmap(ch);
   return 0;
 }
 
 /* Called by pub/sub close: the last one out unmaps a closed channel. */
 void ferry__channel_put(ferry_channel *ch) {
-  if (--ch->users == 0 && ch->closed) ferry__seg_unmap(ch);
+  if (--ch->users == 0 && ch->closed) chan_unmap(ch);
 }
 
 

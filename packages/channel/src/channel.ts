@@ -1,13 +1,12 @@
 /** Channel: one shared-memory segment (control block, descriptor ring, arena) opened by this process. */
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import type { Pointer } from "bun:ffi";
 import {
-  ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lib,
+  ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lendArena, lib,
 } from "@ferry/native";
 import type { ChannelMember } from "./handle";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
-import type { ChannelStats, CreateOptions, PublisherOptions, SubscribeOptions } from "./types";
-import { Views } from "./views";
+import { checkInt, checkName, optionsOf, type ChannelStats, type CreateOptions, type PublisherOptions, type SubscribeOptions } from "./types";
 
 const sym = lib.symbols;
 
@@ -17,8 +16,7 @@ export class Channel extends NativeHandle {
   readonly capacity: number;
   readonly slots: number;
   readonly granule: number;
-  #arenaRO: Views;
-  #arenaRW: Views | null = null;
+  readonly #arenaRo: Pointer;
   #members = new Set<ChannelMember>();
 
   private constructor(name: string, handle: Pointer) {
@@ -30,7 +28,7 @@ export class Channel extends NativeHandle {
     this.capacity = info.arenaSize;
     this.granule = info.granule;
     this.slots = info.ringSlots;
-    this.#arenaRO = new Views(toArrayBuffer(info.arenaRo as Pointer, 0, this.capacity));
+    this.#arenaRo = info.arenaRo as Pointer;
   }
 
   protected get what() {
@@ -38,13 +36,17 @@ export class Channel extends NativeHandle {
   }
 
   /** Create channel `name`; this process owns it and its name goes away on close(). */
-  static create(name: string, opts: CreateOptions = {}): Channel {
+  static create(name: string, opts?: CreateOptions): Channel {
+    checkName(name);
+    const o = optionsOf(opts, "create");
     const out = new BigUint64Array(1);
-    const capacity = opts.capacity ?? 64 * 2 ** 20;
-    if (!Number.isSafeInteger(capacity) || capacity <= 0)
-      throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${capacity}`);
+    const capacity = o.capacity ?? 64 * 2 ** 20;
+    if (typeof capacity !== "number" || !Number.isSafeInteger(capacity) || capacity <= 0)
+      throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${String(capacity)}`);
+    const slots = o.slots === undefined ? 0 : checkInt(o.slots, "slots", 0, 2 ** 32 - 1);
+    const permissions = o.permissions === undefined ? 0o600 : checkInt(o.permissions, "permissions", 0, 0o777);
     check(
-      sym.ferry_channel_create(cstr(name), capacity, opts.slots ?? 0, opts.permissions ?? 0o600, out),
+      sym.ferry_channel_create(cstr(name), capacity, slots, permissions, out),
       `create channel "${name}"`,
     );
     return new Channel(name, Number(out[0]) as Pointer);
@@ -52,6 +54,7 @@ export class Channel extends NativeHandle {
 
   /** Open an existing channel by name. */
   static open(name: string): Channel {
+    checkName(name);
     const out = new BigUint64Array(1);
     check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
     return new Channel(name, Number(out[0]) as Pointer);
@@ -64,14 +67,21 @@ export class Channel extends NativeHandle {
 
   /** Remove a channel's name (its users keep their mappings). */
   static unlink(name: string): void {
+    checkName(name);
     check(sym.ferry_unlink(cstr(name)), `unlink "${name}"`);
   }
 
-  /** @internal read-only view of the arena, shared by every subscriber of this handle. */
-  get arenaRO() { return this.#arenaRO; }
-  /** @internal read-write arena view, mapped by the first publisher. */
-  arenaRW(pubHandle: Pointer): Views {
-    return (this.#arenaRW ??= new Views(toArrayBuffer(sym.ferry_pub_arena(pubHandle)!, 0, this.capacity)));
+  /**
+   * @internal a new buffer over this handle's read-only arena mapping, with a
+   * lease on it (arena.ts in @ferry/native): one per subscriber, detached
+   * when that subscriber closes.
+   */
+  lendRO(): ArrayBuffer {
+    return lendArena(this.handle, this.#arenaRo, this.capacity, false);
+  }
+  /** @internal the same over the read-write mapping (the first publisher maps it): one per publisher. */
+  lendRW(pubHandle: Pointer): ArrayBuffer {
+    return lendArena(this.handle, sym.ferry_pub_arena(pubHandle) as Pointer, this.capacity, true);
   }
   /** @internal */
   adopt<T extends ChannelMember>(c: T): T {
@@ -83,12 +93,12 @@ export class Channel extends NativeHandle {
     this.#members.delete(c);
   }
 
-  publisher(opts: PublisherOptions = {}): Publisher {
-    return this.adopt(new Publisher(this, opts));
+  publisher(opts?: PublisherOptions): Publisher {
+    return this.adopt(new Publisher(this, optionsOf(opts, "publisher")));
   }
 
-  subscribe(opts: SubscribeOptions = {}): Subscriber {
-    return this.adopt(new Subscriber(this, opts));
+  subscribe(opts?: SubscribeOptions): Subscriber {
+    return this.adopt(new Subscriber(this, optionsOf(opts, "subscribe")));
   }
 
   stats(): ChannelStats {

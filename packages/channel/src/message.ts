@@ -1,14 +1,21 @@
 /**
- * Message: a received message, a view into the arena until release(). A
- * pipelined one is published before its payload is copied: progress(),
- * ready() and chunks() follow the copy; copyTo() copies a payload out
- * through an engine.
+ * Message: a received message, a view into the arena until release() or
+ * until its subscriber closes (then every accessor throws FERRY_E_CLOSED and
+ * views taken earlier become zero-length). A pipelined one is published
+ * before its payload is copied: progress(), ready() and chunks() follow the
+ * copy; copyTo() copies a payload out through an engine. verify() checks the
+ * optional checksum (header.ts).
  */
 import { ptr } from "bun:ffi";
-import { Errno, FerryError, MSG_PIPELINED, check, completionRecord, engineByName, fail, lib } from "@ferry/native";
-import { decodeHeader } from "./header";
+import {
+  Errno, FerryError, MSG_PIPELINED, check, closedError, completionRecord, engineByName, fail, lib, pinArena,
+} from "@ferry/native";
+import { checksumOf, decodeHeader, splitHeader } from "./header";
 import type { Subscriber } from "./subscriber";
-import { cacheHint, checkWait, type CachePlacement, type EngineLike, type Header, type ReadyOptions } from "./types";
+import {
+  bytesOf, cacheHint, checkInt, checkTimeout, checkWait, optionsOf, type CachePlacement, type EngineLike, type Header,
+  type ReadyOptions,
+} from "./types";
 import type { Info, Views } from "./views";
 
 const sym = lib.symbols;
@@ -20,11 +27,15 @@ export class Message implements Disposable {
   /** Published before its payload was copied ("pipelined"): see ready() and chunks(). */
   readonly pipelined: boolean;
   #bytes: Uint8Array | null;
+  readonly #length: number;
+  /** the header as stored: the user's bytes, possibly after a checksum envelope */
   #hdr: Uint8Array | null;
   #header: Header | undefined;
   #token: number;
   #sub: Subscriber;
   #complete: boolean;
+  /** subscribe({ verify }): 0 no, 1 when it carries a checksum, 2 required; checked once the payload is complete */
+  #verifyOnComplete = 0;
 
   /** @internal */
   constructor(sub: Subscriber, arena: Views, info: Info) {
@@ -34,14 +45,37 @@ export class Message implements Disposable {
     this.#token = info.token;
     this.pipelined = (info.flags & MSG_PIPELINED) !== 0;
     this.#complete = !this.pipelined;
-    this.#bytes = arena.get(info.offset, info.length);
+    this.#length = info.length;
+    this.#bytes = arena.get(info.offset, this.#length);
     const hl = info.hdrLength;
     this.#hdr = hl ? arena.get(info.hdrOffset, hl) : null;
   }
 
   #view(): Uint8Array {
-    if (!this.#bytes) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
-    return this.#bytes;
+    if (this.#sub.closed) throw closedError(`subscriber of message ${this.seq}`);
+    const v = this.#bytes;
+    if (!v) throw new FerryError(Errno.STATE, `message ${this.seq} was released`);
+    return v;
+  }
+
+  /** The payload is complete: run the verification subscribe({ verify }) asked for. */
+  #completed(): void {
+    this.#complete = true;
+    const mode = this.#verifyOnComplete;
+    if (!mode) return;
+    this.#verifyOnComplete = 0;
+    try {
+      if (!this.verify() && mode === 2) throw new FerryError(Errno.CORRUPT, `message ${this.seq} carries no checksum (subscribe({ verify: "required" }))`);
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+  }
+
+  /** @internal subscribe({ verify }): check now if complete, else once the copy completes. */
+  checkOnReceive(required: boolean): void {
+    this.#verifyOnComplete = required ? 2 : 1;
+    if (this.#complete) this.#completed();
   }
 
   /**
@@ -52,21 +86,23 @@ export class Message implements Disposable {
     const v = this.#view();
     if (!this.#complete && this.progress() < v.length)
       throw new FerryError(Errno.STATE, `message ${this.seq} is still being copied: await msg.ready() or use msg.chunks()`);
-    this.#complete = true;
     return v;
   }
 
-  get length(): number { return this.#view().length; }
+  get length(): number {
+    this.#view();
+    return this.#length;
+  }
 
   /**
    * Bytes of the payload, from its start, that are final. Throws the copy's
    * FerryError if the publisher's copy failed (FERRY_E_PEERDEAD if it died).
    */
   progress(): number {
-    const v = this.#view();
-    if (this.#complete) return v.length;
+    this.#view();
+    if (this.#complete) return this.#length;
     const p = this.#sub.progressOf(this.#token);
-    if (p === v.length) this.#complete = true;
+    if (p === this.#length) this.#completed();
     return p;
   }
 
@@ -77,10 +113,12 @@ export class Message implements Disposable {
    * FERRY_E_TIMEOUT after `timeoutMs`, or with the copy's error
    * (FERRY_E_INVAL for an unknown wait).
    */
-  async ready(bytes?: number, opts: ReadyOptions = {}): Promise<void> {
+  async ready(bytes?: number, options?: ReadyOptions): Promise<void> {
+    const opts = optionsOf(options, "ready");
     const wait = opts.wait === undefined ? undefined : checkWait(opts.wait);
-    const want = Math.min(bytes ?? this.length, this.length);
-    const deadline = opts.timeoutMs === undefined || opts.timeoutMs < 0 ? Infinity : performance.now() + opts.timeoutMs;
+    const want = Math.min(bytes === undefined ? this.length : checkInt(bytes, "ready() bytes"), this.length);
+    const timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
+    const deadline = performance.now() + timeoutMs;
     while (this.progress() < want) {
       const left = deadline - performance.now();
       if (left <= 0) throw new FerryError(Errno.TIMEOUT, `${want} bytes of message ${this.seq} not ready within ${opts.timeoutMs} ms`);
@@ -92,9 +130,10 @@ export class Message implements Disposable {
    * The payload as it lands: views of consecutive pieces, each final when
    * yielded, at least `minBytes` long except the last (default 1 MiB).
    */
-  async *chunks(opts: { minBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+  async *chunks(options?: { minBytes?: number }): AsyncGenerator<Uint8Array> {
+    const opts = optionsOf(options, "chunks");
+    const step = opts.minBytes === undefined ? 2 ** 20 : checkInt(opts.minBytes, "minBytes", 1);
     const v = this.#view();
-    const step = Math.max(1, opts.minBytes ?? 2 ** 20);
     let at = 0;
     while (at < v.length) {
       let p = this.progress();
@@ -111,7 +150,9 @@ export class Message implements Disposable {
    * Copy the payload into `dst` (the receiver's own memory) through an engine
    * ("cpu", "sw", ...) with a cache hint; waits for a pipelined payload first.
    */
-  async copyTo(dst: Uint8Array, opts: { engine?: EngineLike; cache?: CachePlacement } = {}): Promise<void> {
+  async copyTo(destination: Uint8Array | ArrayBufferView | ArrayBuffer, options?: { engine?: EngineLike; cache?: CachePlacement }): Promise<void> {
+    const dst = bytesOf(destination, "copyTo() destination");
+    const opts = optionsOf(options, "copyTo");
     await this.ready();
     const src = this.bytes;
     if (dst.length < src.length) throw new FerryError(Errno.INVAL, `destination of ${dst.length} bytes is smaller than ${src.length}`);
@@ -120,26 +161,57 @@ export class Message implements Disposable {
     const cache = cacheHint(opts.cache);
     const rec = completionRecord();
     void dst.buffer; // an async engine writes dst later: give it storage that does not move
-    check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
-    // cpu finishes inside the call; others: yield to the event loop until done
-    let r: number;
-    while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
-    void rec.keep; // the record stays alive until the engine is done with it
-    void dst;
-    if (r < 0) throw fail(r, "copyTo");
+    // the engine reads the arena by address, maybe after this subscriber or its
+    // channel closed: the pin keeps zero pages there rather than a hole
+    const unpin = pinArena(this.#sub.channel.handle);
+    try {
+      check(sym.ferry_engine_copy(engine.handle, ptr(dst), ptr(src), src.length, cache, rec.ptr), "copyTo");
+      // cpu finishes inside the call; others: yield to the event loop until done
+      let r: number;
+      while ((r = sym.ferry_engine_poll(engine.handle, rec.ptr)) === 0) await new Promise((res) => setImmediate(res));
+      void rec.keep; // the record stays alive until the engine is done with it
+      void dst;
+      if (r < 0) throw fail(r, "copyTo");
+    } finally {
+      unpin();
+    }
+    if (this.#sub.closed) throw new FerryError(Errno.CLOSED, `subscriber closed during copyTo() of message ${this.seq}: the copy is void`);
   }
 
-  /** Raw header bytes (null when the message has none). */
+  /** Raw header bytes (null when the message has none); without the checksum envelope, if any. */
   get headerBytes(): Uint8Array | null {
-    this.#view(); // throws after release
-    return this.#hdr;
+    this.#view(); // throws after release or close
+    const h = this.#hdr;
+    return h === null || h[0] !== 0 ? h : splitHeader(h).user;
   }
 
-  /** The header, parsed from JSON on first access (undefined when absent). */
+  /**
+   * The header, parsed from JSON on first access (undefined when absent).
+   * FERRY_E_CORRUPT when the bytes are not JSON (a raw header: read headerBytes).
+   */
   get header(): Header {
     const raw = this.headerBytes;
-    if (this.#header === undefined && raw) this.#header = decodeHeader(raw);
+    if (this.#header === undefined && raw) this.#header = decodeHeader(raw, this.seq);
     return this.#header;
+  }
+
+  /**
+   * Check the message's checksum (send / publish `{ checksum: true }`): true
+   * when it matches, false when the message carries none; FERRY_E_CORRUPT on
+   * a mismatch. Reads the whole payload (CRC-32 at memory speed). A pipelined
+   * message must be complete (FERRY_E_STATE otherwise: await ready() first).
+   */
+  verify(): boolean {
+    const bytes = this.bytes;
+    const { user, crc } = splitHeader(this.#hdr);
+    if (crc === undefined) return false;
+    const got = checksumOf(bytes, user);
+    if (got !== crc)
+      throw new FerryError(
+        Errno.CORRUPT,
+        `message ${this.seq}: checksum mismatch (CRC-32 ${got.toString(16).padStart(8, "0")}, sent ${crc.toString(16).padStart(8, "0")})`,
+      );
+    return true;
   }
 
   get released(): boolean { return this.#bytes === null; }

@@ -5,42 +5,59 @@
  * Engine sends are in send.ts.
  */
 import type { Pointer } from "bun:ffi";
-import { Backpressure, Errno, FerryError, check, engineByName, fail, lib } from "@ferry/native";
+import { Backpressure, Errno, FerryError, check, closedError, engineByName, fail, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
 import { decide, defaultPolicy, type SendPolicy } from "./policy";
 import { EngineSends } from "./send";
 import {
-  cacheHint, checkChunkBytes, type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode,
-  type PublishOptions, type PublisherOptions, type SendOptions,
+  bytesOf, cacheHint, checkChunkBytes, checkFlag, checkInt, checkTimeout, names, optionsOf, timeoutNs,
+  type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode, type PublishOptions,
+  type PublisherOptions, type SendOptions,
 } from "./types";
-import { Info, type Views } from "./views";
+import { Info, Views } from "./views";
 
 const sym = lib.symbols;
+const BACKPRESSURE = names(Backpressure);
 
-/** A writable block of the arena; `bytes` is valid until published or returned. */
+/**
+ * A writable block of the arena; `bytes` is valid until published or
+ * returned, or until its publisher closes (bytes then throws
+ * FERRY_E_CLOSED, and views taken earlier become zero-length).
+ */
 export class Loan {
   #bytes: Uint8Array | null;
+  readonly #size: number;
   /** @internal */ readonly token: number;
   /** @internal */ readonly owner: Publisher;
   constructor(owner: Publisher, token: number, bytes: Uint8Array) {
     this.owner = owner;
     this.token = token;
     this.#bytes = bytes;
+    this.#size = bytes.length;
   }
   /** Writable view into shared memory. */
   get bytes(): Uint8Array {
+    if (this.owner.closed) throw closedError("publisher of this loan");
     if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
     return this.#bytes;
   }
-  get size(): number { return this.#bytes?.length ?? 0; }
-  get active(): boolean { return this.#bytes !== null; }
+  /** Bytes loaned. */
+  get size(): number { return this.#bytes ? this.#size : 0; }
+  /** Neither published nor returned, and its publisher is open. */
+  get active(): boolean { return this.#bytes !== null && !this.owner.closed; }
   /** @internal */
   consume(): void {
     if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
     this.#bytes = null;
   }
+}
+
+function checkLoan(loan: unknown, pub: Publisher): Loan {
+  if (!(loan instanceof Loan)) throw new FerryError(Errno.INVAL, "expected a Loan from publisher.loan()");
+  if (loan.owner !== pub) throw new FerryError(Errno.STATE, "loan belongs to another publisher");
+  return loan;
 }
 
 /** A publisher of one channel handle. close() waits for its engine copies in flight; idempotent. */
@@ -56,21 +73,21 @@ export class Publisher extends ChannelMember {
   /** @internal use channel.publisher() */
   constructor(channel: Channel, opts: PublisherOptions) {
     const backpressure = opts.backpressure ?? "block";
-    const bp = Backpressure[backpressure];
-    if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure "${opts.backpressure}"`);
-    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const bp = BACKPRESSURE.get(backpressure);
+    if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure ${JSON.stringify(String(opts.backpressure))}`);
+    const timeoutMs = checkTimeout(opts.timeoutMs, 30_000);
+    const policy = opts.policy ?? defaultPolicy;
+    if (typeof policy?.decide !== "function") throw new FerryError(Errno.INVAL, "policy must be an object with a decide(size, ctx) method");
     const out = new BigUint64Array(1);
-    check(
-      sym.ferry_pub_open(channel.handle, bp, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6), out),
-      `publisher on "${channel.name}"`,
-    );
+    check(sym.ferry_pub_open(channel.handle, bp, timeoutNs(timeoutMs), out), `publisher on "${channel.name}"`);
     const handle = Number(out[0]) as Pointer;
     super(channel, handle, sym.ferry_pub_close);
     this.backpressure = backpressure;
     this.engine = opts.engine ?? "sw";
-    this.policy = opts.policy ?? defaultPolicy;
+    this.policy = policy;
     this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
-    this.#arena = channel.arenaRW(handle);
+    // this publisher's own buffer over the read-write arena: detached when it closes
+    this.#arena = new Views(() => this.own(channel.lendRW(handle)));
     this.#sends = new EngineSends(handle, this.#info);
   }
 
@@ -78,9 +95,10 @@ export class Publisher extends ChannelMember {
     return "publisher";
   }
 
-  /** Borrow `size` bytes of shared memory to build a message in place (zero-copy). */
+  /** Borrow `size` bytes of shared memory to build a message in place (zero-copy); an integer, 0 or more. */
   loan(size: number): Loan {
     const h = this.handle;
+    checkInt(size, "loan size");
     const info = this.#info;
     const rc = sym.ferry_pub_loan(h, size, null);
     if (rc < 0) throw fail(rc, "loan");
@@ -90,12 +108,14 @@ export class Publisher extends ChannelMember {
   /** Publish a loan; returns the message's sequence number. */
   publish(loan: Loan, opts?: PublishOptions): number {
     const h = this.handle;
-    if (loan.owner !== this) throw new FerryError(Errno.STATE, "loan belongs to another publisher");
+    checkLoan(loan, this);
+    const o = optionsOf(opts, "publish");
     const size = loan.size;
-    const length = opts?.length ?? size;
-    if (length > size || length < 0)
-      throw new FerryError(Errno.INVAL, `length ${length} outside the loan of ${size} bytes`);
-    const hdr = opts?.header === undefined ? null : encodeHeader(opts.header);
+    if (!loan.active) throw new FerryError(Errno.STATE, "loan was already published or returned");
+    const length = o.length === undefined ? size : checkInt(o.length, `length (loan of ${size} bytes)`, 0, size);
+    const hdr = checkFlag(o.checksum, "checksum")
+      ? encodeHeader(o.header, loan.bytes.subarray(0, length))
+      : o.header === undefined ? null : encodeHeader(o.header);
     loan.consume();
     const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
@@ -108,7 +128,7 @@ export class Publisher extends ChannelMember {
   /** Give a loan back unpublished. */
   unloan(loan: Loan): void {
     const h = this.handle;
-    loan.consume();
+    checkLoan(loan, this).consume();
     check(sym.ferry_pub_unloan(h, loan.token), "unloan");
   }
 
@@ -121,9 +141,11 @@ export class Publisher extends ChannelMember {
    * message and follows its decision; explicit engine, cache and chunkBytes
    * options win over the decision's. Every error rejects the promise.
    */
-  send(bytes: Uint8Array, opts: SendOptions = {}): Promise<number> {
+  send(data: Uint8Array | ArrayBufferView | ArrayBuffer, options?: SendOptions): Promise<number> {
     try {
       void this.handle; // throws FERRY_E_CLOSED once closed (before the policy is asked)
+      const bytes = bytesOf(data, "send() data");
+      const opts = optionsOf(options, "send");
       let mode = opts.mode ?? "auto";
       let { engine, cache, chunkBytes } = opts;
       if (mode === "auto" && this.policy !== defaultPolicy) {
@@ -134,11 +156,12 @@ export class Publisher extends ChannelMember {
         chunkBytes ??= d.chunkBytes;
       }
       const chunk = checkChunkBytes(chunkBytes);
-      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header));
+      const sum = checkFlag(opts.checksum, "checksum");
+      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header, sum));
       const hint = cacheHint(cache);
       const e = engineByName(engine ?? this.engine);
-      const hdr = encodeHeader(opts.header);
-      return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, opts.verify === true);
+      const hdr = encodeHeader(opts.header, sum ? bytes : undefined);
+      return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, checkFlag(opts.verify, "verify"));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -151,12 +174,15 @@ export class Publisher extends ChannelMember {
    * Synchronous inline copy + publish. Always inline: it does not ask the
    * policy ("auto" means inline here); use send() for the policy's choice.
    */
-  sendSync(bytes: Uint8Array, opts: SendOptions = {}): number {
+  sendSync(data: Uint8Array | ArrayBufferView | ArrayBuffer, options?: SendOptions): number {
+    if (this.closed) void this.handle; // FERRY_E_CLOSED before complaining about arguments
+    const bytes = bytesOf(data, "sendSync() data");
+    const opts = optionsOf(options, "sendSync");
     if (opts.chunkBytes !== undefined) checkChunkBytes(opts.chunkBytes);
-    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header);
+    return this.#inline(bytes, opts.mode ?? "auto", opts.cache, opts.header, checkFlag(opts.checksum, "checksum"));
   }
 
-  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header): number {
+  #inline(bytes: Uint8Array, mode: Mode, cache: CachePlacement | undefined, header: Header, sum: boolean): number {
     const h = this.handle;
     if (mode === "offload" || mode === "pipelined")
       throw new FerryError(Errno.INVAL, `mode "${mode}" is asynchronous: use send()`);
@@ -164,7 +190,7 @@ export class Publisher extends ChannelMember {
       throw new FerryError(Errno.INVAL, `mode "zero-copy" means loan() + publish(); send() copies`);
     if (mode !== "inline" && mode !== "auto") throw new FerryError(Errno.INVAL, `unknown mode "${mode}"`);
     const hint = cacheHint(cache);
-    const hdr = encodeHeader(header);
+    const hdr = encodeHeader(header, sum ? bytes : undefined);
     const rc = sym.ferry_pub_send_hint(h, bytes.length ? bytes : null, bytes.length, hdr, hdr?.length ?? 0, hint, null);
     if (rc < 0) throw fail(rc, "send");
     return this.#info.seq;

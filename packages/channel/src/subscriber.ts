@@ -4,8 +4,10 @@ import { Errno, FerryError, Wait, check, closedError, cstr, fail, lib } from "@f
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
-import { checkWait, type ReceiveOptions, type SubscribeOptions, type WaitStrategy } from "./types";
-import { Info, type Views } from "./views";
+import {
+  checkGroup, checkTimeout, checkWait, optionsOf, timeoutNs, type ReceiveOptions, type SubscribeOptions, type WaitStrategy,
+} from "./types";
+import { Info, Views } from "./views";
 import { directWake, progressWake, type Waker } from "./waker";
 
 const sym = lib.symbols;
@@ -14,6 +16,8 @@ const sym = lib.symbols;
 export class Subscriber extends ChannelMember implements AsyncIterable<Message> {
   readonly wait: WaitStrategy;
   readonly group: string | undefined;
+  /** subscribe({ verify }): checksums checked at receive (see SubscribeOptions). */
+  readonly verify: boolean | "required";
   #arena: Views;
   #info: Info;
   /** receive(): publishers write to this socket (see waker.ts) */
@@ -24,14 +28,20 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   /** @internal use channel.subscribe() */
   constructor(channel: Channel, opts: SubscribeOptions) {
     const wait = checkWait(opts.wait ?? "hybrid");
+    const group = checkGroup(opts.group);
+    const verify = opts.verify ?? false;
+    if (verify !== true && verify !== false && verify !== "required")
+      throw new FerryError(Errno.INVAL, `verify must be true, false or "required", got ${String(verify)}`);
     const out = new BigUint64Array(1);
-    check(sym.ferry_sub_open(channel.handle, cstr(opts.group ?? ""), out), `subscribe to "${channel.name}"`);
+    check(sym.ferry_sub_open(channel.handle, cstr(group), out), `subscribe to "${channel.name}"`);
     const handle = Number(out[0]) as Pointer;
     super(channel, handle, sym.ferry_sub_close);
     this.wait = wait;
     this.group = opts.group;
+    this.verify = verify;
     this.#info = new Info(sym.ferry_sub_info(handle) as Pointer | null);
-    this.#arena = channel.arenaRO;
+    // this subscriber's own buffer over the read-only arena: detached when it closes
+    this.#arena = new Views(() => this.own(channel.lendRO()));
   }
 
   protected get what() {
@@ -44,9 +54,15 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
    */
   tryReceive(): Message | null {
     const rc = sym.ferry_sub_try_receive(this.handle, null);
-    if (rc === 0) return new Message(this, this.#arena, this.#info);
+    if (rc === 0) return this.#message();
     if (rc === Errno.AGAIN) return null;
     throw fail(rc, "receive");
+  }
+
+  #message(): Message {
+    const m = new Message(this, this.#arena, this.#info);
+    if (this.verify) m.checkOnReceive(this.verify === "required");
+    return m;
   }
 
   /**
@@ -56,15 +72,16 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
    * call. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD
    * (FERRY_E_INVAL for an unknown wait).
    */
-  async receive(opts: ReceiveOptions = {}): Promise<Message> {
+  async receive(options?: ReceiveOptions): Promise<Message> {
+    const opts = optionsOf(options, "receive");
     const wait = opts.wait === undefined ? this.wait : checkWait(opts.wait);
-    const timeoutMs = opts.timeoutMs ?? -1;
+    const timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
     if (wait === "spin") {
-      const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutMs < 0 ? -1 : Math.round(timeoutMs * 1e6));
+      const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutNs(timeoutMs));
       if (rc < 0) throw fail(rc, "receive");
-      return new Message(this, this.#arena, this.#info);
+      return this.#message();
     }
-    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       const m = this.tryReceive();
       if (m) return m;

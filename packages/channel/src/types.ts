@@ -2,7 +2,7 @@
  * The public names of @ferry/channel's options and modes (the fixed ones are
  * in ARCHITECTURE.md), and the checks that turn them into libferry values.
  */
-import { CacheHint, Errno, FerryError, Wait, type EngineLike } from "@ferry/native";
+import { CacheHint, Errno, FerryError, GROUP_MAX, Wait, type EngineLike } from "@ferry/native";
 import type { SendPolicy } from "./policy";
 
 export type { EngineLike } from "@ferry/native";
@@ -26,7 +26,7 @@ export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
   /** Default copy engine for send() in "offload" / "pipelined" mode (default: the shared "sw" engine). */
   engine?: EngineLike;
-  /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; -1 waits forever. */
+  /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; a negative value or Infinity waits forever. */
   timeoutMs?: number;
   /** Decides mode "auto" (and send() without a mode) per message. Default: defaultPolicy (inline). */
   policy?: SendPolicy;
@@ -35,12 +35,24 @@ export interface PublisherOptions {
 export interface SubscribeOptions {
   /** How to wait for messages. Default "hybrid". "spin" busy-waits on the JS thread. */
   wait?: WaitStrategy;
-  /** Join a worker group: each message goes to exactly one member. Omit for broadcast. */
+  /**
+   * Join a worker group: each message goes to exactly one member. Omit for
+   * broadcast. 1 to 31 bytes of UTF-8 (GROUP_MAX), no NUL; "" is refused.
+   */
   group?: string;
+  /**
+   * Check per-message checksums (send / publish `{ checksum: true }`) as
+   * messages are received: true verifies those that carry one, "required"
+   * also refuses those that do not. A mismatch releases the message and
+   * throws FERRY_E_CORRUPT (a pipelined message: once its copy completes, from
+   * bytes / ready() / progress()). Default false: nothing is checked (msg.verify()
+   * checks on demand).
+   */
+  verify?: boolean | "required";
 }
 
 export interface ReceiveOptions {
-  /** Give up with FERRY_E_TIMEOUT after this long. Default: wait forever. */
+  /** Give up with FERRY_E_TIMEOUT after this long. Default, a negative value or Infinity: wait forever. NaN: FERRY_E_INVAL. */
   timeoutMs?: number;
   /** How to wait for this call (default: the subscriber's `wait`). */
   wait?: WaitStrategy;
@@ -50,10 +62,16 @@ export interface ReceiveOptions {
 export type ReadyOptions = ReceiveOptions;
 
 export interface PublishOptions {
-  /** JSON-serialisable metadata (dtype, shape, content type), at most 4 KiB encoded. */
+  /**
+   * JSON-serialisable metadata (dtype, shape, content type), or raw bytes (a
+   * Uint8Array, any other ArrayBufferView or an ArrayBuffer); at most 4 KiB
+   * encoded (4080 bytes with a checksum).
+   */
   header?: Header;
-  /** Publish only the first `length` bytes of the loan. */
+  /** Publish only the first `length` bytes of the loan (an integer, 0..loan.size). */
   length?: number;
+  /** Store a CRC-32 of the payload and header with the message, for msg.verify() / subscribe({ verify }). */
+  checksum?: boolean;
 }
 
 export interface SendOptions {
@@ -63,7 +81,10 @@ export interface SendOptions {
   mode?: Mode;
   /** Destination cache placement: "hot" (reader comes soon), "cold" (bulk), "auto". */
   cache?: CachePlacement;
+  /** As for publish(). */
   header?: Header;
+  /** Store a CRC-32 of the payload and header with the message (computed from `bytes` before the copy). */
+  checksum?: boolean;
   /** Engine for this send (overrides the publisher's, and the policy's). */
   engine?: EngineLike;
   /** Engine sends: progress / split granularity for this message in bytes; 0 (default) is the
@@ -87,17 +108,98 @@ export interface ChannelStats {
 
 /* ------------------------------------------------------------------ validation of the names */
 
+const inval = (msg: string) => new FerryError(Errno.INVAL, msg);
+const show = (v: unknown) => (typeof v === "string" ? JSON.stringify(v) : typeof v === "bigint" ? `${v}n` : String(v));
+
+/** A table's own names as a Map: "toString", "__proto__", ... are not names, and a lookup is one Map.get. */
+export function names<V>(table: Readonly<Record<string, V>>): ReadonlyMap<unknown, V> {
+  return new Map(Object.entries(table));
+}
+const CACHE_HINTS = names(CacheHint);
+const WAITS = names(Wait);
+
 /** The FERRY_COPY_* hint of a cache placement (default "auto"); FERRY_E_INVAL for an unknown one. */
 export function cacheHint(cache: CachePlacement | undefined): number {
-  const c = CacheHint[cache ?? "auto"];
-  if (c === undefined) throw new FerryError(Errno.INVAL, `unknown cache placement "${cache}"`);
+  if (cache === undefined) return CacheHint.auto;
+  const c = CACHE_HINTS.get(cache);
+  if (c === undefined) throw inval(`unknown cache placement ${show(cache)}`);
   return c;
 }
 
 /** `wait` itself when it is a wait strategy; FERRY_E_INVAL otherwise. */
 export function checkWait(wait: WaitStrategy): WaitStrategy {
-  if (Wait[wait] === undefined) throw new FerryError(Errno.INVAL, `unknown wait strategy "${wait}"`);
+  if (!WAITS.has(wait)) throw inval(`unknown wait strategy ${show(wait)}`);
   return wait;
+}
+
+/** An options argument: {} for undefined, the object itself, FERRY_E_INVAL for anything else. */
+const NO_OPTIONS = Object.freeze({});
+export function optionsOf<T extends object>(opts: T | undefined, what: string): T {
+  if (opts === undefined) return NO_OPTIONS as T;
+  if (opts === null || typeof opts !== "object") throw inval(`${what} options must be an object, got ${show(opts)}`);
+  return opts;
+}
+
+/** `n` when it is an integer in min..max (a byte count, a length); FERRY_E_INVAL otherwise (NaN, 1.5, "10", Infinity, -1). */
+export function checkInt(n: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max)
+    throw inval(`${what} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? "2^53-1" : max}, got ${show(n)}`);
+  return n;
+}
+
+/** A boolean option (undefined: false); FERRY_E_INVAL for anything else. */
+export function checkFlag(v: unknown, what: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== "boolean") throw inval(`${what} must be true or false, got ${show(v)}`);
+  return v;
+}
+
+/**
+ * A timeout in ms: undefined gives `dflt`; a negative number or Infinity
+ * means forever (returned as Infinity); NaN and non-numbers: FERRY_E_INVAL.
+ */
+export function checkTimeout(ms: unknown, dflt: number, what = "timeoutMs"): number {
+  if (ms === undefined) return dflt;
+  if (typeof ms !== "number" || Number.isNaN(ms)) throw inval(`${what} must be a number of milliseconds, got ${show(ms)}`);
+  return ms < 0 ? Infinity : ms;
+}
+
+/** A timeout for libferry: nanoseconds, -1 for forever (Infinity, or beyond what an i64 of ns holds exactly). */
+export function timeoutNs(ms: number): number {
+  const ns = Math.round(ms * 1e6);
+  return ns > Number.MAX_SAFE_INTEGER ? -1 : ns;
+}
+
+/**
+ * Bytes to send: a Uint8Array as it is; any other ArrayBufferView (Buffer,
+ * Float64Array, DataView, ...) or an ArrayBuffer / SharedArrayBuffer as a
+ * Uint8Array over the same memory, all of its byteLength. FERRY_E_INVAL for
+ * anything else (strings included: encode them first).
+ */
+export function bytesOf(data: unknown, what: string): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === "function" && data instanceof SharedArrayBuffer))
+    return new Uint8Array(data);
+  throw inval(`${what} must be a Uint8Array, another ArrayBufferView or an ArrayBuffer, got ${data === null ? "null" : typeof data}`);
+}
+
+/** A group name for libferry: "" for broadcast (undefined); FERRY_E_INVAL for "", a NUL, more than GROUP_MAX bytes, a non-string. */
+export function checkGroup(group: unknown): string {
+  if (group === undefined) return "";
+  if (typeof group !== "string") throw inval(`group must be a string, got ${show(group)}`);
+  if (group === "") throw inval(`group "" is not a group name: omit group for broadcast`);
+  if (group.includes("\0")) throw inval(`group ${show(group)} contains a NUL character`);
+  const n = Buffer.byteLength(group, "utf8");
+  if (n > GROUP_MAX) throw inval(`group ${show(group)} is ${n} bytes of UTF-8, at most ${GROUP_MAX} allowed`);
+  return group;
+}
+
+/** A channel name (the rest is libferry's check: A-Z a-z 0-9, then - _ ., at most 64 bytes); FERRY_E_NAME otherwise. */
+export function checkName(name: unknown): string {
+  if (typeof name !== "string") throw new FerryError(Errno.NAME, `channel name must be a string, got ${show(name)}`);
+  if (name.includes("\0")) throw new FerryError(Errno.NAME, `channel name ${show(name)} contains a NUL character`);
+  return name;
 }
 
 /** Smallest chunk hint an engine honours (sw's minimum chunk); smaller ones are refused, 0 is the default. */
@@ -107,7 +209,7 @@ const MAX_CHUNK_BYTES = 2 ** 32 - 1; // ferry_copy_desc.chunk is a u32
 /** The chunk hint for libferry (0: the engine's own); FERRY_E_INVAL unless 0 or an integer in 4096..2^32-1. */
 export function checkChunkBytes(chunkBytes: number | undefined): number {
   if (chunkBytes === undefined || chunkBytes === 0) return 0;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES)
-    throw new FerryError(Errno.INVAL, `chunkBytes must be 0 or an integer in ${MIN_CHUNK_BYTES}..2^32-1, got ${chunkBytes}`);
+  if (typeof chunkBytes !== "number" || !Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES)
+    throw inval(`chunkBytes must be 0 or an integer in ${MIN_CHUNK_BYTES}..2^32-1, got ${show(chunkBytes)}`);
   return chunkBytes;
 }

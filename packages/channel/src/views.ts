@@ -41,21 +41,38 @@ export class Info {
  * a Uint8Array costs ~50-70 ns here, a Map hit ~10-25 ns. Two views with the
  * same buffer, offset and length are interchangeable, so handing the same
  * object to a later message at the same place is safe. Bounded.
+ *
+ * The buffer is the owning handle's own leased arena buffer (arena.ts in
+ * @ferry/native), detached when the handle closes. Should the program detach
+ * it itself (msg.bytes.buffer.transfer()), the next miss asks `lend` for a
+ * fresh one; cached views of the old one have length 0 and miss.
  */
 export class Views {
-  readonly buffer: ArrayBuffer;
+  #buffer: ArrayBuffer;
+  readonly #lend: () => ArrayBuffer;
   #cache = new Map<number, Uint8Array>();
-  constructor(buffer: ArrayBuffer) {
-    this.buffer = buffer;
+  constructor(lend: () => ArrayBuffer) {
+    this.#lend = lend;
+    this.#buffer = lend();
+  }
+  get buffer(): ArrayBuffer {
+    return this.#buffer;
   }
   get(offset: number, length: number): Uint8Array {
-    if (length >= 65536) return new Uint8Array(this.buffer, offset, length);
+    if (length >= 65536) return new Uint8Array(this.#fresh(), offset, length);
     let v = this.#cache.get(offset);
     if (v === undefined || v.length !== length) {
       if (this.#cache.size >= 8192) this.#cache.clear();
-      v = new Uint8Array(this.buffer, offset, length);
+      v = new Uint8Array(this.#fresh(), offset, length);
       this.#cache.set(offset, v);
     }
     return v;
+  }
+  #fresh(): ArrayBuffer {
+    if (this.#buffer.detached) {
+      this.#cache.clear();
+      this.#buffer = this.#lend();
+    }
+    return this.#buffer;
   }
 }
