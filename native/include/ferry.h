@@ -151,7 +151,11 @@ FERRY_API int ferry_channel_open(const char *name, ferry_channel **out);
 FERRY_API int ferry_channel_close(ferry_channel *ch);
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out);
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
-/* Reclaim space held by dead participants; returns how many were reclaimed. */
+/*
+ * Reclaim space held by dead participants; returns how many were reclaimed.
+ * Waits for the channel lock up to 5 s (FERRY_E_BUSY naming the holder's
+ * pid).
+ */
 FERRY_API int ferry_channel_reap(ferry_channel *ch);
 /* Remove the name of a channel (creator or not). */
 FERRY_API int ferry_unlink(const char *name);
@@ -162,6 +166,12 @@ FERRY_API int ferry_unlink(const char *name);
 FERRY_API int ferry_gc(void);
 
 /* ---- publishers ---- */
+/*
+ * timeout_ns bounds every wait of this publisher's calls (< 0: none): free
+ * space ("block", "drop-oldest") and the channel lock. The lock wait is at
+ * least 20 ms (a holder that is merely descheduled keeps it for a scheduling
+ * quantum) and at most 5 s; a live holder past it gives FERRY_E_BUSY naming its pid.
+ */
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t backpressure, int64_t timeout_ns,
                              ferry_pub **out);
 FERRY_API int ferry_pub_close(ferry_pub *pub);

@@ -2,7 +2,8 @@
  * channel.c — a channel handle's life cycle: create (under a temporary name,
  * renamed into place), open, close, info, stats, reaping; and the channel
  * lock as the layers above see it: shm/lock.c's pid-owned futex lock, with
- * the repair (shm/members.c) after a holder that died holding it. The ring
+ * the repair (shm/members.c) after a holder that died holding it, bounded
+ * by the caller's deadline, and never waited for by a periodic reap. The ring
  * protocol is described in shm/ring.c, membership in shm/members.c.
  */
 #include <errno.h>
@@ -194,15 +195,31 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-int ferry__chan_lock(ferry_channel *ch) {
-  int r = ferry__lock(&ch->ctrl->lock);
+/* What the lock call returned, as the layers above see it: repaired after OWNERDEAD, a named BUSY. */
+static int lock_result(ferry_channel *ch, int r) {
   if (r == FERRY__OWNERDEAD) {
     ferry__repair(ch);
-    r = 0;
-  } else if (r == FERRY_E_BUSY) {
-    r = ferry__err(r, "channel \"%s\": %s", ch->name, ferry_last_error());
+    return 0;
+  }
+  if (r == FERRY_E_BUSY) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", ferry_last_error()); /* the detail buffer is also the destination */
+    return ferry__err(r, "channel \"%s\": %s", ch->name, why);
   }
   return r;
+}
+
+int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns) {
+  if (budget_ns < 0 || budget_ns > FERRY_LOCK_MAX_NS) budget_ns = FERRY_LOCK_MAX_NS;
+  if (budget_ns < FERRY__LOCK_GRACE_NS) budget_ns = FERRY__LOCK_GRACE_NS;
+  return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns)); /* reads the clock only when contended */
+}
+
+int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS); }
+
+int ferry__chan_trylock(ferry_channel *ch) {
+  int r = ferry__trylock(&ch->ctrl->lock);
+  return r == FERRY_E_BUSY ? r : lock_result(ch, r);
 }
 
 void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
@@ -234,11 +251,25 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   return 0;
 }
 
+/*
+ * The periodic reap of waits and polls, often on an event loop: it never
+ * waits for the lock. A contended lock (a live holder, maybe a stopped or
+ * hostile one) skips this slice's reap; the next slice tries again. A dead
+ * holder is still taken over (and the channel repaired) at once.
+ */
 int ferry__reap_if_due(struct ferry__reaper *r) {
+  ferry_channel *ch = r->ch;
+  if (ch->closed) return 0;
   uint64_t now = ferry__now_ns();
   if (now - r->last_ns < (uint64_t)FERRY__SLICE_NS) return 0;
   r->last_ns = now;
-  return ferry_channel_reap(r->ch);
+  int rc = ferry__chan_trylock(ch);
+  if (rc == FERRY_E_BUSY) return 0;
+  if (rc) return rc;
+  int n = ferry__reap_locked(ch);
+  ferry__ring_reclaim(ch, true);
+  ferry__chan_unlock(ch);
+  return n;
 }
 
 void ferry__reap_slice(void *reaper) { ferry__reap_if_due(reaper); }
