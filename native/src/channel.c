@@ -1,6 +1,7 @@
 /*
  * channel.c — a channel handle's life cycle: create (under a temporary name,
- * renamed into place), open, close, info, stats, reaping; and the channel
+ * renamed into place), open (only segments whose type, owner and mode are
+ * trusted: shm/segment.c), close, info, stats, reaping; and the channel
  * lock as the layers above see it: shm/lock.c's pid-owned futex lock, with
  * the repair (shm/members.c) after a holder that died holding it, bounded
  * by the caller's deadline, and never waited for by a periodic reap. The ring
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,45 @@ static ferry_channel *new_handle(const char *name) {
 
 static _Atomic uint32_t tmp_counter;
 
+/*
+ * Create and open a fresh temporary segment "ferry.~tmp.<pid>.<n>" (ferry_gc
+ * reads the pid back). n mixes a counter with random bits, and a name that
+ * exists already (planted, or left by a pid we reuse) is skipped, so no
+ * other user can make create fail by guessing the next temporary name.
+ */
+static int open_tmp(char *tmp, size_t cap, uint32_t mode) {
+  for (int attempt = 0; attempt < 16; attempt++) {
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) rnd = (uint32_t)ferry__now_ns();
+    uint32_t n = (atomic_fetch_add(&tmp_counter, 1) & 0xffffu) | (rnd << 16);
+    snprintf(tmp, cap, "/dev/shm/" FERRY_SHM_PREFIX "~tmp.%d.%u", (int)getpid(), n);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+/*
+ * The rename into `path` failed with EEXIST: judge what holds the name.
+ * 1: it was our own stale segment, now removed (try the rename again);
+ * 0: it vanished meanwhile (try again); < 0: the error for the caller.
+ */
+static int judge_existing(const char *path, const char *name) {
+  struct ferry__trust self = {.flags = FERRY__TRUST_CREATE};
+  struct stat st;
+  int fd = ferry__seg_open(path, name, O_RDONLY, &self, &st);
+  if (fd == FERRY_E_NOTFOUND) return 0;
+  if (fd < 0) return fd; /* another user's, or not a regular file: the detail says which */
+  bool stale = ferry__seg_stale(fd, &st);
+  close(fd);
+  if (!stale) return ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name);
+  int r = ferry__seg_unlink_if(path, &st); /* left behind by processes that are all gone */
+  if (r == 0) return 1;
+  if (r == FERRY_E_NOTFOUND || r == FERRY_E_EXISTS) return 0; /* removed or replaced meanwhile: look again */
+  return r;
+}
+
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
                                    ferry_channel **out) {
   char path[128], tmp[160];
@@ -62,9 +103,7 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 
   /* Build the segment under a temporary name, then rename it into place, so
    * no process ever sees a half-initialised channel. */
-  snprintf(tmp, sizeof tmp, "/dev/shm/" FERRY_SHM_PREFIX "~tmp.%d.%u", (int)getpid(),
-           atomic_fetch_add(&tmp_counter, 1));
-  ch->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  ch->fd = open_tmp(tmp, sizeof tmp, mode);
   if (ch->fd < 0) {
     r = ferry__errno(0, "create shared memory");
     ferry__seg_unmap(ch);
@@ -101,15 +140,18 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 
   for (int attempt = 0;; attempt++) {
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) break;
-    int e = errno; /* the staleness check below makes system calls of its own */
-    if (e == EEXIST && attempt == 0 && ferry__seg_stale(path)) {
-      unlink(path); /* left behind by processes that are all gone */
-      continue;
+    int e = errno; /* judging the name makes system calls of its own */
+    if (e != EEXIST) {
+      errno = e;
+      r = ferry__errno(0, "rename shared memory into place");
+      goto fail;
     }
-    errno = e;
-    r = e == EEXIST ? ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name)
-                        : ferry__errno(0, "rename shared memory into place");
-    goto fail;
+    r = judge_existing(path, name);
+    if (r < 0) goto fail;
+    if (attempt >= 3) { /* the name keeps changing under us */
+      r = ferry__err(FERRY_E_EXISTS, "channel \"%s\" keeps being created by someone else", name);
+      goto fail;
+    }
   }
   *out = ch;
   return 0;
@@ -119,26 +161,27 @@ fail:
   return r;
 }
 
-FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
+FERRY_API int ferry_channel_open2(const char *name, uint32_t flags, const uint32_t *uids, uint32_t nuids,
+                                  const uint32_t *gids, uint32_t ngids, ferry_channel **out) {
   char path[128];
   int r;
   if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
   *out = NULL;
   if ((r = ferry__shm_path(name, path, sizeof path))) return r;
-  ferry_channel *ch = new_handle(name);
-  if (!ch) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  ch->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (ch->fd < 0) {
-    r = errno == ENOENT ? ferry__err(FERRY_E_NOTFOUND, "no channel \"%s\"", name) : ferry__errno(0, path);
-    ferry__seg_unmap(ch);
-    return r;
-  }
+  if (flags & ~(uint32_t)(FERRY_TRUST_GROUP_WRITE | FERRY_TRUST_WORLD_WRITE))
+    return ferry__err(FERRY_E_INVAL, "unknown trust flags 0x%x", flags);
+  if ((nuids && !uids) || (ngids && !gids)) return ferry__err(FERRY_E_INVAL, "trusted uid or gid list is NULL");
+  struct ferry__trust t = {.flags = flags, .nuids = nuids, .ngids = ngids, .uids = uids, .gids = gids};
   struct stat st;
-  struct ferry_seg_hdr h;
-  if (fstat(ch->fd, &st) != 0) {
-    r = ferry__errno(0, "fstat");
-    goto fail;
+  int fd = ferry__seg_open(path, name, O_RDWR, &t, &st);
+  if (fd < 0) return fd;
+  ferry_channel *ch = new_handle(name);
+  if (!ch) {
+    close(fd);
+    return ferry__err(FERRY_E_NOMEM, "out of memory");
   }
+  ch->fd = fd;
+  struct ferry_seg_hdr h;
   if ((uint64_t)st.st_size < sizeof h || pread(ch->fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
     r = ferry__err(FERRY_E_BADMAGIC, "\"%s\" is too small to be a ferry channel", name);
     goto fail;
@@ -154,6 +197,10 @@ FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
 fail:
   ferry__seg_unmap(ch);
   return r;
+}
+
+FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
+  return ferry_channel_open2(name, 0, NULL, 0, NULL, 0, out);
 }
 
 FERRY_API int ferry_channel_close(ferry_channel *ch) {
