@@ -177,7 +177,9 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
 /*
  * Reclaim space held by dead participants; returns how many were reclaimed.
  * Waits for the channel lock up to 5 s (FERRY_E_BUSY naming the holder's
- * pid).
+ * pid). Also checks that the segment has not shrunk under this process:
+ * FERRY_E_CORRUPT then, and from then on for every call on this handle (its
+ * mappings are replaced by zero pages, so nothing faults on them).
  */
 FERRY_API int ferry_channel_reap(ferry_channel *ch);
 /* Remove the name of a channel (creator or not). */

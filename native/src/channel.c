@@ -26,6 +26,7 @@
 #include "sys/error.h"
 #include "sys/proc.h"
 #include "sys/sys.h"
+#include "sys/wait.h"
 
 
 static ferry_channel *new_handle(const char *name) {
@@ -229,6 +230,7 @@ void ferry__channel_put(ferry_channel *ch) {
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (ch->lost) return ferry__seg_lost(ch);
   out->arena_size = ch->arena_size;
   out->granule = ch->granule;
   out->ring_slots = ch->ring_slots;
@@ -257,6 +259,7 @@ static int lock_result(ferry_channel *ch, int r) {
 }
 
 int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns) {
+  if (ch->lost) return ferry__seg_lost(ch);
   if (budget_ns < 0 || budget_ns > FERRY_LOCK_MAX_NS) budget_ns = FERRY_LOCK_MAX_NS;
   if (budget_ns < FERRY__LOCK_GRACE_NS) budget_ns = FERRY__LOCK_GRACE_NS;
   return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns)); /* reads the clock only when contended */
@@ -265,6 +268,7 @@ int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns) {
 int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS); }
 
 int ferry__chan_trylock(ferry_channel *ch) {
+  if (ch->lost) return ferry__seg_lost(ch);
   int r = ferry__trylock(&ch->ctrl->lock);
   return r == FERRY_E_BUSY ? r : lock_result(ch, r);
 }
@@ -274,8 +278,9 @@ void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
 FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
-  int r = ferry__chan_lock(ch);
+  int r = ferry__seg_guard(ch);
   if (r) return r;
+  if ((r = ferry__chan_lock(ch))) return r;
   int n = ferry__reap_locked(ch);
   ferry__ring_reclaim(ch, true); /* also account releases nobody has reclaimed yet */
   ferry__chan_unlock(ch);
@@ -285,6 +290,8 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  int r = ferry__seg_guard(ch);
+  if (r) return r;
   struct ferry_ctrl *c = ch->ctrl;
   out->published = c->published;
   out->tail = c->tail;
@@ -302,12 +309,20 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
  * The periodic reap of waits and polls, often on an event loop: it never
  * waits for the lock. A contended lock (a live holder, maybe a stopped or
  * hostile one) skips this slice's reap; the next slice tries again. A dead
- * holder is still taken over (and the channel repaired) at once.
+ * holder is still taken over (and the channel repaired) at once. The
+ * truncation guard (one fstat) runs more often, at most every
+ * FERRY__GUARD_NS: after every sleep of a wait, before it touches the segment again.
  */
 int ferry__reap_if_due(struct ferry__reaper *r) {
   ferry_channel *ch = r->ch;
   if (ch->closed) return 0;
+  if (ch->lost) return ferry__seg_lost(ch);
   uint64_t now = ferry__now_ns();
+  if (now - r->guard_ns >= (uint64_t)FERRY__GUARD_NS) {
+    r->guard_ns = now;
+    int g = ferry__seg_guard(ch);
+    if (g) return g;
+  }
   if (now - r->last_ns < (uint64_t)FERRY__SLICE_NS) return 0;
   r->last_ns = now;
   int rc = ferry__chan_trylock(ch);
@@ -319,4 +334,8 @@ int ferry__reap_if_due(struct ferry__reaper *r) {
   return n;
 }
 
-void ferry__reap_slice(void *reaper) { ferry__reap_if_due(reaper); }
+/* As a wait's slice hook: a lost segment ends the wait with FERRY_E_CORRUPT. */
+void ferry__reap_slice(void *reaper) {
+  int r = ferry__reap_if_due(reaper);
+  if (r == FERRY_E_CORRUPT) ferry__wait_abort(r);
+}

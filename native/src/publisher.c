@@ -17,6 +17,7 @@
 #include "shm/lock.h"
 #include "shm/members.h"
 #include "shm/ring.h"
+#include "shm/segment.h"
 #include "shm/wake.h"
 #include "sys/error.h"
 #include "sys/sys.h"
@@ -27,6 +28,7 @@ static inline bool pub_bad(ferry_pub *p) { return !p || p->closed || p->ch->clos
 int ferry__pub_check(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (pub_bad(p)) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
+  if (p->ch->lost) return ferry__seg_lost(p->ch);
   return 0;
 }
 
@@ -41,6 +43,7 @@ FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns,
   *out = NULL;
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
   if (bp > FERRY_BP_DROP_OLDEST) return ferry__err(FERRY_E_INVAL, "unknown backpressure policy %u", bp);
+  if (ch->lost) return ferry__seg_lost(ch);
   if (!ch->arena_rw) {
     void *m = mmap(NULL, ch->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->fd,
                    (off_t)ch->arena_off);

@@ -178,6 +178,7 @@ struct ferry_channel {
   struct ferry_entry *ring;
   uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
   int users; /* open pubs + subs on this handle */
+  int lost;  /* 0, or FERRY_E_CORRUPT once the segment shrank under this handle (shm/segment.c: ferry__seg_guard) */
 };
 
 #endif

@@ -2,7 +2,8 @@
  * shm/segment.c — named POSIX shared-memory segments: names, the layout
  * header (its writer and its checker side by side), opening a segment
  * only when its type, owner and mode are trusted, mapping a validated
- * segment into a handle, staleness and garbage collection.
+ * segment into a handle, the guard against a segment that shrinks under its
+ * mappings, staleness and garbage collection.
  *
  * Nothing here ever opens a name without O_NOFOLLOW | O_NONBLOCK and an
  * fstat of the descriptor it got: a symlink, a FIFO or a directory planted
@@ -293,6 +294,33 @@ int ferry__seg_unlink_if(const char *path, const struct stat *st) {
     return ferry__err(FERRY_E_EXISTS, "%s was replaced meanwhile", path);
   if (unlink(path) != 0) return ferry__errno(0, path);
   return 0;
+}
+
+/* ---------------------------------------------------------------- truncation guard */
+
+/* Replace every mapping of the handle, in place, by private zero pages: nothing faults on it any more. */
+static void quarantine(ferry_channel *ch) {
+  const int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  if (ch->base) mmap(ch->base, ch->map_len, PROT_READ | PROT_WRITE, anon, -1, 0);
+  if (ch->arena_ro) mmap(ch->arena_ro, ch->arena_size, PROT_READ, anon, -1, 0);
+  if (ch->arena_rw) mmap(ch->arena_rw, ch->arena_size, PROT_READ | PROT_WRITE, anon, -1, 0);
+}
+
+int ferry__seg_guard(ferry_channel *ch) {
+  if (ch->lost) return ferry__seg_lost(ch);
+  struct stat st;
+  if (ch->fd < 0 || fstat(ch->fd, &st) != 0 || (uint64_t)st.st_size >= ch->segment_size) return 0;
+  quarantine(ch);
+  ch->lost = FERRY_E_CORRUPT;
+  return ferry__err(FERRY_E_CORRUPT,
+                    "channel \"%s\": its segment shrank to %lld of %llu bytes under this process (someone "
+                    "truncated it); this handle's mappings were replaced and every call on it fails: close it",
+                    ch->name, (long long)st.st_size, (unsigned long long)ch->segment_size);
+}
+
+int ferry__seg_lost(ferry_channel *ch) {
+  return ferry__err(ch->lost, "channel \"%s\": its segment was truncated under this process; close this handle",
+                    ch->name);
 }
 
 FERRY_API int ferry_unlink(const char *name) {

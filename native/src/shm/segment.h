@@ -36,5 +36,14 @@ int ferry__seg_open(const char *path, const char *name, int oflags, const struct
 int ferry__seg_stale(int fd, const struct stat *st);
 /* unlink(path) only while it is still the file st describes; 0 or a negative code. */
 int ferry__seg_unlink_if(const char *path, const struct stat *st);
+/*
+ * The truncation guard: fstat the segment; if it shrank below the size this
+ * handle maps, replace every mapping by private zero pages (nothing faults
+ * on them any more), mark the handle lost and return FERRY_E_CORRUPT. 0 when
+ * the size is intact. Cheap enough for every reap slice, not per message.
+ */
+int ferry__seg_guard(ferry_channel *ch);
+/* FERRY_E_CORRUPT with a detail, for every call on a lost handle. */
+int ferry__seg_lost(ferry_channel *ch);
 
 #endif
