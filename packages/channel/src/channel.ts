@@ -6,7 +6,7 @@ import {
 import type { ChannelMember } from "./handle";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
-import type { ChannelStats, CreateOptions, PublisherOptions, SubscribeOptions } from "./types";
+import { trustArgs, type ChannelStats, type CreateOptions, type OpenOptions, type PublisherOptions, type SubscribeOptions } from "./types";
 import { Views } from "./views";
 
 const sym = lib.symbols;
@@ -50,10 +50,18 @@ export class Channel extends NativeHandle {
     return new Channel(name, Number(out[0]) as Pointer);
   }
 
-  /** Open an existing channel by name. */
-  static open(name: string): Channel {
+  /**
+   * Open an existing channel by name. Its segment must be a regular file owned by this
+   * process's uid (or trusted: opts.trust) without group or world write bits (unless
+   * trusted); anything else throws FERRY_E_PERM saying what was wrong.
+   */
+  static open(name: string, opts: OpenOptions = {}): Channel {
     const out = new BigUint64Array(1);
-    check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
+    const t = trustArgs(opts.trust);
+    check(
+      sym.ferry_channel_open2(cstr(name), t.flags, t.uids, t.uids.length, t.gids, t.gids.length, out),
+      `open channel "${name}"`,
+    );
     return new Channel(name, Number(out[0]) as Pointer);
   }
 
