@@ -140,18 +140,47 @@ FERRY_API int ferry_name_check(const char *name);
 /* ---- channels ---- */
 /*
  * Create channel `name` with an arena of `capacity` bytes and `ring_slots`
- * descriptors (0: default). `mode` is the segment's permission bits (0: 0600).
- * A stale segment of the same name that no live process uses is replaced;
- * one still in use gives FERRY_E_EXISTS.
+ * descriptors (0: default). `mode` is the segment's permission bits (0: 0600;
+ * umask does not narrow it). A stale segment of the same name that this
+ * process's euid owns and no live process uses is replaced; one still in use
+ * gives FERRY_E_EXISTS. FERRY_E_PERM, with the owner's uid or the file's
+ * type in the detail, when the name is taken by another user's segment
+ * (live or dead) or by something that is not a regular file (a FIFO, a
+ * symlink, a directory): create never follows, reads or waits on those.
  */
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t ring_slots,
                                    uint32_t mode, ferry_channel **out);
+/* ferry_channel_open2(name, 0, NULL, 0, NULL, 0, out): trusts only this process's euid. */
 FERRY_API int ferry_channel_open(const char *name, ferry_channel **out);
+
+/* ferry_channel_open2 flags: accept write bits that anyone but the owner has. */
+enum ferry_trust_flags {
+  FERRY_TRUST_GROUP_WRITE = 1, /* a group-writable segment (mode & 020) */
+  FERRY_TRUST_WORLD_WRITE = 2, /* a world-writable segment (mode & 002; implies GROUP_WRITE): any local user can rewrite it */
+};
+/*
+ * Open channel `name`, trusting its segment only when it is a regular file
+ * (never a symlink, FIFO or directory; nothing is followed or waited on)
+ * whose owner is this process's euid, one of `uids[0..nuids)`, or whose
+ * group is one of `gids[0..ngids)` (trusting a group trusts every member of
+ * it, and accepts its write bit); and whose mode has no group or world write
+ * bit unless `flags` accepts it. A refusal is FERRY_E_PERM with a detail that
+ * names the owner, group, mode or file type. uids/gids may be NULL when their
+ * count is 0.
+ */
+FERRY_API int ferry_channel_open2(const char *name, uint32_t flags, const uint32_t *uids, uint32_t nuids,
+                                  const uint32_t *gids, uint32_t ngids, ferry_channel **out);
 /* Detach (and, for the creator, unlink the name). Idempotent per handle. */
 FERRY_API int ferry_channel_close(ferry_channel *ch);
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out);
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
-/* Reclaim space held by dead participants; returns how many were reclaimed. */
+/*
+ * Reclaim space held by dead participants; returns how many were reclaimed.
+ * Waits for the channel lock up to 5 s (FERRY_E_BUSY naming the holder's
+ * pid). Also checks that the segment has not shrunk under this process:
+ * FERRY_E_CORRUPT then, and from then on for every call on this handle (its
+ * mappings are replaced by zero pages, so nothing faults on them).
+ */
 FERRY_API int ferry_channel_reap(ferry_channel *ch);
 /*
  * Lend the handle's arena mapping (writable 0: the read-only one; 1: the
@@ -168,12 +197,19 @@ FERRY_API void ferry_arena_unlend(void *addr, void *lease);
 /* Remove the name of a channel (creator or not). */
 FERRY_API int ferry_unlink(const char *name);
 /*
- * Remove every ferry segment in /dev/shm that no live process uses (also
- * corrupt ones). Returns the number removed.
+ * Remove every ferry segment in /dev/shm that this process's euid owns and
+ * no live process uses (also corrupt ones); other users' segments and
+ * anything that is not a regular file are left alone. Returns the number removed.
  */
 FERRY_API int ferry_gc(void);
 
 /* ---- publishers ---- */
+/*
+ * timeout_ns bounds every wait of this publisher's calls (< 0: none): free
+ * space ("block", "drop-oldest") and the channel lock. The lock wait is at
+ * least 20 ms (a holder that is merely descheduled keeps it for a scheduling
+ * quantum) and at most 5 s; a live holder past it gives FERRY_E_BUSY naming its pid.
+ */
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t backpressure, int64_t timeout_ns,
                              ferry_pub **out);
 FERRY_API int ferry_pub_close(ferry_pub *pub);

@@ -13,7 +13,7 @@ export { candidates, findLibrary } from "./load";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
   Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, GROUP_MAX, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
-  SEND_COPY_MAX, SendMode, Wait, constantMismatches, libraryConstant,
+  SEND_COPY_MAX, SendMode, Trust, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {
   COMPLETION_ALIGN, COMPLETION_SIZE, ChannelInfoLayout, EngineCapsLayout, EngineConfigLayout, EngineProbeLayout, EngineStatsLayout,

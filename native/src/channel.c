@@ -1,8 +1,10 @@
 /*
  * channel.c — a channel handle's life cycle: create (under a temporary name,
- * renamed into place), open, close, info, stats, reaping; and the channel
+ * renamed into place), open (only segments whose type, owner and mode are
+ * trusted: shm/segment.c), close, info, stats, reaping; and the channel
  * lock as the layers above see it: shm/lock.c's pid-owned futex lock, with
- * the repair (shm/members.c) after a holder that died holding it. The ring
+ * the repair (shm/members.c) after a holder that died holding it, bounded
+ * by the caller's deadline, and never waited for by a periodic reap. The ring
  * protocol is described in shm/ring.c, membership in shm/members.c.
  */
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include "sys/error.h"
 #include "sys/proc.h"
 #include "sys/sys.h"
+#include "sys/wait.h"
 
 
 static ferry_channel *new_handle(const char *name) {
@@ -38,6 +42,45 @@ static ferry_channel *new_handle(const char *name) {
 /* ---------------------------------------------------------------- create / open */
 
 static _Atomic uint32_t tmp_counter;
+
+/*
+ * Create and open a fresh temporary segment "ferry.~tmp.<pid>.<n>" (ferry_gc
+ * reads the pid back). n mixes a counter with random bits, and a name that
+ * exists already (planted, or left by a pid we reuse) is skipped, so no
+ * other user can make create fail by guessing the next temporary name.
+ */
+static int open_tmp(char *tmp, size_t cap, uint32_t mode) {
+  for (int attempt = 0; attempt < 16; attempt++) {
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) rnd = (uint32_t)ferry__now_ns();
+    uint32_t n = (atomic_fetch_add(&tmp_counter, 1) & 0xffffu) | (rnd << 16);
+    snprintf(tmp, cap, "/dev/shm/" FERRY_SHM_PREFIX "~tmp.%d.%u", (int)getpid(), n);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+/*
+ * The rename into `path` failed with EEXIST: judge what holds the name.
+ * 1: it was our own stale segment, now removed (try the rename again);
+ * 0: it vanished meanwhile (try again); < 0: the error for the caller.
+ */
+static int judge_existing(const char *path, const char *name) {
+  struct ferry__trust self = {.flags = FERRY__TRUST_CREATE};
+  struct stat st;
+  int fd = ferry__seg_open(path, name, O_RDONLY, &self, &st);
+  if (fd == FERRY_E_NOTFOUND) return 0;
+  if (fd < 0) return fd; /* another user's, or not a regular file: the detail says which */
+  bool stale = ferry__seg_stale(fd, &st);
+  close(fd);
+  if (!stale) return ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name);
+  int r = ferry__seg_unlink_if(path, &st); /* left behind by processes that are all gone */
+  if (r == 0) return 1;
+  if (r == FERRY_E_NOTFOUND || r == FERRY_E_EXISTS) return 0; /* removed or replaced meanwhile: look again */
+  return r;
+}
 
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
                                    ferry_channel **out) {
@@ -63,9 +106,7 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 
   /* Build the segment under a temporary name, then rename it into place, so
    * no process ever sees a half-initialised channel. */
-  snprintf(tmp, sizeof tmp, "/dev/shm/" FERRY_SHM_PREFIX "~tmp.%d.%u", (int)getpid(),
-           atomic_fetch_add(&tmp_counter, 1));
-  ch->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  ch->fd = open_tmp(tmp, sizeof tmp, mode);
   if (ch->fd < 0) {
     r = ferry__errno(0, "create shared memory");
     ferry__seg_unmap(ch);
@@ -102,15 +143,18 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 
   for (int attempt = 0;; attempt++) {
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) break;
-    int e = errno; /* the staleness check below makes system calls of its own */
-    if (e == EEXIST && attempt == 0 && ferry__seg_stale(path)) {
-      unlink(path); /* left behind by processes that are all gone */
-      continue;
+    int e = errno; /* judging the name makes system calls of its own */
+    if (e != EEXIST) {
+      errno = e;
+      r = ferry__errno(0, "rename shared memory into place");
+      goto fail;
     }
-    errno = e;
-    r = e == EEXIST ? ferry__err(FERRY_E_EXISTS, "channel \"%s\" exists and is in use", name)
-                        : ferry__errno(0, "rename shared memory into place");
-    goto fail;
+    r = judge_existing(path, name);
+    if (r < 0) goto fail;
+    if (attempt >= 3) { /* the name keeps changing under us */
+      r = ferry__err(FERRY_E_EXISTS, "channel \"%s\" keeps being created by someone else", name);
+      goto fail;
+    }
   }
   *out = ch;
   return 0;
@@ -120,26 +164,27 @@ fail:
   return r;
 }
 
-FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
+FERRY_API int ferry_channel_open2(const char *name, uint32_t flags, const uint32_t *uids, uint32_t nuids,
+                                  const uint32_t *gids, uint32_t ngids, ferry_channel **out) {
   char path[128];
   int r;
   if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
   *out = NULL;
   if ((r = ferry__shm_path(name, path, sizeof path))) return r;
-  ferry_channel *ch = new_handle(name);
-  if (!ch) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  ch->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (ch->fd < 0) {
-    r = errno == ENOENT ? ferry__err(FERRY_E_NOTFOUND, "no channel \"%s\"", name) : ferry__errno(0, path);
-    ferry__seg_unmap(ch);
-    return r;
-  }
+  if (flags & ~(uint32_t)(FERRY_TRUST_GROUP_WRITE | FERRY_TRUST_WORLD_WRITE))
+    return ferry__err(FERRY_E_INVAL, "unknown trust flags 0x%x", flags);
+  if ((nuids && !uids) || (ngids && !gids)) return ferry__err(FERRY_E_INVAL, "trusted uid or gid list is NULL");
+  struct ferry__trust t = {.flags = flags, .nuids = nuids, .ngids = ngids, .uids = uids, .gids = gids};
   struct stat st;
-  struct ferry_seg_hdr h;
-  if (fstat(ch->fd, &st) != 0) {
-    r = ferry__errno(0, "fstat");
-    goto fail;
+  int fd = ferry__seg_open(path, name, O_RDWR, &t, &st);
+  if (fd < 0) return fd;
+  ferry_channel *ch = new_handle(name);
+  if (!ch) {
+    close(fd);
+    return ferry__err(FERRY_E_NOMEM, "out of memory");
   }
+  ch->fd = fd;
+  struct ferry_seg_hdr h;
   if ((uint64_t)st.st_size < sizeof h || pread(ch->fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
     r = ferry__err(FERRY_E_BADMAGIC, "\"%s\" is too small to be a ferry channel", name);
     goto fail;
@@ -155,6 +200,10 @@ FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
 fail:
   ferry__seg_unmap(ch);
   return r;
+}
+
+FERRY_API int ferry_channel_open(const char *name, ferry_channel **out) {
+  return ferry_channel_open2(name, 0, NULL, 0, NULL, 0, out);
 }
 
 /* ---------------------------------------------------------------- arena leases
@@ -268,6 +317,7 @@ void ferry__channel_put(ferry_channel *ch) {
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (ch->lost) return ferry__seg_lost(ch);
   out->arena_size = ch->arena_size;
   out->granule = ch->granule;
   out->ring_slots = ch->ring_slots;
@@ -281,15 +331,33 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-int ferry__chan_lock(ferry_channel *ch) {
-  int r = ferry__lock(&ch->ctrl->lock);
+/* What the lock call returned, as the layers above see it: repaired after OWNERDEAD, a named BUSY. */
+static int lock_result(ferry_channel *ch, int r) {
   if (r == FERRY__OWNERDEAD) {
     ferry__repair(ch);
-    r = 0;
-  } else if (r == FERRY_E_BUSY) {
-    r = ferry__err(r, "channel \"%s\": %s", ch->name, ferry_last_error());
+    return 0;
+  }
+  if (r == FERRY_E_BUSY) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", ferry_last_error()); /* the detail buffer is also the destination */
+    return ferry__err(r, "channel \"%s\": %s", ch->name, why);
   }
   return r;
+}
+
+int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns) {
+  if (ch->lost) return ferry__seg_lost(ch);
+  if (budget_ns < 0 || budget_ns > FERRY_LOCK_MAX_NS) budget_ns = FERRY_LOCK_MAX_NS;
+  if (budget_ns < FERRY__LOCK_GRACE_NS) budget_ns = FERRY__LOCK_GRACE_NS;
+  return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns)); /* reads the clock only when contended */
+}
+
+int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS); }
+
+int ferry__chan_trylock(ferry_channel *ch) {
+  if (ch->lost) return ferry__seg_lost(ch);
+  int r = ferry__trylock(&ch->ctrl->lock);
+  return r == FERRY_E_BUSY ? r : lock_result(ch, r);
 }
 
 void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
@@ -297,8 +365,9 @@ void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
 FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
-  int r = ferry__chan_lock(ch);
+  int r = ferry__seg_guard(ch);
   if (r) return r;
+  if ((r = ferry__chan_lock(ch))) return r;
   int n = ferry__reap_locked(ch);
   ferry__ring_reclaim(ch, true); /* also account releases nobody has reclaimed yet */
   ferry__chan_unlock(ch);
@@ -308,6 +377,8 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  int r = ferry__seg_guard(ch);
+  if (r) return r;
   struct ferry_ctrl *c = ch->ctrl;
   out->published = c->published;
   out->tail = c->tail;
@@ -321,11 +392,37 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   return 0;
 }
 
+/*
+ * The periodic reap of waits and polls, often on an event loop: it never
+ * waits for the lock. A contended lock (a live holder, maybe a stopped or
+ * hostile one) skips this slice's reap; the next slice tries again. A dead
+ * holder is still taken over (and the channel repaired) at once. The
+ * truncation guard (one fstat) runs more often, at most every
+ * FERRY__GUARD_NS: after every sleep of a wait, before it touches the segment again.
+ */
 int ferry__reap_if_due(struct ferry__reaper *r) {
+  ferry_channel *ch = r->ch;
+  if (ch->closed) return 0;
+  if (ch->lost) return ferry__seg_lost(ch);
   uint64_t now = ferry__now_ns();
+  if (now - r->guard_ns >= (uint64_t)FERRY__GUARD_NS) {
+    r->guard_ns = now;
+    int g = ferry__seg_guard(ch);
+    if (g) return g;
+  }
   if (now - r->last_ns < (uint64_t)FERRY__SLICE_NS) return 0;
   r->last_ns = now;
-  return ferry_channel_reap(r->ch);
+  int rc = ferry__chan_trylock(ch);
+  if (rc == FERRY_E_BUSY) return 0;
+  if (rc) return rc;
+  int n = ferry__reap_locked(ch);
+  ferry__ring_reclaim(ch, true);
+  ferry__chan_unlock(ch);
+  return n;
 }
 
-void ferry__reap_slice(void *reaper) { ferry__reap_if_due(reaper); }
+/* As a wait's slice hook: a lost segment ends the wait with FERRY_E_CORRUPT. */
+void ferry__reap_slice(void *reaper) {
+  int r = ferry__reap_if_due(reaper);
+  if (r == FERRY_E_CORRUPT) ferry__wait_abort(r);
+}

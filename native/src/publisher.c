@@ -14,8 +14,10 @@
 #include "channel.h"
 #include "publisher.h"
 #include "shm/alloc.h"
+#include "shm/lock.h"
 #include "shm/members.h"
 #include "shm/ring.h"
+#include "shm/segment.h"
 #include "shm/wake.h"
 #include "sys/error.h"
 #include "sys/sys.h"
@@ -26,6 +28,7 @@ static inline bool pub_bad(ferry_pub *p) { return !p || p->closed || p->ch->clos
 int ferry__pub_check(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (pub_bad(p)) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
+  if (p->ch->lost) return ferry__seg_lost(p->ch);
   return 0;
 }
 
@@ -40,6 +43,7 @@ FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns,
   *out = NULL;
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
   if (bp > FERRY_BP_DROP_OLDEST) return ferry__err(FERRY_E_INVAL, "unknown backpressure policy %u", bp);
+  if (ch->lost) return ferry__seg_lost(ch);
   if (!ch->arena_rw) {
     void *m = mmap(NULL, ch->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->fd,
                    (off_t)ch->arena_off);
@@ -48,7 +52,7 @@ FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns,
   }
   ferry_pub *p = calloc(1, sizeof *p);
   if (!p) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  int r = ferry__chan_lock(ch);
+  int r = ferry__chan_lock_for(ch, timeout_ns);
   if (r) {
     free(p);
     return r;
@@ -138,12 +142,20 @@ struct space_arg {
   uint64_t n;
   bool ring;
   int64_t *gran;
+  uint64_t deadline; /* of the whole call (ferry__now_ns clock); 0: none */
 };
+
+/* What is left of the call's time for one lock wait (< 0: no bound of its own). */
+static int64_t lock_budget(uint64_t deadline) {
+  if (!deadline) return -1;
+  uint64_t now = ferry__now_ns();
+  return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
 
 /* ready() of the space wait: 1 with the lock held when the space is there. */
 static int space_ready(void *a) {
   struct space_arg *sa = a;
-  int r = ferry__chan_lock(sa->p->ch);
+  int r = ferry__chan_lock_for(sa->p->ch, lock_budget(sa->deadline));
   if (r) return r;
   if (try_space(sa->p, sa->n, sa->ring, sa->gran) == 0) return 1;
   ferry__chan_unlock(sa->p->ch);
@@ -155,26 +167,35 @@ static int space_ready(void *a) {
  * held. "error" fails at once; "block" and "drop-oldest" (once nothing
  * unclaimed is left to drop) wait: they sleep on the release word and reap
  * dead subscribers every slice, so a crashed reader cannot wedge the publisher.
+ * The publisher's timeout bounds the whole call, lock waits included (each
+ * lock wait gets what is left of it, at least FERRY__LOCK_GRACE_NS, at most 5 s).
  */
 static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
-  int r = ferry__chan_lock(ch);
+  int r = ferry__chan_lock_for(ch, p->timeout_ns);
   if (r) return r;
   if (try_space(p, n, ring, gran) == 0) return 0; /* fast path: no shared word besides the lock */
   ferry__chan_unlock(ch);
   if (p->bp == FERRY_BP_ERROR)
     return ferry__err(FERRY_E_FULL, "channel \"%s\" is full (%s)", ch->name,
                       n > ch->nbits ? "message larger than the arena" : "ring or arena");
-  struct space_arg sa = {.p = p, .n = n, .ring = ring, .gran = gran};
-  struct ferry__reaper reaper = {.ch = ch, .last_ns = ferry__now_ns()};
+  uint64_t waited = ferry__lock_last_wait_ns(); /* the call began before its lock wait */
+  uint64_t start = ferry__now_ns() - waited;
+  int64_t left = p->timeout_ns < 0 ? -1 : p->timeout_ns - (int64_t)waited;
+  if (p->timeout_ns >= 0 && left <= 0)
+    return ferry__err(FERRY_E_TIMEOUT, "no space in channel \"%s\" within %lld ms", ch->name,
+                      (long long)(p->timeout_ns / 1000000));
+  struct space_arg sa = {.p = p, .n = n, .ring = ring, .gran = gran,
+                         .deadline = p->timeout_ns >= 0 ? start + (uint64_t)p->timeout_ns : 0};
+  struct ferry__reaper reaper = {.ch = ch, .last_ns = start};
   struct ferry__wait w = {.ready = space_ready,
                           .arg = &sa,
                           .word = &c->rel_futex,
                           .waiters = &c->space_waiters,
                           .slice = ferry__reap_slice,
                           .slice_arg = &reaper};
-  r = ferry__wait_run(&w, FERRY_WAIT_BLOCK, p->timeout_ns, NULL);
+  r = ferry__wait_run(&w, FERRY_WAIT_BLOCK, left, NULL);
   if (r == FERRY_E_TIMEOUT)
     return ferry__err(r, "no space in channel \"%s\" within %lld ms", ch->name, (long long)(p->timeout_ns / 1000000));
   return r;
@@ -234,7 +255,7 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   int r = loan_check(p, token);
   if (r) return r;
   ferry_channel *ch = p->ch;
-  if ((r = ferry__chan_lock(ch))) return r;
+  if ((r = ferry__chan_lock_for(ch, p->timeout_ns))) return r;
   struct ferry_held hd = p->held[token];
   p->held[token].used = 0;
   p->nheld--;

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "shm/members.h"
 #include "shm/ring.h"
+#include "shm/segment.h"
 #include "shm/wake.h"
 #include "sys/error.h"
 #include "sys/proc.h"
@@ -55,6 +56,7 @@ static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->clos
   do {                                                                                     \
     if (!(s)) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");                      \
     if (sub_bad(s)) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");  \
+    if ((s)->ch->lost) return ferry__seg_lost((s)->ch);                                    \
   } while (0)
 
 FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {

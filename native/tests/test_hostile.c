@@ -715,7 +715,7 @@ static int lock_case_child(void *arg) {
   ferry_sub *sub;
   ferry_msg_info m;
   OK(ferry_channel_create(lc->name, 64 * 1024, 16, 0, &ch));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  OK(ferry_pub_open(ch, FERRY_BP_ERROR, -1, &pub)); /* no timeout of its own: the lock's 5 s bound applies */
   OK(ferry_sub_open(ch, NULL, &sub));
   OK(ferry_pub_send(pub, "abc", 3, NULL, 0, NULL));
   OK(ferry_pub_loan(pub, 1000, &m));

@@ -185,6 +185,7 @@ struct ferry_channel {
   uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
   int users; /* open pubs + subs on this handle */
   uint64_t last_orphan_ns; /* when this handle last looked for orphaned references (rate limit) */
+  int lost;  /* 0, or FERRY_E_CORRUPT once the segment shrank under this handle (shm/segment.c: ferry__seg_guard) */
 };
 
 #endif

@@ -3,11 +3,13 @@
  * the holder's pid, so a crashed holder is detected and the lock taken over.
  *
  * Uncontended: one CAS to take, one exchange to give (no syscall, no clock
- * read). Contended: a short spin, then FUTEX_WAIT in slices; after each slice
- * the waiter checks that the holder is still alive. If it is gone, the waiter
- * takes the lock over and returns FERRY__OWNERDEAD: the caller rebuilds what
- * the lock guards (channel.c: members.c's repair); this file repairs nothing. A holder
- * that lives but never lets go yields FERRY_E_BUSY after 5 s.
+ * read). Contended: a short spin, then FUTEX_WAIT in slices of at most 10 ms;
+ * after each slice the waiter checks that the holder is still alive. If it is
+ * gone, the waiter takes the lock over and returns FERRY__OWNERDEAD: the caller
+ * rebuilds what the lock guards (channel.c: members.c's repair); this file
+ * repairs nothing. A holder that lives but does not let go yields FERRY_E_BUSY
+ * at the caller's deadline, naming the holder's pid. ferry__trylock never
+ * sleeps: the spin, one liveness check of the holder, then FERRY_E_BUSY.
  * (A pid reused by a new process within that window reads as alive: the
  * waiter then reports FERRY_E_BUSY rather than guessing.)
  */
@@ -20,7 +22,7 @@
 #include "sys/proc.h"
 #include "sys/sys.h"
 
-#define FERRY_LOCK_TIMEOUT_NS (5ll * 1000 * 1000 * 1000)
+#define FERRY_LOCK_SLICE_NS (10ll * 1000 * 1000)
 
 static bool holder_dead(uint32_t pid) {
   if (pid == 0 || pid == ferry__pid()) return false; /* another thread of ours */
@@ -28,37 +30,74 @@ static bool holder_dead(uint32_t pid) {
   return ferry__proc_start((pid_t)pid) == 0; /* gone or a zombie */
 }
 
-int ferry__lock(_Atomic uint32_t *w) {
-  uint32_t me = ferry__pid();
+/* The CAS, then a short spin: true when taken. */
+static bool try_take(_Atomic uint32_t *w, uint32_t me) {
   uint32_t v = 0;
-  if (atomic_compare_exchange_strong_explicit(w, &v, me, memory_order_acquire, memory_order_relaxed)) return 0;
+  if (atomic_compare_exchange_strong_explicit(w, &v, me, memory_order_acquire, memory_order_relaxed)) return true;
   for (int i = 0; i < 200; i++) { /* holders keep it for well under a microsecond */
     ferry__cpu_relax();
     v = 0;
     if (atomic_load_explicit(w, memory_order_relaxed) == 0 &&
         atomic_compare_exchange_weak_explicit(w, &v, me, memory_order_acquire, memory_order_relaxed))
-      return 0;
+      return true;
   }
-  uint64_t start = ferry__now_ns();
+  return false;
+}
+
+/* Take the lock from a holder that is dead: 1 taken over, 0 not (it lives, or the word changed). */
+static int take_over(_Atomic uint32_t *w, uint32_t v, uint32_t me) {
+  uint32_t holder = v & ~FERRY_LOCK_WAITERS;
+  if (!holder_dead(holder)) return 0;
+  return atomic_compare_exchange_strong(w, &v, me | (v & FERRY_LOCK_WAITERS)) ? 1 : 0;
+}
+
+static _Thread_local uint64_t last_wait_ns; /* how long this thread's last lock call slept */
+
+uint64_t ferry__lock_last_wait_ns(void) { return last_wait_ns; }
+
+/* Contended: sleep in slices until the lock is free, its holder is dead, or the deadline. */
+static int lock_slow(_Atomic uint32_t *w, uint32_t me, uint64_t start, uint64_t deadline_ns) {
   for (;;) {
-    v = atomic_load(w);
+    uint32_t v = atomic_load(w);
     if (v == 0) {
       if (atomic_compare_exchange_strong(w, &v, me | FERRY_LOCK_WAITERS)) return 0;
       continue;
     }
-    if (!(v & FERRY_LOCK_WAITERS) && !atomic_compare_exchange_strong(w, &v, v | FERRY_LOCK_WAITERS)) continue;
-    int r = ferry__futex_wait(w, v | FERRY_LOCK_WAITERS, 10 * 1000 * 1000);
-    if (r != FERRY_E_TIMEOUT) continue;
-    uint32_t holder = v & ~FERRY_LOCK_WAITERS;
-    if (holder_dead(holder)) {
-      uint32_t cur = v | FERRY_LOCK_WAITERS;
-      if (atomic_compare_exchange_strong(w, &cur, me | FERRY_LOCK_WAITERS))
-        return FERRY__OWNERDEAD; /* the holder died inside the critical section */
-      continue;
+    uint64_t now = ferry__now_ns();
+    last_wait_ns = now - start;
+    if (now >= deadline_ns) { /* last look: a dead holder is taken over even at the deadline */
+      if (take_over(w, v, me)) return FERRY__OWNERDEAD;
+      return ferry__err(FERRY_E_BUSY, "the lock is held by pid %u (alive) beyond the %.0f ms this call may wait",
+                        v & ~FERRY_LOCK_WAITERS, (double)(now - start) / 1e6);
     }
-    if (ferry__now_ns() - start > (uint64_t)FERRY_LOCK_TIMEOUT_NS)
-      return ferry__err(FERRY_E_BUSY, "channel lock held for more than 5 s by pid %u", holder);
+    if (!(v & FERRY_LOCK_WAITERS) && !atomic_compare_exchange_strong(w, &v, v | FERRY_LOCK_WAITERS)) continue;
+    int64_t slice = (int64_t)(deadline_ns - now);
+    if (slice > FERRY_LOCK_SLICE_NS) slice = FERRY_LOCK_SLICE_NS;
+    int r = ferry__futex_wait(w, v | FERRY_LOCK_WAITERS, slice);
+    if (r != FERRY_E_TIMEOUT) continue;
+    if (take_over(w, v | FERRY_LOCK_WAITERS, me)) return FERRY__OWNERDEAD; /* it died inside the critical section */
   }
+}
+
+int ferry__lock_for(_Atomic uint32_t *w, int64_t budget_ns) {
+  uint32_t me = ferry__pid();
+  last_wait_ns = 0;
+  if (try_take(w, me)) return 0; /* no clock read unless contended */
+  uint64_t start = ferry__now_ns();
+  return lock_slow(w, me, start, start + (uint64_t)(budget_ns < 0 ? 0 : budget_ns));
+}
+
+int ferry__lock(_Atomic uint32_t *w) { return ferry__lock_for(w, FERRY_LOCK_MAX_NS); }
+
+int ferry__trylock(_Atomic uint32_t *w) {
+  uint32_t me = ferry__pid();
+  for (int round = 0; round < 4; round++) {
+    if (try_take(w, me)) return 0;
+    uint32_t v = atomic_load(w);
+    if (v == 0) continue; /* freed right after the spin */
+    return take_over(w, v, me) ? FERRY__OWNERDEAD : FERRY_E_BUSY; /* no detail: the caller comes back later */
+  }
+  return FERRY_E_BUSY;
 }
 
 void ferry__unlock(_Atomic uint32_t *w) {

@@ -6,10 +6,24 @@
 #include <stdint.h>
 
 #define FERRY_LOCK_WAITERS 0x80000000u
-#define FERRY__OWNERDEAD 1 /* ferry__lock: taken over from a holder that died holding it */
+#define FERRY__OWNERDEAD 1 /* taken over from a holder that died holding it */
+/* The longest any call waits for a live holder (calls without a timeout of their own). */
+#define FERRY_LOCK_MAX_NS (5ll * 1000 * 1000 * 1000)
 
-/* 0 taken; FERRY__OWNERDEAD taken, but what it guards must be repaired; FERRY_E_BUSY. */
+/*
+ * Take the lock, sleeping for budget_ns at most (the clock is read only once
+ * the lock is found contended): 0 taken; FERRY__OWNERDEAD taken, but what it
+ * guards must be repaired; FERRY_E_BUSY (the detail names the holder's pid)
+ * when a live holder kept it past the budget. A budget of 0 still spins
+ * briefly and takes over from a dead holder.
+ */
+int ferry__lock_for(_Atomic uint32_t *word, int64_t budget_ns);
+/* The same with the default bound, FERRY_LOCK_MAX_NS. */
 int ferry__lock(_Atomic uint32_t *word);
+/* How long this thread's last lock call slept before it returned (0: it did not). */
+uint64_t ferry__lock_last_wait_ns(void);
+/* Never sleeps (spin, one liveness check): 0, FERRY__OWNERDEAD or FERRY_E_BUSY without a detail. */
+int ferry__trylock(_Atomic uint32_t *word);
 void ferry__unlock(_Atomic uint32_t *word);
 
 #endif

@@ -1,7 +1,13 @@
 /*
  * shm/segment.c — named POSIX shared-memory segments: names, the layout
- * header (its writer and its checker side by side), mapping a validated
- * segment into a handle, staleness and garbage collection.
+ * header (its writer and its checker side by side), opening a segment
+ * only when its type, owner and mode are trusted, mapping a validated
+ * segment into a handle, the guard against a segment that shrinks under its
+ * mappings, staleness and garbage collection.
+ *
+ * Nothing here ever opens a name without O_NOFOLLOW | O_NONBLOCK and an
+ * fstat of the descriptor it got: a symlink, a FIFO or a directory planted
+ * under a ferry name is refused, never followed, read or waited on.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -174,38 +180,148 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
   return 0;
 }
 
-/*
- * Does any live process use the segment at `path`? 1 yes, 0 no (stale or not
- * a valid ferry segment), < 0 it could not be read.
- */
-static int seg_in_use(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return ferry__errno(0, path);
-  struct stat st;
-  int used = 0;
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < FERRY_PAGE) goto out;
-  struct ferry_seg_hdr h;
-  if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) goto out;
-  if (ferry__seg_validate(&h, (uint64_t)st.st_size) != 0) goto out;
-  if (ferry__alive(h.creator_pid, h.creator_start)) {
-    used = 1;
-    goto out;
+/* "a FIFO", "a directory", ...: what a non-regular file is, for refusals. */
+static const char *file_kind(mode_t m) {
+  if (S_ISREG(m)) return "a regular file";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  return "not a regular file";
+}
+
+static bool in_list(uint32_t v, const uint32_t *list, uint32_t n) {
+  for (uint32_t i = 0; list && i < n; i++)
+    if (list[i] == v) return true;
+  return false;
+}
+
+int ferry__seg_open(const char *path, const char *name, int oflags, const struct ferry__trust *t, struct stat *st) {
+  const bool creating = t && (t->flags & FERRY__TRUST_CREATE);
+  const char *verb = creating ? "cannot create channel" : "refusing channel";
+  int fd = open(path, oflags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    struct stat ls;
+    if (e == ENOENT) return ferry__err(FERRY_E_NOTFOUND, "no channel \"%s\"", name);
+    if (lstat(path, &ls) == 0) {
+      if (!S_ISREG(ls.st_mode))
+        return ferry__err(FERRY_E_PERM, "%s \"%s\": %s is %s owned by uid %u, not a shared-memory segment",
+                          verb, name, path, file_kind(ls.st_mode), (unsigned)ls.st_uid);
+      if (e == EACCES || e == EPERM)
+        return ferry__err(FERRY_E_PERM, "%s \"%s\": %s belongs to uid %u (mode %04o) and uid %u may not open it",
+                          verb, name, path, (unsigned)ls.st_uid, (unsigned)(ls.st_mode & 07777), (unsigned)geteuid());
+    }
+    errno = e;
+    return ferry__errno(0, path);
   }
+  if (fstat(fd, st) != 0) {
+    int r = ferry__errno(0, "fstat");
+    close(fd);
+    return r;
+  }
+  int r = 0;
+  uid_t me = geteuid();
+  uint32_t mode = (uint32_t)(st->st_mode & 07777);
+  if (!S_ISREG(st->st_mode)) {
+    r = ferry__err(FERRY_E_PERM, "%s \"%s\": %s is %s owned by uid %u, not a shared-memory segment", verb, name,
+                   path, file_kind(st->st_mode), (unsigned)st->st_uid);
+  } else if (creating) {
+    if (st->st_uid != me)
+      r = ferry__err(FERRY_E_PERM, "%s \"%s\": the name is taken by a segment of uid %u (this process is uid %u)",
+                     verb, name, (unsigned)st->st_uid, (unsigned)me);
+  } else {
+    bool gid_ok = t && in_list((uint32_t)st->st_gid, t->gids, t->ngids);
+    bool owner_ok = st->st_uid == me || (t && in_list((uint32_t)st->st_uid, t->uids, t->nuids)) || gid_ok;
+    uint32_t flags = t ? t->flags : 0;
+    if (!owner_ok)
+      r = ferry__err(FERRY_E_PERM,
+                     "%s \"%s\": it belongs to uid %u (gid %u), not to this process's uid %u; trust that owner "
+                     "to open it (JS: open(name, { trust: { uids: [%u] } }), C: ferry_channel_open2)",
+                     verb, name, (unsigned)st->st_uid, (unsigned)st->st_gid, (unsigned)me, (unsigned)st->st_uid);
+    else if ((mode & S_IWOTH) && !(flags & FERRY_TRUST_WORLD_WRITE))
+      r = ferry__err(FERRY_E_PERM,
+                     "%s \"%s\": it is world-writable (mode %04o): any local user can rewrite it; accept that "
+                     "with trust: { worldWritable: true } (C: FERRY_TRUST_WORLD_WRITE)",
+                     verb, name, mode);
+    else if ((mode & S_IWGRP) && !(flags & (FERRY_TRUST_GROUP_WRITE | FERRY_TRUST_WORLD_WRITE)) && !gid_ok)
+      r = ferry__err(FERRY_E_PERM,
+                     "%s \"%s\": it is group-writable (mode %04o, gid %u): accept that with trust: { groupWritable: "
+                     "true } or by trusting the group, trust: { gids: [%u] } (C: FERRY_TRUST_GROUP_WRITE)",
+                     verb, name, mode, (unsigned)st->st_gid, (unsigned)st->st_gid);
+  }
+  if (r) {
+    close(fd);
+    return r;
+  }
+  return fd;
+}
+
+/*
+ * Does any live process use the segment open at `fd` (a regular file)? 1
+ * yes, 0 no (stale or not a valid ferry segment). Reads the header with
+ * pread and maps only the participant table, after validating the header
+ * against the file's size.
+ */
+static int seg_in_use(int fd, const struct stat *st) {
+  if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < FERRY_PAGE) return 0;
+  struct ferry_seg_hdr h;
+  if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return 0;
+  if (ferry__seg_validate(&h, (uint64_t)st->st_size) != 0) return 0;
+  if (ferry__alive(h.creator_pid, h.creator_start)) return 1;
   size_t len = (size_t)h.ring_off;
   uint8_t *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) goto out;
+  if (base == MAP_FAILED) return 0;
   const struct ferry_part *parts = (const struct ferry_part *)(base + h.parts_off);
+  int used = 0;
   for (int i = 0; i < FERRY_MAX_PARTICIPANTS && !used; i++) {
     struct ferry_part p = parts[i];
     if (p.kind != PART_FREE && ferry__alive(p.pid, p.start)) used = 1;
   }
   munmap(base, len);
-out:
-  close(fd);
   return used;
 }
 
-int ferry__seg_stale(const char *path) { return seg_in_use(path) == 0; }
+int ferry__seg_stale(int fd, const struct stat *st) { return seg_in_use(fd, st) == 0; }
+
+/* Remove `path` only if it is still the file `st` describes (same device and inode). */
+int ferry__seg_unlink_if(const char *path, const struct stat *st) {
+  struct stat now;
+  if (lstat(path, &now) != 0) return ferry__errno(0, path);
+  if (now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+    return ferry__err(FERRY_E_EXISTS, "%s was replaced meanwhile", path);
+  if (unlink(path) != 0) return ferry__errno(0, path);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- truncation guard */
+
+/* Replace every mapping of the handle, in place, by private zero pages: nothing faults on it any more. */
+static void quarantine(ferry_channel *ch) {
+  const int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  if (ch->base) mmap(ch->base, ch->map_len, PROT_READ | PROT_WRITE, anon, -1, 0);
+  if (ch->arena_ro) mmap(ch->arena_ro, ch->arena_size, PROT_READ, anon, -1, 0);
+  if (ch->arena_rw) mmap(ch->arena_rw, ch->arena_size, PROT_READ | PROT_WRITE, anon, -1, 0);
+}
+
+int ferry__seg_guard(ferry_channel *ch) {
+  if (ch->lost) return ferry__seg_lost(ch);
+  struct stat st;
+  if (ch->fd < 0 || fstat(ch->fd, &st) != 0 || (uint64_t)st.st_size >= ch->segment_size) return 0;
+  quarantine(ch);
+  ch->lost = FERRY_E_CORRUPT;
+  return ferry__err(FERRY_E_CORRUPT,
+                    "channel \"%s\": its segment shrank to %lld of %llu bytes under this process (someone "
+                    "truncated it); this handle's mappings were replaced and every call on it fails: close it",
+                    ch->name, (long long)st.st_size, (unsigned long long)ch->segment_size);
+}
+
+int ferry__seg_lost(ferry_channel *ch) {
+  return ferry__err(ch->lost, "channel \"%s\": its segment was truncated under this process; close this handle",
+                    ch->name);
+}
 
 FERRY_API int ferry_unlink(const char *name) {
   char path[128];
@@ -234,17 +350,23 @@ FERRY_API int ferry_gc(void) {
     char path[300];
     snprintf(path, sizeof path, "/dev/shm/%s", de->d_name);
     struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (me != 0 && st.st_uid != me) continue; /* not ours to judge */
+    /* only our own regular files: another user's segment is not ours to judge (root included) */
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me) continue;
     long pid;
     bool stale;
-    if (tmp_owner(de->d_name, &pid))
+    if (tmp_owner(de->d_name, &pid)) {
       stale = pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
-    else if (time(NULL) - st.st_mtime < 2 && (uint64_t)st.st_size < FERRY_PAGE)
+    } else if (time(NULL) - st.st_mtime < 2 && (uint64_t)st.st_size < FERRY_PAGE) {
       stale = false; /* too young to judge */
-    else
-      stale = seg_in_use(path) == 0;
-    if (stale && unlink(path) == 0) removed++;
+    } else {
+      int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) continue;
+      struct stat fst;
+      stale = fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_uid == me && fst.st_dev == st.st_dev &&
+              fst.st_ino == st.st_ino && seg_in_use(fd, &fst) == 0;
+      close(fd);
+    }
+    if (stale && ferry__seg_unlink_if(path, &st) == 0) removed++;
   }
   closedir(d);
   return removed;

@@ -3,6 +3,7 @@
 #define FERRY_SHM_SEGMENT_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "shm/layout.h"
 
@@ -16,6 +17,33 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size);
 int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h);
 /* Unmap and close what the handle holds, then free it. */
 void ferry__seg_unmap(ferry_channel *ch);
-int ferry__seg_stale(const char *path); /* 1 when no live process uses it */
+
+/* Who may own a segment this process opens, besides its own euid (ferry_channel_open2). */
+struct ferry__trust {
+  uint32_t flags; /* FERRY_TRUST_* | FERRY__TRUST_CREATE */
+  uint32_t nuids, ngids;
+  const uint32_t *uids, *gids;
+};
+#define FERRY__TRUST_CREATE 0x80000000u /* create looks at a name it wants: only its own segments qualify */
+/*
+ * Open `path` (O_NOFOLLOW | O_NONBLOCK added) and fstat it into *st; refuse
+ * with FERRY_E_PERM and a detail naming what is wrong: not a regular file,
+ * an owner that is neither us nor trusted, group/world write bits not
+ * accepted. The fd (>= 0) or a negative code (FERRY_E_NOTFOUND when absent).
+ */
+int ferry__seg_open(const char *path, const char *name, int oflags, const struct ferry__trust *t, struct stat *st);
+/* 1 when no live process uses the segment open at fd (st: its fstat). */
+int ferry__seg_stale(int fd, const struct stat *st);
+/* unlink(path) only while it is still the file st describes; 0 or a negative code. */
+int ferry__seg_unlink_if(const char *path, const struct stat *st);
+/*
+ * The truncation guard: fstat the segment; if it shrank below the size this
+ * handle maps, replace every mapping by private zero pages (nothing faults
+ * on them any more), mark the handle lost and return FERRY_E_CORRUPT. 0 when
+ * the size is intact. Cheap enough for every reap slice, not per message.
+ */
+int ferry__seg_guard(ferry_channel *ch);
+/* FERRY_E_CORRUPT with a detail, for every call on a lost handle. */
+int ferry__seg_lost(ferry_channel *ch);
 
 #endif

@@ -19,6 +19,18 @@
 #define SPIN_MAX_NS 100000
 #define SPIN_SLICE_MASK 0xffff /* while spinning, run the slice hook every 64k polls */
 static _Thread_local int64_t spin_budget = 20000;
+static _Thread_local int abort_code; /* set by a slice hook through ferry__wait_abort */
+
+void ferry__wait_abort(int code) { abort_code = code; }
+
+/* Run the slice hook; a negative code when it asked to end the wait. */
+static int run_slice(const struct ferry__wait *w) {
+  if (!w->slice) return 0;
+  w->slice(w->slice_arg);
+  int a = abort_code;
+  abort_code = 0;
+  return a;
+}
 
 static void adapt(bool spun_ok) {
   if (spun_ok)
@@ -29,6 +41,7 @@ static void adapt(bool spun_ok) {
 
 int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t timeout_ns, _Atomic bool *stop) {
   uint64_t start = ferry__now_ns();
+  abort_code = 0;
   uint64_t spin_until = strategy == FERRY_WAIT_SPIN     ? UINT64_MAX
                         : strategy == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget
                                                         : 0;
@@ -43,7 +56,7 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
     if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
     if (now < spin_until) {
       ferry__cpu_relax();
-      if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && w->slice) w->slice(w->slice_arg);
+      if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && (r = run_slice(w)) < 0) return r;
       continue;
     }
     int64_t slice = FERRY__SLICE_NS;
@@ -52,15 +65,22 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
       uint32_t v = atomic_load(w->word);
       atomic_fetch_add(w->waiters, 1);
       r = w->ready(w->arg);
-      if (!r && !(stop && atomic_load(stop))) ferry__futex_wait(w->word, v, slice);
+      int a = 0;
+      if (!r) {
+        if (!(stop && atomic_load(stop))) ferry__futex_wait(w->word, v, slice);
+        /* the slice hook first: it may find the shared memory gone (and replace
+         * the mapping) before anything here touches it again */
+        a = run_slice(w);
+      }
       atomic_fetch_sub(w->waiters, 1);
+      if (a < 0) return a;
       if (r) {
         if (r > 0 && strategy == FERRY_WAIT_HYBRID) adapt(false);
         return r < 0 ? r : 0;
       }
     } else {
       w->sleep(w->arg, slice);
+      if ((r = run_slice(w)) < 0) return r;
     }
-    if (w->slice) w->slice(w->slice_arg);
   }
 }

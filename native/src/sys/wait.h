@@ -12,8 +12,9 @@
  * shared futex `word` that wakers change, with `waiters` counting sleepers so
  * a waker calls FUTEX_WAKE only when someone sleeps; or, when word is NULL,
  * through `sleep` (a custom protocol, or a polite yield for engines that
- * finish only when polled). `slice`, when set, runs once per sleep slice
- * (at most FERRY__SLICE_NS) and now and then while spinning: liveness checks.
+ * finish only when polled). `slice`, when set, runs after every sleep
+ * (at most FERRY__SLICE_NS), before the wait touches `word` or calls ready
+ * again, and now and then while spinning: liveness and truncation checks.
  */
 struct ferry__wait {
   int (*ready)(void *arg);
@@ -32,5 +33,12 @@ struct ferry__wait {
  * when *stop is set, or ready's negative code. No detail is recorded.
  */
 int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t timeout_ns, _Atomic bool *stop);
+
+/*
+ * Called from a slice hook: end the wait that runs it with `code` (< 0)
+ * right after the hook returns (e.g. the channel's segment shrank). The hook
+ * type stays void; the request is per thread and cleared when a wait starts.
+ */
+void ferry__wait_abort(int code);
 
 #endif

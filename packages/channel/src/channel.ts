@@ -6,7 +6,10 @@ import {
 import type { ChannelMember } from "./handle";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
-import { checkInt, checkName, optionsOf, type ChannelStats, type CreateOptions, type PublisherOptions, type SubscribeOptions } from "./types";
+import {
+  checkInt, checkName, optionsOf, trustArgs, type ChannelStats, type CreateOptions, type OpenOptions, type PublisherOptions,
+  type SubscribeOptions,
+} from "./types";
 
 const sym = lib.symbols;
 
@@ -52,11 +55,20 @@ export class Channel extends NativeHandle {
     return new Channel(name, Number(out[0]) as Pointer);
   }
 
-  /** Open an existing channel by name. */
-  static open(name: string): Channel {
+  /**
+   * Open an existing channel by name. Its segment must be a regular file owned by this
+   * process's uid (or trusted: opts.trust) without group or world write bits (unless
+   * trusted); anything else throws FERRY_E_PERM saying what was wrong.
+   */
+  static open(name: string, opts: OpenOptions = {}): Channel {
     checkName(name);
+    opts = optionsOf(opts, "open");
     const out = new BigUint64Array(1);
-    check(sym.ferry_channel_open(cstr(name), out), `open channel "${name}"`);
+    const t = trustArgs(opts.trust);
+    check(
+      sym.ferry_channel_open2(cstr(name), t.flags, t.uids, t.uids.length, t.gids, t.gids.length, out),
+      `open channel "${name}"`,
+    );
     return new Channel(name, Number(out[0]) as Pointer);
   }
 

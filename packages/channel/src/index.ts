@@ -22,8 +22,9 @@ export { Subscriber } from "./subscriber";
 export { Message } from "./message";
 export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } from "./policy";
 export type {
-  BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, PublishOptions,
-  PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, WaitStrategy,
+  BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,
+  PublishOptions, PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, TrustOptions,
+  WaitStrategy,
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";

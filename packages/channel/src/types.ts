@@ -2,7 +2,7 @@
  * The public names of @ferry/channel's options and modes (the fixed ones are
  * in ARCHITECTURE.md), and the checks that turn them into libferry values.
  */
-import { CacheHint, Errno, FerryError, GROUP_MAX, Wait, type EngineLike } from "@ferry/native";
+import { CacheHint, Errno, FerryError, GROUP_MAX, Trust, Wait, type EngineLike } from "@ferry/native";
 import type { SendPolicy } from "./policy";
 
 export type { EngineLike } from "@ferry/native";
@@ -18,15 +18,41 @@ export interface CreateOptions {
   capacity?: number;
   /** Descriptor ring slots (power of two): the most messages in flight. Default 4096. */
   slots?: number;
-  /** Segment permission bits, e.g. 0o660 to share with a group. Default 0o600. */
+  /** Segment permission bits, e.g. 0o660 to share with a group. Default 0o600. Openers refuse
+   * group or world write bits unless they trust them (OpenOptions.trust). */
   permissions?: number;
+}
+
+/**
+ * Whose segments Channel.open accepts. By default only a regular file owned by this
+ * process's own uid, with no group or world write bit. Anything else is refused with
+ * FERRY_E_PERM naming what was wrong (owner, group, mode, or the kind of file).
+ */
+export interface TrustOptions {
+  /** Owners accepted besides this process's uid. */
+  uids?: number[];
+  /** Groups accepted: a segment whose group is one of these, whoever owns it (every member of
+   * the group could have made it). Also accepts that group's write bit. */
+  gids?: number[];
+  /** Accept a group-writable segment (e.g. created with permissions 0o660). */
+  groupWritable?: boolean;
+  /** Accept a world-writable segment (permissions 0o666): any local user can rewrite it. */
+  worldWritable?: boolean;
+}
+
+export interface OpenOptions {
+  /** Owners, groups and write bits to accept besides the defaults (see TrustOptions). */
+  trust?: TrustOptions;
 }
 
 export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
   /** Default copy engine for send() in "offload" / "pipelined" mode (default: the shared "sw" engine). */
   engine?: EngineLike;
-  /** For "block": give up with FERRY_E_TIMEOUT after this long. Default 30 s; a negative value or Infinity waits forever. */
+  /** Bounds every wait of this publisher's calls: for "block" (and "drop-oldest"), free space
+   * (FERRY_E_TIMEOUT); for every policy, the channel lock while another process holds it
+   * (FERRY_E_BUSY naming the holder's pid; at least 20 ms, at most 5 s). Default 30 s; a
+   * negative value or Infinity: no bound of its own (space: forever; lock: 5 s); NaN is refused. */
   timeoutMs?: number;
   /** Decides mode "auto" (and send() without a mode) per message. Default: defaultPolicy (inline). */
   policy?: SendPolicy;
@@ -117,6 +143,20 @@ export function names<V>(table: Readonly<Record<string, V>>): ReadonlyMap<unknow
 }
 const CACHE_HINTS = names(CacheHint);
 const WAITS = names(Wait);
+
+/** TrustOptions as ferry_channel_open2's arguments; FERRY_E_INVAL for a bad id. */
+export function trustArgs(trust: TrustOptions | undefined): { flags: number; uids: Uint32Array; gids: Uint32Array } {
+  const ids = (list: number[] | undefined, what: string) => {
+    if (list === undefined) return new Uint32Array(0);
+    if (!Array.isArray(list)) throw new FerryError(Errno.INVAL, `trust.${what} must be an array of ids`);
+    for (const id of list)
+      if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe)
+        throw new FerryError(Errno.INVAL, `trust.${what}: ${id} is not a valid id`);
+    return Uint32Array.from(list);
+  };
+  const flags = (trust?.groupWritable ? Trust.groupWrite : 0) | (trust?.worldWritable ? Trust.worldWrite : 0);
+  return { flags, uids: ids(trust?.uids, "uids"), gids: ids(trust?.gids, "gids") };
+}
 
 /** The FERRY_COPY_* hint of a cache placement (default "auto"); FERRY_E_INVAL for an unknown one. */
 export function cacheHint(cache: CachePlacement | undefined): number {

@@ -31,7 +31,9 @@ test("gc removes a channel whose creator was killed, and keeps a live one", asyn
   const dead = uniqueName("dead");
   const live = uniqueName("keep");
   using keep = Channel.create(live, { capacity: 1 << 16 });
-  const child = Bun.spawn(["bun", "-e", `import { Channel } from "@ferry/channel"; Channel.create(${JSON.stringify(dead)}, { capacity: 65536 }); console.log("ready"); setInterval(() => {}, 1000);`], { stdout: "pipe", cwd: import.meta.dir });
+  // the child keeps its Channel referenced: an unreferenced one is closed (and, as the
+  // creator's, unlinked) by the FinalizationRegistry backstop, sometimes before the kill
+  const child = Bun.spawn(["bun", "-e", `import { Channel } from "@ferry/channel"; globalThis.keep = Channel.create(${JSON.stringify(dead)}, { capacity: 65536 }); console.log("ready"); setInterval(() => {}, 1000);`], { stdout: "pipe", cwd: import.meta.dir });
   const reader = child.stdout.getReader();
   await reader.read();
   child.kill(9);
