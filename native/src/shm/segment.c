@@ -167,7 +167,13 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
       h->arena_size == 0 || h->arena_size > FERRY_MAX_ARENA)
     return ferry__err(FERRY_E_CORRUPT, "bad arena geometry");
   uint64_t nwords = (h->arena_size / h->granule + 63) / 64;
-  /* regions must follow each other in order, without overlap, inside the file */
+  /* every offset inside the file first, so none of the sums below can wrap (all are then
+   * below 2^41 + small constants); then the regions must follow each other in order,
+   * aligned, without overlap */
+  if (h->arena_off > file_size || h->consumers_off > h->arena_off || h->parts_off > h->arena_off ||
+      h->ring_off > h->arena_off || h->bitmap_off > h->arena_off || h->consumers_off % FERRY_CACHELINE ||
+      h->parts_off % FERRY_CACHELINE)
+    return ferry__err(FERRY_E_CORRUPT, "segment regions lie outside the file");
   if (h->ctrl_off != FERRY_PAGE || h->consumers_off < h->ctrl_off + sizeof(struct ferry_ctrl) ||
       h->parts_off < h->consumers_off + (uint64_t)FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer) ||
       h->ring_off < h->parts_off + (uint64_t)FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part) ||
