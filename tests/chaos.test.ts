@@ -117,17 +117,30 @@ test(`kill storm (${STORM_MS / 1000} s): no corrupt delivery, no silent gap, not
 
   // what everyone reported
   const killedPub = new Set<string>();
-  const fails = new Map<string, number>(); // "p/g" -> the send number that failed
+  const fails = new Map<string, Set<number>>(); // "p/g" -> the send numbers that failed
   for (const c of incarnations) {
     if (c.role.kind === "pub" && c.killed) killedPub.add(`${c.role.cfg.p}/${c.g}`);
-    for (const m of c.peer.msgs) if (m.event === "fail") fails.set(`${c.role.cfg.p}/${c.g}`, m.i as number);
+    for (const m of c.peer.msgs) {
+      if (m.event !== "fail") continue;
+      const key = `${c.role.cfg.p}/${c.g}`;
+      if (!fails.has(key)) fails.set(key, new Set());
+      fails.get(key)!.add(m.i as number);
+    }
   }
   const problems: string[] = [...stopProblems];
+  // a publisher that was not killed and could not send: FERRY_E_TIMEOUT / FULL is what a
+  // wedged ring looks like from the publishing side (judged with the wedge check below)
+  const sendFailures: string[] = [];
   let delivered = 0, corrupt = 0, incomplete = 0, skipped = 0, dropsSeen = 0;
   const groupSeen = new Set<string>();
   for (const c of incarnations) {
     if (c.role.kind === "pub") {
-      for (const m of c.peer.msgs) if (m.event === "fail" && !c.killed) problems.push(`${c.role.name}#${c.g}: send ${m.i} failed: ${m.code} ${m.message}`);
+      for (const m of c.peer.msgs) {
+        if (m.event !== "fail" || c.killed) continue;
+        const text = `${c.role.name}#${c.g}: send ${m.i} failed: ${m.code} ${m.message}`;
+        if (m.code === "FERRY_E_TIMEOUT" || m.code === "FERRY_E_FULL") sendFailures.push(text);
+        else problems.push(text);
+      }
       continue;
     }
     const recs: Rec[] = c.peer.msgs.filter((m) => m.event === "seen").flatMap((m) => m.r as Rec[]);
@@ -157,9 +170,9 @@ test(`kill storm (${STORM_MS / 1000} s): no corrupt delivery, no silent gap, not
       if (prev !== undefined) {
         if (i <= prev) problems.push(`${c.role.name}#${c.g}: publisher ${key} message ${i} after ${prev}`);
         else {
-          const failedAt = fails.get(key);
-          const accounted = failedAt !== undefined && failedAt > prev && failedAt < i ? 1 : 0;
-          gaps += Math.max(0, i - prev - 1 - accounted);
+          let accounted = 0;
+          for (const f of fails.get(key) ?? []) if (f > prev && f < i) accounted++;
+          gaps += i - prev - 1 - accounted;
         }
       }
       lastI.set(key, i);
@@ -195,6 +208,11 @@ test(`kill storm (${STORM_MS / 1000} s): no corrupt delivery, no silent gap, not
   }
   fresh.close();
   if (wedge) leaks.push(wedge);
+  if (sendFailures.length) {
+    const head = sendFailures.slice(0, 3).join("; ");
+    if (leaks.length) leaks.push(`${sendFailures.length} send(s) of live publishers failed on the full ring: ${head}`);
+    else problems.push(...sendFailures);
+  }
 
   const summary = `chaos: storm ${(stormMs / 1000).toFixed(1)} s, ${kills} kills (${killedKinds.pub} publishers, ${killedKinds.sub} subscribers, ${killedKinds.worker} workers), ` +
     `${incarnations.length} processes; ${delivered} deliveries checked (${corrupt} corrupt, ${incomplete} ended by a dead publisher), ` +

@@ -3,9 +3,10 @@
  * "stop" (or killed). cfg: { name, p, g (incarnation), run, mode: "inline" |
  * "offload" | "pipelined", backpressure, maxInflight }.
  * Message i has header { p, g, i, s, size } (PatternHeader plus g) and the
- * payload makePayload(size, s). i grows by one per send; the first send that
- * fails is reported ({"event":"fail", i, code}) and ends sending, so every
- * i below the last one delivered was published unless a "fail" names it.
+ * payload makePayload(size, s). i grows by one per send; every send that
+ * fails is reported ({"event":"fail", i, code}) and the first one ends
+ * sending (sends already in flight still settle), so every i below the last
+ * one delivered was published unless a "fail" names it.
  * Result: { sent (sends that settled ok), fails }.
  */
 import { Channel, type Publisher } from "@ferry/channel";
@@ -35,7 +36,7 @@ for (let i = 0; !stop && !failed; i++) {
   const payload = makePayload(n, s);
   const header = { p, g, i, s, size: n };
   const fail = (e: unknown) => {
-    if (!failed) emit("fail", { i, ...errInfo(e) });
+    emit("fail", { i, ...errInfo(e) });
     failed = true;
   };
   if (cfg.mode === "inline") {
