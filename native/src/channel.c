@@ -386,8 +386,8 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   out->dropped = c->dropped;
   out->unheard = c->unheard;
   out->arena_used = min_u64(c->arena_used, ch->nbits) * ch->granule;
-  out->publishers = c->pubs_live;
-  out->subscribers = c->subs_live;
+  out->publishers = FERRY__COUNT_GET(c->pubs_live);
+  out->subscribers = FERRY__COUNT_GET(c->subs_live);
   out->reclaimed = c->reclaimed;
   return 0;
 }

@@ -115,8 +115,8 @@ FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *s) { return s ? &s->info : N
 /* End of stream: publishers existed and none is left (after draining). */
 static int eos(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
-  if (!c->pubs_ever || c->pubs_live) return 0;
-  return c->pubs_crashed ? ferry__err(FERRY_E_PEERDEAD, "every publisher of \"%s\" is gone; one crashed", ch->name)
+  if (!FERRY__COUNT_GET(c->pubs_ever) || FERRY__COUNT_GET(c->pubs_live)) return 0;
+  return FERRY__COUNT_GET(c->pubs_crashed) ? ferry__err(FERRY_E_PEERDEAD, "every publisher of \"%s\" is gone; one crashed", ch->name)
                          : ferry__err(FERRY_E_EOF, "every publisher of \"%s\" closed", ch->name);
 }
 
@@ -125,7 +125,7 @@ static bool receivable(ferry_sub *s) {
   ferry_channel *ch = s->ch;
   if (ferry__ring_ready(ch, &ch->cons[s->consumer])) return true;
   struct ferry_ctrl *c = ch->ctrl;
-  return c->pubs_ever && !c->pubs_live;
+  return FERRY__COUNT_GET(c->pubs_ever) && !FERRY__COUNT_GET(c->pubs_live);
 }
 
 FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {

@@ -188,4 +188,9 @@ struct ferry_channel {
   int lost;  /* 0, or FERRY_E_CORRUPT once the segment shrank under this handle (shm/segment.c: ferry__seg_guard) */
 };
 
+/* Membership counters (pubs_live, pubs_ever, pubs_crashed, subs_live) are written under the
+ * channel lock but read without it (end of stream, stats): single-word relaxed atomics. */
+#define FERRY__COUNT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define FERRY__COUNT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
 #endif

@@ -54,11 +54,11 @@ static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
       if (atomic_load(&e->seq) == q + 1 && e->publisher == i && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF))
         ferry__ring_pubref_drop(ch, e, FERRY_E_PEERDEAD);
     }
-    if (c->pubs_live) c->pubs_live--;
-    if (crashed) c->pubs_crashed++;
+    if (c->pubs_live) FERRY__COUNT_SET(c->pubs_live, c->pubs_live - 1);
+    if (crashed) FERRY__COUNT_SET(c->pubs_crashed, c->pubs_crashed + 1);
   } else if (p->kind == PART_SUB) {
     consumer_leave(ch, p->consumer);
-    if (c->subs_live) c->subs_live--;
+    if (c->subs_live) FERRY__COUNT_SET(c->subs_live, c->subs_live - 1);
   }
   if (crashed) c->reclaimed++;
   ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
@@ -205,9 +205,9 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
   if (kind == PART_PUB) {
     int r = part_join(ch, PART_PUB, part);
     if (r) return r;
-    if (c->pubs_live == 0) c->pubs_crashed = 0; /* a new generation: an earlier crash is not its end of stream */
-    c->pubs_live++;
-    c->pubs_ever++;
+    if (c->pubs_live == 0) FERRY__COUNT_SET(c->pubs_crashed, 0); /* a new generation: an earlier crash is not its end of stream */
+    FERRY__COUNT_SET(c->pubs_live, c->pubs_live + 1);
+    FERRY__COUNT_SET(c->pubs_ever, c->pubs_ever + 1);
     return 0;
   }
   size_t gl = strlen(group);
@@ -239,7 +239,7 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
     ch->cons[ci].members++;
   }
   ch->parts[*part].consumer = ci;
-  c->subs_live++;
+  FERRY__COUNT_SET(c->subs_live, c->subs_live + 1);
   *consumer = ci;
   return 0;
 }
