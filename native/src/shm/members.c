@@ -107,7 +107,7 @@ int ferry__orphans_fix(ferry_channel *ch) {
     if (cur < low) low = cur;
   }
   if (low < head) return 0;
-  int dropped = 0;
+  uint64_t dropped = 0; /* refs are 32-bit words a peer may have scribbled on: count wide */
   for (uint64_t s = head; s < low; s++) {
     uint32_t idx = (uint32_t)(s & ch->ring_mask);
     struct ferry_entry *e = &ch->ring[idx];
@@ -124,11 +124,11 @@ int ferry__orphans_fix(ferry_channel *ch) {
     if (atomic_load_explicit(&e->refs, memory_order_acquire) != r1 ||
         !atomic_compare_exchange_strong(&e->refs, &r2, proven))
       continue; /* a release raced with the count: look again next time */
-    dropped += (int)(r1 - proven);
+    dropped += r1 - proven;
     if (proven == 0) ferry__wake_space(ch);
   }
   if (dropped) ferry__ring_reclaim(ch, true);
-  return dropped;
+  return dropped > INT32_MAX ? INT32_MAX : (int)dropped;
 }
 
 int ferry__reap_locked(ferry_channel *ch) {
