@@ -173,6 +173,8 @@ FERRY_API int ferry_channel_open2(const char *name, uint32_t flags, const uint32
 /* Detach (and, for the creator, unlink the name). Idempotent per handle. */
 FERRY_API int ferry_channel_close(ferry_channel *ch);
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out);
+/* A consistent snapshot of the counters, read under the channel lock (FERRY_E_BUSY when a live
+ * process holds it for more than 20 ms; FERRY_E_CORRUPT once the segment was truncated). */
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
 /*
  * Reclaim space held by dead participants; returns how many were reclaimed.

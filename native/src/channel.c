@@ -374,11 +374,16 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   return n;
 }
 
+#define STATS_LOCK_NS (20ll * 1000 * 1000)
+
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
   int r = ferry__seg_guard(ch);
   if (r) return r;
+  /* a consistent snapshot: the counters are written under the lock (holders keep it for
+   * well under a microsecond; a live holder that keeps it 20 ms gives FERRY_E_BUSY) */
+  if ((r = ferry__chan_lock_for(ch, STATS_LOCK_NS))) return r;
   struct ferry_ctrl *c = ch->ctrl;
   out->published = c->published;
   out->tail = c->tail;
@@ -389,6 +394,7 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   out->publishers = FERRY__COUNT_GET(c->pubs_live);
   out->subscribers = FERRY__COUNT_GET(c->subs_live);
   out->reclaimed = c->reclaimed;
+  ferry__chan_unlock(ch);
   return 0;
 }
 
