@@ -196,6 +196,21 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch);
  */
 FERRY_API int ferry_arena_lend(ferry_channel *ch, uint32_t writable, void **lease);
 FERRY_API void ferry_arena_unlend(void *addr, void *lease);
+/*
+ * Guard channel `ch`'s read-only arena in this process: a write to it (a JS
+ * view of a received message written to) ends the process with one line on
+ * stderr naming the cause and the channel, after unlinking the segments this
+ * process created (guarded ones), with exit status FERRY_FAULT_EXIT; peers
+ * reap it as a dead participant. Installs libferry's SIGSEGV/SIGBUS handler
+ * on first use (SA_SIGINFO | SA_ONSTACK), which hands every other fault to
+ * the handler it replaced. Costs nothing per message. Idempotent; the
+ * environment variable FERRY_FAULT_GUARD=0 turns it off (0, nothing done).
+ * ferry_fault_guarded() is 1 while libferry's handler is this process's
+ * SIGSEGV handler (0 when disabled, or another handler replaced it since).
+ */
+#define FERRY_FAULT_EXIT 86
+FERRY_API int ferry_fault_guard(ferry_channel *ch);
+FERRY_API int ferry_fault_guarded(void);
 /* Remove the name of a channel (creator or not). */
 FERRY_API int ferry_unlink(const char *name);
 /*

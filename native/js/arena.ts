@@ -28,6 +28,8 @@ const toLeasedBuffer = toArrayBuffer as unknown as (addr: Pointer, off: number, 
  */
 export function lendArena(ch: Pointer, addr: Pointer, len: number, writable: boolean): ArrayBuffer {
   const out = new BigUint64Array(1);
+  // a write through a read-only view would fault: let libferry name the cause and clean up (src/fault.c)
+  check(sym.ferry_fault_guard(ch), "guard arena");
   check(sym.ferry_arena_lend(ch, writable ? 1 : 0, out), "lend arena");
   const lease = Number(out[0]) as Pointer;
   try {

@@ -38,6 +38,9 @@ export const SEND_COPY_MAX = 4096;
 /** Engine sends in flight per publisher (more give FERRY_E_LIMIT). */
 export const MAX_JOBS = 64;
 
+/** Exit status of a process that wrote to a received message's read-only memory (ferry_fault_guard). */
+export const FAULT_EXIT = 86;
+
 /** Every copy above, by its C name without FERRY_. */
 const COPIES: readonly (readonly [string, number])[] = [
   ["WAIT_SPIN", Wait.spin], ["WAIT_BLOCK", Wait.block], ["WAIT_HYBRID", Wait.hybrid],
@@ -49,6 +52,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["TRUST_GROUP_WRITE", Trust.groupWrite], ["TRUST_WORLD_WRITE", Trust.worldWrite],
   ["MSG_PIPELINED", MSG_PIPELINED], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
   ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS],
+  ["FAULT_EXIT", FAULT_EXIT],
 ];
 
 /** The library's value of FERRY_<name> (Errno.NOTFOUND when it has none). */

@@ -12,7 +12,7 @@ export { lib, type Symbols } from "./symbols";
 export { candidates, findLibrary } from "./load";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
-  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, GROUP_MAX, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
+  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, FAULT_EXIT, GROUP_MAX, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,
   SEND_COPY_MAX, SendMode, Trust, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {

@@ -34,6 +34,9 @@ const table = {
   // arena leases: JS views that outlive their handle (arena.ts)
   ferry_arena_lend: { args: [T.ptr, T.u32, "buffer"], returns: T.i32 },
   ferry_arena_unlend: { args: [T.ptr, T.ptr], returns: T.void },
+  // read-only arena guard: a write to received memory exits with a clear message (src/fault.c)
+  ferry_fault_guard: { args: [T.ptr], returns: T.i32 },
+  ferry_fault_guarded: { args: [], returns: T.i32 },
   // publishers
   ferry_pub_open: { args: [T.ptr, T.u32, T.i64, "buffer"], returns: T.i32 },
   ferry_pub_close: { args: [T.ptr], returns: T.i32 },

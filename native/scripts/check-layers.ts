@@ -21,7 +21,7 @@ export const RANKS = [
   "sys/error", "sys/version", "sys/sys", "sys/proc", "sys/wait", "sys/waiter",
   "shm/layout", "shm/segment", "shm/lock", "shm/alloc", "shm/wake", "shm/ring", "shm/members",
   "engine/copy", "engine/completion", "engine/builtin", "engine/engine", "engine/cpu", "engine/sw",
-  "channel", "publisher", "subscriber", "send",
+  "channel", "publisher", "subscriber", "send", "fault",
 ];
 
 const FOLDER_MAY_USE: Record<string, string[]> = {

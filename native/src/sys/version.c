@@ -28,7 +28,8 @@ FERRY_API size_t ferry_sizeof_engine_probe_info(void) { return sizeof(ferry_engi
   X(WAIT_SPIN) X(WAIT_BLOCK) X(WAIT_HYBRID) X(BP_BLOCK) X(BP_ERROR) X(BP_DROP_OLDEST)             \
   X(SEND_OFFLOAD) X(SEND_PIPELINED) X(COPY_AUTO) X(COPY_HOT) X(COPY_COLD) X(MSG_PIPELINED)        \
   X(JOB_IDLE) X(JOB_PENDING) X(JOB_DONE) X(JOB_ERROR) X(CAP_ASYNC) X(CAP_CACHE_HINTS)             \
-  X(CAP_PROGRESS) X(CAP_BATCH) X(ENGINE_F_DRAIN) X(TRUST_GROUP_WRITE) X(TRUST_WORLD_WRITE)
+  X(CAP_PROGRESS) X(CAP_BATCH) X(ENGINE_F_DRAIN) X(TRUST_GROUP_WRITE) X(TRUST_WORLD_WRITE) \
+  X(FAULT_EXIT)
 
 FERRY_API int64_t ferry_constant(const char *name) {
   if (!name) return ferry__err(FERRY_E_INVAL, "constant name is NULL");

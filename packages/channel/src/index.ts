@@ -13,13 +13,18 @@
  *
  * Files: types (option and mode names), handle (life cycle), channel,
  * publisher (loans, inline copies), policy (what "auto" means), send (engine
- * sends), subscriber, message,
+ * sends), subscriber, message, tensor (typed views, tensor header),
  * header (codecs), views (result record, arena views), waker (wake sources).
  */
 export { Channel } from "./channel";
 export { Loan, Publisher } from "./publisher";
 export { Subscriber } from "./subscriber";
 export { Message } from "./message";
+export {
+  DTYPES, PAYLOAD_ALIGN, dtypeOf, loanTensor, sendTensor, sendTensorSync, tensorHeader, type DType, type DTypeArray,
+  type Tensor, type TensorHeader, type TensorLoan, type TensorSendOptions, type TypedArray, type TypedArrayConstructor,
+  type ViewOptions,
+} from "./tensor";
 export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } from "./policy";
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,
@@ -28,5 +33,5 @@ export type {
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";
-export { FerryError, Errno, GROUP_MAX, HEADER_MAX } from "@ferry/native";
+export { FerryError, Errno, FAULT_EXIT, GROUP_MAX, HEADER_MAX } from "@ferry/native";
 export type { FerryErrorCode } from "@ferry/native";

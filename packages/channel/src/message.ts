@@ -12,6 +12,7 @@ import {
 } from "@ferry/native";
 import { checksumOf, decodeHeader, splitHeader } from "./header";
 import type { Subscriber } from "./subscriber";
+import { readTensor, typedView, type Tensor, type TypedArrayConstructor, type ViewOptions } from "./tensor";
 import {
   bytesOf, cacheHint, checkInt, checkTimeout, checkWait, optionsOf, type CachePlacement, type EngineLike, type Header,
   type ReadyOptions,
@@ -87,6 +88,28 @@ export class Message implements Disposable {
     if (!this.#complete && this.progress() < v.length)
       throw new FerryError(Errno.STATE, `message ${this.seq} is still being copied: await msg.ready() or use msg.chunks()`);
     return v;
+  }
+
+  /**
+   * A `Ctor` view of the payload (Float32Array, BigInt64Array, ...), valid
+   * like bytes (zero-length once the subscriber closes). Payloads start
+   * 64-byte aligned. Length: the payload's bytes / the element size, which
+   * must divide evenly unless `{ length }` is given (FERRY_E_INVAL). Read-only
+   * shared memory like bytes: do not write to it (copy it: view.slice()).
+   */
+  view<T extends ArrayBufferView>(Ctor: TypedArrayConstructor<T>, options?: ViewOptions): T {
+    return typedView(this.bytes, Ctor, options, `message ${this.seq} view()`);
+  }
+
+  /**
+   * The payload as a tensor: `{ dtype, shape, data }` from the header
+   * `{ dtype, shape }` (sendTensor / loanTensor), data a read-only typed view
+   * of the payload. FERRY_E_CORRUPT when the header is no tensor header or
+   * its shape does not match the payload's length.
+   */
+  tensor(): Tensor {
+    const bytes = this.bytes;
+    return readTensor(this.header, bytes, this.seq);
   }
 
   get length(): number {

@@ -11,6 +11,7 @@ import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
 import { decide, defaultPolicy, type SendPolicy } from "./policy";
 import { EngineSends } from "./send";
+import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
 import {
   bytesOf, cacheHint, checkChunkBytes, checkFlag, checkInt, checkTimeout, names, optionsOf, timeoutNs,
   type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode, type PublishOptions,
@@ -37,11 +38,34 @@ export class Loan {
     this.#bytes = bytes;
     this.#size = bytes.length;
   }
-  /** Writable view into shared memory. */
+  /**
+   * Writable view into shared memory. Its set() converts element by element:
+   * `bytes.set(new Float32Array([1.5]))` stores the byte 1, not a float. Copy
+   * typed data with write() or through view(Float32Array).
+   */
   get bytes(): Uint8Array {
     if (this.owner.closed) throw closedError("publisher of this loan");
     if (!this.#bytes) throw new FerryError(Errno.STATE, "loan was already published or returned");
     return this.#bytes;
+  }
+  /**
+   * Copy the raw bytes of `src` (any TypedArray, DataView, Buffer or
+   * ArrayBuffer: its byteLength bytes, never converted) into the loan at byte
+   * `offset` (default 0); returns the offset after them. FERRY_E_INVAL when
+   * they do not fit.
+   */
+  write(src: ArrayBufferView | ArrayBuffer, offset = 0): number {
+    return writeRaw(this.bytes, src, offset, "loan.write()");
+  }
+  /**
+   * A writable `Ctor` view of the loan (Float32Array, BigInt64Array, ...):
+   * the payload starts 64-byte aligned, so any element type fits from byte 0.
+   * Length: the loan's bytes / the element size, which must divide evenly
+   * unless `{ length }` (elements) is given (FERRY_E_INVAL otherwise). Like
+   * bytes, it becomes zero-length once the publisher closes.
+   */
+  view<T extends ArrayBufferView>(Ctor: TypedArrayConstructor<T>, options?: ViewOptions): T {
+    return typedView(this.bytes, Ctor, options, "loan.view()");
   }
   /** Bytes loaned. */
   get size(): number { return this.#bytes ? this.#size : 0; }
