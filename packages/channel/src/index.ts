@@ -24,7 +24,7 @@ export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } f
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,
   PublishOptions, PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, TrustOptions,
-  WaitStrategy,
+  WaitForOptions, WaitForSubscribersOptions, WaitStrategy,
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";
