@@ -175,6 +175,14 @@ FERRY_API int ferry_channel_close(ferry_channel *ch);
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out);
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
 /*
+ * How many subscribers are present: every live subscriber (group NULL or ""),
+ * or the members of worker group `group` (0 when it does not exist). Never
+ * waits for the lock: when it is free, dead participants are reaped first, so
+ * a crashed subscriber does not count. For rendezvous (JS:
+ * publisher.waitForSubscribers polls it).
+ */
+FERRY_API int ferry_channel_subscribers(ferry_channel *ch, const char *group, uint32_t *out);
+/*
  * Reclaim space held by dead participants; returns how many were reclaimed.
  * Waits for the channel lock up to 5 s (FERRY_E_BUSY naming the holder's
  * pid). Also checks that the segment has not shrunk under this process:

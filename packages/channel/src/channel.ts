@@ -5,6 +5,7 @@ import {
   ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lendArena, lib,
 } from "@ferry/native";
 import type { ChannelMember } from "./handle";
+import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
 import {
@@ -14,11 +15,6 @@ import {
 
 /** Where libferry keeps channel `name` (FERRY_SHM_PREFIX under /dev/shm). */
 const shmPath = (name: string) => `/dev/shm/ferry.${name}`;
-/** Resolves after `ms` milliseconds without holding the event loop's thread. */
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** Poll backoff of the rendezvous waits: 1 ms, doubling up to 25 ms. */
-export const POLL_MIN_MS = 1;
-export const POLL_MAX_MS = 25;
 
 const sym = lib.symbols;
 

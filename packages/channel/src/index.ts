@@ -14,7 +14,8 @@
  * Files: types (option and mode names), handle (life cycle), channel,
  * publisher (loans, inline copies), policy (what "auto" means), send (engine
  * sends), subscriber, message,
- * header (codecs), views (result record, arena views), waker (wake sources).
+ * header (codecs), views (result record, arena views), waker (wake sources),
+ * poll (the backoff of the rendezvous waits).
  */
 export { Channel } from "./channel";
 export { Loan, Publisher } from "./publisher";
