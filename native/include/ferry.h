@@ -233,7 +233,7 @@ FERRY_API int ferry_pub_loan(ferry_pub *pub, uint64_t size, ferry_msg_info *info
  * A message whose payload and header granules together exceed the arena fails
  * at once with FERRY_E_TOOBIG, whatever the backpressure policy (so do loans,
  * inline and engine sends that can never fit). After a failed publish the loan
- * is still held (shrunk to `len` bytes when a header was asked for).
+ * is still held.
  */
 FERRY_API int ferry_pub_publish(ferry_pub *pub, uint32_t token, uint64_t len, const void *hdr,
                                 uint32_t hdr_len, ferry_msg_info *info);

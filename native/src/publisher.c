@@ -302,17 +302,6 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
   uint64_t hn = grans(ch, hdr_len);
   uint64_t keep = grans(ch, len);
-  if (keep < hd.b && hn) {
-    /* return the unused tail before asking for header space: the header may
-     * need exactly those granules (a whole-arena loan published shorter) */
-    if ((r = ferry__chan_lock_for(ch, p->timeout_ns))) return r;
-    ferry__free(ch, hd.a + keep, hd.b - keep);
-    p->held[token].b = (uint32_t)keep;
-    p->held[token].len = len;
-    part->held[token] = p->held[token];
-    ferry__chan_unlock(ch);
-    hd = p->held[token];
-  }
   int64_t hg;
   if ((r = acquire(p, hn, true, &hg))) return r;
   /* lock held */
