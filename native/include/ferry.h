@@ -177,6 +177,14 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
  * process holds it for more than 20 ms; FERRY_E_CORRUPT once the segment was truncated). */
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out);
 /*
+ * How many subscribers are present: every live subscriber (group NULL or ""),
+ * or the members of worker group `group` (0 when it does not exist). Never
+ * waits for the lock: when it is free, dead participants are reaped first, so
+ * a crashed subscriber does not count. For rendezvous (JS:
+ * publisher.waitForSubscribers polls it).
+ */
+FERRY_API int ferry_channel_subscribers(ferry_channel *ch, const char *group, uint32_t *out);
+/*
  * Reclaim space held by dead participants; returns how many were reclaimed.
  * Waits for the channel lock up to 5 s (FERRY_E_BUSY naming the holder's
  * pid). Also checks that the segment has not shrunk under this process:
@@ -239,6 +247,10 @@ FERRY_API int ferry_pub_loan(ferry_pub *pub, uint64_t size, ferry_msg_info *info
 /*
  * Publish the first `len` bytes of a loan (len <= loaned size; the rest of the
  * loan goes back to the arena) with an optional header; fills info->seq.
+ * A message whose payload and header granules together exceed the arena fails
+ * at once with FERRY_E_TOOBIG, whatever the backpressure policy (so do loans,
+ * inline and engine sends that can never fit). After a failed publish the loan
+ * is still held.
  */
 FERRY_API int ferry_pub_publish(ferry_pub *pub, uint32_t token, uint64_t len, const void *hdr,
                                 uint32_t hdr_len, ferry_msg_info *info);

@@ -29,6 +29,8 @@ const table = {
   ferry_channel_info_get: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_channel_stats: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_channel_reap: { args: [T.ptr], returns: T.i32 },
+  // channel, group ("": every subscriber), out u32
+  ferry_channel_subscribers: { args: [T.ptr, "buffer", "buffer"], returns: T.i32 },
   ferry_unlink: { args: ["buffer"], returns: T.i32 },
   ferry_gc: { args: [], returns: T.i32 },
   // arena leases: JS views that outlive their handle (arena.ts)

@@ -374,6 +374,28 @@ FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   return n;
 }
 
+FERRY_API int ferry_channel_subscribers(ferry_channel *ch, const char *group, uint32_t *out) {
+  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  *out = 0;
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (group && strnlen(group, FERRY_GROUP_MAX + 1) > FERRY_GROUP_MAX)
+    return ferry__err(FERRY_E_INVAL, "group name longer than %d bytes", FERRY_GROUP_MAX);
+  int r = ferry__seg_guard(ch);
+  if (r) return r;
+  /* never waits: with the lock free the dead are reaped first (a crashed
+   * subscriber does not count), with it busy the counters are read as they are */
+  r = ferry__chan_trylock(ch);
+  if (r == 0) {
+    ferry__reap_locked(ch);
+    *out = ferry__members_count(ch, group);
+    ferry__chan_unlock(ch);
+    return 0;
+  }
+  if (r != FERRY_E_BUSY) return r;
+  *out = ferry__members_count(ch, group);
+  return 0;
+}
+
 #define STATS_LOCK_NS (20ll * 1000 * 1000)
 
 FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {

@@ -97,6 +97,26 @@ static inline uint64_t grans(const ferry_channel *ch, uint64_t bytes) {
   return (bytes + ch->granule - 1) >> ch->gshift; /* granule is a power of two */
 }
 
+/*
+ * A message whose payload and header granules together exceed the arena can
+ * never be published, whatever the readers do: fail at once with
+ * FERRY_E_TOOBIG instead of waiting out the timeout (every policy).
+ */
+int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len) {
+  ferry_channel *ch = p->ch;
+  if (len > ch->arena_size)
+    return ferry__err(FERRY_E_TOOBIG, "message of %llu bytes exceeds the arena of %llu bytes",
+                      (unsigned long long)len, (unsigned long long)ch->arena_size);
+  uint64_t need = grans(ch, len) + grans(ch, hdr_len);
+  if (need > ch->nbits)
+    return ferry__err(FERRY_E_TOOBIG,
+                      "message of %llu bytes + header of %u bytes needs %llu granules of %llu bytes; the arena has "
+                      "%llu: it can never fit",
+                      (unsigned long long)len, hdr_len, (unsigned long long)need, (unsigned long long)ch->granule,
+                      (unsigned long long)ch->nbits);
+  return 0;
+}
+
 static bool orphan_check_due(ferry_channel *ch) {
   uint64_t now = ferry__now_ns();
   if (now - ch->last_orphan_ns < (uint64_t)FERRY__SLICE_NS) return false;
@@ -216,14 +236,13 @@ FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) 
 int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (!info) info = &p->info;
   ferry_channel *ch = p->ch;
-  if (size > ch->arena_size)
-    return ferry__err(FERRY_E_TOOBIG, "message of %llu bytes exceeds the arena of %llu bytes",
-                      (unsigned long long)size, (unsigned long long)ch->arena_size);
+  int r = ferry__pub_fits(p, size, 0);
+  if (r) return r;
   int h = held_slot(p->held, p->nheld);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   uint64_t n = grans(ch, size);
   int64_t g;
-  int r = acquire(p, n, false, &g);
+  r = acquire(p, n, false, &g);
   if (r) return r;
   struct ferry_held rec = {.a = (uint64_t)g, .len = size, .b = (uint32_t)n, .used = 1};
   p->held[h] = rec;
@@ -280,12 +299,13 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   if (hdr_len > FERRY_HEADER_MAX)
     return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
+  if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
   uint64_t hn = grans(ch, hdr_len);
+  uint64_t keep = grans(ch, len);
   int64_t hg;
   if ((r = acquire(p, hn, true, &hg))) return r;
   /* lock held */
   if (hn) memcpy(ch->arena_rw + (uint64_t)hg * ch->granule, hdr, hdr_len);
-  uint64_t keep = grans(ch, len);
   if (keep < hd.b) ferry__free(ch, hd.a + keep, hd.b - keep); /* return the unused tail */
   part->held[token].used = 0; /* loan record goes first: a crash below leaks nothing twice */
   p->held[token].used = 0;

@@ -23,6 +23,8 @@ struct ferry_pub {
 
 /* 0, or FERRY_E_INVAL / FERRY_E_CLOSED with the detail set. */
 int ferry__pub_check(ferry_pub *p);
+/* 0, or FERRY_E_TOOBIG when `len` payload bytes + `hdr_len` header bytes can never fit the arena. */
+int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len);
 /* Loan / give back / publish for callers that checked the handle already. */
 int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info);
 int ferry__pub_unloan(ferry_pub *p, uint32_t token);

@@ -37,6 +37,7 @@ FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, 
   if (r) return r;
   if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
   if ((r = ferry__cache_check(flags))) return r;
+  if (hdr_len <= FERRY_HEADER_MAX && (r = ferry__pub_fits(p, len, hdr_len))) return r;
   ferry_msg_info li;
   if ((r = ferry__pub_loan(p, len, &li))) return r;
   if (len) ferry_copy(p->ch->arena_rw + li.offset, data, len, flags); /* cannot fail: checked above */
@@ -156,6 +157,7 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   if ((r = ferry__cache_check(flags))) return r;
   if (hdr_len > FERRY_HEADER_MAX) return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
+  if ((r = ferry__pub_fits(p, len, hdr_len))) return r;
   if (!info) info = &p->info;
   struct ferry_jobs *j;
   r = jobs_get(p, &j);

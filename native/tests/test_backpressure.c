@@ -8,6 +8,10 @@
  *      and never drops a held (received, unreleased) message: its bytes stay.
  *  (c) FERRY_BP_BLOCK: FERRY_E_TIMEOUT after the timeout when nobody releases;
  *      success when another process releases in time (ring and arena).
+ *  (d) every policy: a message whose payload + header granules exceed the
+ *      arena fails at once with FERRY_E_TOOBIG (loan, publish, inline and
+ *      engine sends), even with a 30 s block timeout and a subscriber that
+ *      never releases; the loan survives a TOOBIG publish.
  */
 #include <stdatomic.h>
 
@@ -307,8 +311,56 @@ static void block_case(bool arena_case) {
          arena_case ? "arena" : "ring", waited, unblocked);
 }
 
+/* ---------------------------------------------------------------- (d) too big */
+static void test_toobig(void) {
+  static const uint32_t pols[] = {FERRY_BP_ERROR, FERRY_BP_DROP_OLDEST, FERRY_BP_BLOCK};
+  for (int k = 0; k < 3; k++) {
+    char name[96], sfx[16];
+    snprintf(sfx, sizeof sfx, "big%d", k);
+    ferry_channel *ch;
+    ferry_pub *pub;
+    ferry_sub *sub;
+    ferry_msg_info li;
+    OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, sfx), 1 << 16, 8, 0, &ch));
+    ferry_channel_info ci;
+    OK(ferry_channel_info_get(ch, &ci));
+    OK(ferry_pub_open(ch, pols[k], 30ll * 1000000000, &pub));
+    OK(ferry_sub_open(ch, NULL, &sub)); /* holds nothing, releases nothing */
+    static uint8_t data[1 << 17], hdr[FERRY_HEADER_MAX];
+    uint64_t t0 = now_ns();
+    CHECK_RC(ferry_pub_loan(pub, ci.arena_size + 1, &li), FERRY_E_TOOBIG);
+    CHECK(strstr(ferry_last_error(), "exceeds the arena") != NULL);
+    /* the whole arena as payload leaves no granule for a header */
+    OK(ferry_pub_loan(pub, ci.arena_size, &li));
+    CHECK_RC(ferry_pub_publish(pub, li.token, UINT64_MAX, hdr, 1, NULL), FERRY_E_TOOBIG);
+    CHECK(strstr(ferry_last_error(), "can never fit") != NULL);
+    OK(ferry_pub_unloan(pub, li.token)); /* the loan survived the failed publish */
+    OK(ferry_pub_loan(pub, ci.arena_size - ci.granule, &li));
+    OK(ferry_pub_publish(pub, li.token, UINT64_MAX, hdr, 1, NULL)); /* one granule less: it fits */
+    ferry_msg_info m;
+    OK(ferry_sub_try_receive(sub, &m));
+    OK(ferry_sub_release(sub, m.token));
+    CHECK_RC(ferry_pub_send(pub, data, ci.arena_size, hdr, 1, NULL), FERRY_E_TOOBIG);
+    CHECK_RC(ferry_pub_send(pub, data, ci.arena_size - 1, hdr, (uint32_t)ci.granule + 1, NULL), FERRY_E_TOOBIG);
+    CHECK_RC(ferry_pub_send(pub, data, ci.arena_size + 1, NULL, 0, NULL), FERRY_E_TOOBIG);
+    ferry_engine *e;
+    OK(ferry_engine_open("cpu", NULL, &e));
+    CHECK_RC(ferry_pub_send_engine(pub, e, data, ci.arena_size, hdr, 1, FERRY_SEND_OFFLOAD, 0, 0, NULL), FERRY_E_TOOBIG);
+    CHECK_RC(ferry_pub_send_engine(pub, e, data, ci.arena_size, hdr, 1, FERRY_SEND_PIPELINED, 0, 0, NULL), FERRY_E_TOOBIG);
+    CHECK(now_ns() - t0 < 2000000000ull); /* at once, not after the 30 s timeout */
+    /* nothing leaked: the whole arena can be loaned again */
+    OK(ferry_pub_loan(pub, ci.arena_size, &li));
+    OK(ferry_pub_unloan(pub, li.token));
+    OK(ferry_engine_close(e));
+    OK(ferry_pub_close(pub));
+    OK(ferry_sub_close(sub));
+    OK(ferry_channel_close(ch));
+  }
+}
+
 int main(void) {
   test_init(BASE);
+  test_toobig();
   uint64_t t0 = now_ns();
   test_error();
   test_drop();

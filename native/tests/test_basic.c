@@ -66,6 +66,42 @@ int main(void) {
   CHECK_RC(ferry_channel_open("a/b", &bad), FERRY_E_NAME);
   CHECK_RC(ferry_channel_open("no-such-channel-xyz", &bad), FERRY_E_NOTFOUND);
 
+  /* ferry_channel_subscribers: all subscribers, or one group's members; the dead are not counted */
+  uint32_t nsub = 99;
+  OK(ferry_channel_subscribers(ch, NULL, &nsub));
+  CHECK(nsub == 1);
+  OK(ferry_channel_subscribers(ch, "", &nsub));
+  CHECK(nsub == 1);
+  OK(ferry_channel_subscribers(ch, "workers", &nsub));
+  CHECK(nsub == 0);
+  ferry_sub *w1, *w2;
+  OK(ferry_sub_open(ch2, "workers", &w1));
+  OK(ferry_sub_open(ch2, "workers", &w2));
+  OK(ferry_channel_subscribers(ch, "workers", &nsub));
+  CHECK(nsub == 2);
+  OK(ferry_channel_subscribers(ch, NULL, &nsub));
+  CHECK(nsub == 3);
+  OK(ferry_sub_close(w2));
+  OK(ferry_channel_subscribers(ch, "workers", &nsub));
+  CHECK(nsub == 1);
+  OK(ferry_sub_close(w1));
+  OK(ferry_channel_subscribers(ch, "workers", &nsub));
+  CHECK(nsub == 0);
+  CHECK_RC(ferry_channel_subscribers(ch, "a-group-name-longer-than-31-bytes", &nsub), FERRY_E_INVAL);
+  pid_t kid = fork();
+  if (kid == 0) { /* a subscriber that dies without closing */
+    ferry_channel *kc;
+    ferry_sub *ks;
+    if (ferry_channel_open(name, &kc) || ferry_sub_open(kc, "workers", &ks)) _exit(1);
+    _exit(0);
+  }
+  int status;
+  CHECK(waitpid(kid, &status, 0) == kid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  OK(ferry_channel_subscribers(ch, "workers", &nsub));
+  CHECK(nsub == 0); /* reaped, not counted */
+  OK(ferry_channel_subscribers(ch, NULL, &nsub));
+  CHECK(nsub == 1);
+
   ferry_stats st;
   OK(ferry_channel_stats(ch, &st));
   CHECK(st.publishers == 1 && st.subscribers == 1 && st.arena_used == 0);

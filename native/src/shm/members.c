@@ -244,6 +244,17 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
   return 0;
 }
 
+uint32_t ferry__members_count(ferry_channel *ch, const char *group) {
+  if (!group || !group[0]) return FERRY__COUNT_GET(ch->ctrl->subs_live);
+  for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+    struct ferry_consumer *kc = &ch->cons[k];
+    if (__atomic_load_n(&kc->state, __ATOMIC_RELAXED) == CONS_ACTIVE &&
+        strncmp(kc->group, group, sizeof kc->group) == 0)
+      return __atomic_load_n(&kc->members, __ATOMIC_RELAXED);
+  }
+  return 0;
+}
+
 void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind) {
   struct ferry_part *p = &ch->parts[part];
   if (p->kind == kind && p->pid == ferry__pid()) part_reclaim(ch, part, false);

@@ -10,6 +10,9 @@
 int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint32_t *part, uint32_t *consumer);
 /* Leave cleanly: give back what participant `part` of this process holds (no-op if the slot is not ours). */
 void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind);
+/* Live subscribers (group NULL or ""), or the members of worker group `group` (0: no such group).
+ * Also called without the lock (a count that may be one message old). */
+uint32_t ferry__members_count(ferry_channel *ch, const char *group);
 /* Reclaim every participant whose process is gone; returns how many. */
 int ferry__reap_locked(ferry_channel *ch);
 /* Drop references no live process can be holding (left by one killed inside claim or release); returns how many. */

@@ -1,15 +1,20 @@
 /** Channel: one shared-memory segment (control block, descriptor ring, arena) opened by this process. */
 import type { Pointer } from "bun:ffi";
+import { existsSync } from "node:fs";
 import {
   ChannelInfoLayout, Errno, FerryError, NativeHandle, StatsLayout, check, cstr, decode, lendArena, lib,
 } from "@ferry/native";
 import type { ChannelMember } from "./handle";
+import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { Publisher } from "./publisher";
 import { Subscriber } from "./subscriber";
 import {
-  checkInt, checkName, optionsOf, trustArgs, type ChannelStats, type CreateOptions, type OpenOptions, type PublisherOptions,
-  type SubscribeOptions,
+  checkInt, checkName, checkTimeout, optionsOf, trustArgs, type ChannelStats, type CreateOptions, type OpenOptions,
+  type PublisherOptions, type SubscribeOptions, type WaitForOptions,
 } from "./types";
+
+/** Where libferry keeps channel `name` (FERRY_SHM_PREFIX under /dev/shm). */
+const shmPath = (name: string) => `/dev/shm/ferry.${name}`;
 
 const sym = lib.symbols;
 
@@ -63,6 +68,8 @@ export class Channel extends NativeHandle {
   static open(name: string, opts: OpenOptions = {}): Channel {
     checkName(name);
     opts = optionsOf(opts, "open");
+    if ("timeoutMs" in opts)
+      throw new FerryError(Errno.INVAL, `Channel.open() does not wait: use await Channel.waitFor("${name}", { timeoutMs })`);
     const out = new BigUint64Array(1);
     const t = trustArgs(opts.trust);
     check(
@@ -70,6 +77,41 @@ export class Channel extends NativeHandle {
       `open channel "${name}"`,
     );
     return new Channel(name, Number(out[0]) as Pointer);
+  }
+
+  /**
+   * Wait until channel `name` exists, then open it (Channel.open's trust
+   * checks apply): the rendezvous for a consumer that may start before its
+   * producer. Asynchronous, so the event loop runs while it waits: it polls
+   * the segment's name with a stat (1 ms, doubling up to 25 ms); a creator
+   * renames a fully initialised segment into place, so a name that exists is
+   * ready to open. Rejects FERRY_E_TIMEOUT after opts.timeoutMs (default
+   * 30 s; negative or Infinity: forever), and at once for any other failure
+   * (FERRY_E_PERM, FERRY_E_NAME, ...). Channel.open stays synchronous: one
+   * call that returns a Channel or a Promise depending on an option would be
+   * easy to misuse (`using ch = Channel.open(name, { timeoutMs })`).
+   */
+  static async waitFor(name: string, opts?: WaitForOptions): Promise<Channel> {
+    checkName(name);
+    const o = optionsOf(opts, "waitFor");
+    const timeoutMs = checkTimeout(o.timeoutMs, 30_000);
+    const openOpts: OpenOptions = o.trust === undefined ? {} : { trust: o.trust };
+    trustArgs(o.trust); // bad trust options reject before any wait
+    const deadline = performance.now() + timeoutMs;
+    for (let delay = POLL_MIN_MS, first = true; ; delay = Math.min(delay * 2, POLL_MAX_MS), first = false) {
+      if (first || existsSync(shmPath(name))) { // the first open also judges the name (FERRY_E_NAME)
+        try {
+          return Channel.open(name, openOpts);
+        } catch (e) {
+          // removed between the stat and the open (a creator that closed): wait on
+          if (!(e instanceof FerryError && e.code === "FERRY_E_NOTFOUND")) throw e;
+        }
+      }
+      const left = deadline - performance.now();
+      if (left <= 0)
+        throw new FerryError(Errno.TIMEOUT, `channel "${name}" did not appear within ${timeoutMs} ms (no ${shmPath(name)})`);
+      await sleep(Math.min(delay, left));
+    }
   }
 
   /** Remove every ferry segment in /dev/shm that no live process uses. */

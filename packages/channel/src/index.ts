@@ -14,7 +14,8 @@
  * Files: types (option and mode names), handle (life cycle), channel,
  * publisher (loans, inline copies), policy (what "auto" means), send (engine
  * sends), subscriber, message, tensor (typed views, tensor header),
- * header (codecs), views (result record, arena views), waker (wake sources).
+ * header (codecs), views (result record, arena views), waker (wake sources),
+ * poll (the backoff of the rendezvous waits).
  */
 export { Channel } from "./channel";
 export { Loan, Publisher } from "./publisher";
@@ -29,7 +30,7 @@ export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } f
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,
   PublishOptions, PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, TrustOptions,
-  WaitStrategy,
+  WaitForOptions, WaitForSubscribersOptions, WaitStrategy,
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";

@@ -5,17 +5,18 @@
  * Engine sends are in send.ts.
  */
 import type { Pointer } from "bun:ffi";
-import { Backpressure, Errno, FerryError, check, closedError, engineByName, fail, lib } from "@ferry/native";
+import { Backpressure, Errno, FerryError, check, closedError, cstr, engineByName, fail, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
 import { decide, defaultPolicy, type SendPolicy } from "./policy";
+import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { EngineSends } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
 import {
-  bytesOf, cacheHint, checkChunkBytes, checkFlag, checkInt, checkTimeout, names, optionsOf, timeoutNs,
+  bytesOf, cacheHint, checkChunkBytes, checkFlag, checkGroup, checkInt, checkTimeout, names, optionsOf, timeoutNs,
   type BackpressurePolicy, type CachePlacement, type EngineLike, type Header, type Mode, type PublishOptions,
-  type PublisherOptions, type SendOptions,
+  type PublisherOptions, type SendOptions, type WaitForSubscribersOptions,
 } from "./types";
 import { Info, Views } from "./views";
 
@@ -188,6 +189,36 @@ export class Publisher extends ChannelMember {
       return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, checkFlag(opts.verify, "verify"));
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Resolves (with the count) once at least `n` subscribers are present: any
+   * subscribers (broadcast ones and group members alike), or with opts.group
+   * the members of that worker group (the group must exist with n members).
+   * A subscriber counts from its subscribe() on: messages published after
+   * this resolves reach it. Asynchronous: the event loop runs while it polls
+   * (1 ms, doubling up to 25 ms); crashed subscribers are reaped, not counted.
+   * Rejects FERRY_E_TIMEOUT after opts.timeoutMs (default 30 s; negative or
+   * Infinity: forever) and FERRY_E_CLOSED when this publisher closes meanwhile.
+   */
+  async waitForSubscribers(n: number, opts?: WaitForSubscribersOptions): Promise<number> {
+    void this.handle; // FERRY_E_CLOSED first
+    checkInt(n, "waitForSubscribers count", 0, 2 ** 32 - 1);
+    const o = optionsOf(opts, "waitForSubscribers");
+    const timeoutMs = checkTimeout(o.timeoutMs, 30_000);
+    const group = cstr(checkGroup(o.group)); // "": every subscriber
+    const what = o.group === undefined ? "subscriber(s)" : `member(s) of group ${JSON.stringify(o.group)}`;
+    const out = new Uint32Array(1);
+    const deadline = performance.now() + timeoutMs;
+    for (let delay = POLL_MIN_MS; ; delay = Math.min(delay * 2, POLL_MAX_MS)) {
+      void this.handle; // FERRY_E_CLOSED once this publisher or its channel closed
+      check(sym.ferry_channel_subscribers(this.channel.handle, group, out), "waitForSubscribers");
+      if (out[0]! >= n) return out[0]!;
+      const left = deadline - performance.now();
+      if (left <= 0)
+        throw new FerryError(Errno.TIMEOUT, `channel "${this.channel.name}" has ${out[0]} of ${n} ${what} after ${timeoutMs} ms`);
+      await sleep(Math.min(delay, left));
     }
   }
 

@@ -45,6 +45,21 @@ export interface OpenOptions {
   trust?: TrustOptions;
 }
 
+/** Channel.waitFor: open a channel once it exists. */
+export interface WaitForOptions extends OpenOptions {
+  /** How long to wait for the channel to appear (FERRY_E_TIMEOUT after). Default 30 s; a negative
+   * value or Infinity: forever; NaN is refused. */
+  timeoutMs?: number;
+}
+
+/** Publisher.waitForSubscribers. */
+export interface WaitForSubscribersOptions {
+  /** How long to wait (FERRY_E_TIMEOUT after). Default 30 s; a negative value or Infinity: forever. */
+  timeoutMs?: number;
+  /** Count the members of this worker group only (it must exist with at least n members). */
+  group?: string;
+}
+
 export interface PublisherOptions {
   backpressure?: BackpressurePolicy;
   /** Default copy engine for send() in "offload" / "pipelined" mode (default: the shared "sw" engine). */
