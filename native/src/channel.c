@@ -331,28 +331,31 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* A BUSY from the lock, with the channel's name added (cold: kept out of the hot lock path's frame). */
+static __attribute__((noinline, cold)) int busy_named(ferry_channel *ch, int r) {
+  char why[256];
+  snprintf(why, sizeof why, "%s", ferry_last_error()); /* the detail buffer is also the destination */
+  return ferry__err(r, "channel \"%s\": %s", ch->name, why);
+}
+
 /* What the lock call returned, as the layers above see it: repaired after OWNERDEAD, a named BUSY. */
-static int lock_result(ferry_channel *ch, int r) {
+static inline int lock_result(ferry_channel *ch, int r) {
+  if (__builtin_expect(r == 0, 1)) return 0;
   if (r == FERRY__OWNERDEAD) {
     ferry__repair(ch);
     return 0;
   }
-  if (r == FERRY_E_BUSY) {
-    char why[256];
-    snprintf(why, sizeof why, "%s", ferry_last_error()); /* the detail buffer is also the destination */
-    return ferry__err(r, "channel \"%s\": %s", ch->name, why);
-  }
-  return r;
+  return r == FERRY_E_BUSY ? busy_named(ch, r) : r;
 }
 
-int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns) {
+int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited) {
   if (ch->lost) return ferry__seg_lost(ch);
   if (budget_ns < 0 || budget_ns > FERRY_LOCK_MAX_NS) budget_ns = FERRY_LOCK_MAX_NS;
   if (budget_ns < FERRY__LOCK_GRACE_NS) budget_ns = FERRY__LOCK_GRACE_NS;
-  return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns)); /* reads the clock only when contended */
+  return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns, waited)); /* reads the clock only when contended */
 }
 
-int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS); }
+int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS, NULL); }
 
 int ferry__chan_trylock(ferry_channel *ch) {
   if (ch->lost) return ferry__seg_lost(ch);
@@ -405,7 +408,7 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   if (r) return r;
   /* a consistent snapshot: the counters are written under the lock (holders keep it for
    * well under a microsecond; a live holder that keeps it 20 ms gives FERRY_E_BUSY) */
-  if ((r = ferry__chan_lock_for(ch, STATS_LOCK_NS))) return r;
+  if ((r = ferry__chan_lock_for(ch, STATS_LOCK_NS, NULL))) return r;
   struct ferry_ctrl *c = ch->ctrl;
   out->published = c->published;
   out->tail = c->tail;

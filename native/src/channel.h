@@ -3,6 +3,7 @@
 #define FERRY_CHANNEL_H
 
 #include "shm/layout.h"
+#include "shm/lock.h"
 
 /*
  * Take the channel lock; after a holder died holding it, repair first.
@@ -15,7 +16,12 @@
  */
 #define FERRY__LOCK_GRACE_NS (20ll * 1000 * 1000)
 int ferry__chan_lock(ferry_channel *ch);
-int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns);
+int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited_ns); /* waited_ns: see ferry__lock_for */
+/* The channel lock with a budget: the uncontended case inline (one CAS), the rest in channel.c. */
+static inline int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns, uint64_t *waited_ns) {
+  if (__builtin_expect(!ch->lost, 1) && ferry__lock_fast(&ch->ctrl->lock)) return 0;
+  return ferry__chan_lock_slow(ch, budget_ns, waited_ns);
+}
 int ferry__chan_trylock(ferry_channel *ch);
 void ferry__chan_unlock(ferry_channel *ch);
 /* A publisher or subscriber of this handle closed: the last one out unmaps a closed channel. */

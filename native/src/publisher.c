@@ -52,7 +52,7 @@ FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns,
   }
   ferry_pub *p = calloc(1, sizeof *p);
   if (!p) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  int r = ferry__chan_lock_for(ch, timeout_ns);
+  int r = ferry__chan_lock_for(ch, timeout_ns, NULL);
   if (r) {
     free(p);
     return r;
@@ -102,19 +102,21 @@ static inline uint64_t grans(const ferry_channel *ch, uint64_t bytes) {
  * never be published, whatever the readers do: fail at once with
  * FERRY_E_TOOBIG instead of waiting out the timeout (every policy).
  */
-int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len) {
-  ferry_channel *ch = p->ch;
+static __attribute__((noinline, cold)) int never_fits(ferry_channel *ch, uint64_t len, uint32_t hdr_len) {
   if (len > ch->arena_size)
     return ferry__err(FERRY_E_TOOBIG, "message of %llu bytes exceeds the arena of %llu bytes",
                       (unsigned long long)len, (unsigned long long)ch->arena_size);
-  uint64_t need = grans(ch, len) + grans(ch, hdr_len);
-  if (need > ch->nbits)
-    return ferry__err(FERRY_E_TOOBIG,
-                      "message of %llu bytes + header of %u bytes needs %llu granules of %llu bytes; the arena has "
-                      "%llu: it can never fit",
-                      (unsigned long long)len, hdr_len, (unsigned long long)need, (unsigned long long)ch->granule,
-                      (unsigned long long)ch->nbits);
-  return 0;
+  return ferry__err(FERRY_E_TOOBIG,
+                    "message of %llu bytes + header of %u bytes needs %llu granules of %llu bytes; the arena has "
+                    "%llu: it can never fit",
+                    (unsigned long long)len, hdr_len, (unsigned long long)(grans(ch, len) + grans(ch, hdr_len)),
+                    (unsigned long long)ch->granule, (unsigned long long)ch->nbits);
+}
+
+int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len) {
+  ferry_channel *ch = p->ch;
+  if (__builtin_expect(len <= ch->arena_size && grans(ch, len) + grans(ch, hdr_len) <= ch->nbits, 1)) return 0;
+  return never_fits(ch, len, hdr_len);
 }
 
 static bool orphan_check_due(ferry_channel *ch) {
@@ -175,7 +177,7 @@ static int64_t lock_budget(uint64_t deadline) {
 /* ready() of the space wait: 1 with the lock held when the space is there. */
 static int space_ready(void *a) {
   struct space_arg *sa = a;
-  int r = ferry__chan_lock_for(sa->p->ch, lock_budget(sa->deadline));
+  int r = ferry__chan_lock_for(sa->p->ch, lock_budget(sa->deadline), NULL);
   if (r) return r;
   if (try_space(sa->p, sa->n, sa->ring, sa->gran) == 0) return 1;
   ferry__chan_unlock(sa->p->ch);
@@ -193,15 +195,15 @@ static int space_ready(void *a) {
 static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
-  int r = ferry__chan_lock_for(ch, p->timeout_ns);
+  uint64_t waited = 0;
+  int r = ferry__chan_lock_for(ch, p->timeout_ns, &waited);
   if (r) return r;
   if (try_space(p, n, ring, gran) == 0) return 0; /* fast path: no shared word besides the lock */
   ferry__chan_unlock(ch);
   if (p->bp == FERRY_BP_ERROR)
     return ferry__err(FERRY_E_FULL, "channel \"%s\" is full (%s)", ch->name,
                       n > ch->nbits ? "message larger than the arena" : "ring or arena");
-  uint64_t waited = ferry__lock_last_wait_ns(); /* the call began before its lock wait */
-  uint64_t start = ferry__now_ns() - waited;
+  uint64_t start = ferry__now_ns() - waited; /* the call began before its lock wait */
   int64_t left = p->timeout_ns < 0 ? -1 : p->timeout_ns - (int64_t)waited;
   if (p->timeout_ns >= 0 && left <= 0)
     return ferry__err(FERRY_E_TIMEOUT, "no space in channel \"%s\" within %lld ms", ch->name,
@@ -274,7 +276,7 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   int r = loan_check(p, token);
   if (r) return r;
   ferry_channel *ch = p->ch;
-  if ((r = ferry__chan_lock_for(ch, p->timeout_ns))) return r;
+  if ((r = ferry__chan_lock_for(ch, p->timeout_ns, NULL))) return r;
   struct ferry_held hd = p->held[token];
   p->held[token].used = 0;
   p->nheld--;

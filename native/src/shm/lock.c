@@ -33,7 +33,7 @@ static bool holder_dead(uint32_t pid) {
 /* The CAS, then a short spin: true when taken. */
 static bool try_take(_Atomic uint32_t *w, uint32_t me) {
   uint32_t v = 0;
-  if (atomic_compare_exchange_strong_explicit(w, &v, me, memory_order_acquire, memory_order_relaxed)) return true;
+  if (ferry__lock_fast(w)) return true;
   for (int i = 0; i < 200; i++) { /* holders keep it for well under a microsecond */
     ferry__cpu_relax();
     v = 0;
@@ -51,12 +51,8 @@ static int take_over(_Atomic uint32_t *w, uint32_t v, uint32_t me) {
   return atomic_compare_exchange_strong(w, &v, me | (v & FERRY_LOCK_WAITERS)) ? 1 : 0;
 }
 
-static _Thread_local uint64_t last_wait_ns; /* how long this thread's last lock call slept */
-
-uint64_t ferry__lock_last_wait_ns(void) { return last_wait_ns; }
-
 /* Contended: sleep in slices until the lock is free, its holder is dead, or the deadline. */
-static int lock_slow(_Atomic uint32_t *w, uint32_t me, uint64_t start, uint64_t deadline_ns) {
+static int lock_slow(_Atomic uint32_t *w, uint32_t me, uint64_t start, uint64_t deadline_ns, uint64_t *waited) {
   for (;;) {
     uint32_t v = atomic_load(w);
     if (v == 0) {
@@ -64,7 +60,7 @@ static int lock_slow(_Atomic uint32_t *w, uint32_t me, uint64_t start, uint64_t 
       continue;
     }
     uint64_t now = ferry__now_ns();
-    last_wait_ns = now - start;
+    if (waited) *waited = now - start;
     if (now >= deadline_ns) { /* last look: a dead holder is taken over even at the deadline */
       if (take_over(w, v, me)) return FERRY__OWNERDEAD;
       return ferry__err(FERRY_E_BUSY, "the lock is held by pid %u (alive) beyond the %.0f ms this call may wait",
@@ -79,15 +75,14 @@ static int lock_slow(_Atomic uint32_t *w, uint32_t me, uint64_t start, uint64_t 
   }
 }
 
-int ferry__lock_for(_Atomic uint32_t *w, int64_t budget_ns) {
+int ferry__lock_for(_Atomic uint32_t *w, int64_t budget_ns, uint64_t *waited) {
   uint32_t me = ferry__pid();
-  last_wait_ns = 0;
-  if (try_take(w, me)) return 0; /* no clock read unless contended */
+  if (try_take(w, me)) return 0; /* no clock read, no thread-local, unless contended */
   uint64_t start = ferry__now_ns();
-  return lock_slow(w, me, start, start + (uint64_t)(budget_ns < 0 ? 0 : budget_ns));
+  return lock_slow(w, me, start, start + (uint64_t)(budget_ns < 0 ? 0 : budget_ns), waited);
 }
 
-int ferry__lock(_Atomic uint32_t *w) { return ferry__lock_for(w, FERRY_LOCK_MAX_NS); }
+int ferry__lock(_Atomic uint32_t *w) { return ferry__lock_for(w, FERRY_LOCK_MAX_NS, NULL); }
 
 int ferry__trylock(_Atomic uint32_t *w) {
   uint32_t me = ferry__pid();

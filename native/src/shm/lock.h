@@ -3,7 +3,10 @@
 #define FERRY_SHM_LOCK_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "sys/proc.h"
 
 #define FERRY_LOCK_WAITERS 0x80000000u
 #define FERRY__OWNERDEAD 1 /* taken over from a holder that died holding it */
@@ -15,13 +18,17 @@
  * the lock is found contended): 0 taken; FERRY__OWNERDEAD taken, but what it
  * guards must be repaired; FERRY_E_BUSY (the detail names the holder's pid)
  * when a live holder kept it past the budget. A budget of 0 still spins
- * briefly and takes over from a dead holder.
+ * briefly and takes over from a dead holder. *waited_ns (may be NULL) is set
+ * to how long it slept only when it was contended: callers start it at 0.
  */
-int ferry__lock_for(_Atomic uint32_t *word, int64_t budget_ns);
+int ferry__lock_for(_Atomic uint32_t *word, int64_t budget_ns, uint64_t *waited_ns);
+/* The uncontended case, inline in every caller: one CAS of 0 to our pid. */
+static inline bool ferry__lock_fast(_Atomic uint32_t *word) {
+  uint32_t v = 0;
+  return atomic_compare_exchange_strong_explicit(word, &v, ferry__pid(), memory_order_acquire, memory_order_relaxed);
+}
 /* The same with the default bound, FERRY_LOCK_MAX_NS. */
 int ferry__lock(_Atomic uint32_t *word);
-/* How long this thread's last lock call slept before it returned (0: it did not). */
-uint64_t ferry__lock_last_wait_ns(void);
 /* Never sleeps (spin, one liveness check): 0, FERRY__OWNERDEAD or FERRY_E_BUSY without a detail. */
 int ferry__trylock(_Atomic uint32_t *word);
 void ferry__unlock(_Atomic uint32_t *word);
