@@ -151,6 +151,17 @@ FERRY_API int ferry_name_check(const char *name);
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t ring_slots,
                                    uint32_t mode, ferry_channel **out);
 /* ferry_channel_open2(name, 0, NULL, 0, NULL, 0, out): trusts only this process's euid. */
+/*
+ * The same create on a thread of its own, for callers that must not block
+ * (an event loop): returns an eventfd (>= 0) that becomes readable when the
+ * create has finished; then ferry_channel_create_collect returns its result
+ * (0 and *out, or the create's error with its detail) and frees the job and
+ * the fd. Collect every job exactly once (it waits if called early).
+ */
+typedef struct ferry_create_job ferry_create_job;
+FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, uint32_t ring_slots, uint32_t mode,
+                                         ferry_create_job **out);
+FERRY_API int ferry_channel_create_collect(ferry_create_job *job, ferry_channel **out);
 FERRY_API int ferry_channel_open(const char *name, ferry_channel **out);
 
 /* ferry_channel_open2 flags: accept write bits that anyone but the owner has. */

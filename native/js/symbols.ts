@@ -22,6 +22,8 @@ const table = {
   ferry_constant: { args: ["buffer"], returns: T.i64_fast },
   // channels
   ferry_channel_create: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
+  ferry_channel_create_async: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
+  ferry_channel_create_collect: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_channel_open: { args: ["buffer", "buffer"], returns: T.i32 },
   // name, flags (FERRY_TRUST_*), uids, nuids, gids, ngids, out
   ferry_channel_open2: { args: ["buffer", T.u32, "buffer", T.u32, "buffer", T.u32, "buffer"], returns: T.i32 },

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,6 +200,73 @@ FERRY_API int ferry_channel_open2(const char *name, uint32_t flags, const uint32
   return 0;
 fail:
   ferry__seg_unmap(ch);
+  return r;
+}
+
+/* ---------------------------------------------------------------- create off the caller's thread
+ *
+ * Creating a large channel reserves and pre-faults every page (so a full
+ * /dev/shm fails at create, and the first messages pay no page faults): a
+ * 512 MiB arena takes hundreds of ms. An event loop must not wait for that,
+ * so a thread does the same ferry_channel_create and signals an eventfd; the
+ * caller collects the handle (or the error, with its detail) when it fires.
+ */
+struct ferry_create_job {
+  pthread_t thread;
+  int efd;
+  char name[FERRY_NAME_MAX + 1];
+  uint64_t capacity;
+  uint32_t slots, mode;
+  int rc;
+  ferry_channel *ch;
+  char detail[512];
+};
+
+static void *create_main(void *arg) {
+  struct ferry_create_job *j = arg;
+  j->rc = ferry_channel_create(j->name, j->capacity, j->slots, j->mode, &j->ch);
+  if (j->rc) snprintf(j->detail, sizeof j->detail, "%s", ferry_last_error()); /* the detail is per thread */
+  uint64_t one = 1;
+  ssize_t n = write(j->efd, &one, sizeof one); /* after the result is stored: the reader sees it */
+  (void)n;
+  return NULL;
+}
+
+FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
+                                         ferry_create_job **out) {
+  if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
+  *out = NULL;
+  int r = ferry_name_check(name); /* what fails at once fails here, on the caller's thread */
+  if (r) return r;
+  struct ferry_create_job *j = calloc(1, sizeof *j);
+  if (!j) return ferry__err(FERRY_E_NOMEM, "out of memory");
+  snprintf(j->name, sizeof j->name, "%s", name);
+  j->capacity = capacity;
+  j->slots = slots;
+  j->mode = mode;
+  j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (j->efd < 0) {
+    free(j);
+    return ferry__errno(0, "eventfd(create)");
+  }
+  if ((r = pthread_create(&j->thread, NULL, create_main, j))) {
+    close(j->efd);
+    free(j);
+    errno = r;
+    return ferry__errno(0, "pthread_create(create)");
+  }
+  *out = j;
+  return j->efd;
+}
+
+FERRY_API int ferry_channel_create_collect(ferry_create_job *j, ferry_channel **out) {
+  if (!j || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  pthread_join(j->thread, NULL); /* at once once the fd fired; else waits for the create to end */
+  close(j->efd);
+  int r = j->rc;
+  *out = j->ch;
+  if (r) ferry__err(r, "%s", j->detail);
+  free(j);
   return r;
 }
 
