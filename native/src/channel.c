@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,9 +225,7 @@ static void *create_main(void *arg) {
   struct ferry_create_job *j = arg;
   j->rc = ferry_channel_create(j->name, j->capacity, j->slots, j->mode, &j->ch);
   if (j->rc) snprintf(j->detail, sizeof j->detail, "%s", ferry_last_error()); /* the detail is per thread */
-  uint64_t one = 1;
-  ssize_t n = write(j->efd, &one, sizeof one); /* after the result is stored: the reader sees it */
-  (void)n;
+  ferry__efd_signal(j->efd); /* after the result is stored: the reader sees it */
   return NULL;
 }
 
@@ -244,16 +241,9 @@ FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, ui
   j->capacity = capacity;
   j->slots = slots;
   j->mode = mode;
-  j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (j->efd < 0) {
+  if ((r = ferry__thread_efd(&j->thread, &j->efd, create_main, j, "create thread"))) {
     free(j);
-    return ferry__errno(0, "eventfd(create)");
-  }
-  if ((r = pthread_create(&j->thread, NULL, create_main, j))) {
-    close(j->efd);
-    free(j);
-    errno = r;
-    return ferry__errno(0, "pthread_create(create)");
+    return r;
   }
   *out = j;
   return j->efd;

@@ -19,7 +19,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "engine/copy.h"
@@ -69,9 +68,7 @@ static void notifier_put(struct ferry_notifier *n) {
 /* After the job is final: wake whoever watches the fd (it sees the job finished), drop the job's reference. */
 static void notifier_signal(void *arg) {
   struct ferry_notifier *n = arg;
-  uint64_t one = 1;
-  ssize_t w = write(n->efd, &one, sizeof one);
-  (void)w;
+  ferry__efd_signal(n->efd);
   notifier_put(n);
 }
 
@@ -128,9 +125,9 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
     }
     memset(j->slot, 0, FERRY_MAX_JOBS * sizeof(struct ferry_job));
     j->notify = calloc(1, sizeof *j->notify);
-    if (j->notify) j->notify->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (j->notify) j->notify->efd = ferry__efd_open("eventfd(jobs)");
     if (!j->notify || j->notify->efd < 0) {
-      int r = ferry__errno(FERRY_E_NOMEM, "eventfd(jobs)");
+      int r = j->notify ? j->notify->efd : ferry__err(FERRY_E_NOMEM, "out of memory");
       free(j->notify);
       free(j->slot);
       free(j);

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ferry.h"
+#include "sys/error.h"
 #include "sys/sys.h"
 
 uint64_t ferry__now_ns(void) {
@@ -49,4 +51,29 @@ void ferry__futex_wait_private(_Atomic uint32_t *addr, uint32_t val) {
 
 void ferry__futex_wake_private(_Atomic uint32_t *addr, int n) {
   syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+int ferry__efd_open(const char *what) {
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return fd < 0 ? ferry__errno(0, what) : fd;
+}
+
+void ferry__efd_signal(int efd) {
+  uint64_t one = 1;
+  ssize_t n = write(efd, &one, sizeof one); /* full only after 2^64 - 2 unread signals */
+  (void)n;
+}
+
+int ferry__thread_efd(pthread_t *thread, int *efd, void *(*fn)(void *), void *arg, const char *what) {
+  int fd = ferry__efd_open(what);
+  if (fd < 0) return fd;
+  *efd = fd;
+  int r = pthread_create(thread, NULL, fn, arg);
+  if (r) {
+    close(fd);
+    *efd = -1;
+    errno = r;
+    return ferry__errno(0, what);
+  }
+  return 0;
 }

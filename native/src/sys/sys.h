@@ -2,6 +2,7 @@
 #ifndef FERRY_SYS_SYS_H
 #define FERRY_SYS_SYS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -16,5 +17,15 @@ void ferry__futex_wake(_Atomic uint32_t *addr);
 /* Futexes private to this process (words in private memory): wake at most n. */
 void ferry__futex_wait_private(_Atomic uint32_t *addr, uint32_t val);
 void ferry__futex_wake_private(_Atomic uint32_t *addr, int n);
+
+/* An eventfd for waking an event loop (nonblocking, close-on-exec): the fd, or a FERRY_E_* code. */
+int ferry__efd_open(const char *what);
+/* Make it readable (add 1); never fails in a way the caller could act on. */
+void ferry__efd_signal(int efd);
+/*
+ * A thread running fn(arg) that will signal a new eventfd (*efd) when it has
+ * something to report: 0, or a FERRY_E_* code with nothing left open.
+ */
+int ferry__thread_efd(pthread_t *thread, int *efd, void *(*fn)(void *), void *arg, const char *what);
 
 #endif

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "ferry.h"
@@ -23,9 +22,7 @@ static void *waiter_main(void *arg) {
     int r = w->fn(w->arg, w->wait, &w->stop);
     if (r == FERRY_E_CLOSED) break;
     atomic_store(&w->armed, 0);
-    uint64_t one = 1;
-    ssize_t n = write(w->efd, &one, sizeof one);
-    (void)n;
+    ferry__efd_signal(w->efd);
   }
   return NULL;
 }
@@ -39,17 +36,10 @@ int ferry__waiter_start(struct ferry_waiter **out, uint32_t wait, int (*fn)(void
   w->fn = fn;
   w->arg = arg;
   w->wait = wait;
-  w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (w->efd < 0) {
-    free(w);
-    return ferry__errno(0, "eventfd");
-  }
-  int r = pthread_create(&w->thread, NULL, waiter_main, w);
+  int r = ferry__thread_efd(&w->thread, &w->efd, waiter_main, w, "waiter thread");
   if (r) {
-    close(w->efd);
     free(w);
-    errno = r;
-    return ferry__errno(0, "pthread_create(waiter)");
+    return r;
   }
   *out = w;
   return w->efd;
