@@ -38,6 +38,7 @@ test("a Float32Array written with loan.write / into loan.view arrives bit-exact 
 
   // the pitfall: TypedArray.set converts element by element (1.5 -> 1, 2.5 -> 2)
   const c = pub.loan(8);
+  c.bytes.fill(0); // a loan is not zeroed (the arena is reused): only what is written is defined
   c.bytes.set(new Float32Array([1.5, 2.5]));
   pub.publish(c);
 
