@@ -328,6 +328,12 @@ FERRY_API int ferry_sub_arm(ferry_sub *sub);
  */
 FERRY_API int ferry_sub_wake_fd(ferry_sub *sub);
 /*
+ * The same socket as ferry_sub_wake_fd, as a new descriptor the caller owns
+ * and closes (an event loop that adopts the socket, e.g. Bun.connect({ fd }),
+ * closes what it adopted). Close-on-exec. Returns the fd (>= 0).
+ */
+FERRY_API int ferry_sub_wake_socket(ferry_sub *sub);
+/*
  * Arm the direct wake: 0 armed (wait for the fd), 1 something is receivable
  * already (not armed). Also reaps dead peers at most every 50 ms, so a
  * caller that re-arms at least every 100 ms learns of a dead publisher.

@@ -7,6 +7,7 @@
  * every group is a consumer with a cursor (shm/members.c); claiming and
  * releasing never take the channel lock (shm/ring.c).
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -312,6 +313,13 @@ FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
   int fd = ferry__wake_bind(s->ch, s->part);
   if (fd >= 0) s->wake_fd = fd;
   return fd;
+}
+
+FERRY_API int ferry_sub_wake_socket(ferry_sub *s) {
+  int fd = ferry_sub_wake_fd(s);
+  if (fd < 0) return fd;
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return dup >= 0 ? dup : ferry__errno(0, "dup(wake socket)");
 }
 
 FERRY_API int ferry_sub_arm_wake(ferry_sub *s) {

@@ -8,7 +8,7 @@ import {
   checkGroup, checkTimeout, checkWait, optionsOf, timeoutNs, type ReceiveOptions, type SubscribeOptions, type WaitStrategy,
 } from "./types";
 import { Info, Views } from "./views";
-import { directWake, progressWake, type Waker } from "./waker";
+import { directWake, progressWake, type SocketWaker, type Waker } from "./waker";
 
 const sym = lib.symbols;
 
@@ -21,7 +21,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   #arena: Views;
   #info: Info;
   /** receive(): publishers write to this socket (see waker.ts) */
-  #directWaker: Waker | null = null;
+  #directWaker: SocketWaker | null = null;
   /** pipelined progress: a native waiter thread signals this eventfd (see waker.ts) */
   #progressWaker: Waker | null = null;
 

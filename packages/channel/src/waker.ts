@@ -2,12 +2,13 @@
  * Waking the event loop. An async wait must neither block the event loop nor
  * burn CPU, so every wait below sleeps on a file descriptor the event loop
  * reads, after an arm call that says what to wait for (and returns 1 when it
- * is already there). Three wake sources feed that one Waker class:
+ * is already there). Three wake sources:
  *
  *  - directWake (subscriber, receive()): a datagram socket in the abstract
  *    namespace. A publisher that publishes while this subscriber is armed
  *    writes one byte to it: one sleeping thread (the event loop) per wake-up.
- *  - progressWake (subscriber, pipelined ready()/chunks()): an eventfd fed by
+ *    Read by Bun's socket layer (SocketWaker below), not a stream reader.
+ *  - progressWake (subscriber, pipelined ready()/chunks()): an eventfd (Waker) fed by
  *    a native waiter thread (ferry_sub_notify_fd) that sleeps on the
  *    message's progress futex, after a bounded spin for "hybrid". Progress is
  *    written by the publisher's copy engine, which only does a futex wake, so
@@ -27,6 +28,9 @@
  * have to run on the JS thread or in a helper thread, measured slower); for
  * progress, hybrid is the waiter thread's spin-then-sleep.
  */
+import type { Socket } from "bun";
+
+type WakeSocket = Socket<unknown>;
 import type { Pointer } from "bun:ffi";
 import { Wait, check, lib } from "@ferry/native";
 
@@ -87,9 +91,74 @@ export class Waker {
   }
 }
 
+/**
+ * The direct wake read by Bun's socket layer: the subscriber's datagram
+ * socket adopted with Bun.connect({ fd }) (a duplicate this object owns), so
+ * a wake-up runs the `data` callback straight from the event loop's poll: one
+ * recv per wake, no stream reader (Bun.file(fd).stream() measured 10-20 µs
+ * slower per wake-up after idle, bench section 6 and tools/wake-hops.ts).
+ * The socket is ref'd only while someone waits, so an idle subscriber does
+ * not keep the process alive.
+ */
+export class SocketWaker {
+  #arm: () => number;
+  #socket: Promise<WakeSocket> | null;
+  #sock: WakeSocket | null = null;
+  #wake: (() => void) | null = null;
+  #closed = false;
+
+  constructor(fd: number, arm: () => number) {
+    this.#arm = arm;
+    check(fd, "wake socket");
+    const self = this;
+    this.#socket = Bun.connect({
+      fd,
+      socket: {
+        data() {
+          const w = self.#wake;
+          self.#wake = null;
+          w?.(); // a byte with nobody waiting was a late wake: the next wait re-checks anyway
+        },
+        error() {},
+      },
+    } as unknown as Parameters<typeof Bun.connect>[0]).then((s: WakeSocket) => {
+      this.#sock = s;
+      if (this.#closed) s.terminate();
+      else s.unref();
+      return s;
+    });
+  }
+
+  /** Arm (with `arm`, or the default) and resolve when signalled, or after timeoutMs. */
+  async wait(timeoutMs = Infinity, arm: () => number = this.#arm): Promise<void> {
+    if (this.#closed) return;
+    const sock = this.#sock ?? (await this.#socket!);
+    if (this.#closed) return;
+    if (check(arm(), "arm") === 1) return; // already there: nothing armed, no need to sleep
+    sock.ref();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((r) => {
+      this.#wake = r;
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(r, Math.max(1, timeoutMs));
+    });
+    this.#wake = null;
+    if (timer !== undefined) clearTimeout(timer);
+    if (!this.#closed) sock.unref();
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+    this.#sock?.terminate();
+  }
+}
+
 /** Subscriber `h`'s direct-wake socket: signalled by publishers when something is receivable. */
-export function directWake(h: Pointer): Waker {
-  return new Waker(sym.ferry_sub_wake_fd(h), () => sym.ferry_sub_arm_wake(h));
+export function directWake(h: Pointer): SocketWaker {
+  return new SocketWaker(sym.ferry_sub_wake_socket(h), () => sym.ferry_sub_arm_wake(h));
 }
 
 /**
