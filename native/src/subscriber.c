@@ -315,6 +315,18 @@ FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
   return fd;
 }
 
+FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info) {
+  /* arm == 1: something became receivable after the miss; a group member may
+   * take it first, so retry a bounded number of times */
+  for (int tries = 0; tries < 64; tries++) {
+    int r = ferry_sub_try_receive(s, info);
+    if (r != FERRY_E_AGAIN) return r;
+    r = ferry_sub_arm_wake(s);
+    if (r <= 0) return r < 0 ? r : 1;
+  }
+  return FERRY_E_AGAIN;
+}
+
 FERRY_API int ferry_sub_wake_socket(ferry_sub *s) {
   int fd = ferry_sub_wake_fd(s);
   if (fd < 0) return fd;

@@ -12,6 +12,12 @@ import { directWake, progressWake, type SocketWaker, type Waker } from "./waker"
 
 const sym = lib.symbols;
 
+interface Parked {
+  resolve(m: Message): void;
+  reject(e: unknown): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** A subscriber of one channel handle. close() releases every message it holds; idempotent. */
 export class Subscriber extends ChannelMember implements AsyncIterable<Message> {
   readonly wait: WaitStrategy;
@@ -72,27 +78,89 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
    * call. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD
    * (FERRY_E_INVAL for an unknown wait).
    */
-  async receive(options?: ReceiveOptions): Promise<Message> {
-    const opts = optionsOf(options, "receive");
-    const wait = opts.wait === undefined ? this.wait : checkWait(opts.wait);
-    const timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
-    if (wait === "spin") {
-      const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutNs(timeoutMs));
-      if (rc < 0) throw fail(rc, "receive");
-      return this.#message();
-    }
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const m = this.tryReceive();
-      if (m) return m;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`);
-      // block and hybrid: direct wake (waker.ts). Re-armed every 100 ms at most,
-      // which also reaps dead peers.
-      await (this.#directWaker ??= directWake(this.handle)).wait(Math.min(left, 100));
-      if (this.closed) throw closedError("subscriber");
+  receive(options?: ReceiveOptions): Promise<Message> {
+    let wait = this.wait;
+    let timeoutMs = Infinity;
+    try {
+      if (options !== undefined) {
+        const opts = optionsOf(options, "receive");
+        if (opts.wait !== undefined) wait = checkWait(opts.wait);
+        timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
+      }
+      if (wait === "spin") {
+        const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutNs(timeoutMs));
+        if (rc < 0) throw fail(rc, "receive");
+        return Promise.resolve(this.#message());
+      }
+      // block and hybrid: receive at once, or arm the direct wake and park
+      // (one native call); the wake socket's callback serves parked receives
+      const h = this.handle;
+      const waker = (this.#directWaker ??= directWake(h, this.#serve));
+      if (waker.connecting === null && this.#parked.length === 0) {
+        const rc = sym.ferry_sub_receive_or_arm(h, null);
+        if (rc === 0) return Promise.resolve(this.#message());
+        if (rc < 0 && rc !== Errno.AGAIN) throw fail(rc, "receive");
+        if (rc === Errno.AGAIN) setImmediate(this.#serve);
+      }
+      return this.#park(waker, timeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
+
+  /** Receives waiting for a message, oldest first (see #serve). */
+  #parked: Parked[] = [];
+
+  #park(waker: SocketWaker, timeoutMs: number): Promise<Message> {
+    return new Promise<Message>((resolve, reject) => {
+      const p: Parked = { resolve, reject, timer: undefined };
+      if (timeoutMs !== Infinity)
+        p.timer = setTimeout(() => {
+          const i = this.#parked.indexOf(p);
+          if (i < 0) return;
+          this.#parked.splice(i, 1);
+          if (this.#parked.length === 0) waker.hold(false);
+          reject(new FerryError(Errno.TIMEOUT, `no message within ${timeoutMs} ms`));
+        }, Math.max(1, timeoutMs));
+      this.#parked.push(p);
+      waker.hold(true);
+    });
+  }
+
+  /**
+   * The wake socket's callback (and the 100 ms re-arm tick): hand messages to
+   * parked receives in order until none is left, or nothing is receivable
+   * (armed again), or end of stream / an error (every parked receive rejects).
+   */
+  #serve = () => {
+    const parked = this.#parked;
+    while (parked.length > 0) {
+      let rc: number;
+      if (this.closed || this.channel.closed) rc = Errno.CLOSED;
+      else rc = sym.ferry_sub_receive_or_arm(this.raw, null);
+      if (rc === 1) return; // armed: the next publish wakes us
+      if (rc === Errno.AGAIN) {
+        setImmediate(this.#serve); // group members kept taking what arrived: yield, then again
+        return;
+      }
+      if (rc === 0) {
+        const p = parked.shift()!;
+        if (p.timer !== undefined) clearTimeout(p.timer);
+        try {
+          p.resolve(this.#message());
+        } catch (e) {
+          p.reject(e);
+        }
+        continue;
+      }
+      const err = rc === Errno.CLOSED ? closedError("subscriber") : fail(rc, "receive");
+      for (const p of parked.splice(0)) {
+        if (p.timer !== undefined) clearTimeout(p.timer);
+        p.reject(err);
+      }
+    }
+    this.#directWaker?.hold(false);
+  };
 
   /** Messages until every publisher has closed; throws FERRY_E_PEERDEAD if one crashed. */
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
@@ -143,5 +211,10 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   protected override beforeFree(): void {
     this.#progressWaker?.close();
     this.#directWaker?.close();
+    const err = closedError("subscriber");
+    for (const p of this.#parked.splice(0)) {
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      p.reject(err);
+    }
   }
 }

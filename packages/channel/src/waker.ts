@@ -91,74 +91,95 @@ export class Waker {
   }
 }
 
+/* Held SocketWakers get a call at least every REARM_MS from one shared timer,
+ * so their owner re-arms (which reaps dead publishers); a timer per wait
+ * would cost a timer insert and removal on every wake-up. The ticker stops
+ * once nobody holds. */
+const REARM_MS = 100;
+const held = new Set<SocketWaker>();
+let ticker: ReturnType<typeof setInterval> | null = null;
+function tick() {
+  if (held.size === 0) {
+    clearInterval(ticker!);
+    ticker = null;
+    return;
+  }
+  for (const w of [...held]) w.fire();
+}
+
 /**
  * The direct wake read by Bun's socket layer: the subscriber's datagram
  * socket adopted with Bun.connect({ fd }) (a duplicate this object owns), so
- * a wake-up runs the `data` callback straight from the event loop's poll: one
- * recv per wake, no stream reader (Bun.file(fd).stream() measured 10-20 µs
- * slower per wake-up after idle, bench section 6 and tools/wake-hops.ts).
- * The socket is ref'd only while someone waits, so an idle subscriber does
- * not keep the process alive.
+ * a wake-up runs `onWake` straight from the event loop's poll: one recv per
+ * wake, no stream reader, no promise in between (Bun.file(fd).stream()
+ * measured 10-20 µs slower per wake-up after idle: tools/wake-hops.ts).
+ * `hold(true)` while someone waits: the socket keeps the process alive and
+ * the re-arm tick calls onWake; `hold(false)` otherwise, so an idle
+ * subscriber does not keep its process alive. Spurious calls are fine: the
+ * owner re-checks and re-arms (ferry_sub_receive_or_arm).
  */
 export class SocketWaker {
-  #arm: () => number;
-  #socket: Promise<WakeSocket> | null;
+  #connecting: Promise<void> | null;
   #sock: WakeSocket | null = null;
-  #wake: (() => void) | null = null;
+  #held = false;
   #closed = false;
+  readonly #onWake: () => void;
 
-  constructor(fd: number, arm: () => number) {
-    this.#arm = arm;
+  constructor(fd: number, onWake: () => void) {
     check(fd, "wake socket");
+    this.#onWake = onWake;
     const self = this;
-    this.#socket = Bun.connect({
+    this.#connecting = Bun.connect({
       fd,
       socket: {
         data() {
-          const w = self.#wake;
-          self.#wake = null;
-          w?.(); // a byte with nobody waiting was a late wake: the next wait re-checks anyway
+          self.fire();
         },
         error() {},
       },
     } as unknown as Parameters<typeof Bun.connect>[0]).then((s: WakeSocket) => {
       this.#sock = s;
+      this.#connecting = null;
       if (this.#closed) s.terminate();
-      else s.unref();
-      return s;
+      else if (!this.#held) s.unref();
+      this.fire(); // anything that arrived before the socket was adopted
     });
   }
 
-  /** Arm (with `arm`, or the default) and resolve when signalled, or after timeoutMs. */
-  async wait(timeoutMs = Infinity, arm: () => number = this.#arm): Promise<void> {
-    if (this.#closed) return;
-    const sock = this.#sock ?? (await this.#socket!);
-    if (this.#closed) return;
-    if (check(arm(), "arm") === 1) return; // already there: nothing armed, no need to sleep
-    sock.ref();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((r) => {
-      this.#wake = r;
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(r, Math.max(1, timeoutMs));
-    });
-    this.#wake = null;
-    if (timer !== undefined) clearTimeout(timer);
-    if (!this.#closed) sock.unref();
+  /** Non-null until the socket is adopted; the owner's first waits are served when it is. */
+  get connecting(): Promise<void> | null {
+    return this.#connecting;
+  }
+
+  /** @internal a wake-up: call the owner while it holds. */
+  fire() {
+    if (this.#held && !this.#closed) this.#onWake();
+  }
+
+  hold(on: boolean) {
+    if (on === this.#held || this.#closed) return;
+    this.#held = on;
+    if (on) {
+      this.#sock?.ref();
+      held.add(this);
+      ticker ??= setInterval(tick, REARM_MS);
+    } else {
+      this.#sock?.unref();
+      held.delete(this);
+    }
   }
 
   close() {
     if (this.#closed) return;
+    this.hold(false);
     this.#closed = true;
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
     this.#sock?.terminate();
   }
 }
 
 /** Subscriber `h`'s direct-wake socket: signalled by publishers when something is receivable. */
-export function directWake(h: Pointer): SocketWaker {
-  return new SocketWaker(sym.ferry_sub_wake_socket(h), () => sym.ferry_sub_arm_wake(h));
+export function directWake(h: Pointer, onWake: () => void): SocketWaker {
+  return new SocketWaker(sym.ferry_sub_wake_socket(h), onWake);
 }
 
 /**

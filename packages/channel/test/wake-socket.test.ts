@@ -55,3 +55,46 @@ test("many receive() waits on one subscriber reuse one socket: no descriptor lea
   // closing the subscriber closes the adopted duplicate too
   await sleep(10);
 }, 30_000);
+
+test("concurrent receive() calls on one subscriber are served in call order, one message each", async () => {
+  const name = uniqueName("wake-conc");
+  const ch = Channel.create(name, { capacity: 1 << 20 });
+  const sub = ch.subscribe({ wait: "block" });
+  const pub = ch.publisher();
+  try {
+    const pending = [sub.receive(), sub.receive({ timeoutMs: 5_000 }), sub.receive()];
+    await sleep(20); // all three parked
+    for (let i = 0; i < 3; i++) pub.sendSync(new Uint8Array([10 + i]));
+    const got = await Promise.all(pending);
+    expect(got.map((m) => m.bytes[0])).toEqual([10, 11, 12]);
+    for (const m of got) m.release();
+    // a timed-out receive leaves the others parked
+    const a = sub.receive({ timeoutMs: 30 });
+    const b = sub.receive();
+    await expect(a).rejects.toMatchObject({ code: "FERRY_E_TIMEOUT" });
+    pub.sendSync(new Uint8Array([99]));
+    const mb = await b;
+    expect(mb.bytes[0]).toBe(99);
+    mb.release();
+  } finally {
+    sub.close();
+    ch.close();
+  }
+});
+
+test("closing a subscriber rejects its pending receive() calls with FERRY_E_CLOSED", async () => {
+  const name = uniqueName("wake-close");
+  const ch = Channel.create(name, { capacity: 1 << 20 });
+  const sub = ch.subscribe({ wait: "hybrid" });
+  try {
+    const p1 = sub.receive();
+    const p2 = sub.receive({ timeoutMs: 10_000 });
+    await sleep(20);
+    sub.close();
+    await expect(p1).rejects.toMatchObject({ code: "FERRY_E_CLOSED" });
+    await expect(p2).rejects.toMatchObject({ code: "FERRY_E_CLOSED" });
+    await expect(sub.receive()).rejects.toMatchObject({ code: "FERRY_E_CLOSED" });
+  } finally {
+    ch.close();
+  }
+});

@@ -2,14 +2,14 @@
  * 6. Wake-up after idle: how services use a channel. A 64 B request every
  * 1 / 3 / 10 ms (the requester idles on a timer in between), answered with
  * 64 B; both sides await in their event loops. Round trip, next to a Unix
- * socket echo with the same gaps, in the same run. Back-to-back ping-pongs
+ * socket echo with the same gaps, in the same run, interleaved request by
+ * request (measure/idle.ts) so the VM's drift hits both alike. Back-to-back ping-pongs
  * (section 1) never see the cost of a sleeping event loop waking up.
  */
 import type { WaitStrategy } from "@ferry/channel";
 import { fmtNs, fmtRatio, table, type Grid } from "../lib/format";
 import { target } from "../lib/target";
-import { unixSocket } from "../measure/peers";
-import { pingPong } from "../measure/pingpong";
+import { idleRoundTrips } from "../measure/idle";
 import type { IdleRow } from "../schema";
 import { section } from "../section";
 
@@ -58,19 +58,15 @@ export const idle = section({
   async run(cfg) {
     const out: IdleRow[] = [];
     for (const gap of cfg.gaps) {
-      for (const wait of cfg.waits) {
-        Bun.gc(true);
-        const p = await pingPong({
-          wait, size: 64, replySize: 64, send: "loan", touch: false, gapMs: gap,
-          iterations: cfg.iterations, warmup: cfg.warmup, maxMs: 60_000,
-        });
-        out.push({ impl: "ferry", wait, gap_ms: gap, n: p.n, rtt_p50_ns: p.rtt_p50_ns, rtt_p99_ns: p.rtt_p99_ns });
-      }
       Bun.gc(true);
-      const u = await unixSocket({
-        bigSize: 0, bigReps: 0, latIterations: cfg.iterations, latWarmup: cfg.warmup, maxMs: 60_000, gapMs: gap,
-      });
-      out.push({ impl: "unix-socket", wait: null, gap_ms: gap, n: u.lat64.n, rtt_p50_ns: u.lat64.p50_ns * 2, rtt_p99_ns: u.lat64.p99_ns * 2 });
+      // interleaved: each round pings every transport once (measure/idle.ts)
+      const res = await idleRoundTrips({ gapMs: gap, waits: cfg.waits, iterations: cfg.iterations, warmup: cfg.warmup, maxMs: 60_000 });
+      for (const wait of cfg.waits) {
+        const f = res.find((x) => x.key === `ferry:${wait}`)!;
+        out.push({ impl: "ferry", wait, gap_ms: gap, n: f.n, rtt_p50_ns: f.rtt_p50_ns, rtt_p99_ns: f.rtt_p99_ns });
+      }
+      const u = res.find((x) => x.key === "unix-socket")!;
+      out.push({ impl: "unix-socket", wait: null, gap_ms: gap, n: u.n, rtt_p50_ns: u.rtt_p50_ns, rtt_p99_ns: u.rtt_p99_ns });
     }
     return out;
   },

@@ -7,11 +7,9 @@
  *   bun run packages/bench/src/tools/wake-hops.ts [gapMs=3] [n=200]
  *
  * Hops: A = request sent → responder's code runs; B = responder's reply sent;
- * C = reply sent → requester's code runs. Medians in µs. Three Ferry
- * responders: receive() (block); "fd stream": a bare loop reading the wake
- * socket with Bun.file(fd).stream() (how receive() read it before); "fd
- * socket": a bare loop with the socket adopted by Bun.connect({ fd }) (how
- * receive() reads it now). The requester always uses receive().
+ * C = reply sent → requester's code runs. Medians in µs. Both Ferry sides
+ * use `await receive()` with wait "block"; "send" splits into loan + publish
+ * (publish includes the wake-up's sendto).
  */
 import { Channel } from "@ferry/channel";
 import { nowNs } from "@ferry/native";
@@ -36,69 +34,13 @@ if (role === "peer") {
     const t1 = nowNs();
     m.release();
     const loan = pub.loan(64);
-    const v = new Float64Array(loan.bytes.buffer, loan.bytes.byteOffset, 2);
+    const v = new Float64Array(loan.bytes.buffer, loan.bytes.byteOffset, 3);
     v[0] = t1;
     v[1] = nowNs();
+
     pub.publish(loan);
   }
   process.exit(0);
-} else if (role === "peer3") {
-  // minimal responder, the wake fd read by Bun's socket layer (Bun.connect({ fd }))
-  const { lib } = await import("@ferry/native");
-  const sub = Channel.open(a1!).subscribe({ wait: "block" });
-  const pub = Channel.open(a2!).publisher({ backpressure: "block", timeoutMs: -1 });
-  const h = (sub as unknown as { handle: import("bun:ffi").Pointer }).handle;
-  const fd = lib.symbols.ferry_sub_wake_fd(h);
-  let woke: () => void = () => {};
-  await Bun.connect({ fd, socket: { data() { woke(); } } } as never);
-  process.stdout.write("READY\n");
-  for (;;) {
-    let m = sub.tryReceive();
-    let tw = 0;
-    while (!m) {
-      if (lib.symbols.ferry_sub_arm_wake(h) !== 1) {
-        await new Promise<void>((r) => (woke = r));
-        tw = nowNs();
-      }
-      m = sub.tryReceive();
-    }
-    const t1 = nowNs();
-    m.release();
-    const loan = pub.loan(64);
-    const v = new Float64Array(loan.bytes.buffer, loan.bytes.byteOffset, 3);
-    v[0] = t1;
-    v[1] = nowNs();
-    v[2] = tw;
-    pub.publish(loan);
-  }
-} else if (role === "peer2") {
-  // minimal responder: arm, one read of the wake fd (stamp tw), tryReceive (stamp t1)
-  const { lib } = await import("@ferry/native");
-  const sub = Channel.open(a1!).subscribe({ wait: "block" });
-  const pub = Channel.open(a2!).publisher({ backpressure: "block", timeoutMs: -1 });
-  const h = (sub as unknown as { handle: import("bun:ffi").Pointer }).handle;
-  const fd = lib.symbols.ferry_sub_wake_fd(h);
-  const reader = Bun.file(fd).stream().getReader();
-  process.stdout.write("READY\n");
-  for (;;) {
-    let m = sub.tryReceive();
-    let tw = 0;
-    while (!m) {
-      if (lib.symbols.ferry_sub_arm_wake(h) !== 1) {
-        await reader.read();
-        tw = nowNs();
-      }
-      m = sub.tryReceive();
-    }
-    const t1 = nowNs();
-    m.release();
-    const loan = pub.loan(64);
-    const v = new Float64Array(loan.bytes.buffer, loan.bytes.byteOffset, 3);
-    v[0] = t1;
-    v[1] = nowNs();
-    v[2] = tw;
-    pub.publish(loan);
-  }
 } else if (role === "speer") {
   const out = new Float64Array(8);
   Bun.connect({
@@ -132,7 +74,7 @@ if (role === "peer") {
     r.releaseLock();
   };
 
-  for (const kind of ["peer", "peer2", "peer3"]) {
+  for (const kind of ["peer"]) {
     const tag = `hops-${process.pid}`;
     const ping = Channel.create(`${tag}-ping`, { capacity: 1 << 22 });
     const pong = Channel.create(`${tag}-pong`, { capacity: 1 << 22 });
@@ -157,9 +99,8 @@ if (role === "peer") {
       m.release();
       if (i >= 20) rows.push([t0b - t0, v[0]! - t0, v[1]! - v[0]!, t3 - v[1]!, t3 - t0, v[2]! - t0]);
     }
-    report(kind === "peer" ? "receive()" : kind === "peer2" ? "fd stream" : "fd socket", rows);
+    report("receive()", rows);
     console.log(`   send = loan ${med(split.map((r) => r[0]!)).toFixed(1)} + publish ${med(split.map((r) => r[1]!)).toFixed(1)} µs`);
-    if (kind !== "peer") console.log(`   wake read resolved at ${med(rows.map((r) => r[5]!)).toFixed(1)} µs after t0`);
     pub.close();
     ping.close();
     pong.close();

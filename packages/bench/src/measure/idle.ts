@@ -1,0 +1,136 @@
+/**
+ * Round trips after an idle gap, interleaved: every transport under test has
+ * its own echo peer, and each round sends one request through each of them
+ * (the order rotating from round to round), each after its own idle gap. On a
+ * shared VM whose speed drifts over seconds, this puts Ferry and the socket
+ * under the same conditions, so their ratio is fair even when the absolute
+ * numbers move between runs.
+ */
+import type { Socket } from "bun";
+import { existsSync, unlinkSync } from "node:fs";
+import type { WaitStrategy } from "@ferry/channel";
+import { MiB } from "../lib/format";
+import { finish, spawnPeer, tick } from "../lib/procs";
+import { Session } from "../lib/session";
+import { pct, sorted } from "../lib/stats";
+
+/** One transport: a request/reply of 64 B through its own echo peer. */
+interface Pinger {
+  readonly key: string;
+  ping(stamp: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function ferryPinger(wait: WaitStrategy): Promise<Pinger> {
+  const s = new Session({
+    role: "echo",
+    data: { tag: `idle-${wait}`, capacity: 4 * MiB, slots: 1024 },
+    ack: { tag: `idle-${wait}-r`, capacity: 4 * MiB, slots: 1024 },
+    ackWait: wait,
+    args: [wait, 64, 0],
+  });
+  await s.peer.ready;
+  return {
+    key: `ferry:${wait}`,
+    async ping(stamp) {
+      const loan = s.pub.loan(64);
+      loan.bytes[0] = stamp;
+      s.pub.publish(loan);
+      const m = await s.ackSub.receive();
+      const got = m.bytes[0];
+      m.release();
+      if (got !== stamp) throw new Error(`idle ping-pong: reply carries stamp ${got}, expected ${stamp}`);
+    },
+    async close() {
+      await s.end();
+      await s[Symbol.asyncDispose]();
+    },
+  };
+}
+
+let counter = 0;
+async function socketPinger(): Promise<Pinger> {
+  const path = `/tmp/ferry-bench-idle-${process.pid}-${counter++}.sock`;
+  if (existsSync(path)) unlinkSync(path);
+  let onOpen: (s: Socket) => void = () => {};
+  let onData: (d: Uint8Array) => void = () => {};
+  const server = Bun.listen({
+    unix: path,
+    socket: { open: (s) => onOpen(s), data: (_s, d) => onData(d), error: (_s, e) => console.error("unix socket:", e) },
+  });
+  const conn = new Promise<Socket>((r) => (onOpen = r));
+  const peer = spawnPeer("uds-echo", [path]);
+  const sock = await conn;
+  await peer.ready;
+  const buf = new Uint8Array(64);
+  return {
+    key: "unix-socket",
+    async ping(stamp) {
+      let got = 0;
+      let first = -1;
+      const p = new Promise<void>((r) => {
+        onData = (d) => {
+          if (first < 0 && d.length) first = d[0]!;
+          got += d.length;
+          if (got >= 64) r();
+        };
+      });
+      buf[0] = stamp;
+      sock.write(buf); // 64 B fit the socket buffer: no short write here
+      await p;
+      if (first !== stamp) throw new Error(`idle socket echo: got stamp ${first}, expected ${stamp}`);
+    },
+    async close() {
+      sock.end();
+      await finish(peer, 10_000);
+      server.stop(true);
+      if (existsSync(path)) unlinkSync(path);
+    },
+  };
+}
+
+export interface IdleOptions {
+  gapMs: number;
+  waits: WaitStrategy[];
+  iterations: number;
+  warmup: number;
+  maxMs: number;
+}
+
+export interface IdleMeasure {
+  key: string;
+  n: number;
+  rtt_p50_ns: number;
+  rtt_p99_ns: number;
+}
+
+/** Interleaved round trips through Ferry (one peer per wait strategy) and a Unix socket echo. */
+export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
+  const pingers: Pinger[] = [];
+  try {
+    for (const w of o.waits) pingers.push(await ferryPinger(w));
+    pingers.push(await socketPinger());
+    const rtt = pingers.map(() => new Float64Array(o.iterations));
+    let n = 0;
+    const deadline = performance.now() + o.maxMs;
+    for (let i = 0; i < o.warmup + o.iterations; i++) {
+      for (let k = 0; k < pingers.length; k++) {
+        const j = (i + k) % pingers.length;
+        await Bun.sleep(o.gapMs);
+        const t0 = Bun.nanoseconds();
+        await pingers[j]!.ping((i * 7 + k + 1) & 255);
+        const t1 = Bun.nanoseconds();
+        if (i >= o.warmup) rtt[j]![n] = t1 - t0;
+      }
+      if (i >= o.warmup && ++n === o.iterations) break;
+      if (i >= o.warmup && performance.now() > deadline) break;
+    }
+    return pingers.map((p, j) => {
+      const r = sorted(rtt[j]!.subarray(0, n));
+      return { key: p.key, n, rtt_p50_ns: pct(r, 50), rtt_p99_ns: pct(r, 99) };
+    });
+  } finally {
+    for (const p of pingers) await p.close().catch(() => {});
+    await tick();
+  }
+}
