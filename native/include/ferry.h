@@ -341,13 +341,15 @@ FERRY_API int ferry_sub_wake_socket(ferry_sub *sub);
 FERRY_API int ferry_sub_arm_wake(ferry_sub *sub);
 /*
  * ferry_sub_try_receive, and when nothing is there, ferry_sub_arm_wake, in
- * one call (an event loop's receive pays one crossing per attempt): 0 a
+ * one call (an event loop's receive pays one crossing per attempt). `wait`
+ * FERRY_WAIT_HYBRID first spins hybrid's adaptive budget (2-100 µs, per
+ * thread) on the calling thread; FERRY_WAIT_BLOCK does not spin. Returns 0 a
  * message was received (info as ferry_sub_try_receive); 1 nothing yet, the
  * direct wake is armed (sleep on the wake fd); FERRY_E_AGAIN nothing and not
  * armed (other group members kept taking what arrived: call again);
- * otherwise an error (FERRY_E_EOF, FERRY_E_PEERDEAD, ...).
+ * otherwise an error (FERRY_E_EOF, FERRY_E_PEERDEAD, FERRY_E_INVAL, ...).
  */
-FERRY_API int ferry_sub_receive_or_arm(ferry_sub *sub, ferry_msg_info *info);
+FERRY_API int ferry_sub_receive_or_arm(ferry_sub *sub, ferry_msg_info *info, uint32_t wait);
 
 /*
  * Pipelined messages (FERRY_MSG_PIPELINED): the payload is still being

@@ -39,6 +39,7 @@ struct ferry_sub {
   uint32_t consumer;
   bool closed;
   uint32_t polls;              /* try_receive misses since the last liveness check */
+  uint64_t hybrid_armed_ns;    /* receive_or_arm: when a hybrid call armed after its spin (0: none) */
   struct ferry__reaper reaper; /* the caller's thread only (the waiter thread keeps its own) */
   struct ferry_waiter *waiter;
   int wake_fd; /* direct-wake socket, or -1 */
@@ -315,14 +316,33 @@ FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
   return fd;
 }
 
-FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info) {
+FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
+  SUB_CHECK(s);
+  if (wait != FERRY_WAIT_BLOCK && wait != FERRY_WAIT_HYBRID)
+    return ferry__err(FERRY_E_INVAL, "receive_or_arm: wait must be block or hybrid, not %u", wait);
+  int r = ferry_sub_try_receive(s, info);
+  if (r == FERRY_E_AGAIN && wait == FERRY_WAIT_HYBRID) {
+    /* hybrid's adaptive spin here, its sleep in the caller's event loop */
+    s->hybrid_armed_ns = 0;
+    r = wait_receivable(s, FERRY__WAIT_HYBRID_SPIN, -1, NULL, &s->reaper);
+    if (r && r != FERRY_E_TIMEOUT) return r;
+    r = ferry_sub_try_receive(s, info);
+    if (r == FERRY_E_AGAIN) s->hybrid_armed_ns = ferry__now_ns();
+  }
+  if (r != FERRY_E_AGAIN) {
+    if (r == 0 && s->hybrid_armed_ns) { /* the end of a hybrid wait that slept: tune the spin */
+      ferry__wait_learn((int64_t)(ferry__now_ns() - s->hybrid_armed_ns));
+      s->hybrid_armed_ns = 0;
+    }
+    return r;
+  }
   /* arm == 1: something became receivable after the miss; a group member may
    * take it first, so retry a bounded number of times */
   for (int tries = 0; tries < 64; tries++) {
-    int r = ferry_sub_try_receive(s, info);
-    if (r != FERRY_E_AGAIN) return r;
     r = ferry_sub_arm_wake(s);
     if (r <= 0) return r < 0 ? r : 1;
+    r = ferry_sub_try_receive(s, info);
+    if (r != FERRY_E_AGAIN) return r;
   }
   return FERRY_E_AGAIN;
 }

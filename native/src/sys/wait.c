@@ -9,7 +9,10 @@
  *
  * Hybrid: one definition. Spin for a budget adapted per thread between 2 µs
  * and 100 µs: doubled when spinning paid off (ready before the budget ran
- * out), halved when the wait had to sleep.
+ * out); when the wait had to sleep, twice the whole wait if that is within
+ * 100 µs (a longer spin would have caught it: replies that come back in tens
+ * of µs), else halved. FERRY__WAIT_HYBRID_SPIN is the
+ * spin phase alone, for event loops that sleep on their own wake-up.
  */
 #include "ferry.h"
 #include "sys/sys.h"
@@ -39,16 +42,24 @@ static void adapt(bool spun_ok) {
     spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
 }
 
+void ferry__wait_learn(int64_t waited_ns) {
+  if (waited_ns <= 0 || waited_ns >= SPIN_MAX_NS) {
+    adapt(false);
+    return;
+  }
+  int64_t b = 2 * waited_ns;
+  spin_budget = b < SPIN_MIN_NS ? SPIN_MIN_NS : b > SPIN_MAX_NS ? SPIN_MAX_NS : b;
+}
+
 int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t timeout_ns, _Atomic bool *stop) {
   uint64_t start = ferry__now_ns();
   abort_code = 0;
-  uint64_t spin_until = strategy == FERRY_WAIT_SPIN     ? UINT64_MAX
-                        : strategy == FERRY_WAIT_HYBRID ? start + (uint64_t)spin_budget
-                                                        : 0;
+  bool adaptive = strategy == FERRY_WAIT_HYBRID || strategy == FERRY__WAIT_HYBRID_SPIN;
+  uint64_t spin_until = strategy == FERRY_WAIT_SPIN ? UINT64_MAX : adaptive ? start + (uint64_t)spin_budget : 0;
   for (uint32_t i = 0;; i++) {
     int r = w->ready(w->arg);
     if (r) {
-      if (r > 0 && strategy == FERRY_WAIT_HYBRID) adapt(ferry__now_ns() < spin_until);
+      if (r > 0 && adaptive) adapt(ferry__now_ns() < spin_until);
       return r < 0 ? r : 0;
     }
     if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
@@ -59,6 +70,7 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
       if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && (r = run_slice(w)) < 0) return r;
       continue;
     }
+    if (strategy == FERRY__WAIT_HYBRID_SPIN) return FERRY_E_TIMEOUT; /* the caller sleeps, then learns */
     int64_t slice = FERRY__SLICE_NS;
     if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
     if (w->word) {
@@ -75,7 +87,7 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
       atomic_fetch_sub(w->waiters, 1);
       if (a < 0) return a;
       if (r) {
-        if (r > 0 && strategy == FERRY_WAIT_HYBRID) adapt(false);
+        if (r > 0 && adaptive) ferry__wait_learn((int64_t)(ferry__now_ns() - start));
         return r < 0 ? r : 0;
       }
     } else {

@@ -35,6 +35,22 @@ struct ferry__wait {
 int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t timeout_ns, _Atomic bool *stop);
 
 /*
+ * An internal strategy for ferry__wait_run: hybrid's spin phase alone (the
+ * same adaptive budget), then FERRY_E_TIMEOUT where hybrid would sleep. For
+ * callers that sleep elsewhere: an event loop arms its own wake-up after it.
+ */
+#define FERRY__WAIT_HYBRID_SPIN 3u
+
+/*
+ * A hybrid wait of this thread slept and was over `waited_ns` after it
+ * began: when spinning that long (twice it, within 2-100 µs) would have
+ * caught it, the budget becomes that; otherwise it halves. ferry__wait_run
+ * calls it itself; callers that sleep elsewhere (FERRY__WAIT_HYBRID_SPIN)
+ * call it when their wait ends.
+ */
+void ferry__wait_learn(int64_t waited_ns);
+
+/*
  * Called from a slice hook: end the wait that runs it with `code` (< 0)
  * right after the hook returns (e.g. the channel's segment shrank). The hook
  * type stays void; the request is per thread and cleared when a wait starts.

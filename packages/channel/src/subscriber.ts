@@ -73,8 +73,10 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
 
   /**
    * Wait for the next message. With wait "spin" this busy-waits on the JS
-   * thread; "block" and "hybrid" sleep until a publisher wakes this event
-   * loop, leaving it free. `wait` overrides the subscriber's strategy for this
+   * thread; "block" sleeps until a publisher wakes this event loop, leaving it
+   * free; "hybrid" (the default) first spins an adaptive 2-100 µs on the JS
+   * thread (the budget halves after each miss, so an idle subscriber spins
+   * ~2 µs per receive()), then sleeps as "block". `wait` overrides the subscriber's strategy for this
    * call. Rejects with FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD
    * (FERRY_E_INVAL for an unknown wait).
    */
@@ -97,7 +99,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       const h = this.handle;
       const waker = (this.#directWaker ??= directWake(h, this.#serve));
       if (waker.connecting === null && this.#parked.length === 0) {
-        const rc = sym.ferry_sub_receive_or_arm(h, null);
+        // hybrid: spin the adaptive budget here first (never on wake-ups below)
+        const rc = sym.ferry_sub_receive_or_arm(h, null, Wait[wait]);
         if (rc === 0) return Promise.resolve(this.#message());
         if (rc < 0 && rc !== Errno.AGAIN) throw fail(rc, "receive");
         if (rc === Errno.AGAIN) setImmediate(this.#serve);
@@ -137,7 +140,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     while (parked.length > 0) {
       let rc: number;
       if (this.closed || this.channel.closed) rc = Errno.CLOSED;
-      else rc = sym.ferry_sub_receive_or_arm(this.raw, null);
+      else rc = sym.ferry_sub_receive_or_arm(this.raw, null, Wait.block);
       if (rc === 1) return; // armed: the next publish wakes us
       if (rc === Errno.AGAIN) {
         setImmediate(this.#serve); // group members kept taking what arrived: yield, then again

@@ -24,9 +24,10 @@
  *
  * What the fixed wait names mean here: "spin" never reaches a Waker (the
  * caller spins in libferry on the JS thread); "block" and "hybrid" both sleep
- * on the event loop. For receive() they are the same (hybrid's spin would
- * have to run on the JS thread or in a helper thread, measured slower); for
- * progress, hybrid is the waiter thread's spin-then-sleep.
+ * on the event loop. For receive(), hybrid first spins libferry's adaptive
+ * budget (2-100 µs, halved after every miss) on the JS thread, in the same
+ * native call that arms the wake (ferry_sub_receive_or_arm); for progress,
+ * hybrid is the waiter thread's spin-then-sleep.
  */
 import type { Socket } from "bun";
 
