@@ -148,6 +148,7 @@ bool ferry__ring_hist_trim(ferry_channel *ch, bool head_only) {
 }
 
 void ferry__ring_hist_expire(ferry_channel *ch) {
+  if (!ch->history) return; /* a flag on a channel without history is forged: the orphan repair clears it */
   uint64_t head, tail;
   ferry__ring_window(ch, &head, &tail);
   uint64_t low = hist_low(ch, head, tail);
@@ -194,7 +195,7 @@ bool ferry__ring_drop_oldest(ferry_channel *ch) {
       }
     }
     /* every consumer skipped it: the history's reference goes too when it is the last one */
-    if (atomic_load(&e->refs) == 1) hist_drop(ch, e);
+    if (ch->history && atomic_load(&e->refs) == 1) hist_drop(ch, e);
     if (atomic_load(&e->refs) == 0) {
       ferry__ring_reclaim(ch, true);
       return true;
