@@ -36,7 +36,7 @@ static uint64_t my_start;
 
 static ferry_channel *make_channel(void) {
   struct ferry_seg_hdr h;
-  ferry__seg_layout(&h, FZ_CAPACITY, FZ_SLOTS);
+  ferry__seg_layout(&h, FZ_CAPACITY, FZ_SLOTS, FZ_HISTORY);
   h.creator_pid = my_pid;
   h.creator_start = my_start;
   snprintf(h.name, sizeof h.name, "fuzz");

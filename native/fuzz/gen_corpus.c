@@ -5,7 +5,7 @@
  *
  *   gen_corpus <out>/segment <out>/channel
  *
- * segment: the header page of channels made by ferry_channel_create on
+ * segment: the header page of channels made by ferry_channel_create2 on
  * /dev/shm (several capacities and ring sizes), with the file's real size,
  * in fuzz_segment's format (flags 0, and flags 3 = checksum and size fixed up).
  *
@@ -94,15 +94,15 @@ static int channel_seeds(const char *dir) {
 static int segment_seeds(const char *dir) {
   static const struct {
     uint64_t capacity;
-    uint32_t slots;
-  } g[] = {{1, 8}, {4096, 16}, {64 * 1024, 64}, {1u << 20, 4096}, {64ull << 20, 1024}};
+    uint32_t slots, history;
+  } g[] = {{1, 8, 0}, {4096, 16, 15}, {64 * 1024, 64, 7}, {1u << 20, 4096, 0}, {64ull << 20, 1024, 1}};
   int n = 0;
   for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
     char name[64], path[128];
     snprintf(name, sizeof name, "fuzzgen-%d-%zu", (int)getpid(), i);
     snprintf(path, sizeof path, "/dev/shm/ferry.%s", name);
     ferry_channel *ch;
-    if (ferry_channel_create(name, g[i].capacity, g[i].slots, 0, &ch) != 0) {
+    if (ferry_channel_create2(name, g[i].capacity, g[i].slots, 0, g[i].history, &ch) != 0) {
       fprintf(stderr, "gen_corpus: create %s: %s\n", name, ferry_last_error());
       exit(1);
     }

@@ -3,7 +3,7 @@
  * the corpus generator (gen_corpus.c).
  *
  * One fixed channel geometry (16 KiB arena of 64 B granules = 256 granules,
- * 4 bitmap words; 16 ring slots). An input is
+ * 4 bitmap words; 16 ring slots; a history of 3). An input is
  *
  *   struct fz_prefix                          32 bytes: op script and flags
  *   struct ferry_ctrl                          the control block
@@ -29,6 +29,7 @@
 
 #define FZ_CAPACITY (16u * 1024u)
 #define FZ_SLOTS 16u
+#define FZ_HISTORY 3u /* the channel keeps 3 messages for late joiners: history flags are fuzz bytes too */
 #define FZ_CONS 4u
 #define FZ_PARTS 4u
 #define FZ_HELD 8u

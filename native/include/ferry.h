@@ -100,6 +100,7 @@ typedef struct ferry_channel_info {
   uint64_t arena_ro;      /* address of the read-only arena view */
   uint64_t ctrl;          /* address of the control block (hot counters) */
   uint64_t segment_size;  /* total bytes of the segment */
+  uint64_t history;       /* messages kept for late joiners (ferry_channel_create2), 0: none */
 } ferry_channel_info;
 
 /* Counters of a channel (ferry_channel_stats). */
@@ -113,6 +114,7 @@ typedef struct ferry_stats {
   uint64_t publishers;    /* live publishers */
   uint64_t subscribers;   /* live subscribers */
   uint64_t reclaimed;     /* participants reclaimed after a crash */
+  uint64_t history;       /* messages the history holds now (at most ferry_channel_info.history) */
 } ferry_stats;
 
 /* ---- library ---- */
@@ -150,6 +152,21 @@ FERRY_API int ferry_name_check(const char *name);
  */
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t ring_slots,
                                    uint32_t mode, ferry_channel **out);
+/*
+ * ferry_channel_create with a history: the channel keeps a reference on the
+ * last `history` published messages (0: none, as ferry_channel_create; at
+ * most ring_slots - 1, FERRY_E_INVAL otherwise), so that a consumer created
+ * later (a broadcast subscriber, or the first member of a worker group)
+ * starts at the oldest of them still held instead of at the tail: it
+ * receives those messages, then live ones. The history keeps their ring
+ * slots and arena space; a publisher that finds the ring or arena full
+ * drops history messages that only the history still holds, oldest first,
+ * before it waits, fails or drops unread messages, so history never blocks
+ * a publisher. It outlives the publishers (a late subscriber then gets the
+ * history and FERRY_E_EOF / FERRY_E_PEERDEAD) and goes with the segment.
+ */
+FERRY_API int ferry_channel_create2(const char *name, uint64_t capacity, uint32_t ring_slots, uint32_t mode,
+                                    uint32_t history, ferry_channel **out);
 /* ferry_channel_open2(name, 0, NULL, 0, NULL, 0, out): trusts only this process's euid. */
 /*
  * The same create on a thread of its own, for callers that must not block
@@ -161,6 +178,9 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
 typedef struct ferry_create_job ferry_create_job;
 FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, uint32_t ring_slots, uint32_t mode,
                                          ferry_create_job **out);
+/* The same with a history (ferry_channel_create2). */
+FERRY_API int ferry_channel_create_async2(const char *name, uint64_t capacity, uint32_t ring_slots, uint32_t mode,
+                                          uint32_t history, ferry_create_job **out);
 FERRY_API int ferry_channel_create_collect(ferry_create_job *job, ferry_channel **out);
 FERRY_API int ferry_channel_open(const char *name, ferry_channel **out);
 

@@ -103,13 +103,13 @@ export const MsgInfoLayout = defineStruct("ferry_msg_info", sym.ferry_sizeof_msg
 
 /** Channel geometry and mapped addresses (ferry_channel_info_get). */
 export const ChannelInfoLayout = defineStruct("ferry_channel_info", sym.ferry_sizeof_channel_info, {
-  arenaSize: "u64", granule: "u64", ringSlots: "u64", arenaRo: "u64", ctrl: "u64", segmentSize: "u64",
+  arenaSize: "u64", granule: "u64", ringSlots: "u64", arenaRo: "u64", ctrl: "u64", segmentSize: "u64", history: "u64",
 });
 
 /** Channel counters (ferry_channel_stats). */
 export const StatsLayout = defineStruct("ferry_stats", sym.ferry_sizeof_stats, {
   published: "u64", tail: "u64", head: "u64", dropped: "u64", unheard: "u64", arenaUsed: "u64",
-  publishers: "u64", subscribers: "u64", reclaimed: "u64",
+  publishers: "u64", subscribers: "u64", reclaimed: "u64", history: "u64",
 });
 
 /** Engine configuration (ferry_engine_open); `options` is a char* address. */

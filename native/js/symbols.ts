@@ -23,6 +23,9 @@ const table = {
   // channels
   ferry_channel_create: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
   ferry_channel_create_async: { args: ["buffer", T.u64, T.u32, T.u32, "buffer"], returns: T.i32 },
+  // name, capacity, slots, mode, history (messages kept for late subscribers), out
+  ferry_channel_create2: { args: ["buffer", T.u64, T.u32, T.u32, T.u32, "buffer"], returns: T.i32 },
+  ferry_channel_create_async2: { args: ["buffer", T.u64, T.u32, T.u32, T.u32, "buffer"], returns: T.i32 },
   ferry_channel_create_collect: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_channel_open: { args: ["buffer", "buffer"], returns: T.i32 },
   // name, flags (FERRY_TRUST_*), uids, nuids, gids, ngids, out

@@ -84,6 +84,11 @@ static int judge_existing(const char *path, const char *name) {
 
 FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
                                    ferry_channel **out) {
+  return ferry_channel_create2(name, capacity, slots, mode, 0, out);
+}
+
+FERRY_API int ferry_channel_create2(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
+                                    uint32_t history, ferry_channel **out) {
   char path[128], tmp[160];
   int r;
   if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
@@ -95,6 +100,8 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
   if (slots < FERRY_MIN_RING || slots > FERRY_MAX_RING || (slots & (slots - 1)))
     return ferry__err(FERRY_E_INVAL, "ring slots %u: must be a power of two in %u..%u", slots, FERRY_MIN_RING,
                       FERRY_MAX_RING);
+  if (history >= slots)
+    return ferry__err(FERRY_E_INVAL, "history %u: must be below the ring's %u slots (0 keeps none)", history, slots);
   if (mode == 0) mode = 0600;
   if (mode & ~0666u) return ferry__err(FERRY_E_INVAL, "mode %o: only read/write bits are allowed", mode);
 
@@ -102,7 +109,7 @@ FERRY_API int ferry_channel_create(const char *name, uint64_t capacity, uint32_t
   if (!ch) return ferry__err(FERRY_E_NOMEM, "out of memory");
   ch->creator = true;
   struct ferry_seg_hdr h;
-  ferry__seg_layout(&h, capacity, slots);
+  ferry__seg_layout(&h, capacity, slots, history);
 
   /* Build the segment under a temporary name, then rename it into place, so
    * no process ever sees a half-initialised channel. */
@@ -215,7 +222,7 @@ struct ferry_create_job {
   int efd;
   char name[FERRY_NAME_MAX + 1];
   uint64_t capacity;
-  uint32_t slots, mode;
+  uint32_t slots, mode, history;
   int rc;
   ferry_channel *ch;
   char detail[512];
@@ -223,7 +230,7 @@ struct ferry_create_job {
 
 static void *create_main(void *arg) {
   struct ferry_create_job *j = arg;
-  j->rc = ferry_channel_create(j->name, j->capacity, j->slots, j->mode, &j->ch);
+  j->rc = ferry_channel_create2(j->name, j->capacity, j->slots, j->mode, j->history, &j->ch);
   if (j->rc) snprintf(j->detail, sizeof j->detail, "%s", ferry_last_error()); /* the detail is per thread */
   ferry__efd_signal(j->efd); /* after the result is stored: the reader sees it */
   return NULL;
@@ -231,6 +238,11 @@ static void *create_main(void *arg) {
 
 FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
                                          ferry_create_job **out) {
+  return ferry_channel_create_async2(name, capacity, slots, mode, 0, out);
+}
+
+FERRY_API int ferry_channel_create_async2(const char *name, uint64_t capacity, uint32_t slots, uint32_t mode,
+                                          uint32_t history, ferry_create_job **out) {
   if (!out) return ferry__err(FERRY_E_INVAL, "out is NULL");
   *out = NULL;
   int r = ferry_name_check(name); /* what fails at once fails here, on the caller's thread */
@@ -241,6 +253,7 @@ FERRY_API int ferry_channel_create_async(const char *name, uint64_t capacity, ui
   j->capacity = capacity;
   j->slots = slots;
   j->mode = mode;
+  j->history = history;
   if ((r = ferry__thread_efd(&j->thread, &j->efd, create_main, j, "create thread"))) {
     free(j);
     return r;
@@ -382,6 +395,7 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
   out->arena_ro = (uint64_t)(uintptr_t)ch->arena_ro;
   out->ctrl = (uint64_t)(uintptr_t)ch->ctrl;
   out->segment_size = ch->segment_size;
+  out->history = ch->history;
   return 0;
 }
 
@@ -477,6 +491,7 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   out->publishers = FERRY__COUNT_GET(c->pubs_live);
   out->subscribers = FERRY__COUNT_GET(c->subs_live);
   out->reclaimed = c->reclaimed;
+  out->history = ferry__ring_hist_count(ch);
   ferry__chan_unlock(ch);
   return 0;
 }

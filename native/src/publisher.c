@@ -130,6 +130,7 @@ static bool orphan_check_due(ferry_channel *ch) {
 static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
+  uint32_t trims = 0;
   for (int round = 0;; round++) {
     /* A publish that needs no arena space reclaims only when the ring is
      * full: reading released descriptors costs a cache miss each, and a
@@ -153,6 +154,13 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
        * reader killed inside claim or release left behind (at most once a slice) */
       ferry__reap_locked(ch);
       ferry__orphans_fix(ch);
+      continue;
+    }
+    /* history never makes a publisher wait: free the oldest message only the history holds
+     * (the one at the head when a ring slot is missing), under every policy; bounded, as
+     * each trim clears a flag only a publish sets */
+    if (ch->history && trims < ch->ring_slots && ferry__ring_hist_trim(ch, !ring_ok)) {
+      trims++;
       continue;
     }
     if (p->bp != FERRY_BP_DROP_OLDEST || !ferry__ring_drop_oldest(ch)) return FERRY_E_FULL;

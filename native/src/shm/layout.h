@@ -15,7 +15,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 5u
+#define FERRY_LAYOUT_VERSION 6u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -39,8 +39,11 @@ struct ferry_seg_hdr {
   uint32_t max_parts;
   uint32_t max_consumers;
   uint32_t max_held;
+  /* messages kept for subscribers that join late (0: none; below ring_slots, v6) */
+  uint32_t history;
   uint32_t creator_pid;
   uint32_t creator_uid;
+  uint32_t reserved;
   uint64_t creator_start; /* process start time, clock ticks since boot */
   uint64_t created_ns;    /* CLOCK_REALTIME */
   char name[FERRY_NAME_MAX + 1];
@@ -130,6 +133,7 @@ enum {
   ENT_RECLAIMED = 1u, /* arena blocks freed */
   ENT_PIPELINED = 2u, /* published before its payload was copied: see progress */
   ENT_PUBREF = 4u,    /* the publisher still holds its reference (pipelined; atomic clear) */
+  ENT_HIST = 8u,      /* the channel holds a history reference on it (history > 0; cleared under the lock) */
 };
 
 /*
@@ -177,6 +181,7 @@ struct ferry_channel {
   uint64_t segment_size, arena_off, arena_size, granule;
   uint32_t gshift; /* log2(granule) */
   uint32_t ring_slots, ring_mask, max_parts, max_consumers;
+  uint32_t history; /* messages kept for late joiners (validated < ring_slots) */
   uint64_t nbits, nwords;
   struct ferry_ctrl *ctrl;
   struct ferry_consumer *cons;

@@ -90,7 +90,9 @@ static bool holds(const struct ferry_part *p, uint64_t s, uint32_t idx) {
  * ring, would never be reclaimed. Here every descriptor that every consumer
  * has moved past (so no new claim of it can start) keeps only the references
  * someone can prove: a live subscriber holding it (held record or in-flight
- * word) and the publisher's reference of a pipelined copy. Excess references
+ * word), the publisher's reference of a pipelined copy, and the history's
+ * (ENT_HIST on one of the last `history` messages; a flag on an older one is
+ * cleared, not counted). Excess references
  * are dropped, with a CAS from a value read before the holders were counted
  * and read again after, so a release racing with the count makes this skip
  * the descriptor (it is looked at again next time) instead of dropping a
@@ -115,6 +117,7 @@ int ferry__orphans_fix(ferry_channel *ch) {
     uint32_t r1 = atomic_load_explicit(&e->refs, memory_order_acquire);
     if (r1 == 0) continue;
     uint32_t proven = (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF) ? 1 : 0;
+    if (ferry__ring_hist_holds(ch, s, tail)) proven++; /* the channel's own: one of the last k messages */
     for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS && proven < r1; i++) {
       const struct ferry_part *p = &ch->parts[i];
       if (p->kind == PART_SUB && holds(p, s, idx)) proven++;
@@ -177,6 +180,7 @@ void ferry__repair(ferry_channel *ch) {
     for (int h = 0; h < FERRY_MAX_HELD; h++)
       if (p->held[h].used && p->held[h].b && ferry__mark(ch, p->held[h].a, p->held[h].b)) p->held[h].used = 0;
   }
+  ferry__ring_hist_expire(ch); /* died after publishing, before dropping the oldest history reference */
   ferry__reap_locked(ch);
 }
 
@@ -225,12 +229,14 @@ int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint
     return ferry__err(FERRY_E_LIMIT, "channel \"%s\" has %d subscribers/groups already", ch->name, FERRY_MAX_CONSUMERS);
   int r = part_join(ch, PART_SUB, part);
   if (r) return r;
-  if (ci == FERRY_MAX_CONSUMERS) { /* a new consumer starts at the tail: it sees what comes next */
+  if (ci == FERRY_MAX_CONSUMERS) {
+    /* a new consumer starts at the tail (it sees what comes next), or with a history at the
+     * oldest message the history holds: a new group gets the history once, shared by its members */
     ci = free_ci;
     struct ferry_consumer *kc = &ch->cons[ci];
     memset(kc->group, 0, sizeof kc->group);
     memcpy(kc->group, group, gl);
-    atomic_store(&kc->cursor, c->tail);
+    atomic_store(&kc->cursor, ferry__ring_hist_start(ch));
     atomic_store(&kc->dropped, 0);
     kc->members = 1;
     kc->state = CONS_ACTIVE;

@@ -15,6 +15,16 @@
  *    checked against the arena before use (ferry__ring_check).
  *  - A pipelined message carries one extra reference for its publisher
  *    (ENT_PUBREF) until the copy ends, and a progress word that only grows.
+ *  - History (ch->history = k > 0): every message carries one more reference
+ *    for the channel itself (ENT_HIST) while it is one of the last k
+ *    published; publishing message s drops that reference of message s - k.
+ *    The flag is set at publish and cleared only under the lock, so under the
+ *    lock ENT_HIST means refs >= 1: the descriptor and its space stay. A new
+ *    consumer starts at the oldest history message (ferry__ring_hist_start),
+ *    taking its own reference on each one from there to the tail. A
+ *    publisher that finds the ring or arena full drops history references
+ *    that are the last reference of their message, oldest first
+ *    (ferry__ring_hist_trim): history never makes a publisher wait.
  *  - A subscriber marks the message whose claim or release is in flight in
  *    its participant record (`pending`) before the step that moves a
  *    reference, so a process killed between the claim CAS and recording the
@@ -42,7 +52,8 @@ void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
     if (r == 0 || i == CAS_TRIES) return; /* corrupt, double release, or a peer scribbling: never wrap, never spin */
     if (atomic_compare_exchange_weak(&e->refs, &r, r - 1)) break;
   }
-  if (r == 1) ferry__wake_space(ch);
+  /* the last reference, or the last one besides the history's (which a publisher short of space may drop) */
+  if (r == 1 || (r == 2 && (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_HIST))) ferry__wake_space(ch);
 }
 
 void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e) {
@@ -87,6 +98,85 @@ void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
   }
 }
 
+/* ---------------------------------------------------------------- history */
+
+/* Drop the history reference of e once (lock held): false if it had none. */
+static bool hist_drop(ferry_channel *ch, struct ferry_entry *e) {
+  if (!(__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_HIST, __ATOMIC_ACQ_REL) & ENT_HIST)) return false;
+  ferry__ring_unref(ch, e);
+  return true;
+}
+
+/* Is message s (in the window) held by the history: published, flagged, not reclaimed? */
+static bool in_history(ferry_channel *ch, uint64_t s) {
+  struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+  return atomic_load_explicit(&e->seq, memory_order_acquire) == s + 1 &&
+         (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & (ENT_HIST | ENT_RECLAIMED)) == ENT_HIST &&
+         atomic_load_explicit(&e->refs, memory_order_relaxed) - 1u < UINT32_MAX - 1u; /* 1 .. 2^32-2: never wraps */
+}
+
+/* The oldest seq the history may hold: max(head, tail - k). */
+static uint64_t hist_low(ferry_channel *ch, uint64_t head, uint64_t tail) {
+  uint64_t k = ch->history; /* the local copy, validated < ring_slots */
+  return tail - head > k ? tail - k : head;
+}
+
+uint64_t ferry__ring_hist_start(ferry_channel *ch) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  if (!ch->history) return tail;
+  uint64_t low = hist_low(ch, head, tail), s = tail;
+  while (s > low && in_history(ch, s - 1)) s--; /* at most k steps; stops at the first gap */
+  for (uint64_t q = s; q < tail; q++) /* this consumer's own reference, as if it had been there at publish */
+    atomic_fetch_add_explicit(&ch->ring[q & ch->ring_mask].refs, 1, memory_order_relaxed);
+  return s;
+}
+
+bool ferry__ring_hist_trim(ferry_channel *ch, bool head_only) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  uint64_t end = head_only && tail > head ? head + 1 : tail;
+  for (uint64_t s = head; s < end; s++) { /* at most ring_slots steps */
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (!in_history(ch, s) || atomic_load(&e->refs) != 1) continue; /* a reader still needs it: dropping frees nothing */
+    if (!hist_drop(ch, e)) continue;
+    if (atomic_load(&e->refs) != 0) continue; /* a peer raced us: it is not free after all */
+    ferry__ring_reclaim(ch, true);
+    return true;
+  }
+  return false;
+}
+
+void ferry__ring_hist_expire(ferry_channel *ch) {
+  if (!ch->history) return; /* a flag on a channel without history is forged: the orphan repair clears it */
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  uint64_t low = hist_low(ch, head, tail);
+  bool dropped = false;
+  for (uint64_t s = head; s < low; s++) { /* a publisher that died before dropping the oldest one's */
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load(&e->seq) == s + 1 && hist_drop(ch, e)) dropped = true;
+  }
+  if (dropped) ferry__ring_reclaim(ch, true);
+}
+
+uint32_t ferry__ring_hist_count(ferry_channel *ch) {
+  if (!ch->history) return 0;
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  uint32_t n = 0;
+  for (uint64_t s = hist_low(ch, head, tail); s < tail; s++) n += in_history(ch, s);
+  return n;
+}
+
+bool ferry__ring_hist_holds(ferry_channel *ch, uint64_t s, uint64_t tail) {
+  struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+  if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_HIST)) return false;
+  if (s < tail && tail - s <= ch->history) return true;
+  __atomic_fetch_and(&e->flags, ~(uint32_t)ENT_HIST, __ATOMIC_ACQ_REL); /* stale or forged: not a reference to keep */
+  return false;
+}
+
 bool ferry__ring_drop_oldest(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
   uint64_t head, tail;
@@ -104,6 +194,8 @@ bool ferry__ring_drop_oldest(ferry_channel *ch) {
         ferry__ring_unref(ch, e);
       }
     }
+    /* every consumer skipped it: the history's reference goes too when it is the last one */
+    if (ch->history && atomic_load(&e->refs) == 1) hist_drop(ch, e);
     if (atomic_load(&e->refs) == 0) {
       ferry__ring_reclaim(ch, true);
       return true;
@@ -135,14 +227,19 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   e->hdr_len = m->hdr_len;
   e->hdr_ngran = m->hdr_ngran;
   e->publisher = m->publisher;
-  e->flags = m->flags;
+  uint32_t k = ch->history;
+  e->flags = m->flags | (k ? ENT_HIST : 0);
   atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
   atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
   uint32_t refs = c->n_consumers_active;
-  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0), memory_order_relaxed);
+  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0), memory_order_relaxed);
   atomic_store_explicit(&e->seq, s + 1, memory_order_release); /* visible from here */
   c->tail = s + 1;
   c->published++;
+  if (k && s >= k) { /* message s - k leaves the history (a crash before this: ferry__ring_hist_expire) */
+    struct ferry_entry *old = &ch->ring[(s - k) & ch->ring_mask];
+    if (atomic_load_explicit(&old->seq, memory_order_relaxed) == s - k + 1) hist_drop(ch, old);
+  }
   if (refs == 0) {
     c->unheard++;
     ferry__ring_reclaim(ch, false);

@@ -41,6 +41,21 @@ bool ferry__ring_drop_oldest(ferry_channel *ch);
 /* Give back every message consumer k will never claim (it leaves). */
 void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k);
 
+/* -- history (ch->history > 0; channel lock held) -- */
+/* Where a new consumer starts: the oldest message the history still holds (the tail without
+ * history); takes the consumer's reference on every message from there to the tail. */
+uint64_t ferry__ring_hist_start(ferry_channel *ch);
+/* Space is short: drop the oldest history reference that is its message's last one and free
+ * the message (head_only: only the message at the head, which frees a ring slot). */
+bool ferry__ring_hist_trim(ferry_channel *ch, bool head_only);
+/* Drop history references older than the last k messages (a publisher that died before dropping one). */
+void ferry__ring_hist_expire(ferry_channel *ch);
+/* Messages the history holds now. */
+uint32_t ferry__ring_hist_count(ferry_channel *ch);
+/* Orphan repair: is message s's history reference legitimate (one of the last k before `tail`)?
+ * A flag outside that window is cleared (its reference is then not counted). */
+bool ferry__ring_hist_holds(ferry_channel *ch, uint64_t s, uint64_t tail);
+
 /* -- receiving side, lock-free -- */
 /*
  * Claim consumer k's next message: 0 (claim filled, unvalidated), or FERRY_E_AGAIN when none.

@@ -67,7 +67,7 @@ static uint64_t pick_granule(uint64_t capacity) {
   return g;
 }
 
-void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots) {
+void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots, uint32_t history) {
   memset(h, 0, sizeof *h);
   h->magic = FERRY_MAGIC;
   h->layout_version = FERRY_LAYOUT_VERSION;
@@ -75,6 +75,7 @@ void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slot
   h->granule = pick_granule(capacity);
   h->arena_size = FERRY__ALIGN_UP(FERRY__ALIGN_UP(capacity, h->granule), FERRY_PAGE);
   h->ring_slots = slots;
+  h->history = history;
   h->max_parts = FERRY_MAX_PARTICIPANTS;
   h->max_consumers = FERRY_MAX_CONSUMERS;
   h->max_held = FERRY_MAX_HELD;
@@ -107,6 +108,7 @@ int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h) {
   ch->gshift = (uint32_t)__builtin_ctzll(h->granule);
   ch->ring_slots = h->ring_slots;
   ch->ring_mask = h->ring_slots - 1;
+  ch->history = h->history; /* validated: below ring_slots */
   ch->max_parts = h->max_parts;
   ch->max_consumers = h->max_consumers;
   ch->nbits = h->arena_size / h->granule;
@@ -163,6 +165,9 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
     return ferry__err(FERRY_E_VERSION, "segment limits differ from this libferry's");
   if (!pow2(h->ring_slots) || h->ring_slots < FERRY_MIN_RING || h->ring_slots > FERRY_MAX_RING)
     return ferry__err(FERRY_E_CORRUPT, "bad ring size %u", h->ring_slots);
+  if (h->history >= h->ring_slots)
+    return ferry__err(FERRY_E_CORRUPT, "history of %u messages does not fit a ring of %u slots", h->history,
+                      h->ring_slots);
   if (!pow2(h->granule) || h->granule < 64 || h->granule > (1u << 20) || h->arena_size % h->granule ||
       h->arena_size == 0 || h->arena_size > FERRY_MAX_ARENA)
     return ferry__err(FERRY_E_CORRUPT, "bad arena geometry");

@@ -8,8 +8,9 @@
 #include "shm/layout.h"
 
 int ferry__shm_path(const char *name, char *out, size_t cap); /* FERRY_E_NAME for a bad name */
-/* Fill a new header for `capacity` arena bytes and `slots` descriptors (creator fields left 0). */
-void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots);
+/* Fill a new header for `capacity` arena bytes, `slots` descriptors and a history of `history`
+ * messages (< slots; creator fields left 0). */
+void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slots, uint32_t history);
 uint64_t ferry__checksum(const struct ferry_seg_hdr *h);
 /* Check a header copied out of shared memory against the file it came from. */
 int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size);

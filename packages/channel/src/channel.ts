@@ -27,7 +27,9 @@ function createArgs(name: string, opts: CreateOptions | undefined) {
     throw new FerryError(Errno.INVAL, `capacity must be a positive integer, got ${String(capacity)}`);
   const slots = o.slots === undefined ? 0 : checkInt(o.slots, "slots", 0, 2 ** 32 - 1);
   const permissions = o.permissions === undefined ? 0o600 : checkInt(o.permissions, "permissions", 0, 0o777);
-  return { capacity, slots, permissions };
+  // below the ring's slots: libferry checks that (its default ring included) with FERRY_E_INVAL
+  const history = o.history === undefined ? 0 : checkInt(o.history, "history", 0, 2 ** 32 - 1);
+  return { capacity, slots, permissions, history };
 }
 
 export class Channel extends NativeHandle {
@@ -36,6 +38,8 @@ export class Channel extends NativeHandle {
   readonly capacity: number;
   readonly slots: number;
   readonly granule: number;
+  /** Messages kept for late subscribers (CreateOptions.history; 0: none), as the creator set it. */
+  readonly history: number;
   readonly #arenaRo: Pointer;
   #members = new Set<ChannelMember>();
 
@@ -48,6 +52,7 @@ export class Channel extends NativeHandle {
     this.capacity = info.arenaSize;
     this.granule = info.granule;
     this.slots = info.ringSlots;
+    this.history = info.history;
     this.#arenaRo = info.arenaRo as Pointer;
   }
 
@@ -59,7 +64,7 @@ export class Channel extends NativeHandle {
   static create(name: string, opts?: CreateOptions): Channel {
     const a = createArgs(name, opts);
     const out = new BigUint64Array(1);
-    check(sym.ferry_channel_create(cstr(name), a.capacity, a.slots, a.permissions, out), `create channel "${name}"`);
+    check(sym.ferry_channel_create2(cstr(name), a.capacity, a.slots, a.permissions, a.history, out), `create channel "${name}"`);
     return new Channel(name, Number(out[0]) as Pointer);
   }
 
@@ -72,7 +77,10 @@ export class Channel extends NativeHandle {
   static async createAsync(name: string, opts?: CreateOptions): Promise<Channel> {
     const a = createArgs(name, opts);
     const job = new BigUint64Array(1);
-    const fd = check(sym.ferry_channel_create_async(cstr(name), a.capacity, a.slots, a.permissions, job), `create channel "${name}"`);
+    const fd = check(
+      sym.ferry_channel_create_async2(cstr(name), a.capacity, a.slots, a.permissions, a.history, job),
+      `create channel "${name}"`,
+    );
     const reader = Bun.file(fd).stream().getReader();
     try {
       await reader.read(); // the eventfd fires once the thread has stored its result

@@ -21,6 +21,22 @@ export interface CreateOptions {
   /** Segment permission bits, e.g. 0o660 to share with a group. Default 0o600. Openers refuse
    * group or world write bits unless they trust them (OpenOptions.trust). */
   permissions?: number;
+  /**
+   * Keep the last `history` published messages for subscribers that join late (as iceoryx2's
+   * history). A new broadcast subscriber, or the first member of a new worker group (the group
+   * then gets the history once, shared by its members), starts at the oldest message the history
+   * still holds, then receives live messages in order, without gap or duplicate. The history
+   * outlives the publishers: a subscriber created after the last one closed gets it and then
+   * FERRY_E_EOF (FERRY_E_PEERDEAD if one crashed); it goes away with the channel.
+   *
+   * Memory: the history keeps up to `history` ring slots and those messages' arena space (payload
+   * and header) in use. It never blocks a publisher: one that finds the ring or arena full first
+   * drops history messages that nobody else holds, oldest first (then waits, fails or drops unread
+   * messages as its backpressure says), so under pressure the history holds fewer messages.
+   *
+   * An integer 0 (default: none) .. slots - 1; anything else is FERRY_E_INVAL. docs/channel.md#history.
+   */
+  history?: number;
 }
 
 /**
@@ -145,6 +161,8 @@ export interface ChannelStats {
   publishers: number;
   subscribers: number;
   reclaimed: number;
+  /** Messages the history holds now (at most the channel's `history`). */
+  history: number;
 }
 
 /* ------------------------------------------------------------------ validation of the names */
