@@ -198,13 +198,13 @@ int ferry__dsa_discover(const struct dsa_discover_opts *o, struct dsa_wq_info *w
     struct dsa_wq_info w;
     wq_read(o->sysfs, o->devroot, wqs[i], &w);
     if (o->want && strchr(o->want, '/')) snprintf(w.path, sizeof w.path, "%s", o->want);
-    char why[300];
+    char why[400];
     bool mmap_ok;
     int map_errno;
     wq_check(o, &w, why, sizeof why, &mmap_ok, &map_errno);
     if (!why[0]) {
       *wq = w;
-      char how[200], mt[32], cpu[64];
+      char how[320], mt[32], cpu[64];
       how_text(o, &w, mmap_ok, map_errno, how, sizeof how);
       fmt_size(w.max_transfer, mt, sizeof mt);
       ferry__dsa_cpu_text(o->cpu, cpu, sizeof cpu);

@@ -48,7 +48,7 @@ struct dsa_portal_ops {
 struct dsa_portal {
   const struct dsa_portal_ops *ops;
   struct dsa_wq_info wq;
-  char how[160]; /* how descriptors are submitted, for caps / probe text */
+  char how[320]; /* how descriptors are submitted, for caps / probe text */
 };
 
 #endif
