@@ -21,6 +21,7 @@ export const RANKS = [
   "sys/error", "sys/version", "sys/sys", "sys/proc", "sys/wait", "sys/waiter",
   "shm/layout", "shm/segment", "shm/lock", "shm/alloc", "shm/wake", "shm/ring", "shm/members",
   "engine/copy", "engine/completion", "engine/builtin", "engine/engine", "engine/cpu", "engine/sw",
+  "engine/dsa_hw", "engine/dsa_portal", "engine/dsa_emu", "engine/dsa_idxd", "engine/dsa",
   "channel", "publisher", "subscriber", "send", "fault",
 ];
 

@@ -5,7 +5,7 @@
  *
  * Registry: a fixed table of FERRY_ENGINE_MAX entries under one mutex
  * (touched only by register/load/open/close/list, never per job). The
- * built-ins `cpu` and `sw` are registered on first use. A plugin's library
+ * built-ins `cpu`, `sw` and `dsa` are registered on first use. A plugin's library
  * stays loaded while it is registered; unregistering dlcloses it.
 
  */
@@ -104,6 +104,7 @@ static void lock_reg(void) {
     reg_init = true;
     add_locked(&ferry__engine_cpu, NULL, true);
     add_locked(&ferry__engine_sw, NULL, true);
+    add_locked(&ferry__engine_dsa, NULL, true);
   }
 }
 

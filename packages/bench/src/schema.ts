@@ -182,7 +182,17 @@ export interface ModesResult {
   hotcold: HotColdCell[];
   c: { status: string; detail?: string; records: CModesRecord[] };
   callgrind: { status: string; detail?: string; cells: CallgrindCell[] };
+  /** 5f: the dsa engine (emulated device unless DSA hardware is found) vs sw, offload send median. */
+  engines?: { device: string; reason: string; cells: EngineOverheadCell[] };
   seconds: number;
+}
+
+export interface EngineOverheadCell {
+  size: number;
+  sw_ns: number;
+  dsa_ns: number;
+  /** dsa_ns / sw_ns */
+  ratio: number;
 }
 
 /* ------------------------------------------------------------------ the run */

@@ -6,6 +6,11 @@ import { MODES, type ModesResult, type SendMode } from "../schema";
 export function modesTables(r: ModesResult): string {
   const o: string[] = [];
   const lat = (m: SendMode, size: number) => r.latency.find((c) => c.mode === m && c.size === size)!;
+  if (r.engines) {
+    o.push(`-- 5f. engine overhead: dsa on the ${r.engines.device} device vs sw (1 thread), in-process offload send, median`);
+    o.push(table(["size", "sw", "dsa", "dsa/sw"], r.engines.cells.map((c) => [fmtSize(c.size), fmtNs(c.sw_ns), fmtNs(c.dsa_ns), `${c.ratio.toFixed(2)}x`])));
+    o.push(`dsa: ${r.engines.reason}. The emulated device copies on a CPU thread: this is its overhead as a correctness vehicle, not a DSA speed claim.`);
+  }
   o.push("-- 5a. end-to-end latency (send start -> receiver processed every byte), median");
   o.push(table(["size", "inline", "offload", "pipelined", "copy", "work", "limit", "inline/limit", "offload/limit", "pipelined/limit", "pipelined vs inline"], r.limits.map((x) => {
     const [i, p] = [lat("inline", x.size), lat("pipelined", x.size)];

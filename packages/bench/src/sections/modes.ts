@@ -13,6 +13,8 @@
  *     and the whole process (process.cpuUsage(), copy threads included);
  *  d. hot vs cold: the receiver's read time right after arrival, for a size
  *     that fits the LLC and one that does not;
+ *  f. engine overhead: the dsa engine (emulated DSA device here) vs sw,
+ *     the same offload send in one process (measure/engines-overhead.ts);
  *  e. the C bench bench_modes (ns and sender CPU per message), and with
  *     --callgrind its instructions per message under valgrind, per thread.
  *
@@ -28,6 +30,7 @@ import { target } from "../lib/target";
 import { modesC, modesCallgrind } from "../measure/modes-c";
 import { hotCold, modesLatency } from "../measure/modes-latency";
 import { modesStreams } from "../measure/modes-streams";
+import { enginesOverhead } from "../measure/engines-overhead";
 import type { ModesResult, SendMode } from "../schema";
 import { section, type Log, type Options } from "../section";
 import { modesSvg, modesTables } from "./modes-report";
@@ -101,6 +104,9 @@ async function run(cfg: ModesConfig, log: Log): Promise<ModesResult> {
     res.throughput = st.tput;
     res.cpu = st.cpu;
     res.hotcold = await hotCold(cfg, engine, llc);
+    log("engine overhead (5f): dsa (emulated device unless DSA is found) vs sw, offload send median:");
+    res.engines = await enginesOverhead(cfg.quick ? [64 * 1024, MiB, 16 * MiB] : [64 * 1024, MiB, 16 * MiB, 64 * MiB], (s) => (s <= MiB ? (cfg.quick ? 30 : 100) : cfg.quick ? 7 : 15));
+    for (const c of res.engines.cells) log(`  ${fmtSize(c.size)}: sw ${fmtNs(c.sw_ns)}, dsa ${fmtNs(c.dsa_ns)} (${c.ratio.toFixed(2)}x)`);
     res.c = await modesC(cfg);
     res.callgrind = await modesCallgrind(cfg);
   } finally {
