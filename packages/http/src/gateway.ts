@@ -187,7 +187,14 @@ export function gateway(opts: GatewayOptions): Gateway {
             return;
           }
           const end = Math.min(off + CH, view.length);
-          c.enqueue(view.subarray(off, end));
+          if (end < view.length) c.enqueue(view.subarray(off, end));
+          else {
+            // the last piece: a copy (at most 1 MiB), so the message goes back now, not on a
+            // pull that only comes once the socket took it (and never if nobody asks again)
+            c.enqueue(view.slice(off, end));
+            release();
+            c.close();
+          }
           off = end;
         },
         cancel() {
