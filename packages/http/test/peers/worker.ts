@@ -4,6 +4,7 @@
  *   /hash      JSON { sha256, n, pid } of the body
  *   /echo      the body back, through a loaned response body (filled in place), x-sha256 header
  *   /echo-copy the body back as a plain Response (copied into the reply channel)
+ *   /gen?n=N   N bytes of 0x5a, written in place into a loaned body
  *   /json      the parsed JSON body back, with the request's method and a header
  *   /slow?ms=N emits {"event":"got"} then answers after N ms
  *   /headers   the request's headers as JSON
@@ -23,6 +24,12 @@ const w = serveWorker(cfg.name, async (req) => {
       const out = req.loanBody(req.bytes.length);
       out.bytes.set(req.bytes);
       return out.response({ status: 200, headers: { "x-sha256": sha(req.bytes), "x-pid": String(process.pid) } });
+    }
+    case "/gen": {
+      const n = Number(url.searchParams.get("n") ?? 0);
+      const out = req.loanBody(n);
+      out.bytes.fill(0x5a);
+      return out.response();
     }
     case "/echo-copy":
       return new Response(req.bytes.slice(), { headers: { "x-sha256": sha(req.bytes) } });
