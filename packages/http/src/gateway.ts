@@ -207,6 +207,7 @@ export function gateway(opts: GatewayOptions): Gateway {
   };
 
   const onMessage = (msg: Message) => {
+    wakeSpaceWaiters();
     let meta: ReplyMeta | AckMeta;
     let offset: number;
     try {
@@ -284,6 +285,12 @@ export function gateway(opts: GatewayOptions): Gateway {
 
   /* ------------------------------------------------ requests */
 
+  /** loans waiting for room: woken by every reply (a worker releases its request before it replies) */
+  const spaceWaiters = new Set<() => void>();
+  const wakeSpaceWaiters = () => {
+    if (spaceWaiters.size) for (const w of [...spaceWaiters]) w();
+  };
+
   /** loan `size` bytes, waiting (asynchronously) while the arena is full or 128 loans are out. */
   const loanAsync = async (size: number, deadline: number): Promise<Loan> => {
     for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
@@ -295,7 +302,16 @@ export function gateway(opts: GatewayOptions): Gateway {
       }
       if (performance.now() > deadline)
         throw new HttpError(503, "service unavailable: no room for the request body (too many requests in flight)");
-      await Bun.sleep(delay);
+      // retry when a reply arrives (its worker has given the request's space back) or after `delay`
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(wake, delay);
+        function wake() {
+          clearTimeout(t);
+          spaceWaiters.delete(wake);
+          resolve();
+        }
+        spaceWaiters.add(wake);
+      });
     }
   };
 

@@ -123,12 +123,18 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
     t.pub.sendSync(new TextEncoder().encode(`${text}\n`), { header });
   };
 
-  const reply = async (t: ReplyTarget, id: number, res: Response) => {
+  /**
+   * Publish `res` on the reply channel. `done` (the request message's release) runs as soon as the
+   * body no longer needs the request's memory, before the reply is published: the gateway's next
+   * upload may then loan that space the moment this reply wakes it.
+   */
+  const reply = async (t: ReplyTarget, id: number, res: Response, done: () => void) => {
     const meta = { id, s: res.status, h: headerPairs(res.headers) };
     const { header, prefix, prefixLen } = encodeMeta(meta);
     const l = loaned.get(res);
     if (l) {
       if (l.pub !== t.pub) throw new Error("loanBody() of another request");
+      done();
       if (prefix === null) {
         t.pub.publish(l.loan, { header, length: l.length });
         return;
@@ -142,6 +148,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
       return;
     }
     const body = res.body === null ? EMPTY : await res.bytes();
+    done();
     if (prefix === null) {
       t.pub.sendSync(body, { header });
       return;
@@ -204,7 +211,9 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
         return;
       }
       try {
-        await reply(t, id, res);
+        await reply(t, id, res, () => {
+          if (!msg.released) msg.release();
+        });
       } catch (e) {
         const code = (e as FerryError)?.code;
         if (code === "FERRY_E_TOOBIG")
@@ -218,7 +227,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
       console.error(`@ferry/http worker (pid ${process.pid}): bad request message:`, e);
     } finally {
       for (const l of ownLoans) if (l.active) try { t?.pub.unloan(l); } catch {}
-      msg.release();
+      if (!msg.released) msg.release();
       handled++;
     }
   };
