@@ -6,6 +6,7 @@
  */
 import { Channel, FerryError, type Loan, type Message, type Publisher, type Subscriber } from "@ferry/channel";
 import { DEFAULT_GROUP, alive, checkShmSpace, errorResponse, procStart, requestChannel } from "./common";
+import { REF_HEADER, REGISTER_PATH, RefError, RefRegistry } from "./refs";
 import { decodeMeta, encodeMeta, headerPairs, pairsToHeaders, type AckMeta, type ReplyMeta, type RequestMeta } from "./meta";
 
 const MiB = 2 ** 20;
@@ -30,6 +31,12 @@ export interface GatewayOptions {
   initialChunkBytes?: number;
   /** Request ring slots (most requests in flight). Default 1024. */
   slots?: number;
+  /**
+   * Accept the same-host reference form (refClient(): a body already in a Ferry channel of a
+   * client on this host, named by host, channel, sequence and length). Default false: such
+   * requests get a 4xx saying that references are not enabled.
+   */
+  references?: boolean;
 }
 
 export interface GatewayStats {
@@ -129,6 +136,7 @@ export function gateway(opts: GatewayOptions): Gateway {
   // reply loop never sees end of stream while workers come and go
   const keep: Publisher = repCh.publisher({ backpressure: "error" });
 
+  const refs = opts.references === true ? new RefRegistry(maxBodyBytes) : null;
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let late = 0;
@@ -359,8 +367,41 @@ export function gateway(opts: GatewayOptions): Gateway {
     }
   };
 
+  /** The referenced payload copied into a loan of the request channel (the reference form). */
+  const fromRef = async (t: { bytes: Uint8Array; release(): void }, prefixLen: number, deadline: number) => {
+    try {
+      const loan = await loanAsync(prefixLen + t.bytes.length, deadline);
+      const view = loan.bytes;
+      view.set(t.bytes, prefixLen);
+      return { loan, view, n: t.bytes.length };
+    } finally {
+      t.release();
+    }
+  };
+
   const fetch = async (req: Request, server?: { timeout?(req: Request, seconds: number): void } | null): Promise<Response> => {
     if (closed) return errorResponse(503, "service unavailable: the gateway is closed");
+    const refHeader = req.headers.get(REF_HEADER);
+    let ref: { bytes: Uint8Array; release(): void } | null = null;
+    if (refHeader !== null || (req.method === "POST" && req.url.endsWith(REGISTER_PATH))) {
+      if (!refs) return errorResponse(refHeader !== null ? 400 : 404, "the reference form is not enabled on this gateway: send the body itself");
+      try {
+        if (refHeader === null) return refs.register(await req.json().catch(() => null));
+        if (req.body !== null && req.headers.get("content-length") !== "0" && req.headers.get("content-length") !== null)
+          return errorResponse(400, "bad request: a reference request has no body");
+        ref = refs.take(refHeader);
+      } catch (e) {
+        if (e instanceof RefError) return errorResponse(e.status, e.message);
+        throw e;
+      }
+    }
+    if (ref) {
+      if (countWorkers() === 0) {
+        ref.release();
+        return errorResponse(503, "service unavailable: no live worker is serving this gateway");
+      }
+      return forward(req, server, ref.bytes.length, ref);
+    }
     const cl = req.headers.get("content-length");
     let declared: number | null = null;
     if (cl !== null) {
@@ -372,6 +413,15 @@ export function gateway(opts: GatewayOptions): Gateway {
       reqCh.reap();
       if (countWorkers() === 0) return errorResponse(503, "service unavailable: no live worker is serving this gateway");
     }
+    return forward(req, server, declared, null);
+  };
+
+  const forward = async (
+    req: Request,
+    server: { timeout?(req: Request, seconds: number): void } | null | undefined,
+    declared: number | null,
+    ref: { bytes: Uint8Array; release(): void } | null,
+  ): Promise<Response> => {
     // the socket must not go idle-timeout while a worker runs (Bun's default idle timeout is 10 s)
     if (server?.timeout && timeoutMs > 8_000) {
       try { server.timeout(req, Math.min(255, Math.ceil(timeoutMs / 1000) + 2)); } catch {}
@@ -381,10 +431,13 @@ export function gateway(opts: GatewayOptions): Gateway {
     const meta: RequestMeta = {
       id, m: req.method, u: req.url, h: headerPairs(req.headers), r: replyName, d: deadlineEpoch, n: declared ?? -1,
     };
+    if (ref) meta.h = meta.h.filter(([k]) => k !== REF_HEADER);
     const { header, prefix, prefixLen } = encodeMeta(meta);
     let body: Awaited<ReturnType<typeof readBody>>;
     try {
-      body = await readBody(req, prefixLen, declared, performance.now() + timeoutMs);
+      body = ref
+        ? await fromRef(ref, prefixLen, performance.now() + timeoutMs)
+        : await readBody(req, prefixLen, declared, performance.now() + timeoutMs);
     } catch (e) {
       if (e instanceof HttpError) return errorResponse(e.status, e.message);
       if ((e as Error)?.name === "AbortError") return errorResponse(499, "client closed the request");
@@ -426,6 +479,7 @@ export function gateway(opts: GatewayOptions): Gateway {
     if (watch) clearInterval(watch);
     watch = null;
     for (const [id] of [...pending]) settle(id, errorResponse(503, "service unavailable: the gateway closed"));
+    refs?.close();
     try { sub.close(); } catch {}
     try { keep.close(); } catch {}
     try { pub.close(); } catch {}

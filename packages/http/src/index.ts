@@ -13,4 +13,5 @@
  */
 export { gateway, type Gateway, type GatewayOptions, type GatewayStats } from "./gateway";
 export { serveWorker, type BodyLoan, type Handler, type WorkerHandle, type WorkerOptions, type WorkerRequest } from "./worker";
+export { refClient, type RefClient, type RefClientOptions } from "./refs";
 export { checkShmSpace } from "./common";
