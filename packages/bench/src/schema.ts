@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle";
+export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
@@ -241,7 +241,37 @@ export interface IdleRow {
   rtt_p99_ns: number;
 }
 
+/* ------------------------------------------------------------------ http */
+
+/** ferry: @ferry/http; ipc: Bun.spawn IPC; proxy: fetch to workers on Unix sockets; floor: the front only reads the body. */
+export type HttpImpl = "ferry" | "ipc" | "proxy" | "floor";
+
+/** One load of the http section: `n` POSTs of `size` bytes, `conc` at a time, from a client process. */
+export interface HttpCell {
+  impl: HttpImpl;
+  /** hash: the worker hashes the body and answers a small JSON; echo: the body comes back. */
+  path: "hash" | "echo";
+  size: number;
+  conc: number;
+  n: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  wall_s: number;
+  /** Requests that failed (status or length). */
+  bad: number;
+}
+
+export interface HttpResult {
+  /** How the load was made (which client and why). */
+  client: string;
+  cells: HttpCell[];
+  /** Fronts that failed to start or run, with why. */
+  errors: string[];
+}
+
 export interface Results {
+  http: HttpResult;
   latency: PingPong[];
   idle: IdleRow[];
   throughput: TputResult[];

@@ -10,9 +10,13 @@
  *   ipc-echo                                     Bun IPC echo (sockets.ts)
  *   uds-echo <path>                              Unix socket echo (sockets.ts)
  *   uds-sink <path> <bytes>                      Unix socket sink (sockets.ts)
+ *   http-front <impl> <port> <maxBody>           an HTTP front and its 2 workers (http.ts)
+ *   http-worker <impl> <name>                    one of those workers (http.ts)
+ *   http-client <json>                           the HTTP load (http.ts)
  */
 import type { WaitStrategy } from "@ferry/channel";
 import { echo, recv, sink } from "./ferry";
+import { httpClient, httpFront, httpWorker } from "./http";
 import { ipcEcho, udsEcho, udsSink } from "./sockets";
 
 const [role, ...args] = process.argv.slice(2);
@@ -37,6 +41,15 @@ switch (role) {
   case "uds-sink":
     udsSink(a(0), Number(a(1)));
     break;
+  case "http-front":
+    await httpFront(a(0), Number(a(1)), Number(a(2)));
+    break;
+  case "http-worker":
+    await httpWorker(a(0), a(1));
+    break;
+  case "http-client":
+    await httpClient(a(0));
+    process.exit(0);
   default:
     console.error(`unknown role ${role}`);
     process.exit(2);

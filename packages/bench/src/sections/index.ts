@@ -2,13 +2,14 @@
 import type { Section } from "../section";
 import type { SectionName } from "../schema";
 import { c } from "./c";
+import { http } from "./http";
 import { idle } from "./idle";
 import { latency } from "./latency";
 import { modes } from "./modes";
 import { peers } from "./peers";
 import { throughput } from "./throughput";
 
-export const SECTIONS: Section[] = [latency, throughput, peers, c, modes, idle];
+export const SECTIONS: Section[] = [latency, throughput, peers, c, modes, idle, http];
 
 /** The order of the targets table: the headline ratios (peers, throughput) first, then latency, C, modes. */
-export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "idle", "c", "modes"];
+export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "idle", "c", "modes", "http"];
