@@ -235,6 +235,10 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   }
   int32_t err = st == FERRY_JOB_DONE ? 0 : st == FERRY_JOB_ERROR ? job->comp.error : FERRY_E_STATE;
   if (err > 0 || (err == 0 && st != FERRY_JOB_DONE)) err = FERRY_E_SYS;
+  if (err) { /* this job's own detail, never a stale one of this thread (the record is process-private) */
+    const char *why = (const char *)(uintptr_t)job->comp.detail;
+    ferry__err(err, "engine %s: copy failed%s%s", ferry__engine_name(job->engine), why ? ": " : "", why ? why : "");
+  }
   info->token = h;
   info->flags = job->mode == FERRY_SEND_PIPELINED ? FERRY_MSG_PIPELINED : 0;
   if (job->mode == FERRY_SEND_OFFLOAD) {

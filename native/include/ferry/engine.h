@@ -90,7 +90,11 @@ typedef struct ferry_completion {
   uint64_t user;       /* the descriptor's user word */
   uint64_t host;       /* libferry's (0 for ferry_engine_submit): engines leave it alone;
                           ferry_completion_progress/finish follow it */
-  uint64_t reserved[2];
+  uint64_t detail;     /* optional, set before finishing with an error: (uintptr_t) a static
+                          NUL-terminated string naming it (e.g. the device's status), valid while
+                          the engine is loaded; libferry adds it to the collecting thread's
+                          ferry_last_error. 0: none */
+  uint64_t reserved;
   uint64_t engine[8];  /* engine-private, 64-byte aligned */
 } ferry_completion;
 

@@ -286,6 +286,7 @@ static void job_finish(struct dsa_engine *e, ferry_completion *c) {
     atomic_fetch_add_explicit(&e->errors, 1, memory_order_relaxed);
     CNT(failed, 1);
     __atomic_store_n(&G.last_status, st, __ATOMIC_RELAXED);
+    c->detail = (uint64_t)(uintptr_t)(st ? ferry__dsa_status_name(st) : NULL);
   } else {
     atomic_fetch_add_explicit(&e->jobs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&e->bytes, c->len, memory_order_relaxed);

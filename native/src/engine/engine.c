@@ -40,6 +40,8 @@ struct ferry_engine {
   _Atomic uint64_t submitted;
 };
 
+const char *ferry__engine_name(const ferry_engine *e) { return e && e->reg ? e->reg->name : "?"; }
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct reg_entry reg[FERRY_ENGINE_MAX];
 static bool reg_init;

@@ -14,4 +14,7 @@
  */
 int ferry__engine_submit_hosted(ferry_engine *e, const ferry_copy_desc *d, struct ferry__host *host, bool *finishing);
 
+/* The engine's registered name ("sw", "dsa", a plugin's). */
+const char *ferry__engine_name(const ferry_engine *e);
+
 #endif

@@ -126,15 +126,22 @@ describe("emulated device: injected faults", () => {
     expect(st.chunks).toBe(1); // no fix-up descriptor
   });
 
-  const reported: [string, string][] = [["bad_opcode@1", "FERRY_E_INVAL"], ["cra_align@1", "FERRY_E_INVAL"], ["halt@1", "FERRY_E_SYS"]];
-  for (const [inject, code] of reported)
-    test(`${inject}: the send rejects with ${code}`, async () => {
+  // [injection, code, the device status named in the error's message]
+  const reported: [string, string, string][] = [
+    ["bad_opcode@1", "FERRY_E_INVAL", "BAD_OPCODE"],
+    ["cra_align@1", "FERRY_E_INVAL", "CRA_ALIGN"],
+    ["halt@1", "FERRY_E_SYS", ""],
+  ];
+  for (const [inject, code, status] of reported)
+    test(`${inject}: the send rejects with ${code}${status ? `, naming ${status}` : ""}`, async () => {
       using ch = Channel.create(uniqueName("dsa-fault"), { capacity: 8 * MiB });
       using engine = dsaEngine({ device: "emulated", emulated: { inject }, options: "stall_ms=5" });
       const pub = ch.publisher({ engine, timeoutMs: 10_000 });
       const err = await pub.send(makePayload(100 * KiB, 1), { mode: "offload" }).catch((e) => e);
       expect(err).toBeInstanceOf(FerryError);
       expect(err.code).toBe(code);
+      expect(err.message).toContain("engine dsa: copy failed");
+      if (status) expect(err.message).toContain(status);
       if (!inject.startsWith("halt")) await pub.send(makePayload(1000, 2), { mode: "offload" }); // the engine goes on
       else await expect(pub.send(makePayload(1000, 2), { mode: "offload" })).rejects.toMatchObject({ code: "FERRY_E_SYS" });
       expect(engine.stats().errors).toBe(1);
