@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http";
+export type SectionName = "floor" | "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
@@ -270,7 +270,11 @@ export interface HttpResult {
   errors: string[];
 }
 
+/** The Bun Atomics floor (sections/floor.ts), or null when not measured. */
+export type FloorResult = { n: number; p50_ns: number; p99_ns: number } | null;
+
 export interface Results {
+  floor: FloorResult;
   http: HttpResult;
   latency: PingPong[];
   idle: IdleRow[];

@@ -10,6 +10,7 @@
  *   ipc-echo                                     Bun IPC echo (sockets.ts)
  *   uds-echo <path>                              Unix socket echo (sockets.ts)
  *   uds-sink <path> <bytes>                      Unix socket sink (sockets.ts)
+ *   atomics-echo <path>                          the Bun floor: Atomics on a mapped line (measure/atomics-floor.ts)
  *   http-front <impl> <port> <maxBody>           an HTTP front and its 2 workers (http.ts)
  *   http-worker <impl> <name>                    one of those workers (http.ts)
  *   http-client <json>                           the HTTP load (http.ts)
@@ -17,6 +18,7 @@
 import type { WaitStrategy } from "@ferry/channel";
 import { echo, recv, sink } from "./ferry";
 import { httpClient, httpFront, httpWorker } from "./http";
+import { atomicsEcho } from "../measure/atomics-floor";
 import { ipcEcho, udsEcho, udsSink } from "./sockets";
 
 const [role, ...args] = process.argv.slice(2);
@@ -38,6 +40,9 @@ switch (role) {
   case "uds-echo":
     udsEcho(a(0));
     break;
+  case "atomics-echo":
+    atomicsEcho(a(0));
+    process.exit(0);
   case "uds-sink":
     udsSink(a(0), Number(a(1)));
     break;
