@@ -232,13 +232,16 @@ export interface CpuNoise {
 /** What each section contributes: its field of the JSON. */
 /** One row of the idle-gap section: a request every gap_ms, round trip, 64 B both ways. */
 export interface IdleRow {
-  impl: "ferry" | "unix-socket";
+  /** "idle-cpu": a subscriber awaiting receive() with nothing published, cpu_pct of one core. */
+  impl: "ferry" | "unix-socket" | "idle-cpu";
   /** Ferry: both sides' wait strategy ("hybrid" is the default). */
   wait: WaitStrategy | null;
   gap_ms: number;
   n: number;
   rtt_p50_ns: number;
   rtt_p99_ns: number;
+  /** idle-cpu rows: CPU time of the waiting subscriber process over the wall time, in % of one core. */
+  cpu_pct?: number;
 }
 
 /* ------------------------------------------------------------------ http */

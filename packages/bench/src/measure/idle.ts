@@ -134,3 +134,38 @@ export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
     await tick();
   }
 }
+
+/** CPU ticks (1/100 s) of process `pid`: utime + stime from /proc/<pid>/stat. */
+function ticks(pid: number): number {
+  const s = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * CPU of a subscriber that awaits receive() with `wait` while nothing is
+ * published, over `ms` of wall time, in % of one core (an echo peer whose
+ * ping channel stays silent).
+ */
+export async function idleCpu(wait: WaitStrategy, ms: number): Promise<number> {
+  const s = new Session({
+    role: "echo",
+    data: { tag: `idlecpu-${wait}`, capacity: MiB, slots: 64 },
+    ack: { tag: `idlecpu-${wait}-r`, capacity: MiB, slots: 64 },
+    ackWait: wait,
+    args: [wait, 64, 0],
+  });
+  try {
+    await s.peer.ready;
+    await Bun.sleep(300); // start-up work settles; the peer now waits in receive()
+    const pid = s.peer.proc.pid;
+    const t0 = performance.now();
+    const c0 = ticks(pid);
+    await Bun.sleep(ms);
+    const c1 = ticks(pid);
+    return ((c1 - c0) / 100 / ((performance.now() - t0) / 1000)) * 100;
+  } finally {
+    await s.end();
+    await s[Symbol.asyncDispose]();
+  }
+}

@@ -9,7 +9,7 @@
 import type { WaitStrategy } from "@ferry/channel";
 import { fmtNs, fmtRatio, table, type Grid } from "../lib/format";
 import { target } from "../lib/target";
-import { idleRoundTrips } from "../measure/idle";
+import { idleCpu, idleRoundTrips } from "../measure/idle";
 import type { IdleRow } from "../schema";
 import { section } from "../section";
 
@@ -22,7 +22,7 @@ export const idleGrid = (r: IdleRow[]): Grid => {
   const uds = (gap: number) => r.find((x) => x.impl === "unix-socket" && x.gap_ms === gap);
   return {
     head: ["gap", "transport", "RTT p50", "RTT p99", "vs Unix socket (p50)", "n"],
-    rows: r.map((x) => {
+    rows: r.filter((x) => x.impl !== "idle-cpu").map((x) => {
       const u = uds(x.gap_ms);
       return [
         `${x.gap_ms} ms`,
@@ -54,7 +54,7 @@ export const idle = section({
   title: "6. wake-up after idle: a 64 B request every 1 / 3 / 10 ms, event loops on both sides (round trip)",
   alwaysTargets: true,
   empty: (): IdleRow[] => [],
-  config: (o) => ({ gaps: GAPS, waits: WAITS, iterations: o.quick ? 40 : 250, warmup: o.quick ? 5 : 20 }),
+  config: (o) => ({ gaps: GAPS, waits: WAITS, iterations: o.quick ? 40 : 250, warmup: o.quick ? 5 : 20, idleMs: o.quick ? 1000 : 3000 }),
   async run(cfg) {
     const out: IdleRow[] = [];
     for (const gap of cfg.gaps) {
@@ -68,9 +68,14 @@ export const idle = section({
       const u = res.find((x) => x.key === "unix-socket")!;
       out.push({ impl: "unix-socket", wait: null, gap_ms: gap, n: u.n, rtt_p50_ns: u.rtt_p50_ns, rtt_p99_ns: u.rtt_p99_ns });
     }
+    const pct = await idleCpu(DEFAULT_WAIT, cfg.idleMs);
+    out.push({ impl: "idle-cpu", wait: DEFAULT_WAIT, gap_ms: 0, n: 1, rtt_p50_ns: 0, rtt_p99_ns: 0, cpu_pct: pct });
     return out;
   },
-  table: (r) => table(idleGrid(r)),
+  table: (r) => {
+    const c = r.find((x) => x.impl === "idle-cpu");
+    return table(idleGrid(r)) + (c ? `\nidle subscriber (${c.wait}, awaiting receive(), nothing published): ${c.cpu_pct!.toFixed(2)}% of a core` : "");
+  },
   targets(r) {
     const rows = r ?? [];
     const def = worstVsSocket(rows, DEFAULT_WAIT);
@@ -98,6 +103,12 @@ export const idle = section({
         limit: 0.8,
         fmt: ratio,
       }, def?.ratio),
+      target("<=", {
+        id: "idle-cpu",
+        name: "an idle subscriber awaiting receive() with the default wait: CPU, % of one core",
+        limit: 1,
+        fmt: (x) => `${x.toFixed(2)}%`,
+      }, rows.find((x) => x.impl === "idle-cpu")?.cpu_pct),
       target("<=", {
         id: "idle-default-vs-best",
         name: "request every 1/3/10 ms: default wait vs the best fixed wait, p50 (worst gap)",

@@ -51,7 +51,17 @@ export const latency = section({
     return out;
   },
   table: (r) => table(latencyGrid(r)),
-  targets(_r, ctx) {
+  targets(r, ctx) {
+    // the default wait (hybrid) against the best fixed one (spin, block), size by size, back to back
+    let worst: { ratio: number; size: number; best: string } | undefined;
+    for (const size of new Set((r ?? []).map((x) => x.size))) {
+      const at = (r ?? []).filter((x) => x.size === size);
+      const h = at.find((x) => x.wait === "hybrid");
+      const fixed = at.filter((x) => x.wait !== "hybrid").sort((a, b) => a.p50_ns - b.p50_ns)[0];
+      if (!h || !fixed) continue;
+      const ratio = h.p50_ns / fixed.p50_ns;
+      if (!worst || ratio > worst.ratio) worst = { ratio, size, best: fixed.wait };
+    }
     const l64 = ferry64(ctx);
     const cpp = cPingPongs(ctx.results.c ?? []);
     const ns = (x: { p50_ns: number } | undefined) => (x ? fmtNs(x.p50_ns) : "n/a");
@@ -74,6 +84,13 @@ export const latency = section({
         fmt: fmtNs,
         note: `same run: C ferry block ${ns(cOf("block"))}; event-loop peers 64 B: Bun IPC ${ipc ? fmtNs(ipc.lat64.p50_ns) : "n/a"}, Unix socket ${uds ? fmtNs(uds.lat64.p50_ns) : "n/a"}`,
       }, l64.find((r) => r.wait === "block")?.p50_ns),
+      target("<=", {
+        id: "default-wait-vs-best",
+        name: "back to back: default wait (hybrid, await receive()) vs the best fixed wait, p50 (worst size)",
+        limit: 1.1,
+        fmt: (x) => `${x.toFixed(2)}x`,
+        note: worst ? `worst at ${fmtSize(worst.size)}, where the best is ${worst.best}${worst.best === "spin" ? " (a tryReceive loop on the JS thread, no await)" : ""}` : undefined,
+      }, worst?.ratio),
     ];
   },
 });
