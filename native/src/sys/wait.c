@@ -11,9 +11,12 @@
  * and 100 µs: doubled when spinning paid off (ready before the budget ran
  * out); when the wait had to sleep, twice the whole wait if that is within
  * 100 µs (a longer spin would have caught it: replies that come back in tens
- * of µs), else halved. FERRY__WAIT_HYBRID_SPIN is the
+ * of µs), else halved. After its first 2 µs the spin yields the CPU between
+ * polls, so a woken peer queued on this CPU runs instead of waiting it out. FERRY__WAIT_HYBRID_SPIN is the
  * spin phase alone, for event loops that sleep on their own wake-up.
  */
+#include <sched.h>
+
 #include "ferry.h"
 #include "sys/sys.h"
 #include "sys/wait.h"
@@ -21,6 +24,11 @@
 #define SPIN_MIN_NS 2000
 #define SPIN_MAX_NS 100000
 #define SPIN_SLICE_MASK 0xffff /* while spinning, run the slice hook every 64k polls */
+/* hybrid's spin yields the CPU between polls after this long: a peer we just
+ * woke may be queued on this very CPU (Linux places a task woken through a
+ * socket or futex near its waker), and a pure spin would hold it off until
+ * the budget ran out; with nothing else runnable here, the yield returns at once */
+#define SPIN_YIELD_AFTER_NS 2000
 static _Thread_local int64_t spin_budget = 20000;
 static _Thread_local int abort_code; /* set by a slice hook through ferry__wait_abort */
 
@@ -66,7 +74,10 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
     uint64_t now = ferry__now_ns();
     if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
     if (now < spin_until) {
-      ferry__cpu_relax();
+      if (adaptive && now - start >= SPIN_YIELD_AFTER_NS)
+        sched_yield();
+      else
+        ferry__cpu_relax();
       if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && (r = run_slice(w)) < 0) return r;
       continue;
     }

@@ -130,7 +130,14 @@ export class Publisher extends ChannelMember {
     return new Loan(this, info.token, this.#arena.get(info.offset, size));
   }
 
-  /** Publish a loan; returns the message's sequence number. */
+  /**
+   * Publish a loan; returns the message's sequence number. When it fails
+   * because of the channel's state (FERRY_E_FULL, FERRY_E_TIMEOUT,
+   * FERRY_E_BUSY, FERRY_E_TOOBIG, FERRY_E_INVAL for the length...), the loan
+   * and what was written into it stay yours: publish it again or unloan it.
+   * Only when the publisher or its channel is unusable (FERRY_E_CLOSED,
+   * FERRY_E_CORRUPT) is the loan gone with the error.
+   */
   publish(loan: Loan, opts?: PublishOptions): number {
     const h = this.handle;
     checkLoan(loan, this);
@@ -141,12 +148,16 @@ export class Publisher extends ChannelMember {
     const hdr = checkFlag(o.checksum, "checksum")
       ? encodeHeader(o.header, loan.bytes.subarray(0, length))
       : o.header === undefined ? null : encodeHeader(o.header);
-    loan.consume();
     const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
-      sym.ferry_pub_unloan(h, loan.token);
-      throw fail(rc, "publish");
+      const err = fail(rc, "publish");
+      if (rc === Errno.CLOSED || rc === Errno.CORRUPT) {
+        loan.consume();
+        sym.ferry_pub_unloan(h, loan.token);
+      }
+      throw err;
     }
+    loan.consume();
     return this.#info.seq;
   }
 
