@@ -130,8 +130,13 @@ export class Channel extends NativeHandle {
     const timeoutMs = checkTimeout(o.timeoutMs, 30_000);
     const openOpts: OpenOptions = o.trust === undefined ? {} : { trust: o.trust };
     trustArgs(o.trust); // bad trust options reject before any wait
+    const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new FerryError(Errno.INVAL, "waitFor: signal must be an AbortSignal");
+    const aborted = () => new FerryError(Errno.CLOSED, `waiting for channel "${name}" was aborted`);
     const deadline = performance.now() + timeoutMs;
     for (let delay = POLL_MIN_MS, first = true; ; delay = Math.min(delay * 2, POLL_MAX_MS), first = false) {
+      if (signal?.aborted) throw aborted();
       if (first || existsSync(shmPath(name))) { // the first open also judges the name (FERRY_E_NAME)
         try {
           return Channel.open(name, openOpts);

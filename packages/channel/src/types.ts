@@ -66,6 +66,8 @@ export interface WaitForOptions extends OpenOptions {
   /** How long to wait for the channel to appear (FERRY_E_TIMEOUT after). Default 30 s; a negative
    * value or Infinity: forever; NaN is refused. */
   timeoutMs?: number;
+  /** Stop waiting when this signal aborts: the wait rejects with FERRY_E_CLOSED (within one poll, <= 25 ms). */
+  signal?: AbortSignal;
 }
 
 /** Publisher.waitForSubscribers. */

@@ -116,3 +116,16 @@ test("waitForSubscribers: FERRY_E_TIMEOUT, FERRY_E_CLOSED, bad arguments", async
   await expectFerryRejection(p2.waitForSubscribers(1, { group: "" }), "FERRY_E_INVAL");
   await expectFerryRejection(p2.waitForSubscribers(1, { timeoutMs: Number.NaN }), "FERRY_E_INVAL");
 });
+
+test("Channel.waitFor stops when its AbortSignal aborts: FERRY_E_CLOSED, and nothing keeps waiting", async () => {
+  const name = uniqueName("wait-abort");
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const p = Channel.waitFor(name, { timeoutMs: 10_000, signal: ac.signal });
+  setTimeout(() => ac.abort(), 50);
+  await expectFerryRejection(p, "FERRY_E_CLOSED");
+  expect(performance.now() - t0).toBeLessThan(2_000);
+  // an already aborted signal rejects at once; a non-signal is FERRY_E_INVAL
+  await expectFerryRejection(Channel.waitFor(name, { signal: AbortSignal.abort() }), "FERRY_E_CLOSED");
+  await expectFerryRejection(Channel.waitFor(name, { signal: {} as AbortSignal }), "FERRY_E_INVAL");
+});
