@@ -1,5 +1,23 @@
 /** Names, the /dev/shm check and process liveness, shared by the gateway and the workers. */
 import { readFileSync, statfsSync } from "node:fs";
+import type { Loan, PublishOptions, Publisher } from "@ferry/channel";
+
+/**
+ * Publish `loan`, or give it back when that fails: a failed publish leaves
+ * the loan with its publisher (so it could be published again), and here
+ * nobody will, so its space must not wait for the publisher's close.
+ */
+export function publishOrReturn(pub: Publisher, loan: Loan, opts?: PublishOptions): number {
+  try {
+    return pub.publish(loan, opts);
+  } catch (e) {
+    if (loan.active)
+      try {
+        pub.unloan(loan);
+      } catch {}
+    throw e;
+  }
+}
 
 /** The request channel of gateway `name` (workers open it). */
 export const requestChannel = (name: string) => `${name}.rq`;

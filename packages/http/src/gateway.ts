@@ -5,7 +5,7 @@
  * publishes on this gateway's own reply channel (correlated by id).
  */
 import { Channel, FerryError, type Loan, type Message, type Publisher, type Subscriber } from "@ferry/channel";
-import { DEFAULT_GROUP, alive, checkShmSpace, errorResponse, procStart, requestChannel } from "./common";
+import { DEFAULT_GROUP, alive, checkShmSpace, errorResponse, procStart, publishOrReturn, requestChannel } from "./common";
 import { REF_HEADER, REGISTER_PATH, RefError, RefRegistry } from "./refs";
 import { decodeMeta, encodeMeta, headerPairs, pairsToHeaders, type AckMeta, type ReplyMeta, type RequestMeta } from "./meta";
 
@@ -460,7 +460,7 @@ export function gateway(opts: GatewayOptions): Gateway {
       };
       pending.set(id, p);
       try {
-        pub.publish(body.loan, { header, length: prefixLen + body.n });
+        publishOrReturn(pub, body.loan, { header, length: prefixLen + body.n });
       } catch (e) {
         const code = (e as FerryError)?.code;
         settle(id, code === "FERRY_E_FULL"

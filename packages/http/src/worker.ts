@@ -5,8 +5,7 @@
  * A handler may fill the response body in place: req.loanBody(size).
  */
 import { Channel, FerryError, type Loan, type Message, type Publisher, type Subscriber, type TrustOptions } from "@ferry/channel";
-import { existsSync } from "node:fs";
-import { DEFAULT_GROUP, requestChannel } from "./common";
+import { DEFAULT_GROUP, publishOrReturn, requestChannel } from "./common";
 import { decodeMeta, encodeMeta, headerPairs, pairsToHeaders, type RequestMeta } from "./meta";
 
 const dec = new TextDecoder();
@@ -136,7 +135,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
       if (l.pub !== t.pub) throw new Error("loanBody() of another request");
       done();
       if (prefix === null) {
-        t.pub.publish(l.loan, { header, length: l.length });
+        publishOrReturn(t.pub, l.loan, { header, length: l.length });
         return;
       }
       // response headers too long for the message header: they go in front of the body (one copy)
@@ -144,7 +143,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
       withMeta.bytes.set(prefix, 0);
       withMeta.bytes.set(l.loan.bytes.subarray(0, l.length), prefixLen);
       t.pub.unloan(l.loan);
-      t.pub.publish(withMeta, { header });
+      publishOrReturn(t.pub, withMeta, { header });
       return;
     }
     const body = res.body === null ? EMPTY : await res.bytes();
@@ -157,7 +156,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
     const v = loan.bytes;
     v.set(prefix, 0);
     v.set(body, prefixLen);
-    t.pub.publish(loan, { header });
+    publishOrReturn(t.pub, loan, { header });
   };
 
   const handle = async (msg: Message) => {
@@ -232,23 +231,15 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
     }
   };
 
-  /**
-   * Channel.waitFor cannot be called off, and close() must not leave a poll running: the same
-   * wait (stat the name, then open), checking `closed` between polls. null once closed.
-   */
-  const path = `/dev/shm/ferry.${requestChannel(name)}`;
+  /** The request channel once it exists (Channel.waitFor, called off by close()), or null once closed. */
+  const stop = new AbortController();
   const openWhenThere = async (): Promise<Channel | null> => {
-    for (let delay = 1; !closed; delay = Math.min(delay * 2, 50)) {
-      if (existsSync(path)) {
-        try {
-          return Channel.open(requestChannel(name), trust ? { trust } : {});
-        } catch (e) {
-          if (!(e instanceof FerryError && e.code === "FERRY_E_NOTFOUND")) throw e;
-        }
-      }
-      await Bun.sleep(delay);
+    try {
+      return await Channel.waitFor(requestChannel(name), { timeoutMs: -1, signal: stop.signal, ...(trust ? { trust } : {}) });
+    } catch (e) {
+      if (closed && e instanceof FerryError && e.code === "FERRY_E_CLOSED") return null;
+      throw e;
     }
-    return null;
   };
 
   const run = async () => {
@@ -293,6 +284,7 @@ export function serveWorker(name: string, handler: Handler, opts: WorkerOptions 
     async close() {
       if (closed) return done;
       closed = true;
+      stop.abort();
       clearInterval(sweep);
       while (inFlight > 0) await slotFreed();
       try { sub?.close(); } catch {}
