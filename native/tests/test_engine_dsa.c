@@ -27,21 +27,6 @@
 static uint8_t *src, *dst;
 #define BUF (80 * MiB)
 
-static void fill(uint8_t *p, uint64_t n, uint64_t seed) {
-  for (uint64_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = xorshift(&seed);
-    memcpy(p + i, &v, 8);
-  }
-}
-
-static void expect_same(const uint8_t *d, const uint8_t *s, uint64_t len, const char *what) {
-  if (memcmp(d, s, len) == 0) return;
-  uint64_t i = 0;
-  while (d[i] == s[i]) i++;
-  fprintf(stderr, "%s: mismatch at byte %llu of %llu\n", what, (unsigned long long)i, (unsigned long long)len);
-  exit(1);
-}
-
 static ferry_engine *open_dsa(const char *opts) {
   ferry_engine_config cfg = {.size = sizeof cfg, .options = opts};
   ferry_engine *e = NULL;
@@ -543,7 +528,7 @@ int main(void) {
   src = malloc(BUF);
   dst = malloc(BUF);
   CHECK(src && dst);
-  fill(src, BUF, 42);
+  fill_pattern(src, BUF, 42);
   test_probe();
   test_emulator();
   test_integrity();

@@ -14,21 +14,6 @@
 static uint8_t *src, *dstbuf;
 static uint64_t rng = 0xC0FFEE1234567ull;
 
-static void fill(uint8_t *p, uint64_t n, uint64_t seed) {
-  for (uint64_t i = 0; i < n; i += 8) {
-    uint64_t v = xorshift(&seed);
-    memcpy(p + i, &v, 8);
-  }
-}
-
-static void expect_same(const uint8_t *d, const uint8_t *s, uint64_t len, const char *what) {
-  if (memcmp(d, s, len) == 0) return;
-  uint64_t i = 0;
-  while (d[i] == s[i]) i++;
-  fprintf(stderr, "%s: mismatch at byte %llu of %llu\n", what, (unsigned long long)i, (unsigned long long)len);
-  exit(1);
-}
-
 static uint64_t rand_len(int maxbits) {
   uint64_t bits = xorshift(&rng) % (uint64_t)(maxbits + 1);
   return bits ? (xorshift(&rng) & ((1ull << bits) - 1)) : 0;
@@ -290,7 +275,7 @@ int main(void) {
   src = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   dstbuf = mmap(NULL, BIG + SLACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(src != MAP_FAILED && dstbuf != MAP_FAILED);
-  fill(src, BIG, 42);
+  fill_pattern(src, BIG, 42);
   memset(dstbuf, 0, BIG + SLACK);
   config_and_caps();
   integrity();

@@ -83,6 +83,28 @@ static inline uint64_t xorshift(uint64_t *s) {
   return *s = x;
 }
 
+/* n bytes of a seeded pseudo-random pattern (the tail too when n is not a multiple of 8). */
+static inline void fill_pattern(uint8_t *p, uint64_t n, uint64_t seed) {
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = xorshift(&seed);
+    memcpy(p + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = xorshift(&seed);
+    memcpy(p + i, &v, n - i);
+  }
+}
+
+/* Exit 1 naming the first differing byte when d and s differ in their first len bytes. */
+static inline void expect_same(const uint8_t *d, const uint8_t *s, uint64_t len, const char *what) {
+  if (memcmp(d, s, len) == 0) return;
+  uint64_t i = 0;
+  while (d[i] == s[i]) i++;
+  fprintf(stderr, "%s: mismatch at byte %llu of %llu\n", what, (unsigned long long)i, (unsigned long long)len);
+  exit(1);
+}
+
 /* ---- helpers for the multi-process, crash and hostile tests ---- */
 
 static inline uint64_t now_ns(void) {
