@@ -54,7 +54,7 @@ function prebuilt(): Candidate {
     const mod = pkg === "@ferry/native-linux-x64-gnu" ? req("@ferry/native-linux-x64-gnu") : req("@ferry/native-linux-x64-musl");
     return { path: String(mod.default ?? mod.path), from: pkg };
   } catch (e) {
-    const msg = String((e as Error)?.message ?? e).split("\n")[0];
+    const msg = String((e as Error)?.message ?? e).split("\n")[0] ?? "";
     return { path: pkg, from: pkg, skip: /cannot find (module|package)/i.test(msg) && msg.includes(pkg) ? "not installed (an optional dependency: skipped when its os/cpu/libc do not match this machine, or with --no-optional)" : msg };
   }
 }
