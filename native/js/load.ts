@@ -14,7 +14,6 @@
  * FERRY_DEBUG_LOAD=1 prints each candidate.
  */
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { suffix } from "bun:ffi";
 import { FerryError, NOLIB } from "./ferror";
@@ -50,8 +49,8 @@ function prebuilt(): Candidate {
   const pkg = platformPackage();
   if (!pkg) return { path: "(none)", from: "prebuilt", skip: `no prebuilt library is published for ${process.platform}-${process.arch}` };
   try {
-    const req = createRequire(import.meta.path);
-    const mod = pkg === "@ferry/native-linux-x64-gnu" ? req("@ferry/native-linux-x64-gnu") : req("@ferry/native-linux-x64-musl");
+    // plain require() with literal names: the bundler of `bun build --compile` follows these (not createRequire)
+    const mod = pkg === "@ferry/native-linux-x64-gnu" ? require("@ferry/native-linux-x64-gnu") : require("@ferry/native-linux-x64-musl");
     return { path: String(mod.default ?? mod.path), from: pkg };
   } catch (e) {
     const msg = String((e as Error)?.message ?? e).split("\n")[0] ?? "";
