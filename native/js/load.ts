@@ -1,6 +1,6 @@
 /**
  * Finds and opens libferry. Candidates, in order:
- *   1. $FERRY_LIB (a path to libferry.so);
+ *   1. $FERRY_LIB (a path to libferry.so): when set, the only candidate;
  *   2. `build/libferry.so` of this package: a from-source build (the repo's
  *      `bun run build`, or `bun run build:source` inside an installed package);
  *   3. the prebuilt of the platform package for this machine
@@ -59,8 +59,9 @@ function prebuilt(): Candidate {
 }
 
 function list(): Candidate[] {
+  // FERRY_LIB is the only candidate when set: asking for one library and silently getting another hides mistakes
+  if (process.env.FERRY_LIB) return [{ path: resolve(process.env.FERRY_LIB), from: "FERRY_LIB" }];
   const out: Candidate[] = [];
-  if (process.env.FERRY_LIB) out.push({ path: resolve(process.env.FERRY_LIB), from: "FERRY_LIB" });
   out.push({ path: join(root, "build", `libferry.${suffix}`), from: "from-source build" });
   out.push(prebuilt());
   return out;
