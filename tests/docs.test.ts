@@ -49,7 +49,7 @@ test("docs/architecture.md links nowhere outside the repository", () => {
 
 test("every examples/ folder is listed in examples/README.md", () => {
   const md = readFileSync(join(ROOT, "examples/README.md"), "utf8");
-  const dirs = readdirSync(join(ROOT, "examples"), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules").map((d) => d.name);
+  const dirs = readdirSync(join(ROOT, "examples"), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "node_modules" && !d.name.startsWith(".")).map((d) => d.name);
   expect(dirs.length).toBeGreaterThanOrEqual(5);
   for (const d of dirs) expect(md).toContain(`](${d}`);
 });
