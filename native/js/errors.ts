@@ -11,6 +11,7 @@
  * Imports symbols.ts only (which imports load.ts only): no cycle.
  */
 import { lib } from "./symbols";
+import { FerryError as BaseError, setCodeNamer } from "./ferror";
 
 const sym = lib.symbols;
 
@@ -23,7 +24,8 @@ const NAMES = [
 ] as const;
 
 type KnownCode = (typeof NAMES)[number];
-export type FerryErrorCode = KnownCode | "FERRY_E_UNKNOWN";
+/** FERRY_E_NOLIB: libferry could not be loaded (raised by the loader in JS; no C number). */
+export type FerryErrorCode = KnownCode | "FERRY_E_UNKNOWN" | "FERRY_E_NOLIB";
 type ShortName<C> = C extends `FERRY_E_${infer K}` ? K : never;
 
 const UNKNOWN = "FERRY_E_UNKNOWN";
@@ -66,17 +68,24 @@ export function codeName(errno: number): FerryErrorCode {
   return BY_CODE.get(errno) ?? UNKNOWN;
 }
 
-export class FerryError extends Error {
-  override name = "FerryError";
+setCodeNamer(codeName);
+
+/**
+ * Every failing libferry call throws one: `code` is the stable name
+ * ("FERRY_E_FULL"), `errno` the negative number libferry returned. Defined in
+ * ferror.ts (which imports nothing native) so that the loader can throw one
+ * when the library itself is missing (code "FERRY_E_NOLIB", errno 0).
+ */
+export const FerryError = BaseError as unknown as {
+  new (errno: number, message: string, code?: FerryErrorCode): FerryError;
+  prototype: FerryError;
+};
+export interface FerryError extends Error {
+  readonly name: string;
   /** Stable string code, e.g. "FERRY_E_FULL". */
   readonly code: FerryErrorCode;
-  /** The negative number libferry returned. */
+  /** The negative number libferry returned (0 for FERRY_E_NOLIB). */
   readonly errno: number;
-  constructor(errno: number, message: string) {
-    super(message);
-    this.errno = errno;
-    this.code = codeName(errno);
-  }
 }
 
 /** Throw a FerryError for a negative return code, with libferry's detail. */

@@ -9,7 +9,8 @@ import { lib } from "./symbols";
 import { check } from "./errors";
 
 export { lib, type Symbols } from "./symbols";
-export { candidates, findLibrary } from "./load";
+export { candidates, findLibrary, openLibrary, platformPackage } from "./load";
+export { NOLIB } from "./ferror";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
   Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, FAULT_EXIT, GROUP_MAX, HEADER_MAX, MAX_JOBS, MSG_PIPELINED, NAME_MAX,

@@ -5,7 +5,7 @@
  */
 import { dlopen, FFIType as T } from "bun:ffi";
 // note: FFIType.buffer fails with "invalid ABI type" in Bun 1.4.5; the string "buffer" works.
-import { findLibrary } from "./load";
+import { openLibrary } from "./load";
 
 const table = {
   // library
@@ -108,7 +108,7 @@ const table = {
 } as const;
 
 function open() {
-  const lib = dlopen(findLibrary(), table);
+  const lib = openLibrary((path) => dlopen(path, table));
   if (!process.env.FERRY_DEBUG_FFI) return lib;
   const wrapped: Record<string, (...a: unknown[]) => unknown> = {};
   for (const [name, fn] of Object.entries(lib.symbols) as [string, (...a: unknown[]) => unknown][]) {

@@ -1,0 +1,75 @@
+/** ferry stat <name> [--watch]: one channel's counters, once or as a live view. */
+import type { Command } from "commander";
+import { loadFerry, optional } from "../lib/native";
+import { emit, fmtBytes, table, usage } from "../lib/output";
+import { judge, PREFIX } from "../lib/segments";
+
+/**
+ * Hook for @ferry/coordinator: when it is installed and exports
+ * `channelStats(name)`, its per-channel decisions are shown; otherwise the
+ * reason (not installed) is. Imported dynamically: the CLI does not depend on it.
+ */
+async function coordinatorStats(name: string): Promise<{ stats?: unknown; why?: string }> {
+  const { mod, why } = await optional<{ channelStats?: (n: string) => unknown }>("@ferry/coordinator");
+  if (!mod) return { why };
+  if (typeof mod.channelStats !== "function") return { why: "@ferry/coordinator is installed but exports no channelStats()" };
+  return { stats: await mod.channelStats(name) };
+}
+
+async function sample(name: string) {
+  const { channel } = await loadFerry();
+  using ch = channel.Channel.open(name);
+  const s = ch.stats();
+  const j = judge(`${PREFIX}${name}`);
+  return {
+    name, capacity: ch.capacity, slots: ch.slots, granule: ch.granule, ...s, inFlight: s.tail - s.head,
+    creatorPid: j?.creatorPid, creatorAlive: j?.creatorAlive, state: j?.state, at: new Date().toISOString(),
+  };
+}
+
+type Sample = Awaited<ReturnType<typeof sample>>;
+
+function render(s: Sample, prev: Sample | undefined, dtMs: number, co: { stats?: unknown; why?: string }): string {
+  const rate = prev ? ((s.published - prev.published) * 1000) / dtMs : undefined;
+  const rows: (string | number)[][] = [
+    ["capacity", fmtBytes(s.capacity)], ["arena used", fmtBytes(s.arenaUsed)], ["slots", s.slots], ["published", s.published],
+    ["in flight", s.inFlight], ["dropped", s.dropped], ["publishers", s.publishers], ["subscribers", s.subscribers],
+    ["reclaimed", s.reclaimed], ["history", s.history], ["creator", `${s.creatorPid ?? "?"} (${s.creatorAlive ? "alive" : "dead"})`],
+  ];
+  if (rate !== undefined) rows.push(["messages/s", rate.toFixed(1)]);
+  rows.push(["coordinator", co.stats !== undefined ? JSON.stringify(co.stats) : (co.why ?? "-")]);
+  return `${s.name}  ${s.at}\n${table(["counter", "value"], rows.map(([k, v]) => [String(k), String(v)]))}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command("stat")
+    .description("one channel's counters (and the coordinator's, when @ferry/coordinator is installed)")
+    .argument("<name>", "channel name")
+    .option("--json", "print JSON (with --watch: one JSON object per line)")
+    .option("-w, --watch", "live view: print again every --interval")
+    .option("--interval <ms>", "with --watch: milliseconds between samples", "1000")
+    .option("--count <n>", "with --watch: stop after n samples (default: until Ctrl-C)")
+    .action(async (name: string, o: { json?: boolean; watch?: boolean; interval: string; count?: string }) => {
+      const interval = Number(o.interval), count = o.count === undefined ? Infinity : Number(o.count);
+      if (!(interval >= 10)) throw usage(`--interval ${o.interval}: a number of milliseconds >= 10`);
+      if (!(count >= 1)) throw usage(`--count ${o.count}: a positive number`);
+      const co = await coordinatorStats(name);
+      if (!o.watch) {
+        const s = await sample(name);
+        emit(o.json, { ...s, coordinator: co.stats ?? null }, () => render(s, undefined, 0, co));
+        return;
+      }
+      const tty = process.stdout.isTTY && !o.json;
+      let prev: Sample | undefined, t = performance.now();
+      for (let i = 0; i < count; i++) {
+        if (i > 0) await Bun.sleep(interval);
+        const s = await sample(name);
+        const now = performance.now();
+        if (o.json) console.log(JSON.stringify({ ...s, coordinator: co.stats ?? null }));
+        else console.log(`${tty ? "\x1b[H\x1b[2J" : i > 0 ? "\n" : ""}${render(s, prev, now - t, co)}`);
+        prev = s;
+        t = now;
+      }
+    });
+}
