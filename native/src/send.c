@@ -17,6 +17,7 @@
  * eventfd): the engine signals it when the job finishes, right after the
  * status is final, so the event loop wakes with no thread in between.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,7 @@ struct ferry_job {
   struct ferry__host host; /* the engine's hook back into this send */
   struct ferry_entry *entry; /* pipelined: the message's descriptor */
   ferry_engine *engine;
+  char engine_name[FERRY_ENGINE_NAME_MAX + 1]; /* for errors: the engine may be closed before collect */
   uint32_t mode;
   uint32_t loan;  /* offload: the loan published on completion */
   uint64_t seq;   /* pipelined: the message */
@@ -168,12 +170,14 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   if ((r = ferry__pub_loan(p, len, &li))) return r;
   uint8_t *dst = p->ch->arena_rw + li.offset;
   job->engine = engine;
+  snprintf(job->engine_name, sizeof job->engine_name, "%s", ferry__engine_name(engine));
   job->mode = mode;
   job->loan = li.token;
   job->len = len;
   job->hdr_len = 0;
   job->entry = NULL;
   job->host = (struct ferry__host){.progress = no_progress, .finish = no_finish, .after = notifier_signal, .after_arg = j->notify};
+  job->host.detail[0] = 0;
   if (mode == FERRY_SEND_PIPELINED) {
     /* publish first: receivers may start on the first chunks while later ones copy */
     if ((r = ferry__publish(p, li.token, len, hdr, hdr_len, ENT_PIPELINED | ENT_PUBREF, info))) {
@@ -235,9 +239,9 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   }
   int32_t err = st == FERRY_JOB_DONE ? 0 : st == FERRY_JOB_ERROR ? job->comp.error : FERRY_E_STATE;
   if (err > 0 || (err == 0 && st != FERRY_JOB_DONE)) err = FERRY_E_SYS;
-  if (err) { /* this job's own detail, never a stale one of this thread (the record is process-private) */
-    const char *why = (const char *)(uintptr_t)job->comp.detail;
-    ferry__err(err, "engine %s: copy failed%s%s", ferry__engine_name(job->engine), why ? ": " : "", why ? why : "");
+  if (err) { /* this job's own detail (copied at finish), never a stale one of this thread */
+    const char *why = job->host.detail;
+    ferry__err(err, "engine %s: copy failed%s%s", job->engine_name, why[0] ? ": " : "", why);
   }
   info->token = h;
   info->flags = job->mode == FERRY_SEND_PIPELINED ? FERRY_MSG_PIPELINED : 0;

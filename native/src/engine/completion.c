@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdio.h>
+
 #include "engine/completion.h"
 #include "sys/sys.h"
 
@@ -56,6 +58,8 @@ FERRY_API void ferry_completion_finish(ferry_completion *c, int error) {
   void (*after)(void *) = NULL;
   void *after_arg = NULL;
   if (h) { /* read everything of the hook before the swap */
+    const char *why = error ? (const char *)(uintptr_t)c->detail : NULL;
+    if (why) snprintf(h->detail, sizeof h->detail, "%s", why);
     h->finish(h, error, __atomic_load_n(&c->bytes_done, __ATOMIC_ACQUIRE));
     after = h->after;
     after_arg = h->after_arg;

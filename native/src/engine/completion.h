@@ -23,6 +23,9 @@ struct ferry__host {
   void (*finish)(struct ferry__host *h, int error, uint64_t bytes_done);
   void (*after)(void *arg);
   void *after_arg;
+  /* a failed job's ferry_completion.detail, copied at finish: the engine's
+   * string may be gone (plugin unloaded) by the time the job is collected */
+  char detail[64];
 };
 
 /* Reset a record for a new job (PENDING, waiters 0) before it is handed to an engine. */

@@ -152,8 +152,8 @@ static void how_text(const struct dsa_discover_opts *o, const struct dsa_wq_info
   else if (o->no_mmap)
     snprintf(buf, cap, "write() to %s (portal mmap not tried)", w->path);
   else if (map_errno == EPERM || map_errno == EACCES)
-    snprintf(buf, cap, "write() to %s: portal mmap refused (%s: needs CAP_SYS_RAWIO since INTEL-SA-01084)", w->path,
-             strerror(map_errno));
+    snprintf(buf, cap, "write() to %.200s: portal mmap refused (%.40s: needs CAP_SYS_RAWIO since INTEL-SA-01084)",
+             w->path, strerror(map_errno));
   else
     snprintf(buf, cap, "write() to %s: portal mmap failed (%s)", w->path, strerror(map_errno));
 }
