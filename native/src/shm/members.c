@@ -170,7 +170,7 @@ void ferry__repair(ferry_channel *ch) {
   c->free_hint = 0;
   for (uint64_t s = head; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-    if (atomic_load(&e->seq) != s + 1 || (e->flags & ENT_RECLAIMED)) continue;
+    if (atomic_load(&e->seq) != s + 1 || (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_RECLAIMED)) continue;
     if (e->pay_ngran && ferry__mark(ch, e->pay_gran, e->pay_ngran)) e->pay_ngran = 0;
     if (e->hdr_ngran && ferry__mark(ch, e->hdr_gran, e->hdr_ngran)) e->hdr_ngran = 0;
   }

@@ -57,8 +57,8 @@ void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
 }
 
 void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e) {
-  if (e->flags & ENT_RECLAIMED) return;
-  e->flags |= ENT_RECLAIMED;
+  /* atomic: another thread of this process may read the flags meanwhile (ferry__ring_unref) */
+  if (__atomic_fetch_or(&e->flags, ENT_RECLAIMED, __ATOMIC_RELAXED) & ENT_RECLAIMED) return;
   if (e->pay_ngran) ferry__free(ch, e->pay_gran, e->pay_ngran);
   if (e->hdr_ngran) ferry__free(ch, e->hdr_gran, e->hdr_ngran);
 }
@@ -81,7 +81,7 @@ void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
   while (h < tail) { /* at most ring_slots steps */
     struct ferry_entry *e = &ch->ring[h & ch->ring_mask];
     if (atomic_load(&e->seq) != h + 1) {
-      e->flags |= ENT_RECLAIMED; /* never published (crashed publisher): skip */
+      __atomic_fetch_or(&e->flags, ENT_RECLAIMED, __ATOMIC_RELAXED); /* never published (crashed publisher): skip */
     } else if (atomic_load(&e->refs) != 0) {
       break;
     } else {
@@ -228,7 +228,7 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   e->hdr_ngran = m->hdr_ngran;
   e->publisher = m->publisher;
   uint32_t k = ch->history;
-  e->flags = m->flags | (k ? ENT_HIST : 0);
+  __atomic_store_n(&e->flags, m->flags | (k ? ENT_HIST : 0), __ATOMIC_RELAXED);
   atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
   atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
   uint32_t refs = c->n_consumers_active;
@@ -265,7 +265,7 @@ int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint6
     c->pay_len = e->pay_len;
     c->hdr_off = e->hdr_gran;
     c->hdr_len = e->hdr_len;
-    c->flags = e->flags;
+    c->flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
     /* the intent goes first: the CAS (release) publishes it with the claim */
     atomic_store_explicit(pending, cur + 1, memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&k->cursor, &cur, cur + 1, memory_order_acq_rel, memory_order_relaxed)) {
