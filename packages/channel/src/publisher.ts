@@ -281,6 +281,7 @@ export class Publisher extends ChannelMember {
    * to the engine, copy the head on this thread (the cpu engine, with the
    * cache hint), wait for the engine's part (poll for up to spinNs, then yield
    * to the event loop), publish. Nothing is published when the engine fails.
+   * The waits are reported (rep.split) for the policy's tuning.
    */
   async #split(
     bytes: Uint8Array, e: Engine, share: number, hint: number, hdr: Uint8Array | null, spinNs: number, rep?: Partial<SendReport>,
@@ -312,11 +313,13 @@ export class Publisher extends ChannelMember {
         polls++;
         r = sym.ferry_engine_poll(e.handle, rec.ptr);
       }
-      for (let slept = 0; r === 0; ) {
+      // then yield to the event loop between polls: setImmediate turns (fine-grained) for as long
+      // as the CPU part took (at least 2 ms), then 1 ms sleeps (an engine far slower than expected)
+      const fine = Math.max(2e6, t1 - t0);
+      while (r === 0) {
         polls++;
-        if (slept < 20) await new Promise((res) => setImmediate(res));
+        if (Bun.nanoseconds() - t1 < fine) await new Promise((res) => setImmediate(res));
         else await Bun.sleep(1);
-        slept++;
         r = sym.ferry_engine_poll(e.handle, rec.ptr);
       }
       engineRunning = false;

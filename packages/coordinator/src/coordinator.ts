@@ -26,7 +26,7 @@ import {
 } from "@ferry/channel";
 import { Engine } from "@ferry/native";
 import { detect as detectDsa, dsaEngine } from "@ferry/dsa-engine";
-import { measureProfile, type CalibrationEngine } from "./calibrate";
+import { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
 import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile } from "./profile";
 import { Recorder, shareStats, type FallbackKind, type FallbackRecord, type ChoiceStats } from "./stats";
 
@@ -63,8 +63,13 @@ export interface CoordinatorOptions {
   cache?: boolean;
   /** Measure even if a valid cached profile exists (default false). */
   recalibrate?: boolean;
-  /** Consider the CPU + engine split (default true). */
-  split?: boolean;
+  /**
+   * The CPU + engine split: true (default) considers it like any other
+   * choice; false never splits; "always" splits every message of at least
+   * SPLIT_MIN (1 MiB) over the best async engine (the sending thread always
+   * helps; the share is still tuned from feedback).
+   */
+  split?: boolean | "always";
   /** Measurement budget, ms (default 900). */
   budgetMs?: number;
 }
@@ -128,6 +133,9 @@ interface EngineState {
   splitSamples: number;
   /** observed split time / model (EWMA) */
   splitCorr: number;
+  /** observed engine copy time / the profile's (EWMA over split parts and large sends): the profile corrected online */
+  engCorr: number;
+  engSamples: number;
   errors: number;
 }
 
@@ -189,7 +197,7 @@ export class Coordinator implements SendPolicy {
   /** Why the cache was not used, when it was not. */
   readonly profileNote: string;
   readonly id: number;
-  readonly #split: boolean;
+  readonly #split: boolean | "always";
   readonly #engines: EngineState[];
   readonly #rec = new Recorder();
   /** last fallback reported per engine+kind (to warn once per change, not per message) */
@@ -218,9 +226,11 @@ export class Coordinator implements SendPolicy {
       cooldownMs: 1000,
       inflight: 0,
       inflightBytes: 0,
-      share: prof.splitShare || 0.5,
+      share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
       splitSamples: 0,
       splitCorr: splitCorrection(profile, prof),
+      engCorr: 1,
+      engSamples: 0,
       errors: 0,
     }));
     shareStats(() => (this.#decided ? this.stats() : null));
@@ -313,6 +323,10 @@ export class Coordinator implements SendPolicy {
         st.reason = "";
       }
       if (rep.split) this.#tuneSplit(st, rep);
+      else if (rep.size >= SPLIT_MIN && d.mode === "offload") {
+        const pred = predict(st.prof.offload, rep.size);
+        if (pred > 0) this.#learnEngine(st, rep.ns / pred);
+      }
     }
   }
 
@@ -384,7 +398,7 @@ export class Coordinator implements SendPolicy {
       fallbacks: snap.fallbacks,
       engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
         health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
-        cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors,
+        cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
       }])),
     };
   }
@@ -429,18 +443,19 @@ export class Coordinator implements SendPolicy {
       const u = this.#usable(st, pending, dry);
       if (!u.ok) blocked.set(st, u);
       const e = st.prof;
-      const backlog = st.inflightBytes * perByte(e.offload);
-      const engFixed = predict(e.offload, 0);
+      const k = st.engCorr;
+      const backlog = st.inflightBytes * perByte(e.offload) * k;
+      const engFixed = predict(e.offload, 0) * k;
       for (const kind of ["offload", "pipelined"] as const) {
-        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) + backlog;
+        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k + backlog;
         const cpu = predict(kind === "offload" ? e.offloadCpu : e.pipelinedCpu, size);
-        const busy = Math.max(cpu, predict(e.offload, size) - engFixed);
+        const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }
       if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0) {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f));
-        const engPart = predict(e.offload, size * (1 - f)) + backlog;
+        const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
         const lat = Math.max(cpuPart, engPart) * st.splitCorr;
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
         all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
@@ -448,10 +463,10 @@ export class Coordinator implements SendPolicy {
     }
     // the best of all (usable or not), then the best usable one
     const pick = (cs: Choice[]) => {
-      const eligible = cs.filter((c) => c === inline || c.cost < inline.cost * (1 - MARGIN));
+      const eligible = cs.filter((c) => c === inline || c.cost < inline.cost * (1 - MARGIN) || (c.kind === "split" && this.#split === "always"));
       const ns = argmin(eligible.filter((c) => c.kind !== "split"))!;
       const sp = argmin(eligible.filter((c) => c.kind === "split"));
-      let best = sp && sp.cost < ns.cost * (1 - MARGIN) ? sp : ns;
+      let best = sp && (this.#split === "always" || sp.cost < ns.cost * (1 - MARGIN)) ? sp : ns;
       if (objective === "latency" && best.kind === "offload") {
         const pp = eligible.find((c) => c.kind === "pipelined" && c.st === best.st);
         if (pp && pp.cost <= best.cost * 1.03) best = pp; // as fast: the receiver may start on the first chunks
@@ -557,19 +572,20 @@ export class Coordinator implements SendPolicy {
     // the crossover from inline to the chosen engine mode, from the profile
     const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
+    if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
     if (best.st) {
       const st = best.st;
       const e = st.prof;
-      if (st.inflightBytes) reasons.push(`engine ${st.label} backlog: ${st.inflight} send(s), ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(e.offload))} before this one`);
-      reasons.push(`engine ${st.label}: ${gbps(perByte(e.offload))} at large sizes, ${fmtNs(predict(e.offload, 0))} per send fixed; sender CPU per send ${fmtNs(predict(e.offloadCpu, size))}`);
+      if (st.inflightBytes) reasons.push(`engine ${st.label} backlog: ${st.inflight} send(s), ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(e.offload) * st.engCorr)} before this one`);
+      reasons.push(`engine ${st.label}: ${gbps(perByte(e.offload) * st.engCorr)} at large sizes, ${fmtNs(predict(e.offload, 0) * st.engCorr)} per send fixed${st.engSamples ? ` (calibrated × ${st.engCorr.toFixed(2)} as observed over ${st.engSamples} sends)` : ""}; sender CPU per send ${fmtNs(predict(e.offloadCpu, size))}`);
       if (best.kind === "split")
-        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload))}); model × ${st.splitCorr.toFixed(2)} observed overhead`);
+        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); model × ${st.splitCorr.toFixed(2)} observed overhead`);
     } else {
       for (const st of this.#engines) {
         if (st.inflightBytes && !blocked.has(st)) {
           const idle = all.find((c) => c.st === st && c.kind === "offload");
-          if (idle && idle.latencyNs - st.inflightBytes * perByte(st.prof.offload) < inline.latencyNs)
-            reasons.push(`engine ${st.label} backlog: ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(st.prof.offload))}: it would finish later than the CPU`);
+          if (idle && idle.latencyNs - st.inflightBytes * perByte(st.prof.offload) * st.engCorr < inline.latencyNs)
+            reasons.push(`engine ${st.label} backlog: ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(st.prof.offload) * st.engCorr)}: it would finish later than the CPU`);
         }
       }
     }
@@ -612,9 +628,20 @@ export class Coordinator implements SendPolicy {
    * rates seen (half way); when the engine was done first, the engine idled:
    * the CPU takes 2% less. Waits under 5% of the CPU part are in band.
    */
+  #learnEngine(st: EngineState, ratio: number) {
+    st.engSamples++;
+    st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
+  }
+
   #tuneSplit(st: EngineState, rep: SendReport) {
     const s = rep.split!;
     const f = st.share;
+    // the engine's rate as seen: its part took cpuNs + waitNs (or at most cpuNs when it was done first)
+    const predEng = predict(st.prof.offload, s.engineBytes);
+    if (predEng > 0) {
+      if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng);
+      else if (s.cpuNs / predEng < st.engCorr) this.#learnEngine(st, s.cpuNs / predEng);
+    }
     if (!s.engineFirst) {
       if (s.waitNs > 0.05 * s.cpuNs && s.cpuNs > 0) {
         const rc = s.cpuBytes / s.cpuNs;
@@ -626,11 +653,9 @@ export class Coordinator implements SendPolicy {
       st.share = clampShare(f - 0.02);
     }
     st.splitSamples++;
-    const model = Math.max(
-      Math.min(predict(this.profile.inlineHot, s.cpuBytes), predict(this.profile.inlineCold, s.cpuBytes)),
-      predict(st.prof.offload, s.engineBytes),
-    );
-    if (model > 0) st.splitCorr = Math.min(4, Math.max(0.5, 0.8 * st.splitCorr + 0.2 * (rep.ns / model)));
+    // the split's own overhead (loan, publish, wake-ups) over its critical path, as seen
+    const path = s.cpuNs + s.waitNs;
+    if (path > 0) st.splitCorr = Math.min(4, Math.max(0.8, 0.7 * st.splitCorr + 0.3 * (rep.ns / path)));
   }
 
   /** @internal tests: the engine states' split shares */
@@ -647,7 +672,7 @@ export interface CoordinatorStats {
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
-  engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number }>;
+  engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number }>;
 }
 
 function clampShare(f: number): number {
