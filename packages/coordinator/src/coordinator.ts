@@ -203,6 +203,9 @@ export class Coordinator implements SendPolicy {
   /** last fallback reported per engine+kind (to warn once per change, not per message) */
   readonly #warned = new Set<string>();
   #decided = 0;
+  /** Fast path for small messages: below this size inline wins whatever the load (engines' backlog and failures only make them worse). */
+  #inlineBelow = -1;
+  #fast: SendDecision | null = null;
 
   /** A coordinator over `profile` (see Coordinator.calibrate() for one measured here). */
   constructor(profile: Profile, opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike> } = {}) {
@@ -276,6 +279,8 @@ export class Coordinator implements SendPolicy {
 
   decide(size: number, ctx: SendContext): SendDecision {
     this.#decided++;
+    if (this.#inlineBelow < 0) this.#smallPath();
+    if (size < this.#inlineBelow) return this.#fast!;
     const waiting = size >= 64 * KiB ? receiverWaiting(ctx.channel) : true;
     const r = this.#choose(size, this.objective, waiting, ctx.publisher.pending, false);
     const st = r.best.st;
@@ -426,6 +431,26 @@ export class Coordinator implements SendPolicy {
     return { ok: true };
   }
 
+  /**
+   * The size below which every decision is inline/cpu (at most 64 KiB, where
+   * the cache is "hot" whoever reads), found by bisection; and that decision,
+   * shared. Recomputed when the engines' learnt rates change.
+   */
+  #smallPath() {
+    const inline = (s: number) => this.#choose(s, this.objective, true, 0, false, true).best.kind === "inline";
+    let lo = 0, hi = 64 * KiB;
+    if (inline(hi)) lo = hi;
+    else
+      while (hi - lo > 64) {
+        const mid = (lo + hi) >> 1;
+        if (inline(mid)) lo = mid;
+        else hi = mid;
+      }
+    const r = this.#choose(Math.max(0, lo - 1), this.objective, true, 0, false, true);
+    this.#inlineBelow = lo;
+    this.#fast = Object.freeze({ mode: "inline", cache: r.cache, wait: r.wait }) as SendDecision;
+  }
+
   /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
   #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain) {
     const p = this.profile;
@@ -467,6 +492,11 @@ export class Coordinator implements SendPolicy {
       const ns = argmin(eligible.filter((c) => c.kind !== "split"))!;
       const sp = argmin(eligible.filter((c) => c.kind === "split"));
       let best = sp && (this.#split === "always" || sp.cost < ns.cost * (1 - MARGIN)) ? sp : ns;
+      if (objective === "cpu" && best.kind === "pipelined") {
+        // publishing early (and waking readers per chunk) is not cheaper for the sender: offload unless pipelined is clearly so
+        const off = eligible.find((c) => c.kind === "offload" && c.st === best.st);
+        if (off && off.cost <= best.cost * 1.2) best = off;
+      }
       if (objective === "latency" && best.kind === "offload") {
         const pp = eligible.find((c) => c.kind === "pipelined" && c.st === best.st);
         if (pp && pp.cost <= best.cost * 1.03) best = pp; // as fast: the receiver may start on the first chunks
@@ -630,7 +660,9 @@ export class Coordinator implements SendPolicy {
    */
   #learnEngine(st: EngineState, ratio: number) {
     st.engSamples++;
+    const before = st.engCorr;
     st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
+    if (st.engCorr < before * 0.9) this.#inlineBelow = -1; // a faster engine may win smaller messages now
   }
 
   #tuneSplit(st: EngineState, rep: SendReport) {
@@ -706,14 +738,26 @@ export function pipelinedChunk(size: number): number {
   return Math.min(4 * MiB, Math.max(64 * KiB, c));
 }
 
-/** Is a reader waiting on `ch` now: someone subscribes and nothing published is unreleased (history aside). */
+/**
+ * Is a reader waiting on `ch`: someone subscribes and nothing published is
+ * unreleased (history aside). channel.stats() takes the channel's lock, so
+ * the answer is kept for 50 ms per channel rather than asked per message.
+ */
+const WAITING_TTL_MS = 50;
+const waitingSeen = new WeakMap<Channel, { at: number; waiting: boolean }>();
 function receiverWaiting(ch: Channel): boolean {
+  const now = performance.now();
+  const seen = waitingSeen.get(ch);
+  if (seen && now - seen.at < WAITING_TTL_MS) return seen.waiting;
+  let waiting = true;
   try {
     const s = ch.stats();
-    return s.subscribers > 0 && s.tail - s.head - s.history <= 0;
+    waiting = s.subscribers > 0 && s.tail - s.head - s.history <= 0;
   } catch {
-    return true;
+    // a closed channel: the send will say so
   }
+  waitingSeen.set(ch, { at: now, waiting });
+  return waiting;
 }
 
 /** The engines a coordinator chooses among, with labels; notes say what was left out and why. */
