@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "floor" | "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http";
+export type SectionName = "floor" | "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http" | "coordinator";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
@@ -276,8 +276,43 @@ export interface HttpResult {
 /** The Bun Atomics floor (sections/floor.ts), or null when not measured. */
 export type FloorResult = { n: number; p50_ns: number; p99_ns: number } | null;
 
+/* ------------------------------------------------------------------ coordinator (section 8) */
+
+/** One size x variant of section 8: end-to-end latency (send start -> receiver has every byte). */
+export interface CoordCell {
+  size: number;
+  /** "auto", "inline", "offload/sw", "pipelined/sw", "offload/dsa-emulated", ... */
+  variant: string;
+  n: number;
+  median_ns: number;
+}
+
+/** Sending-thread CPU per GiB, inline vs auto under objective cpu. */
+export interface CoordCpu {
+  size: number;
+  bytes: number;
+  inline_thread_ns_per_gib: number;
+  auto_thread_ns_per_gib: number;
+  inline_wall_ns_per_gib: number;
+  auto_wall_ns_per_gib: number;
+  ratio: number;
+  /** What auto chose for this size. */
+  choice: string;
+}
+
+export interface CoordResult {
+  calibration: { source: string; ms: number; engines: string[]; note: string };
+  variants: string[];
+  cells: CoordCell[];
+  /** What auto (objective latency) chose per size, at the end. */
+  choices: Record<number, string>;
+  cpu: CoordCpu[];
+  seconds: number;
+}
+
 export interface Results {
   floor: FloorResult;
+  coordinator: CoordResult | null;
   http: HttpResult;
   latency: PingPong[];
   idle: IdleRow[];

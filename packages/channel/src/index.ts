@@ -26,7 +26,9 @@ export {
   type Tensor, type TensorHeader, type TensorLoan, type TensorSendOptions, type TypedArray, type TypedArrayConstructor,
   type ViewOptions,
 } from "./tensor";
-export { defaultPolicy, type SendContext, type SendDecision, type SendPolicy } from "./policy";
+export {
+  defaultPolicy, getDefaultPolicy, setDefaultPolicy, type SendContext, type SendDecision, type SendPolicy, type SendReport,
+} from "./policy";
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,
   PublishOptions, PublisherOptions, ReadyOptions, ReceiveOptions, SendOptions, SubscribeOptions, TrustOptions,

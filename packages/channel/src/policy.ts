@@ -6,8 +6,14 @@
  *
  *   const pub = ch.publisher({ policy: { decide: (size) => size >= 1 << 20 ? { mode: "pipelined" } : { mode: "inline" } } });
  *
- * The default policy keeps the behaviour from before the seam: "auto" is
- * "inline". @ferry/coordinator implements SendPolicy with measured rules.
+ * The built-in default policy keeps the behaviour from before the seam:
+ * "auto" is "inline". A publisher without a policy of its own asks the
+ * process's current default at every send, which a higher layer may replace
+ * with setDefaultPolicy(): importing @ferry/coordinator installs its shared
+ * coordinator there (the channel never imports the coordinator).
+ *
+ * A policy may also observe how each of its decisions went (observe()): the
+ * coordinator's feedback loop, stats and fallback records.
  */
 import { Errno, FerryError } from "@ferry/native";
 import type { Channel } from "./channel";
@@ -32,6 +38,40 @@ export interface SendDecision {
   wait?: WaitStrategy;
   /** Why, in words (for logs and explain). */
   reasons?: string[];
+  /**
+   * Mode "offload" only: the CPU + engine split. The sending thread copies the
+   * first `cpuShare` of the payload itself (as an inline copy would) while the
+   * engine copies the rest; the message is published once both are done.
+   * 0 or absent: no split. Between 0 and 1 exclusive; applied only when this
+   * publisher has no other engine send in flight (offload order is kept) and
+   * the payload is at least 64 KiB; otherwise a plain offload.
+   */
+  cpuShare?: number;
+  /** With cpuShare: how long the sending thread polls the engine's part once its own is done before it yields (ns; default 50 µs). */
+  spinNs?: number;
+}
+
+/** How one policy-decided send went: what observe() gets once the send settled. */
+export interface SendReport {
+  size: number;
+  /** The decision as applied (explicit send() options folded in). */
+  decision: SendDecision;
+  /** The engine's name for engine sends ("sw", a plugin's, ...), "cpu" for inline. */
+  engine: string;
+  /** 0 when the message was published, else the FerryError that settled the send. */
+  error: Error | null;
+  /** ns from the send() call until it settled. */
+  ns: number;
+  /** ns the sending thread spent inside send() itself (the inline copy, the submit, the split's CPU part). */
+  syncNs: number;
+  /** The split, when one ran: bytes each side copied, the CPU part's time, how long the thread then waited for the engine (0 when the engine was done first) and how often it looked. */
+  split?: { cpuBytes: number; engineBytes: number; cpuNs: number; waitNs: number; polls: number; engineFirst: boolean };
+  /**
+   * The engine send failed before anything was published (offload, split) and
+   * the publisher copied the message inline instead (the software floor):
+   * the reason. The send then resolved with the inline copy's sequence number.
+   */
+  retriedInline?: string;
 }
 
 /** What a policy may look at besides the size. */
@@ -47,6 +87,18 @@ export interface SendContext {
 export interface SendPolicy {
   /** Called synchronously for every send() in mode "auto"; `size` is the payload's length in bytes. */
   decide(size: number, ctx: SendContext): SendDecision;
+  /**
+   * Optional: told how each decided send went, once it settled (never for
+   * sends with an explicit mode). Called synchronously; what it throws is ignored.
+   */
+  observe?(report: SendReport): void;
+  /**
+   * Optional: when an offload (or split) send that this policy decided fails
+   * in its engine before anything was published, return true to have the
+   * publisher copy it inline instead (the report then carries
+   * retriedInline). Default: the send rejects.
+   */
+  retryInline?(error: Error, size: number): boolean;
 }
 
 const INLINE: SendDecision = Object.freeze({
@@ -54,8 +106,26 @@ const INLINE: SendDecision = Object.freeze({
   reasons: Object.freeze(["default policy: auto is an inline copy on the sending thread"]) as string[],
 });
 
-/** Today's rule: every "auto" send is "inline". */
+/** The built-in rule: every "auto" send is "inline". */
 export const defaultPolicy: SendPolicy = Object.freeze({ decide: () => INLINE });
+
+let processDefault: SendPolicy = defaultPolicy;
+
+/**
+ * Replace the process's default policy: what publishers created without
+ * `policy` / `coordinator` ask (at each send, so publishers created earlier
+ * follow too). `setDefaultPolicy(defaultPolicy)` restores the built-in rule.
+ * @ferry/coordinator calls this when it is imported.
+ */
+export function setDefaultPolicy(policy: SendPolicy): void {
+  if (typeof policy?.decide !== "function") throw new FerryError(Errno.INVAL, "policy must be an object with a decide(size, ctx) method");
+  processDefault = policy;
+}
+
+/** The process's current default policy (defaultPolicy unless setDefaultPolicy() replaced it). */
+export function getDefaultPolicy(): SendPolicy {
+  return processDefault;
+}
 
 const MODES = new Set<string>(["inline", "offload", "pipelined"]);
 
@@ -65,5 +135,7 @@ export function decide(policy: SendPolicy, size: number, ctx: SendContext): Send
   if (!d || !MODES.has(d.mode))
     throw new FerryError(Errno.INVAL, `send policy chose mode "${d?.mode}": it must be "inline", "offload" or "pipelined"`);
   if (d.wait !== undefined) checkWait(d.wait);
+  if (d.cpuShare !== undefined && d.cpuShare !== 0 && !(typeof d.cpuShare === "number" && d.cpuShare > 0 && d.cpuShare < 1))
+    throw new FerryError(Errno.INVAL, `send policy chose cpuShare ${d.cpuShare}: it must be 0 or between 0 and 1`);
   return d;
 }

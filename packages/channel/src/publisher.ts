@@ -4,12 +4,14 @@
  * the handle's own record; send() in mode "auto" asks the policy (policy.ts).
  * Engine sends are in send.ts.
  */
-import type { Pointer } from "bun:ffi";
-import { Backpressure, Errno, FerryError, check, closedError, cstr, engineByName, fail, lib } from "@ferry/native";
+import { ptr, type Pointer } from "bun:ffi";
+import {
+  Backpressure, Errno, FerryError, check, closedError, completionRecord, cstr, engineByName, fail, lib, pinArena, type Engine,
+} from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
-import { decide, defaultPolicy, type SendPolicy } from "./policy";
+import { decide, defaultPolicy, getDefaultPolicy, type SendDecision, type SendPolicy, type SendReport } from "./policy";
 import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { EngineSends } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
@@ -21,6 +23,8 @@ import {
 import { Info, Views } from "./views";
 
 const sym = lib.symbols;
+/** Smallest payload a decision's cpuShare splits (below, a plain offload). */
+const SPLIT_MIN = 64 * 1024;
 const BACKPRESSURE = names(Backpressure);
 
 /**
@@ -89,8 +93,9 @@ function checkLoan(loan: unknown, pub: Publisher): Loan {
 export class Publisher extends ChannelMember {
   readonly backpressure: BackpressurePolicy;
   readonly engine: EngineLike;
-  /** Decides mode "auto" per message (publisher({ policy }), default: defaultPolicy). */
-  readonly policy: SendPolicy;
+  /** publisher({ policy }) or publisher({ coordinator }); null: the process's default (getDefaultPolicy()). */
+  readonly #policy: SendPolicy | null;
+  #splitting = false;
   #arena: Views;
   #info: Info;
   #sends: EngineSends;
@@ -101,15 +106,18 @@ export class Publisher extends ChannelMember {
     const bp = BACKPRESSURE.get(backpressure);
     if (bp === undefined) throw new FerryError(Errno.INVAL, `unknown backpressure ${JSON.stringify(String(opts.backpressure))}`);
     const timeoutMs = checkTimeout(opts.timeoutMs, 30_000);
-    const policy = opts.policy ?? defaultPolicy;
-    if (typeof policy?.decide !== "function") throw new FerryError(Errno.INVAL, "policy must be an object with a decide(size, ctx) method");
+    if (opts.policy !== undefined && opts.coordinator !== undefined)
+      throw new FerryError(Errno.INVAL, "publisher options: give either policy or coordinator, not both");
+    const policy = opts.policy ?? opts.coordinator ?? null;
+    if (policy !== null && typeof policy?.decide !== "function")
+      throw new FerryError(Errno.INVAL, `${opts.policy !== undefined ? "policy" : "coordinator"} must be an object with a decide(size, ctx) method`);
     const out = new BigUint64Array(1);
     check(sym.ferry_pub_open(channel.handle, bp, timeoutNs(timeoutMs), out), `publisher on "${channel.name}"`);
     const handle = Number(out[0]) as Pointer;
     super(channel, handle, sym.ferry_pub_close);
     this.backpressure = backpressure;
     this.engine = opts.engine ?? "sw";
-    this.policy = policy;
+    this.#policy = policy;
     this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
     // this publisher's own buffer over the read-write arena: detached when it closes
     this.#arena = new Views(() => this.own(channel.lendRW(handle)));
@@ -118,6 +126,16 @@ export class Publisher extends ChannelMember {
 
   protected get what() {
     return "publisher";
+  }
+
+  /**
+   * Decides mode "auto" per message: publisher({ policy }) or
+   * publisher({ coordinator }), else the process's default policy at the
+   * time of each send (defaultPolicy unless setDefaultPolicy() replaced it,
+   * as importing @ferry/coordinator does).
+   */
+  get policy(): SendPolicy {
+    return this.#policy ?? getDefaultPolicy();
   }
 
   /** Borrow `size` bytes of shared memory to build a message in place (zero-copy); an integer, 0 or more. */
@@ -182,24 +200,157 @@ export class Publisher extends ChannelMember {
       void this.handle; // throws FERRY_E_CLOSED once closed (before the policy is asked)
       const bytes = bytesOf(data, "send() data");
       const opts = optionsOf(options, "send");
-      let mode = opts.mode ?? "auto";
-      let { engine, cache, chunkBytes } = opts;
-      if (mode === "auto" && this.policy !== defaultPolicy) {
-        const d = decide(this.policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
-        mode = d.mode;
-        engine ??= d.engine;
-        cache ??= d.cache;
-        chunkBytes ??= d.chunkBytes;
+      const mode = opts.mode ?? "auto";
+      if (mode === "auto") {
+        const policy = this.policy;
+        if (policy !== defaultPolicy) return this.#decided(policy, bytes, opts);
       }
-      const chunk = checkChunkBytes(chunkBytes);
-      const sum = checkFlag(opts.checksum, "checksum");
-      if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header, sum));
-      const hint = cacheHint(cache);
-      const e = engineByName(engine ?? this.engine);
-      const hdr = encodeHeader(opts.header, sum ? bytes : undefined);
-      return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, checkFlag(opts.verify, "verify"));
+      return this.#send(bytes, mode, opts.engine, opts.cache, opts.chunkBytes, opts, null);
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  /** One send as `mode` (after the policy, if any); `d`: the decision, for a split. */
+  #send(
+    bytes: Uint8Array, mode: Mode, engine: EngineLike | undefined, cache: CachePlacement | undefined, chunkBytes: number | undefined,
+    opts: SendOptions, d: SendDecision | null, rep?: Partial<SendReport>,
+  ): Promise<number> {
+    const chunk = checkChunkBytes(chunkBytes);
+    const sum = checkFlag(opts.checksum, "checksum");
+    if (mode !== "offload" && mode !== "pipelined") return Promise.resolve(this.#inline(bytes, mode, cache, opts.header, sum));
+    const hint = cacheHint(cache);
+    const e = engineByName(engine ?? this.engine);
+    if (rep) rep.engine = e.name;
+    const hdr = encodeHeader(opts.header, sum ? bytes : undefined);
+    const verify = checkFlag(opts.verify, "verify");
+    const share = d?.cpuShare ?? 0;
+    if (mode === "offload" && share > 0 && !verify && bytes.length >= SPLIT_MIN && this.#sends.pending === 0 && !this.#splitting)
+      return this.#split(bytes, e, share, hint, hdr, d?.spinNs ?? 50_000, rep);
+    if (d) d.cpuShare = 0; // not split after all
+    return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, verify);
+  }
+
+  /** send() in mode "auto" with a policy: decide, send, tell the policy how it went (and retry inline if it asks). */
+  #decided(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
+    const t0 = Bun.nanoseconds();
+    const d0 = decide(policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
+    const d: SendDecision = {
+      ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes,
+    };
+    const rep: Partial<SendReport> = { engine: "cpu" };
+    let p: Promise<number>;
+    try {
+      p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const syncNs = Bun.nanoseconds() - t0;
+    if (!policy.observe && !policy.retryInline) return p;
+    const report = (error: Error | null, extra?: Partial<SendReport>) => {
+      try {
+        policy.observe?.({
+          size: bytes.length, decision: d, engine: rep.engine ?? "cpu", error, ns: Bun.nanoseconds() - t0, syncNs,
+          ...(rep.split ? { split: rep.split } : {}), ...extra,
+        });
+      } catch {
+        // an observer's error is not the sender's
+      }
+    };
+    return p.then(
+      (seq) => {
+        report(null);
+        return seq;
+      },
+      (err: Error) => {
+        let retry = false;
+        try {
+          retry = d.mode === "offload" && !this.closed && policy.retryInline?.(err, bytes.length) === true;
+        } catch {
+          retry = false;
+        }
+        if (!retry) {
+          report(err);
+          throw err;
+        }
+        const why = err instanceof Error ? err.message : String(err);
+        let seq: number;
+        try {
+          seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+        } catch (e2) {
+          report(e2 as Error, { retriedInline: why });
+          throw e2;
+        }
+        report(null, { retriedInline: why });
+        return seq;
+      },
+    );
+  }
+
+  /**
+   * The CPU + engine split of one offload send: loan the slot, hand the tail
+   * to the engine, copy the head on this thread (the cpu engine, with the
+   * cache hint), wait for the engine's part (poll for up to spinNs, then yield
+   * to the event loop), publish. Nothing is published when the engine fails.
+   * The waits are reported (rep.split) for the policy's tuning.
+   */
+  async #split(
+    bytes: Uint8Array, e: Engine, share: number, hint: number, hdr: Uint8Array | null, spinNs: number, rep?: Partial<SendReport>,
+  ): Promise<number> {
+    const h = this.handle;
+    const n = bytes.length;
+    const k = Math.min(n - 4096, Math.max(4096, Math.floor((n * share) / 4096) * 4096)); // CPU part [0, k), engine [k, n)
+    const rl = sym.ferry_pub_loan(h, n, null);
+    if (rl < 0) throw fail(rl, "send (offload split): loan");
+    const token = this.#info.token;
+    const dst = this.#arena.get(this.#info.offset, n);
+    void bytes.buffer; // storage that stays put while the engine reads it
+    const rec = completionRecord();
+    const cpu = completionRecord();
+    const unpin = pinArena(this.channel.handle);
+    this.#splitting = true;
+    let engineRunning = false;
+    try {
+      const rc = sym.ferry_engine_copy(e.handle, ptr(dst, k), ptr(bytes, k), n - k, hint, rec.ptr);
+      if (rc < 0) throw fail(rc, `send (offload split): engine "${e.name}"`);
+      engineRunning = true;
+      const t0 = Bun.nanoseconds();
+      check(sym.ferry_engine_copy(engineByName("cpu").handle, ptr(dst), ptr(bytes), k, hint, cpu.ptr), "send (offload split): cpu part");
+      const t1 = Bun.nanoseconds();
+      let polls = 0;
+      let r = sym.ferry_engine_poll(e.handle, rec.ptr);
+      const engineFirst = r !== 0;
+      while (r === 0 && Bun.nanoseconds() - t1 < spinNs) {
+        polls++;
+        r = sym.ferry_engine_poll(e.handle, rec.ptr);
+      }
+      // then yield to the event loop between polls: setImmediate turns (fine-grained) for as long
+      // as the CPU part took (at least 2 ms), then 1 ms sleeps (an engine far slower than expected)
+      const fine = Math.max(2e6, t1 - t0);
+      while (r === 0) {
+        polls++;
+        if (Bun.nanoseconds() - t1 < fine) await new Promise((res) => setImmediate(res));
+        else await Bun.sleep(1);
+        r = sym.ferry_engine_poll(e.handle, rec.ptr);
+      }
+      engineRunning = false;
+      const waitNs = engineFirst ? 0 : Bun.nanoseconds() - t1;
+      if (rep) rep.split = { cpuBytes: k, engineBytes: n - k, cpuNs: t1 - t0, waitNs, polls, engineFirst };
+      if (r < 0) throw fail(r, `send (offload split): engine "${e.name}" copy`);
+      const rp = sym.ferry_pub_publish(this.handle, token, n, hdr, hdr?.length ?? 0, null);
+      if (rp < 0) throw fail(rp, "send (offload split): publish");
+      return this.#info.seq;
+    } catch (err) {
+      // the engine's part is over (or never started) before the slot goes back
+      while (engineRunning && sym.ferry_engine_poll(e.handle, rec.ptr) === 0) await new Promise((res) => setImmediate(res));
+      if (!this.closed) sym.ferry_pub_unloan(h, token);
+      throw err;
+    } finally {
+      this.#splitting = false;
+      unpin();
+      void rec.keep;
+      void cpu.keep;
+      void bytes;
     }
   }
 

@@ -87,8 +87,13 @@ export interface PublisherOptions {
    * (FERRY_E_BUSY naming the holder's pid; at least 20 ms, at most 5 s). Default 30 s; a
    * negative value or Infinity: no bound of its own (space: forever; lock: 5 s); NaN is refused. */
   timeoutMs?: number;
-  /** Decides mode "auto" (and send() without a mode) per message. Default: defaultPolicy (inline). */
+  /** Decides mode "auto" (and send() without a mode) per message. Default: the process's default
+   * policy at each send (getDefaultPolicy(): defaultPolicy, inline, unless replaced, e.g. by importing
+   * @ferry/coordinator). */
   policy?: SendPolicy;
+  /** A coordinator (@ferry/coordinator's Coordinator, or any SendPolicy) that decides mode "auto";
+   * the same seam as `policy` (give one of them). */
+  coordinator?: SendPolicy;
 }
 
 export interface SubscribeOptions {

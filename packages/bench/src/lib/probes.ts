@@ -1,34 +1,21 @@
 /**
  * Calibration probes of the machine: LLC size, copy and hash speed in this
  * process, and how much two CPU-bound processes get done at once. Exported as
- * `@ferry/bench/probes` for the coordinator (which is to own them later).
+ * `@ferry/bench/probes`.
  *
- * The LLC size has one definition on the JS side (sysfs, here); libferry's
- * cold-copy threshold reads sysconf on the C side.
+ * The LLC size has one definition on the JS side, @ferry/coordinator's
+ * machine.ts (sysfs; re-exported here); libferry's cold-copy threshold reads
+ * sysconf on the C side.
  */
-import { readFileSync } from "node:fs";
 import type { Parallelism } from "../schema";
-import { KiB, MiB } from "./format";
+import { MiB } from "./format";
 import { hashWork } from "./msg";
 import { median } from "./stats";
 
 export type { Parallelism } from "../schema";
 
-/** The LLC (L3) size as sysfs states it for cpu0 ("266240K"), or "" when unknown. */
-export function llcText(): string {
-  try {
-    return readFileSync("/sys/devices/system/cpu/cpu0/cache/index3/size", "utf8").trim();
-  } catch {
-    return "";
-  }
-}
-
-/** The LLC (L3) size in bytes, 0 when unknown. */
-export function llcBytes(): number {
-  const m = /^(\d+)\s*([KMG]?)/i.exec(llcText());
-  if (!m) return 0;
-  return Number(m[1]) * ({ "": 1, K: KiB, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2]!.toUpperCase()]!;
-}
+/** The LLC probe moved to @ferry/coordinator (which decides with it); re-exported for the sections. */
+export { llcBytes, llcText } from "@ferry/coordinator/machine";
 
 export interface Speeds {
   /** Bun.hash passes per byte that cost about one copy: hash / copy speed, rounded, 1..8. */

@@ -2,6 +2,7 @@
 import type { Section } from "../section";
 import type { SectionName } from "../schema";
 import { c } from "./c";
+import { coordinator } from "./coordinator";
 import { floor } from "./floor";
 import { http } from "./http";
 import { idle } from "./idle";
@@ -10,7 +11,7 @@ import { modes } from "./modes";
 import { peers } from "./peers";
 import { throughput } from "./throughput";
 
-export const SECTIONS: Section[] = [floor, latency, throughput, peers, c, modes, idle, http];
+export const SECTIONS: Section[] = [floor, latency, throughput, peers, c, modes, idle, http, coordinator];
 
 /** The order of the targets table: the headline ratios (peers, throughput) first, then latency, C, modes. */
-export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "floor", "idle", "c", "modes", "http"];
+export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "floor", "idle", "c", "modes", "http", "coordinator"];

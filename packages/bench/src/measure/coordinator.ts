@@ -1,0 +1,144 @@
+/**
+ * Section 8's measurements: `auto` (a calibrated coordinator) against every
+ * fixed mode/engine, end to end between two Bun processes, and the sending
+ * thread's CPU per GiB under objective cpu vs inline.
+ */
+import { readFileSync } from "node:fs";
+import type { Engine, Publisher } from "@ferry/channel";
+import type { Coordinator } from "@ferry/coordinator";
+import { MiB } from "../lib/format";
+import { monoNs } from "../lib/msg";
+import { Session } from "../lib/session";
+import { median } from "../lib/stats";
+import type { CoordCell, CoordCpu } from "../schema";
+
+const GAP_NS = 100_000;
+
+export interface Variant {
+  name: string;
+  /** null: auto through the coordinator's publisher */
+  mode: "inline" | "offload" | "pipelined" | null;
+  engine?: Engine | string;
+}
+
+/** End-to-end latency (send start -> the receiver has every byte) per size and variant; variants interleaved. */
+export async function coordLatency(
+  sizes: number[], variants: Variant[], co: Coordinator, iterations: (size: number) => number, log: (s: string) => void,
+): Promise<{ cells: CoordCell[]; choices: Record<number, string> }> {
+  const max = Math.max(...sizes);
+  await using s = new Session({
+    role: "recv",
+    data: { tag: "coord", capacity: max + 4 * MiB, slots: 64 },
+    ack: { tag: "coack", capacity: MiB, slots: 64 },
+    ackWait: "block",
+    args: [MiB, "hybrid"],
+  });
+  await s.peer.ready;
+  const auto: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
+  const header = new Uint8Array([0]); // the receiver does no work per byte: arrival only
+  const once = async (src: Uint8Array, v: Variant) => {
+    const pub = v.mode === null ? auto : s.pub;
+    // each message comes alone: the engines' threads (which poll ~20 µs after a job) and the
+    // receiver settle first, so no variant pays for the one before it
+    const g = Bun.nanoseconds();
+    while (Bun.nanoseconds() - g < GAP_NS);
+    const t0 = monoNs();
+    await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, header });
+    const a = await s.ackSub.receive();
+    const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
+    a.release();
+    return t1 - t0;
+  };
+  const cells: CoordCell[] = [];
+  const choices: Record<number, string> = {};
+  try {
+    for (const size of sizes) {
+      let src: Uint8Array | null = new Uint8Array(size).fill(5);
+      const r = new Map(variants.map((v) => [v.name, [] as number[]]));
+      const n = iterations(size);
+      for (let i = -2; i < n; i++)
+        for (let j = 0; j < variants.length; j++) {
+          const v = variants[(i + 2 + j) % variants.length]!; // rotated: each variant follows each other as often
+          const t = await once(src, v);
+          if (i >= 0) r.get(v.name)!.push(t);
+        }
+      for (const v of variants) cells.push({ size, variant: v.name, n, median_ns: median(r.get(v.name)!) });
+      const e = co.explain(size);
+      choices[size] = `${e.mode}/${e.engine}${e.cpuShare ? ` split ${(e.cpuShare * 100).toFixed(0)}%` : ""}`;
+      const at = (name: string) => cells.find((c) => c.size === size && c.variant === name)!.median_ns;
+      log(`  ${size} B: ${variants.map((v) => `${v.name} ${(at(v.name) / 1e3).toFixed(1)} µs`).join(", ")} (auto: ${choices[size]})`);
+      src = null;
+      Bun.gc(true);
+    }
+  } finally {
+    auto.close();
+  }
+  await s.end();
+  return { cells, choices };
+}
+
+function threadCpuNs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Sending-thread CPU per GiB: a stream of `size` messages (<= 2 sends in flight) to a sink, inline vs auto under `co` (objective cpu). */
+export async function coordCpu(sizes: number[], bytes: number, co: Coordinator): Promise<CoordCpu[]> {
+  const depth = 2;
+  const max = Math.max(...sizes);
+  await using s = new Session({
+    role: "sink",
+    data: { tag: "cocpu", capacity: (depth + 2) * max + 4 * MiB, slots: 256 },
+    ack: { tag: "cocack", capacity: MiB, slots: 64 },
+    ackWait: "block",
+    args: ["block", 1],
+  });
+  await s.peer.ready;
+  const auto = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
+  const empty = new Uint8Array(0);
+  const out: CoordCpu[] = [];
+  const run = async (pub: Publisher | null, k: number, bufs: Uint8Array[]) => {
+    const inflight: Promise<number>[] = [];
+    for (let i = 0; i < k; i++) {
+      const b = bufs[i % bufs.length]!;
+      if (!pub) s.pub.sendSync(b, { mode: "inline" });
+      else {
+        if (inflight.length >= depth) await inflight.shift();
+        inflight.push(pub.send(b));
+      }
+    }
+    await Promise.all(inflight);
+    s.pub.sendSync(empty);
+    (await s.ackSub.receive()).release();
+  };
+  try {
+    for (const size of sizes) {
+      const k = Math.max(4, Math.floor(bytes / size));
+      const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
+      const res: Record<string, number> = {};
+      for (const [name, pub] of [["inline", null], ["auto", auto]] as const) {
+        await run(pub, Math.min(k, 6), bufs);
+        const c0 = threadCpuNs();
+        const w0 = monoNs();
+        await run(pub, k, bufs);
+        const gib = (k * size) / 2 ** 30;
+        res[name] = (threadCpuNs() - c0) / gib;
+        res[`${name}_wall`] = (monoNs() - w0) / gib;
+      }
+      const e = co.explain(size);
+      out.push({
+        size, bytes: k * size, inline_thread_ns_per_gib: res.inline!, auto_thread_ns_per_gib: res.auto!,
+        inline_wall_ns_per_gib: res.inline_wall!, auto_wall_ns_per_gib: res.auto_wall!, ratio: res.auto! / res.inline!,
+        choice: `${e.mode}/${e.engine}`,
+      });
+      Bun.gc(true);
+    }
+  } finally {
+    auto.close();
+  }
+  await s.end();
+  return out;
+}

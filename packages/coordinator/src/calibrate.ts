@@ -1,0 +1,191 @@
+/**
+ * The measurement behind a profile (<= 1 s): in this process, through a
+ * private channel without subscribers (each message is released at once),
+ * time every way of sending at a few sizes:
+ *  - inline (sendSync) with cache "hot" and "cold": wall = sending thread;
+ *  - per engine, offload and pipelined sends: send() -> settled (median),
+ *    and the sending thread's CPU per send (/proc/thread-self/schedstat over
+ *    the batch: submit, event-loop wake-ups, settle);
+ *  - per async engine, the CPU + engine split at 1, 8 and 32 MiB with the
+ *    share its rates suggest.
+ * Sizes are cut short, largest first, if the budget runs out (noted).
+ */
+import { Channel, defaultPolicy, type EngineLike, type Publisher, type SendPolicy } from "@ferry/channel";
+import { engineByName } from "@ferry/native";
+import { llcBytes, libraryKey, machineKey, threadCpuNs } from "./machine";
+import { DEFAULT_SIZES, perByte, predict, type EngineProfile, type Profile, type Series } from "./profile";
+import { availableParallelism } from "node:os";
+
+const MiB = 1 << 20;
+
+export interface CalibrationEngine {
+  label: string;
+  engine: EngineLike;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const INLINE_REPS: Record<number, number> = { 64: 200, 4096: 200, 65536: 60, [MiB]: 20, [8 * MiB]: 7, [32 * MiB]: 4, [64 * MiB]: 3 };
+const ENGINE_REPS: Record<number, number> = { 64: 30, 4096: 30, 65536: 20, [MiB]: 10, [8 * MiB]: 5, [32 * MiB]: 3, [64 * MiB]: 3 };
+
+/**
+ * Engine sends are timed after the engine's threads went idle (a sw copy
+ * thread polls 20 µs after its last job, then sleeps): the latency of a
+ * message that comes alone, not of one in a back-to-back burst. Spins
+ * (no timer is that fine) and returns the ns spent.
+ */
+const IDLE_GAP_NS = 60_000;
+function idleGap(): number {
+  const t = Bun.nanoseconds();
+  while (Bun.nanoseconds() - t < IDLE_GAP_NS);
+  return Bun.nanoseconds() - t;
+}
+
+/** The share a CPU + engine split starts from: the CPU's part of the two rates (0.05..0.95). */
+export function balancedShare(cpuNsPerByte: number, engineNsPerByte: number): number {
+  const rc = 1 / cpuNsPerByte;
+  const re = 1 / engineNsPerByte;
+  return Math.min(0.95, Math.max(0.05, rc / (rc + re)));
+}
+
+/** Measure a profile for `engines` within about `budgetMs`. */
+export async function measureProfile(engines: CalibrationEngine[], budgetMs = 900): Promise<Profile> {
+  const t0 = performance.now();
+  const over = () => performance.now() - t0 > budgetMs;
+  const notes: string[] = [];
+  const name = `ferry-cal-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const sizes = DEFAULT_SIZES;
+  const max = sizes[sizes.length - 1]!;
+  const ch = Channel.create(name, { capacity: max + 4 * MiB, slots: 256 });
+  try {
+    // an explicit policy: never ask the process's default (which may be a coordinator calibrating)
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const src = new Uint8Array(max);
+    for (let i = 0; i < src.length; i += 4096) src[i] = i & 255;
+    void src.buffer;
+
+    const inlineHot: Series = [];
+    const inlineCold: Series = [];
+    for (const size of sizes) {
+      if (over() && inlineHot.length >= 3) {
+        notes.push(`inline: stopped before ${size} B (budget)`);
+        break;
+      }
+      const view = src.subarray(0, size);
+      const h: number[] = [];
+      const c: number[] = [];
+      const reps = INLINE_REPS[size] ?? 5;
+      for (let i = -2; i < reps; i++) {
+        let t = Bun.nanoseconds();
+        pub.sendSync(view, { cache: "hot" });
+        const th = Bun.nanoseconds() - t;
+        t = Bun.nanoseconds();
+        pub.sendSync(view, { cache: "cold" });
+        const tc = Bun.nanoseconds() - t;
+        if (i >= 0) (h.push(th), c.push(tc));
+      }
+      inlineHot.push([size, median(h)]);
+      inlineCold.push([size, median(c)]);
+    }
+
+    const out: EngineProfile[] = [];
+    for (const { label, engine } of engines) {
+      let e;
+      try {
+        e = engineByName(engine);
+      } catch (err) {
+        notes.push(`${label}: not measured (${(err as Error).message})`);
+        continue;
+      }
+      const caps = e.caps();
+      const ep: EngineProfile = {
+        label, name: e.name, async: caps.async, chunkBytes: caps.chunkBytes,
+        offload: [], pipelined: [], offloadCpu: [], pipelinedCpu: [], split: [], splitShare: 0,
+      };
+      try {
+        // warm-up: the first sends through a path compile it
+        for (let i = 0; i < 5; i++) for (const mode of ["offload", "pipelined"] as const) await pub.send(src.subarray(0, 65536), { mode, engine: e });
+        for (const size of sizes) {
+          if (over() && ep.offload.length >= 3) {
+            notes.push(`${label}: stopped before ${size} B (budget)`);
+            break;
+          }
+          const view = src.subarray(0, size);
+          const reps = ENGINE_REPS[size] ?? 3;
+          for (const mode of ["offload", "pipelined"] as const) {
+            await pub.send(view, { mode, engine: e }); // warm-up
+            const ts: number[] = [];
+            let gaps = 0;
+            const c0 = threadCpuNs();
+            for (let i = 0; i < reps; i++) {
+              gaps += idleGap();
+              const t = Bun.nanoseconds();
+              await pub.send(view, { mode, engine: e });
+              ts.push(Bun.nanoseconds() - t);
+            }
+            const cpu = (threadCpuNs() - c0 - gaps) / reps;
+            (mode === "offload" ? ep.offload : ep.pipelined).push([size, median(ts)]);
+            (mode === "offload" ? ep.offloadCpu : ep.pipelinedCpu).push([size, Number.isFinite(cpu) ? Math.max(0, cpu) : median(ts)]);
+          }
+        }
+        if (ep.async && ep.offload.length >= 4) {
+          const cpuRate = Math.min(perByte(inlineHot), perByte(inlineCold));
+          ep.splitShare = balancedShare(cpuRate, perByte(ep.offload));
+          let share = ep.splitShare;
+          const split: SendPolicy = { decide: () => ({ mode: "offload", engine: e, cpuShare: share }) };
+          const spub = ch.publisher({ policy: split });
+          try {
+            for (const size of [MiB, 8 * MiB, 32 * MiB, 64 * MiB]) {
+              if (size > max || (over() && ep.split.length >= 2)) break;
+              const view = src.subarray(0, size);
+              const ts: number[] = [];
+              for (let i = -1; i < 3; i++) {
+                idleGap();
+                const t = Bun.nanoseconds();
+                await spub.send(view);
+                if (i >= 0) ts.push(Bun.nanoseconds() - t);
+              }
+              ep.split.push([size, median(ts)]);
+            }
+          } finally {
+            spub.close();
+          }
+          void share;
+        }
+        out.push(ep);
+      } catch (err) {
+        notes.push(`${label}: measurement failed (${(err as Error).message}); left out`);
+      }
+    }
+    pub.close();
+    return {
+      format: 1,
+      machine: machineKey(),
+      library: libraryKey(),
+      created: new Date().toISOString(),
+      ms: Math.round(performance.now() - t0),
+      source: "measured",
+      llcBytes: llcBytes(),
+      cpus: availableParallelism(),
+      inlineHot,
+      inlineCold,
+      engines: out,
+      notes,
+    };
+  } finally {
+    ch.close();
+  }
+}
+
+/** For explain: the modelled split time when no split point was measured. */
+export function splitModel(p: Profile, e: EngineProfile, size: number, share: number): number {
+  const cpu = Math.min(predict(p.inlineHot, size * share), predict(p.inlineCold, size * share));
+  const eng = predict(e.offload, size * (1 - share));
+  return Math.max(cpu, eng);
+}
+
+export type { Publisher };

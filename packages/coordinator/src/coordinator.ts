@@ -1,0 +1,793 @@
+/**
+ * The coordinator: a SendPolicy that decides, per message, the mode
+ * (inline / offload / pipelined, or an offload split between the sending
+ * thread and an engine), the engine, the chunk size, the cache placement and
+ * the wait strategy from a calibrated profile, the objective, the engines'
+ * health and backlog; and that learns from how its sends went (the split's
+ * share, DTO-style; engine failures; stats).
+ *
+ * How a choice is made (decide() and explain() run the same code):
+ *  1. candidates: inline (cpu), and per usable engine offload, pipelined and,
+ *     when the engine copies on its own threads and the payload is >= 1 MiB,
+ *     the split; each gets estimates from the profile: latency (send ->
+ *     published, plus the engine's backlog), sender CPU, and busy time (the
+ *     bottleneck of sender and engine per message);
+ *  2. the objective's cost (latency: latency; throughput: busy; cpu: sender
+ *     CPU), latency breaking ties; an engine mode must beat inline by 5% and
+ *     a split the best other choice by 5% (calibration noise is no reason to
+ *     leave the CPU);
+ *  3. the best choice among engines that are unusable now (gone, failing,
+ *     queue full) is noted as a fallback, with its reason;
+ *  4. cache, chunk and wait follow from the choice and the size.
+ */
+import {
+  Errno, FerryError, type Channel, type EngineLike, type SendContext, type SendDecision, type SendPolicy, type SendReport,
+  type WaitStrategy,
+} from "@ferry/channel";
+import { Engine } from "@ferry/native";
+import { detect as detectDsa, dsaEngine } from "@ferry/dsa-engine";
+import { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
+import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile } from "./profile";
+import { Recorder, shareStats, type FallbackKind, type FallbackRecord, type ChoiceStats } from "./stats";
+
+export type Objective = "latency" | "throughput" | "cpu";
+export const OBJECTIVES: readonly Objective[] = ["latency", "throughput", "cpu"];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Smallest payload the coordinator splits between the CPU and an engine. */
+export const SPLIT_MIN = MiB;
+/** An engine mode must be this much better than inline; a split this much better than the best other choice. */
+const MARGIN = 0.05;
+/** Engine sends in flight per publisher that libferry allows (FERRY_MAX_JOBS); a few are left for explicit sends. */
+const QUEUE_LIMIT = 60;
+
+export interface CoordinatorOptions {
+  /** What to optimise: "latency" (default), "throughput" (message rate of a sender doing nothing else), "cpu" (least sending-thread CPU). */
+  objective?: Objective;
+  /**
+   * The engines to choose among besides the CPU: names ("sw", a loaded
+   * plugin's) or Engine instances, optionally labelled. Default: "sw", plus
+   * "dsa" where a usable DSA work queue exists (@ferry/dsa-engine's detect()).
+   */
+  engines?: (EngineLike | { label: string; engine: EngineLike })[];
+  /**
+   * Also consider the emulated DSA device (default false; env
+   * FERRY_COORD_DSA_EMULATED=1). It is a correctness vehicle, never chosen
+   * for speed unless asked for here, and then only on its measured numbers.
+   */
+  emulatedDsa?: boolean;
+  /** Use this profile instead of measuring or the cache (synthetic profiles in tests, what-ifs). */
+  profile?: Profile;
+  /** Read and write the calibration cache (default true). */
+  cache?: boolean;
+  /** Measure even if a valid cached profile exists (default false). */
+  recalibrate?: boolean;
+  /**
+   * The CPU + engine split: true (default) considers it like any other
+   * choice; false never splits; "always" splits every message of at least
+   * SPLIT_MIN (1 MiB) over the best async engine (the sending thread always
+   * helps; the share is still tuned from feedback).
+   */
+  split?: boolean | "always";
+  /** Measurement budget, ms (default 900). */
+  budgetMs?: number;
+}
+
+export interface ExplainOptions {
+  /** Another objective for this question (default: the coordinator's). */
+  objective?: Objective;
+  /** Whether the receiver is waiting for this message (default: read from `channel` if given, else assumed). */
+  receiverWaiting?: boolean;
+  /** Ask as if for a send on this channel (its readers decide cache placement). */
+  channel?: Channel;
+  /** Engine sends in flight on the publisher (queue-full check). */
+  pending?: number;
+}
+
+/** One candidate's estimates (ns). */
+export interface Estimate {
+  choice: string;
+  latencyNs: number;
+  cpuNs: number;
+  busyNs: number;
+  /** Why it was not considered, when it was not. */
+  excluded?: string;
+}
+
+export interface Explanation {
+  mode: "inline" | "offload" | "pipelined";
+  /** "cpu" for inline, else the engine's label. */
+  engine: string;
+  chunkBytes: number;
+  cache: "hot" | "cold";
+  wait: WaitStrategy;
+  /** The wait's spin budget, ns (0 for block). */
+  spinNs: number;
+  /** The CPU + engine split's CPU share (offload only; 0: no split). */
+  cpuShare: number;
+  objective: Objective;
+  size: number;
+  reasons: string[];
+  estimates: Estimate[];
+  /** The fallback this decision is, if any. */
+  fallback?: { kind: FallbackKind; engine: string; reason: string };
+}
+
+type Health = "ok" | "failing" | "probing" | "gone";
+
+interface EngineState {
+  label: string;
+  engine: EngineLike;
+  /** the instance (opened lazily for names) */
+  name: string;
+  prof: EngineProfile;
+  health: Health;
+  reason: string;
+  until: number;
+  cooldownMs: number;
+  inflight: number;
+  inflightBytes: number;
+  /** the split's CPU share, tuned from feedback */
+  share: number;
+  splitSamples: number;
+  /** observed split time / model (EWMA) */
+  splitCorr: number;
+  /** observed engine copy time / the profile's (EWMA over split parts and large sends): the profile corrected online */
+  engCorr: number;
+  engSamples: number;
+  errors: number;
+}
+
+interface Choice {
+  kind: "inline" | "offload" | "pipelined" | "split";
+  st: EngineState | null;
+  latencyNs: number;
+  cpuNs: number;
+  busyNs: number;
+  cost: number;
+}
+
+/* ------------------------------------------------------------------ formatting for reasons */
+
+export function fmtSize(n: number): string {
+  if (n >= MiB && n % (MiB / 4) === 0) return `${n / MiB} MiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  if (n >= KiB && n % (KiB / 4) === 0) return `${n / KiB} KiB`;
+  if (n >= KiB) return `${(n / KiB).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function fmtNs(ns: number): string {
+  if (!Number.isFinite(ns)) return "∞";
+  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
+  return `${Math.round(ns)} ns`;
+}
+
+const gbps = (nsPerByte: number) => `${(1 / nsPerByte).toFixed(1)} GB/s`;
+
+/* ------------------------------------------------------------------ errors: whose fault */
+
+const NOT_THE_ENGINES = new Set(["FERRY_E_CLOSED", "FERRY_E_TOOBIG", "FERRY_E_TIMEOUT", "FERRY_E_INVAL", "FERRY_E_BUSY", "FERRY_E_EOF", "FERRY_E_PEERDEAD", "FERRY_E_NAME"]);
+const QUEUE_FULL = new Set(["FERRY_E_FULL", "FERRY_E_LIMIT"]);
+
+function codeOf(e: Error | null): string {
+  return (e as FerryError | null)?.code ?? "";
+}
+
+/** An engine send's error that is the engine's doing (not a closed publisher, a full arena, bad arguments). */
+export function engineFault(e: Error | null): boolean {
+  return e !== null && !NOT_THE_ENGINES.has(codeOf(e));
+}
+
+/* ------------------------------------------------------------------ the coordinator */
+
+let seq = 0;
+/** The engine state a decision charged (copied along with the decision into its report). */
+const TAG = Symbol("ferry.coordinator.engine");
+type Tagged = SendDecision & { [TAG]?: EngineState };
+
+export class Coordinator implements SendPolicy {
+  readonly objective: Objective;
+  readonly profile: Profile;
+  /** Where the profile came from: "measured", "cache", "given", or "none" (no calibration yet: every choice inline). */
+  readonly profileSource: "measured" | "cache" | "given" | "none";
+  /** Why the cache was not used, when it was not. */
+  readonly profileNote: string;
+  readonly id: number;
+  readonly #split: boolean | "always";
+  readonly #engines: EngineState[];
+  readonly #rec = new Recorder();
+  /** last fallback reported per engine+kind (to warn once per change, not per message) */
+  readonly #warned = new Set<string>();
+  #decided = 0;
+  /** Fast path for small messages: below this size inline wins whatever the load (engines' backlog and failures only make them worse). */
+  #inlineBelow = -1;
+  #fast: SendDecision | null = null;
+
+  /** A coordinator over `profile` (see Coordinator.calibrate() for one measured here). */
+  constructor(profile: Profile, opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike> } = {}) {
+    const objective = opts.objective ?? "latency";
+    if (!OBJECTIVES.includes(objective)) throw new FerryError(Errno.INVAL, `unknown objective ${JSON.stringify(objective)} (latency, throughput, cpu)`);
+    this.objective = objective;
+    this.profile = profile;
+    this.profileSource = opts.source ?? "given";
+    this.profileNote = opts.note ?? "";
+    this.#split = opts.split ?? true;
+    this.id = ++seq;
+    const map = opts.engineMap ?? new Map<string, EngineLike>();
+    this.#engines = profile.engines.map((prof) => ({
+      label: prof.label,
+      engine: map.get(prof.label) ?? prof.label,
+      name: prof.name,
+      prof,
+      health: "ok" as Health,
+      reason: "",
+      until: 0,
+      cooldownMs: 1000,
+      inflight: 0,
+      inflightBytes: 0,
+      share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
+      splitSamples: 0,
+      splitCorr: splitCorrection(profile, prof),
+      engCorr: 1,
+      engSamples: 0,
+      errors: 0,
+    }));
+    shareStats(() => (this.#decided ? this.stats() : null));
+  }
+
+  /**
+   * A coordinator with a profile of this machine: the cached one when it
+   * matches this machine, this libferry build and these engines, else a new
+   * measurement (<= 1 s), which is cached. Engines default to "sw" plus DSA
+   * where usable (the emulated device only with emulatedDsa).
+   */
+  static async calibrate(opts: CoordinatorOptions = {}): Promise<Coordinator> {
+    const { engines, map, notes } = resolveEngines(opts);
+    if (opts.profile) return new Coordinator(opts.profile, { ...opts, source: "given", engineMap: map });
+    const labels = engines.map((e) => e.label);
+    const useCache = opts.cache ?? true;
+    let note = "";
+    if (useCache && !opts.recalibrate) {
+      const c = loadCached(labels);
+      if (c.profile) return new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map });
+      note = c.why;
+    } else {
+      note = opts.recalibrate ? "recalibration asked for" : "cache off";
+    }
+    const p = await measureProfile(engines, opts.budgetMs ?? 900);
+    p.notes.push(...notes);
+    if (useCache) {
+      const err = saveCached(p);
+      note += err ? `; not cached (${err})` : `; cached in ${cacheDir()}`;
+    }
+    return new Coordinator(p, { ...opts, source: "measured", note, engineMap: map });
+  }
+
+  /** The cached profile's coordinator if there is one (no measuring), else null and why. */
+  static fromCache(opts: CoordinatorOptions = {}): { coordinator: Coordinator | null; why: string } {
+    const { engines, map } = resolveEngines(opts);
+    const c = loadCached(engines.map((e) => e.label));
+    if (!c.profile) return { coordinator: null, why: c.why };
+    return { coordinator: new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map }), why: "" };
+  }
+
+  /* ---------------------------------------------------------------- SendPolicy */
+
+  decide(size: number, ctx: SendContext): SendDecision {
+    this.#decided++;
+    if (this.#inlineBelow < 0) this.#smallPath();
+    if (size < this.#inlineBelow) return this.#fast!;
+    const waiting = size >= 64 * KiB ? receiverWaiting(ctx.channel) : true;
+    const r = this.#choose(size, this.objective, waiting, ctx.publisher.pending, false);
+    const st = r.best.st;
+    if (st) {
+      st.inflight++;
+      st.inflightBytes += size;
+    }
+    const d: Tagged = {
+      mode: r.best.kind === "split" ? "offload" : r.best.kind,
+      engine: st ? st.engine : undefined,
+      cache: r.cache,
+      chunkBytes: r.chunkBytes || undefined,
+      wait: r.wait,
+    };
+    if (r.best.kind === "split") {
+      d.cpuShare = st!.share;
+      d.spinNs = r.spinNs;
+    }
+    if (st) d[TAG] = st;
+    return d;
+  }
+
+  observe(rep: SendReport): void {
+    const d = rep.decision as Tagged;
+    const charged = d[TAG];
+    if (charged) {
+      charged.inflight = Math.max(0, charged.inflight - 1);
+      charged.inflightBytes = Math.max(0, charged.inflightBytes - rep.size);
+    }
+    // the engine that actually ran (an explicit send() engine wins over the decision's)
+    const st = charged && charged.engine === d.engine ? charged : null;
+    const kind = d.mode === "inline" ? "inline/cpu" : `${rep.split ? "split" : d.mode}/${st?.label ?? rep.engine}`;
+    this.#rec.record(kind, rep.size, rep.ns, rep.syncNs, rep.error !== null, !!rep.retriedInline);
+    if (!st || d.mode === "inline") return;
+    const failure = rep.retriedInline ? new FerryError(Errno.SYS, rep.retriedInline) : rep.error;
+    if (failure && engineFault(failure)) {
+      this.#engineFailed(st, failure, rep.size, !!rep.retriedInline, kind);
+      return;
+    }
+    if (!failure) {
+      if (st.health === "probing") {
+        st.health = "ok";
+        st.cooldownMs = 1000;
+        this.#fallback({ kind: "recovered", engine: st.label, change: `${kind} works again`, size: rep.size, reason: `a trial send after "${st.reason}" succeeded` });
+        st.reason = "";
+      }
+      if (rep.split) this.#tuneSplit(st, rep);
+      else if (rep.size >= SPLIT_MIN && d.mode === "offload") {
+        const pred = predict(st.prof.offload, rep.size);
+        if (pred > 0) this.#learnEngine(st, rep.ns / pred);
+      }
+    }
+  }
+
+  retryInline(error: Error): boolean {
+    return engineFault(error);
+  }
+
+  /* ---------------------------------------------------------------- explain */
+
+  /** The decision for a message of `size` bytes now, with the numbers behind it. */
+  explain(size: number, opts: ExplainOptions = {}): Explanation {
+    if (!Number.isSafeInteger(size) || size < 0) throw new FerryError(Errno.INVAL, `explain: size must be a non-negative integer, got ${size}`);
+    const objective = opts.objective ?? this.objective;
+    if (!OBJECTIVES.includes(objective)) throw new FerryError(Errno.INVAL, `unknown objective ${JSON.stringify(objective)} (latency, throughput, cpu)`);
+    const waiting = opts.receiverWaiting ?? (opts.channel ? receiverWaiting(opts.channel) : true);
+    const r = this.#choose(size, objective, waiting, opts.pending ?? 0, true);
+    const b = r.best;
+    return {
+      mode: b.kind === "split" ? "offload" : b.kind,
+      engine: b.st?.label ?? "cpu",
+      chunkBytes: r.chunkBytes,
+      cache: r.cache,
+      wait: r.wait,
+      spinNs: r.spinNs,
+      cpuShare: b.kind === "split" ? b.st!.share : 0,
+      objective,
+      size,
+      reasons: r.reasons,
+      estimates: r.estimates,
+      ...(r.fallback ? { fallback: r.fallback } : {}),
+    };
+  }
+
+  /** The sizes at which the choice changes under `objective` (64 B .. 1 GiB, to the nearest 1/8 of a power of two). */
+  crossovers(objective: Objective = this.objective): { size: number; from: string; to: string }[] {
+    const out: { size: number; from: string; to: string }[] = [];
+    const label = (s: number) => {
+      const b = this.#choose(s, objective, true, 0, false, true).best;
+      return b.kind === "inline" ? "inline/cpu" : `${b.kind}/${b.st!.label}`;
+    };
+    let prev = label(64);
+    for (let e = 6; e < 30; e++)
+      for (let k = 1; k <= 8; k++) {
+        const s = Math.round(2 ** (e + k / 8));
+        const l = label(s);
+        if (l !== prev) out.push({ size: s, from: prev, to: l });
+        prev = l;
+      }
+    return out;
+  }
+
+  /* ---------------------------------------------------------------- stats */
+
+  stats(): CoordinatorStats {
+    const snap = this.#rec.snapshot();
+    let messages = 0, bytes = 0, ns = 0;
+    for (const c of Object.values(snap.choices)) {
+      messages += c.messages;
+      bytes += c.bytes;
+      ns += c.ns;
+    }
+    return {
+      id: this.id,
+      objective: this.objective,
+      profile: { source: this.profileSource, created: this.profile.created, ms: this.profile.ms, note: this.profileNote, engines: this.profile.engines.map((e) => e.label) },
+      decisions: this.#decided,
+      total: { messages, bytes, ns },
+      choices: snap.choices,
+      fallbacks: snap.fallbacks,
+      engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
+        health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
+        cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
+      }])),
+    };
+  }
+
+  /** Fallback records so far (the last 50). */
+  get fallbacks(): FallbackRecord[] {
+    return this.#rec.snapshot().fallbacks.recent;
+  }
+
+  /* ---------------------------------------------------------------- internals */
+
+  #usable(st: EngineState, pending: number, dry: boolean): { ok: true } | { ok: false; kind: FallbackKind; reason: string } {
+    if (st.health === "gone") return { ok: false, kind: "engine gone", reason: st.reason };
+    if (typeof st.engine !== "string" && st.engine.closed) {
+      st.health = "gone";
+      st.reason = `engine "${st.label}" was closed`;
+      return { ok: false, kind: "engine gone", reason: st.reason };
+    }
+    if (st.health === "failing") {
+      if (Date.now() < st.until) return { ok: false, kind: "engine failing", reason: st.reason };
+      if (!dry) st.health = "probing"; // trials: a success makes it ok, a failure doubles the cool-down
+    }
+    if (pending >= QUEUE_LIMIT)
+      return { ok: false, kind: "queue full", reason: `${pending} engine sends in flight on this publisher (libferry allows 64)` };
+    return { ok: true };
+  }
+
+  /**
+   * The size below which every decision is inline/cpu (at most 64 KiB, where
+   * the cache is "hot" whoever reads), found by bisection; and that decision,
+   * shared. Recomputed when the engines' learnt rates change.
+   */
+  #smallPath() {
+    const inline = (s: number) => this.#choose(s, this.objective, true, 0, false, true).best.kind === "inline";
+    let lo = 0, hi = 64 * KiB;
+    if (inline(hi)) lo = hi;
+    else
+      while (hi - lo > 64) {
+        const mid = (lo + hi) >> 1;
+        if (inline(mid)) lo = mid;
+        else hi = mid;
+      }
+    const r = this.#choose(Math.max(0, lo - 1), this.objective, true, 0, false, true);
+    this.#inlineBelow = lo;
+    this.#fast = Object.freeze({ mode: "inline", cache: r.cache, wait: r.wait }) as SendDecision;
+  }
+
+  /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
+  #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain) {
+    const p = this.profile;
+    const reasons: string[] = [];
+    const estimates: Estimate[] = [];
+    const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
+    const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
+    const inl = predict(inlineSeries, size);
+    const cost = (c: Omit<Choice, "cost">) => (objective === "latency" ? c.latencyNs : objective === "throughput" ? c.busyNs : c.cpuNs) + c.latencyNs * 1e-3;
+    const mk = (c: Omit<Choice, "cost">): Choice => ({ ...c, cost: cost(c) });
+    const inline = mk({ kind: "inline", st: null, latencyNs: inl, cpuNs: inl, busyNs: inl });
+    const all: Choice[] = [inline];
+    const blocked = new Map<EngineState, { kind: FallbackKind; reason: string }>();
+    for (const st of this.#engines) {
+      const u = this.#usable(st, pending, dry);
+      if (!u.ok) blocked.set(st, u);
+      const e = st.prof;
+      const k = st.engCorr;
+      const backlog = st.inflightBytes * perByte(e.offload) * k;
+      const engFixed = predict(e.offload, 0) * k;
+      for (const kind of ["offload", "pipelined"] as const) {
+        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k + backlog;
+        const cpu = predict(kind === "offload" ? e.offloadCpu : e.pipelinedCpu, size);
+        const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
+        all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
+      }
+      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0) {
+        const f = st.share;
+        const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f));
+        const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
+        const lat = Math.max(cpuPart, engPart) * st.splitCorr;
+        const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
+        all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
+      }
+    }
+    // the best of all (usable or not), then the best usable one
+    const pick = (cs: Choice[]) => {
+      const eligible = cs.filter((c) => c === inline || c.cost < inline.cost * (1 - MARGIN) || (c.kind === "split" && this.#split === "always"));
+      const ns = argmin(eligible.filter((c) => c.kind !== "split"))!;
+      const sp = argmin(eligible.filter((c) => c.kind === "split"));
+      let best = sp && (this.#split === "always" || sp.cost < ns.cost * (1 - MARGIN)) ? sp : ns;
+      if (objective === "cpu" && best.kind === "pipelined") {
+        // publishing early (and waking readers per chunk) is not cheaper for the sender: offload unless pipelined is clearly so
+        const off = eligible.find((c) => c.kind === "offload" && c.st === best.st);
+        if (off && off.cost <= best.cost * 1.2) best = off;
+      }
+      if (objective === "latency" && best.kind === "offload") {
+        const pp = eligible.find((c) => c.kind === "pipelined" && c.st === best.st);
+        if (pp && pp.cost <= best.cost * 1.03) best = pp; // as fast: the receiver may start on the first chunks
+      }
+      return best;
+    };
+    const ideal = pick(all);
+    const usable = all.filter((c) => !c.st || !blocked.has(c.st));
+    const best = blocked.size ? pick(usable) : ideal;
+    let fallback: Explanation["fallback"];
+    if (ideal !== best && ideal.st && blocked.has(ideal.st)) {
+      const b = blocked.get(ideal.st)!;
+      fallback = { kind: b.kind, engine: ideal.st.label, reason: b.reason };
+      if (!dry) this.#fallback({ kind: b.kind, engine: ideal.st.label, change: `${name(ideal)} -> ${name(best)}`, size, reason: b.reason });
+    }
+    // backlog: the engine would be best when idle, but its queue makes the CPU faster
+    const { wait, spinNs } = this.#wait(best, size, objective, explain ? reasons : null);
+    const chunkBytes = best.kind === "pipelined" ? pipelinedChunk(size) : 0;
+    if (explain) {
+      for (const c of all)
+        estimates.push({
+          choice: name(c), latencyNs: Math.round(c.latencyNs), cpuNs: Math.round(c.cpuNs), busyNs: Math.round(c.busyNs),
+          ...(c.st && blocked.has(c.st) ? { excluded: `${blocked.get(c.st)!.kind}: ${blocked.get(c.st)!.reason}` } : {}),
+        });
+      this.#reasons(reasons, best, inline, all, objective, size, fallback, blocked);
+      if (best.kind === "pipelined") {
+        const e = best.st!.prof;
+        const first = predict(e.pipelined, 0) + chunkBytes * perByte(e.pipelined);
+        reasons.push(`chunk ${fmtSize(chunkBytes)}: ${Math.ceil(size / chunkBytes)} chunks, the receiver can start after the first (≈ ${fmtNs(first)} at ${gbps(perByte(e.pipelined))}); 1/32 of the message, clamped to 64 KiB..4 MiB`);
+      } else if (best.kind === "offload") reasons.push(`chunk: the engine's own (${best.st!.prof.chunkBytes ? fmtSize(best.st!.prof.chunkBytes) : "whole job"}): the message is published only when complete`);
+      else if (best.kind === "split") reasons.push(`chunk: none; this thread copies the first ${(best.st!.share * 100).toFixed(0)}% (${fmtSize(Math.floor(size * best.st!.share))}), ${best.st!.label} the rest, published when both are done`);
+      else reasons.push("chunk: none (an inline copy is one piece)");
+      reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
+    }
+    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback };
+  }
+
+  #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
+    const p = this.profile;
+    const llc = p.llcBytes;
+    const comfy = llc ? llc / 4 : 8 * MiB;
+    if (size <= 64 * KiB) {
+      reasons?.push(`cache hot: ${fmtSize(size)} is small; it lands in cache and the reader comes soon`);
+      return "hot";
+    }
+    if (size > comfy) {
+      reasons?.push(`cache cold: ${fmtSize(size)} > LLC/4 (${llc ? fmtSize(comfy) : "LLC unknown: 8 MiB"}): it would not fit comfortably and would evict the reader's data`);
+      return "cold";
+    }
+    if (!waiting) {
+      reasons?.push("cache cold: the receiver is not waiting (messages are queued or nobody subscribes): the data would be evicted before it is read");
+      return "cold";
+    }
+    const hot = predict(p.inlineHot, size);
+    const cold = predict(p.inlineCold, size);
+    if (objective !== "latency" && cold < hot * 0.8) {
+      reasons?.push(`cache cold: objective ${objective}; a cold copy costs the sender ${fmtNs(cold)} vs ${fmtNs(hot)} hot here`);
+      return "cold";
+    }
+    if (cold < hot * 0.6) {
+      reasons?.push(`cache cold: on this machine a cold copy of ${fmtSize(size)} takes ${fmtNs(cold)} vs ${fmtNs(hot)} hot (more than 40% less), more than a warm cache gives the reader`);
+      return "cold";
+    }
+    reasons?.push(`cache hot: the receiver is waiting and ${fmtSize(size)} fits the LLC (${fmtSize(llc)}) comfortably; hot copy ${fmtNs(hot)} vs cold ${fmtNs(cold)}`);
+    return "hot";
+  }
+
+  #wait(best: Choice, size: number, objective: Objective, reasons: string[] | null): { wait: WaitStrategy; spinNs: number } {
+    const w = best.latencyNs;
+    const cpus = this.profile.cpus;
+    if (objective === "cpu") {
+      reasons?.push(`wait block: objective cpu (no spinning; expected wait ${fmtNs(w)})`);
+      return { wait: "block", spinNs: 0 };
+    }
+    if (w > 2e6) {
+      reasons?.push(`wait block: the expected wait (${fmtNs(w)}) is long; spinning would only burn a CPU`);
+      return { wait: "block", spinNs: 0 };
+    }
+    const busyThreads = best.kind === "inline" ? 1 : 2;
+    if (w <= 20_000 && cpus > busyThreads) {
+      const spin = Math.max(2_000, Math.round(2 * w));
+      reasons?.push(`wait spin (budget ${fmtNs(spin)}): the expected wait (${fmtNs(w)}) is shorter than a sleep and wake-up, and ${cpus} CPUs leave one to spin`);
+      return { wait: "spin", spinNs: spin };
+    }
+    const spin = Math.min(50_000, Math.max(5_000, Math.round(cpus <= busyThreads ? w / 4 : w)));
+    reasons?.push(`wait hybrid (spin ${fmtNs(spin)}, then block): expected wait ${fmtNs(w)}${cpus <= busyThreads ? `; ${cpus} CPUs: a long spin would take the CPU the ${best.kind === "inline" ? "sender" : "engine"} needs` : ""}`);
+    return { wait: "hybrid", spinNs: spin };
+  }
+
+  #reasons(
+    reasons: string[], best: Choice, inline: Choice, all: Choice[], objective: Objective, size: number,
+    fallback: Explanation["fallback"], blocked: Map<EngineState, { kind: FallbackKind; reason: string }>,
+  ) {
+    const metric = objective === "latency" ? "latency" : objective === "throughput" ? "busy time per message (sender or engine, the bottleneck)" : "sending-thread CPU";
+    const v = (c: Choice) => fmtNs(objective === "latency" ? c.latencyNs : objective === "throughput" ? c.busyNs : c.cpuNs);
+    const ranked = [...all].sort((a, b) => a.cost - b.cost);
+    const runner = ranked.find((c) => c !== best);
+    const head = `${name(best)}: objective ${objective} minimises ${metric}; ${name(best)} ${v(best)}` +
+      (runner ? `, next ${name(runner)} ${v(runner)}` : "") + (best !== inline ? `, inline ${v(inline)}` : "");
+    reasons.unshift(head);
+    if (best === inline && ranked[0] !== inline && ranked[0]!.cost >= inline.cost * (1 - MARGIN) && !(ranked[0]!.st && blocked.has(ranked[0]!.st)))
+      reasons.splice(1, 0, `${name(ranked[0]!)} is within ${MARGIN * 100}% of inline (${v(ranked[0]!)} vs ${v(inline)}): not worth leaving the CPU`);
+    // the crossover from inline to the chosen engine mode, from the profile
+    const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
+    if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
+    if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
+    if (best.st) {
+      const st = best.st;
+      const e = st.prof;
+      if (st.inflightBytes) reasons.push(`engine ${st.label} backlog: ${st.inflight} send(s), ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(e.offload) * st.engCorr)} before this one`);
+      reasons.push(`engine ${st.label}: ${gbps(perByte(e.offload) * st.engCorr)} at large sizes, ${fmtNs(predict(e.offload, 0) * st.engCorr)} per send fixed${st.engSamples ? ` (calibrated × ${st.engCorr.toFixed(2)} as observed over ${st.engSamples} sends)` : ""}; sender CPU per send ${fmtNs(predict(e.offloadCpu, size))}`);
+      if (best.kind === "split")
+        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); model × ${st.splitCorr.toFixed(2)} observed overhead`);
+    } else {
+      for (const st of this.#engines) {
+        if (st.inflightBytes && !blocked.has(st)) {
+          const idle = all.find((c) => c.st === st && c.kind === "offload");
+          if (idle && idle.latencyNs - st.inflightBytes * perByte(st.prof.offload) * st.engCorr < inline.latencyNs)
+            reasons.push(`engine ${st.label} backlog: ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(st.prof.offload) * st.engCorr)}: it would finish later than the CPU`);
+        }
+      }
+    }
+    if (fallback) reasons.push(`FALLBACK (${fallback.kind}): ${fallback.engine} would be chosen but ${fallback.reason}`);
+    for (const [st, b] of blocked) if (!fallback || fallback.engine !== st.label) reasons.push(`engine ${st.label} not used now (${b.kind}): ${b.reason}`);
+  }
+
+  #fallback(f: Omit<FallbackRecord, "at">) {
+    this.#rec.fallback(f);
+    const key = `${f.kind}|${f.engine}`;
+    if (f.kind === "recovered") {
+      for (const k of [...this.#warned]) if (k.endsWith(`|${f.engine}`)) this.#warned.delete(k);
+      return;
+    }
+    if (!this.#warned.has(key) && process.env.FERRY_COORD_QUIET !== "1") {
+      this.#warned.add(key);
+      process.emitWarning(`${f.kind}: ${f.change} (${f.reason})`, { code: "FERRY_COORD_FALLBACK" });
+    }
+  }
+
+  #engineFailed(st: EngineState, err: Error, size: number, retried: boolean, kind: string) {
+    st.errors++;
+    const queue = QUEUE_FULL.has(codeOf(err));
+    st.cooldownMs = st.health === "probing" ? Math.min(60_000, st.cooldownMs * 2) : queue ? 100 : st.cooldownMs;
+    st.health = "failing";
+    st.until = Date.now() + st.cooldownMs;
+    st.reason = `${queue ? "queue full" : "failed"}: ${err.message} (${codeOf(err) || err.name}); retried after ${st.cooldownMs} ms`;
+    this.#fallback({
+      kind: retried ? "engine error, sent inline" : queue ? "queue full" : "engine failing",
+      engine: st.label,
+      change: retried ? `${kind} -> inline/cpu (this message)` : `${kind} failed`,
+      size,
+      reason: st.reason,
+    });
+  }
+
+  /**
+   * DTO's loop, with times instead of wait counts: when the engine's part
+   * finished after the CPU's (the thread waited), move the share toward the
+   * rates seen (half way); when the engine was done first, the engine idled:
+   * the CPU takes 2% less. Waits under 5% of the CPU part are in band.
+   */
+  #learnEngine(st: EngineState, ratio: number) {
+    st.engSamples++;
+    const before = st.engCorr;
+    st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
+    if (st.engCorr < before * 0.9) this.#inlineBelow = -1; // a faster engine may win smaller messages now
+  }
+
+  #tuneSplit(st: EngineState, rep: SendReport) {
+    const s = rep.split!;
+    const f = st.share;
+    // the engine's rate as seen: its part took cpuNs + waitNs (or at most cpuNs when it was done first)
+    const predEng = predict(st.prof.offload, s.engineBytes);
+    if (predEng > 0) {
+      if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng);
+      else if (s.cpuNs / predEng < st.engCorr) this.#learnEngine(st, s.cpuNs / predEng);
+    }
+    if (!s.engineFirst) {
+      if (s.waitNs > 0.05 * s.cpuNs && s.cpuNs > 0) {
+        const rc = s.cpuBytes / s.cpuNs;
+        const re = s.engineBytes / (s.cpuNs + s.waitNs);
+        const target = rc / (rc + re);
+        st.share = clampShare(f + 0.5 * (target - f));
+      }
+    } else {
+      st.share = clampShare(f - 0.02);
+    }
+    st.splitSamples++;
+    // the split's own overhead (loan, publish, wake-ups) over its critical path, as seen
+    const path = s.cpuNs + s.waitNs;
+    if (path > 0) st.splitCorr = Math.min(4, Math.max(0.8, 0.7 * st.splitCorr + 0.3 * (rep.ns / path)));
+  }
+
+  /** @internal tests: the engine states' split shares */
+  splitShare(label: string): number {
+    return this.#engines.find((s) => s.label === label)?.share ?? NaN;
+  }
+}
+
+export interface CoordinatorStats {
+  id: number;
+  objective: Objective;
+  profile: { source: string; created: string; ms: number; note: string; engines: string[] };
+  decisions: number;
+  total: { messages: number; bytes: number; ns: number };
+  choices: Record<string, ChoiceStats>;
+  fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
+  engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number }>;
+}
+
+function clampShare(f: number): number {
+  return Math.min(0.95, Math.max(0.05, f));
+}
+
+function argmin(cs: Choice[]): Choice | undefined {
+  let b: Choice | undefined;
+  for (const c of cs) if (!b || c.cost < b.cost) b = c;
+  return b;
+}
+
+function name(c: Choice): string {
+  return c.kind === "inline" ? "inline/cpu" : `${c.kind}/${c.st!.label}`;
+}
+
+/** The split's observed overhead over its model at calibration (median of measured / modelled), 1 when not measured. */
+function splitCorrection(p: Profile, e: EngineProfile): number {
+  if (!e.split.length || !e.splitShare) return 1;
+  const r = e.split.map(([s, ns]) => {
+    const f = e.splitShare;
+    const model = Math.max(Math.min(predict(p.inlineHot, s * f), predict(p.inlineCold, s * f)), predict(e.offload, s * (1 - f)));
+    return ns / model;
+  }).sort((a, b) => a - b);
+  return Math.min(4, Math.max(0.5, r[r.length >> 1]!));
+}
+
+/** Pipelined chunk: 1/32 of the message as a power of two, 64 KiB .. 4 MiB. */
+export function pipelinedChunk(size: number): number {
+  const c = 2 ** Math.ceil(Math.log2(Math.max(1, size / 32)));
+  return Math.min(4 * MiB, Math.max(64 * KiB, c));
+}
+
+/**
+ * Is a reader waiting on `ch`: someone subscribes and nothing published is
+ * unreleased (history aside). channel.stats() takes the channel's lock, so
+ * the answer is kept for 50 ms per channel rather than asked per message.
+ */
+const WAITING_TTL_MS = 50;
+const waitingSeen = new WeakMap<Channel, { at: number; waiting: boolean }>();
+function receiverWaiting(ch: Channel): boolean {
+  const now = performance.now();
+  const seen = waitingSeen.get(ch);
+  if (seen && now - seen.at < WAITING_TTL_MS) return seen.waiting;
+  let waiting = true;
+  try {
+    const s = ch.stats();
+    waiting = s.subscribers > 0 && s.tail - s.head - s.history <= 0;
+  } catch {
+    // a closed channel: the send will say so
+  }
+  waitingSeen.set(ch, { at: now, waiting });
+  return waiting;
+}
+
+/** The engines a coordinator chooses among, with labels; notes say what was left out and why. */
+export function resolveEngines(opts: CoordinatorOptions): { engines: CalibrationEngine[]; map: Map<string, EngineLike>; notes: string[] } {
+  const notes: string[] = [];
+  const engines: CalibrationEngine[] = [];
+  if (opts.engines) {
+    for (const x of opts.engines) {
+      const ce: CalibrationEngine = typeof x === "object" && x !== null && "label" in x && !(x instanceof Engine) ? x : { label: labelOf(x as EngineLike), engine: x as EngineLike };
+      engines.push(ce);
+    }
+  } else {
+    engines.push({ label: "sw", engine: "sw" });
+    const d = detectDsa({ device: "auto" });
+    if (d.available) engines.push({ label: "dsa", engine: dsaEngine({ device: "auto" }) });
+    else notes.push(`dsa: not used (${d.reason})`);
+    if (opts.emulatedDsa ?? process.env.FERRY_COORD_DSA_EMULATED === "1") engines.push({ label: "dsa-emulated", engine: dsaEngine({ device: "emulated" }) });
+    else notes.push("dsa-emulated: not used (a correctness vehicle; emulatedDsa: true includes it)");
+  }
+  const map = new Map<string, EngineLike>();
+  for (const e of engines) {
+    if (map.has(e.label)) throw new FerryError(Errno.INVAL, `two engines labelled "${e.label}": give them labels ({ label, engine })`);
+    map.set(e.label, e.engine);
+  }
+  return { engines, map, notes };
+}
+
+function labelOf(e: EngineLike): string {
+  if (typeof e === "string") return e;
+  const d = e as Engine & { device?: string; engine?: string };
+  if (d.name === "dsa" && d.device === "emulated") return "dsa-emulated";
+  return d.name;
+}

@@ -1,0 +1,170 @@
+/**
+ * The calibration profile: what each way of sending costs on this machine, as
+ * measured points (size -> ns), and its cache on disk.
+ *
+ * Every decision is derived from these points (piecewise-linear between
+ * them, the last segment's slope beyond); nothing about sizes is hard-coded.
+ * A profile is measured in-process by calibrate.ts (<= 1 s), or given
+ * (tests: synthetic profiles), and cached per machine + library build.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { libraryKey, machineKey, type LibraryKey, type MachineKey } from "./machine";
+
+/** Measured points of one way of sending: [size in bytes, ns], sizes ascending. */
+export type Series = [number, number][];
+
+export interface EngineProfile {
+  /** The label the coordinator knows the engine by: "sw", "dsa", "dsa-emulated", a plugin's name. */
+  label: string;
+  /** libferry's engine name ("sw", "dsa", a plugin's). */
+  name: string;
+  /** The engine copies on its own threads / device (a split needs this). */
+  async: boolean;
+  /** Its progress granularity (0: whole job). */
+  chunkBytes: number;
+  /** offload: send() -> settled (published), wall ns. */
+  offload: Series;
+  /** pipelined: send() -> settled (copy done), wall ns. */
+  pipelined: Series;
+  /** The sending thread's CPU ns per offload / pipelined send (submit, event-loop wake-ups, settle). */
+  offloadCpu: Series;
+  pipelinedCpu: Series;
+  /** CPU + engine split (offload, cpuShare from the rates): wall ns, and the share it ran with. */
+  split: Series;
+  splitShare: number;
+}
+
+export interface Profile {
+  format: 1;
+  machine: MachineKey;
+  library: LibraryKey;
+  /** ISO time of the measurement. */
+  created: string;
+  /** How long the measurement took, ms. */
+  ms: number;
+  /** "measured" here, or "synthetic" (given by a test or a user). */
+  source: "measured" | "synthetic";
+  llcBytes: number;
+  cpus: number;
+  /** inline sends (sendSync) with cache "hot" / "cold": wall ns = sending thread ns. */
+  inlineHot: Series;
+  inlineCold: Series;
+  engines: EngineProfile[];
+  /** Notes of the measurement (engines skipped and why). */
+  notes: string[];
+}
+
+/** ns at `size` on `s`: piecewise linear between points; below the first point its value; beyond the last, the last segment's slope. */
+export function predict(s: Series, size: number): number {
+  if (!s.length) return Infinity;
+  if (size <= s[0]![0]) return s[0]![1];
+  for (let i = 1; i < s.length; i++) {
+    const [x1, y1] = s[i]!;
+    if (size <= x1) {
+      const [x0, y0] = s[i - 1]!;
+      return y0 + ((y1 - y0) * (size - x0)) / (x1 - x0);
+    }
+  }
+  const [xa, ya] = s.length > 1 ? s[s.length - 2]! : [0, 0];
+  const [xb, yb] = s[s.length - 1]!;
+  const slope = Math.max(0, (yb - ya) / (xb - xa));
+  return yb + slope * (size - xb);
+}
+
+/** ns per byte at large sizes (the last segment's slope, at least 1e-6). */
+export function perByte(s: Series): number {
+  if (s.length < 2) return s.length ? Math.max(1e-6, s[0]![1] / Math.max(1, s[0]![0])) : Infinity;
+  const [xa, ya] = s[s.length - 2]!;
+  const [xb, yb] = s[s.length - 1]!;
+  return Math.max(1e-6, (yb - ya) / (xb - xa));
+}
+
+/** Build a series from a fixed cost and a rate (GB/s) at the given sizes: synthetic profiles. */
+export function linear(fixedNs: number, gbps: number, sizes: number[] = DEFAULT_SIZES): Series {
+  return sizes.map((s) => [s, fixedNs + s / gbps]);
+}
+
+export const DEFAULT_SIZES = [64, 4096, 65536, 1 << 20, 8 << 20, 32 << 20, 64 << 20];
+
+/* ------------------------------------------------------------------ the cache */
+
+/** The directory of the calibration cache: $FERRY_CACHE_DIR, else $XDG_CACHE_HOME/ferry, else ~/.cache/ferry. */
+export function cacheDir(): string {
+  const env = process.env;
+  if (env.FERRY_CACHE_DIR) return env.FERRY_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ferry");
+}
+
+/** The cache file of a profile for these engine labels on this machine and library. */
+export function cacheFile(labels: string[], dir = cacheDir()): string {
+  const tag = labels.length ? [...labels].sort().join("+").replace(/[^A-Za-z0-9_.+-]/g, "_") : "cpu";
+  return join(dir, `coordinator-${tag}.json`);
+}
+
+export type CacheLookup = { profile: Profile; file: string } | { profile: null; file: string; why: string };
+
+/** The cached profile for `labels` if one exists and was measured on this machine with this library build; else why not. */
+export function loadCached(labels: string[], dir = cacheDir()): CacheLookup {
+  const file = cacheFile(labels, dir);
+  let p: Profile;
+  try {
+    p = JSON.parse(readFileSync(file, "utf8")) as Profile;
+  } catch (e) {
+    return { profile: null, file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no cached profile" : `unreadable cache (${(e as Error).message})` };
+  }
+  if (p?.format !== 1 || !Array.isArray(p.engines)) return { profile: null, file, why: "cached profile has another format" };
+  const m = machineKey();
+  if (p.machine?.id !== m.id) return { profile: null, file, why: `cached profile is of another machine (${p.machine?.cpu ?? "?"}, ${p.machine?.cpus ?? "?"} CPUs)` };
+  const l = libraryKey();
+  if (p.library?.id !== l.id)
+    return { profile: null, file, why: `cached profile is of another libferry (${p.library?.version ?? "?"} build ${p.library?.build ?? "?"}; loaded: ${l.version} build ${l.build})` };
+  const have = p.engines.map((e) => e.label).sort().join();
+  if (have !== [...labels].sort().join()) return { profile: null, file, why: `cached profile has engines [${have}]` };
+  return { profile: p, file };
+}
+
+/** Write a profile to the cache (atomically: temp file + rename). Errors are returned, not thrown: a cache is optional. */
+export function saveCached(p: Profile, dir = cacheDir()): string | null {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = cacheFile(p.engines.map((e) => e.label), dir);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(p, null, 1), { mode: 0o600 });
+    renameSync(tmp, file);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** A synthetic profile (tests, what-ifs): inline and engines given as series; machine/library of this process. */
+export function syntheticProfile(p: {
+  inlineHot: Series; inlineCold?: Series; engines?: Partial<EngineProfile> & { label: string; offload: Series }[]; llcBytes?: number; cpus?: number;
+}): Profile {
+  return {
+    format: 1,
+    machine: machineKey(),
+    library: libraryKey(),
+    created: new Date().toISOString(),
+    ms: 0,
+    source: "synthetic",
+    llcBytes: p.llcBytes ?? 32 << 20,
+    cpus: p.cpus ?? 2,
+    inlineHot: p.inlineHot,
+    inlineCold: p.inlineCold ?? p.inlineHot,
+    engines: (p.engines ?? []).map((e) => ({
+      name: e.label,
+      async: true,
+      chunkBytes: 256 << 10,
+      pipelined: e.offload,
+      offloadCpu: e.offload.map(([s]) => [s, 20_000] as [number, number]),
+      pipelinedCpu: e.offload.map(([s]) => [s, 20_000] as [number, number]),
+      split: [],
+      splitShare: 0,
+      ...e,
+    })),
+    notes: [],
+  };
+}

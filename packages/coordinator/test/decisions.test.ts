@@ -1,0 +1,254 @@
+/**
+ * Decisions follow the profile: synthetic profiles move the crossovers, the
+ * objectives move them again, cache / wait / chunk follow the size, backlog,
+ * a full queue and a closed engine make it fall back (recorded), explain()
+ * gives the numbers. Calibration is measured once here (<= 1 s), cached,
+ * reused, and invalidated when the machine or library identity changes.
+ * The shared default coordinator is what publishers without a policy ask.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
+import { Channel, Engine, defaultPolicy, getDefaultPolicy, setDefaultPolicy, type SendContext } from "@ferry/channel";
+import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
+import {
+  Coordinator, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
+  resetSharedCoordinator, sharedCoordinator, statsJson, statsText,
+} from "./entry";
+import { KiB, MiB, TMP, profileOf } from "./helpers";
+
+registerCleanup();
+
+const co = (cpu: number, sw: { fixedUs: number; gbps: number }, objective: "latency" | "throughput" | "cpu" = "latency", split = false) =>
+  new Coordinator(profileOf(cpu, [{ label: "sw", ...sw }]), { objective, split });
+
+describe("decisions follow the calibration", () => {
+  test("a faster engine moves the inline -> engine crossover down; the crossover sits where the profile's lines cross", () => {
+    const slow = co(10, { fixedUs: 30, gbps: 20 });
+    const fast = co(10, { fixedUs: 30, gbps: 40 });
+    const xs = slow.crossovers();
+    const xf = fast.crossovers();
+    expect(xs.length).toBeGreaterThanOrEqual(1);
+    expect(xs[0]!.from).toBe("inline/cpu");
+    expect(xf[0]!.size).toBeLessThan(xs[0]!.size);
+    // analytically: 1 µs + s/10 = (30 µs + s/20) / 0.95 (the 5% margin) -> s ≈ 650 KB; s/40 -> ≈ 410 KB
+    const cross = (egbps: number) => {
+      for (let s = 1024; ; s += 1024) if (30_000 + s / egbps < (1000 + s / 10) * 0.95) return s;
+    };
+    expect(xs[0]!.size / cross(20)).toBeGreaterThan(0.88);
+    expect(xs[0]!.size / cross(20)).toBeLessThan(1.12);
+    expect(xf[0]!.size / cross(40)).toBeGreaterThan(0.88);
+    expect(xf[0]!.size / cross(40)).toBeLessThan(1.12);
+    // and the decisions on either side
+    expect(slow.explain(64).mode).toBe("inline");
+    expect(slow.explain(4 * KiB).engine).toBe("cpu");
+    expect(slow.explain(64 * MiB).engine).toBe("sw");
+    expect(fast.explain(Math.round(cross(40) * 1.3)).engine).toBe("sw");
+    expect(slow.explain(Math.round(cross(40) * 1.3)).engine).toBe("cpu");
+  });
+
+  test("an engine slower than the CPU is never chosen for latency; a slower CPU moves the crossover down", () => {
+    expect(co(10, { fixedUs: 30, gbps: 5 }).crossovers()).toEqual([]);
+    const a = co(10, { fixedUs: 30, gbps: 20 }).crossovers()[0]!.size;
+    const b = co(5, { fixedUs: 30, gbps: 20 }).crossovers()[0]!.size;
+    expect(b).toBeLessThan(a);
+  });
+
+  test("objectives: cpu offloads from where a send's CPU is below the copy's, latency later; throughput balances", () => {
+    const p = profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 10 }]);
+    const lat = new Coordinator(p, { objective: "latency", split: false });
+    const cpu = new Coordinator(p, { objective: "cpu", split: false });
+    // engine as fast as the CPU: never better on latency; on CPU (20 µs per send) from ≈ 200 KB
+    expect(lat.crossovers()).toEqual([]);
+    const xc = cpu.crossovers();
+    expect(xc[0]!.to).toMatch(/sw$/);
+    expect(xc[0]!.size).toBeGreaterThan(150_000);
+    expect(xc[0]!.size).toBeLessThan(260_000);
+    const e = cpu.explain(16 * MiB);
+    expect(e.mode).not.toBe("inline");
+    expect(e.wait).toBe("block");
+    expect(e.reasons[0]).toContain("objective cpu minimises sending-thread CPU");
+    // throughput with a split: both sides busy, the bottleneck halves
+    const tput = new Coordinator(p, { objective: "throughput" });
+    const t = tput.explain(64 * MiB);
+    expect(t.mode).toBe("offload");
+    expect(t.cpuShare).toBeGreaterThan(0.3);
+    expect(t.cpuShare).toBeLessThan(0.7);
+  });
+
+  test("the split is chosen for large messages when CPU and engine together are faster, with the share from their rates", () => {
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
+    const e = c.explain(64 * MiB);
+    expect(e.mode).toBe("offload");
+    expect(e.engine).toBe("sw");
+    expect(e.cpuShare).toBeCloseTo(0.25, 2); // from the rates: 10 / (10 + 30)
+    expect(e.reasons.join("\n")).toMatch(/split: CPU share 25\.0% \(from the calibrated rates: CPU 10\.0 GB\/s, sw 30\.0 GB\/s\)/);
+    expect(c.explain(512 * KiB).cpuShare).toBe(0); // below SPLIT_MIN
+  });
+
+  test("cache, wait and chunk follow the size and the receiver", () => {
+    const c = co(10, { fixedUs: 30, gbps: 20 });
+    expect(c.explain(4 * KiB).cache).toBe("hot");
+    expect(c.explain(64 * MiB).cache).toBe("cold"); // > LLC/4 of 32 MiB
+    expect(c.explain(2 * MiB).cache).toBe("hot");
+    expect(c.explain(2 * MiB, { receiverWaiting: false }).cache).toBe("cold");
+    expect(c.explain(64).wait).toBe("spin");
+    expect(c.explain(64).spinNs).toBeGreaterThan(0);
+    expect(c.explain(256 * MiB).wait).toBe("block");
+    const mid = c.explain(MiB);
+    expect(["hybrid", "spin"]).toContain(mid.wait);
+    expect(pipelinedChunk(64 * MiB)).toBe(2 * MiB);
+    expect(pipelinedChunk(256 * MiB)).toBe(4 * MiB);
+    expect(pipelinedChunk(100 * KiB)).toBe(64 * KiB);
+  });
+
+  test("explain gives the numbers behind each reason", () => {
+    const c = co(10, { fixedUs: 30, gbps: 20 });
+    const e = c.explain(64 * MiB);
+    for (const k of ["mode", "engine", "chunkBytes", "cache", "wait", "reasons"]) expect(e).toHaveProperty(k);
+    const text = e.reasons.join("\n");
+    expect(text).toMatch(/ms/);
+    expect(text).toMatch(/GB\/s/);
+    expect(text).toMatch(/calibrated crossovers \(latency\): inline\/cpu -> \w+\/sw at [\d.]+ KiB/);
+    expect(text).toMatch(/LLC/);
+    expect(e.estimates.map((x) => x.choice)).toEqual(["inline/cpu", "offload/sw", "pipelined/sw"]);
+    expect(formatExplanationForTest(e)).toContain("estimates (this size):");
+    expectFerryError(() => c.explain(-1), "FERRY_E_INVAL");
+    expectFerryError(() => c.explain(1, { objective: "speed" as never }), "FERRY_E_INVAL");
+    expectFerryError(() => new Coordinator(profileOf(10, []), { objective: "fast" as never }), "FERRY_E_INVAL");
+  });
+});
+
+describe("load and fallbacks", () => {
+  test("an engine with a backlog is not handed work it would finish later than the CPU", () => {
+    using ch = Channel.create(uniqueName("co-backlog"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const c = co(10, { fixedUs: 30, gbps: 20 });
+    const size = 8 * MiB; // engine 449 µs vs CPU 840 µs when idle
+    expect(c.decide(size, ctx).engine).toBe("sw");
+    // no reports come back: the first send is still queued -> 419 µs of backlog
+    const second = c.decide(size, ctx);
+    expect(second.mode).toBe("inline");
+    const e = c.explain(size);
+    expect(e.mode).toBe("inline");
+    expect(e.reasons.join("\n")).toMatch(/engine sw backlog: 8 MiB queued ≈ 419\.\d µs: it would finish later than the CPU/);
+    expect(c.stats().engines.sw!.inflightBytes).toBe(size);
+  });
+
+  test("a full queue and a closed engine are fallbacks, recorded with their reasons", () => {
+    const e = new Engine("sw", { threads: 1 });
+    const c = new Coordinator(profileOf(10, [{ label: "mine", fixedUs: 30, gbps: 20 }]), { split: false, engineMap: new Map([["mine", e]]) });
+    const full = c.explain(64 * MiB, { pending: 64 });
+    expect(full.mode).toBe("inline");
+    expect(full.fallback?.kind).toBe("queue full");
+    expect(full.reasons.join("\n")).toMatch(/FALLBACK \(queue full\): mine would be chosen but 64 engine sends in flight/);
+    expect(c.explain(64 * MiB).engine).toBe("mine");
+    e.close();
+    const gone = c.explain(64 * MiB);
+    expect(gone.mode).toBe("inline");
+    expect(gone.fallback).toEqual({ kind: "engine gone", engine: "mine", reason: 'engine "mine" was closed' });
+    // a decision (not explain) records it
+    using ch = Channel.create(uniqueName("co-gone"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    expect(c.decide(64 * MiB, { channel: ch, publisher: pub, engine: "sw", options: {} }).mode).toBe("inline");
+    const s = c.stats();
+    expect(s.fallbacks.count).toBe(1);
+    expect(s.fallbacks.recent[0]).toMatchObject({ kind: "engine gone", engine: "mine", size: 64 * MiB, reason: 'engine "mine" was closed' });
+    expect(s.fallbacks.recent[0]!.change).toMatch(/^(offload|pipelined)\/mine -> inline\/cpu$/);
+  });
+});
+
+describe("calibration", () => {
+  test("measures within about a second, caches per machine and library, and is invalidated when either changes", async () => {
+    const t0 = performance.now();
+    const a = await Coordinator.calibrate({ engines: ["sw"], objective: "latency", recalibrate: true });
+    const took = performance.now() - t0;
+    expect(a.profileSource).toBe("measured");
+    expect(a.profile.ms).toBeLessThan(1500);
+    expect(took).toBeLessThan(4000);
+    expect(a.profile.inlineHot.length).toBeGreaterThanOrEqual(5);
+    expect(a.profile.engines[0]!.offload.length).toBeGreaterThanOrEqual(4);
+    const file = cacheFile(["sw"]);
+    expect(file.startsWith(TMP)).toBe(true);
+    // reused
+    const b = await Coordinator.calibrate({ engines: ["sw"], objective: "cpu" });
+    expect(b.profileSource).toBe("cache");
+    expect(b.profile.created).toBe(a.profile.created);
+    expect(b.objective).toBe("cpu");
+    // another library build
+    const p = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify({ ...p, library: { ...p.library, id: "0000", version: "0.0.9", build: "1@1" } }));
+    const c = await Coordinator.calibrate({ engines: ["sw"] });
+    expect(c.profileSource).toBe("measured");
+    expect(c.profileNote).toMatch(/another libferry \(0\.0\.9 build 1@1/);
+    // another machine
+    const q = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify({ ...q, machine: { ...q.machine, id: "ffff", cpu: "Elsewhere CPU" } }));
+    expect(Coordinator.fromCache({ engines: ["sw"] }).why).toMatch(/another machine \(Elsewhere CPU/);
+    const d = await Coordinator.calibrate({ engines: ["sw"] });
+    expect(d.profileSource).toBe("measured");
+    expect((await Coordinator.calibrate({ engines: ["sw"] })).profileSource).toBe("cache");
+  }, 30_000);
+
+  test("the CLI text: explain and stat", async () => {
+    expect(parseSize("64MiB")).toBe(64 * MiB);
+    expect(parseSize("4k")).toBe(4096);
+    expect(parseSize("1.5GB")).toBe(1.5e9);
+    expect(parseSize(100)).toBe(100);
+    expectFerryError(() => parseSize("lots"), "FERRY_E_INVAL");
+    const t = await explainText("64MiB", { coordinator: { engines: ["sw"] } });
+    expect(t).toMatch(/^64 MiB, objective latency: mode \w+, engine \w+/);
+    expect(t).toContain("why:");
+    // stats of this process, through the snapshot files `ferry stat` reads
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), { split: false });
+    using ch = Channel.create(uniqueName("co-stat"), { capacity: 8 * MiB });
+    const pub = ch.publisher({ coordinator: c });
+    await pub.send(new Uint8Array(100));
+    await pub.send(new Uint8Array(2 * MiB));
+    const mine = statsJson().find((p) => p.pid === process.pid)!;
+    expect(mine).toBeDefined();
+    const s = c.stats();
+    expect(s.choices["inline/cpu"]!.messages).toBe(1);
+    expect(Object.keys(s.choices).some((k) => k.endsWith("/sw"))).toBe(true);
+    expect(s.total).toMatchObject({ messages: 2, bytes: 100 + 2 * MiB });
+    expect(statsText()).toContain(`pid ${process.pid}`);
+  }, 30_000);
+});
+
+describe("the shared default", () => {
+  test("importing the package makes the shared coordinator the default; without a calibration it is inline and says so", async () => {
+    expect(getDefaultPolicy()).toBe(defaultCoordinatorPolicy);
+    using ch = Channel.create(uniqueName("co-default"), { capacity: MiB });
+    const pub = ch.publisher();
+    expect(pub.policy).toBe(defaultCoordinatorPolicy);
+    const dir = process.env.FERRY_CACHE_DIR;
+    process.env.FERRY_CACHE_DIR = join(TMP, "empty-cache");
+    process.env.FERRY_COORD_CALIBRATE = "0";
+    try {
+      resetSharedCoordinator();
+      const s = sharedCoordinator();
+      expect(s.profileSource).toBe("none");
+      const e = s.explain(64 * MiB);
+      expect(e.mode).toBe("inline");
+      expect(e.reasons.join("\n")).toMatch(/no cached profile: every auto send is inline until a calibration exists \(FERRY_COORD_CALIBRATE=0\)/);
+      const sub = ch.subscribe();
+      await pub.send(new Uint8Array([1, 2, 3])); // no mode: auto, through the shared coordinator
+      const m = sub.tryReceive()!;
+      expect([...m.bytes]).toEqual([1, 2, 3]);
+      m.release();
+      expect(s.stats().choices["inline/cpu"]!.messages).toBe(1);
+    } finally {
+      process.env.FERRY_CACHE_DIR = dir;
+      delete process.env.FERRY_COORD_CALIBRATE;
+      resetSharedCoordinator();
+    }
+    // with a cached profile (the calibration test above wrote one for "sw"), the shared one uses it
+    const s2 = sharedCoordinator();
+    expect(["cache", "none"]).toContain(s2.profileSource);
+    // the channel's own rule comes back with setDefaultPolicy(defaultPolicy)
+    setDefaultPolicy(defaultPolicy);
+    expect(ch.publisher().policy).toBe(defaultPolicy);
+    setDefaultPolicy(defaultCoordinatorPolicy);
+  });
+});
