@@ -34,7 +34,7 @@ test("--help and --version work without the native library; usage errors exit 2"
   const v = ferry(["--version"], NOLIB);
   expect({ code: v.code, out: v.out.trim() }).toEqual({ code: 0, out: require("../package.json").version });
   expect(ferry(["gc", "--help"], NOLIB).code).toBe(0);
-  for (const bad of [["frobnicate"], ["stat"], ["ls", "--bogus"], ["stat", "x", "--interval", "abc"], ["explain", "12 parsecs"]]) {
+  for (const bad of [["frobnicate"], ["ls", "--bogus"], ["stat", "x", "--interval", "abc"], ["explain", "12 parsecs"]]) {
     const r = ferry(bad, NOLIB);
     expect({ bad, code: r.code }).toEqual({ bad, code: 2 });
     noStack(r.err);
@@ -74,7 +74,9 @@ test("ls and stat show a live channel with its participants; --json everywhere",
   expect(row).toMatchObject({ publishers: 1, subscribers: 1, inFlight: 1, state: "in use", creatorPid: process.pid, creatorAlive: true, collect: false });
   expect(ferry(["ls"]).out).toMatch(new RegExp(`${name.replace(/\./g, "\\.")}\\s.*${process.pid} \\(alive\\)\\s+in use`));
   const st = ferry(["stat", name, "--json"]);
-  expect(JSON.parse(st.out)).toMatchObject({ name, published: 1, publishers: 1, creatorAlive: true, coordinator: null });
+  const sj = JSON.parse(st.out);
+  expect(sj).toMatchObject({ name, published: 1, publishers: 1, creatorAlive: true });
+  expect(Array.isArray(sj.coordinator)).toBe(true); // @ferry/coordinator's per-process statistics
   expect(ferry(["stat", name]).out).toMatch(/published\s+1/);
   const w = ferry(["stat", name, "--watch", "--interval", "50", "--count", "3", "--json"]);
   expect(w.code).toBe(0);
@@ -121,17 +123,21 @@ test("ls shows a channel whose creator is dead; gc --dry-run lists exactly what 
   expect(keep.closed).toBe(false);
 });
 
-test("stat of a missing channel fails with FERRY_E_NOTFOUND; explain says the coordinator is missing", () => {
+test("stat of a missing channel fails with FERRY_E_NOTFOUND; explain and stat without a name ask @ferry/coordinator", () => {
   const r = ferry(["stat", "no-such-channel-for-cli"]);
   expect(r.code).toBe(1);
   expect(r.err).toContain("FERRY_E_NOTFOUND");
   noStack(r.err);
+  // the coordinator is a workspace package here: explain answers with a decision and its reasons
   const ex = ferry(["explain", "64MiB", "--json"]);
-  if (ex.code !== 0) {
-    expect(ex.code).toBe(1);
-    expect(ex.err).toContain("@ferry/coordinator");
-    noStack(ex.err);
-  } else expect(JSON.parse(ex.out)).toMatchObject({ bytes: 64 * 2 ** 20 });
+  expect(ex.code).toBe(0);
+  const d = JSON.parse(ex.out);
+  expect(["inline", "offload", "pipelined"]).toContain(d.mode);
+  expect(d.reasons.length).toBeGreaterThan(0);
+  expect(ferry(["explain", "64MiB", "--objective", "fastest"]).code).toBe(2);
+  const st = ferry(["stat"]);
+  expect(st.code).toBe(0);
+  expect(st.out).toContain("coordinator");
 });
 
 test("doctor: library, engines through their probes, /dev/shm against a default channel", () => {

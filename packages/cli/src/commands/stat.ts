@@ -5,15 +5,16 @@ import { emit, fmtBytes, table, usage } from "../lib/output";
 import { judge, PREFIX } from "../lib/segments";
 
 /**
- * Hook for @ferry/coordinator: when it is installed and exports
- * `channelStats(name)`, its per-channel decisions are shown; otherwise the
- * reason (not installed) is. Imported dynamically: the CLI does not depend on it.
+ * @ferry/coordinator's statistics (per process: decisions per mode and engine,
+ * latency histograms, fallbacks), when it is installed; otherwise the reason.
+ * Imported dynamically: the CLI does not depend on it.
  */
-async function coordinatorStats(name: string): Promise<{ stats?: unknown; why?: string }> {
-  const { mod, why } = await optional<{ channelStats?: (n: string) => unknown }>("@ferry/coordinator");
+async function coordinatorStats(): Promise<{ stats?: unknown; text?: string; why?: string }> {
+  const { mod, why } = await optional<{ statsJson?: () => unknown; statsText?: () => string }>("@ferry/coordinator");
   if (!mod) return { why };
-  if (typeof mod.channelStats !== "function") return { why: "@ferry/coordinator is installed but exports no channelStats()" };
-  return { stats: await mod.channelStats(name) };
+  if (typeof mod.statsJson !== "function" || typeof mod.statsText !== "function")
+    return { why: "@ferry/coordinator is installed but exports no statsJson()/statsText()" };
+  return { stats: mod.statsJson(), text: mod.statsText() };
 }
 
 async function sample(name: string) {
@@ -29,7 +30,7 @@ async function sample(name: string) {
 
 type Sample = Awaited<ReturnType<typeof sample>>;
 
-function render(s: Sample, prev: Sample | undefined, dtMs: number, co: { stats?: unknown; why?: string }): string {
+function render(s: Sample, prev: Sample | undefined, dtMs: number, co: { stats?: unknown; text?: string; why?: string }): string {
   const rate = prev ? ((s.published - prev.published) * 1000) / dtMs : undefined;
   const rows: (string | number)[][] = [
     ["capacity", fmtBytes(s.capacity)], ["arena used", fmtBytes(s.arenaUsed)], ["slots", s.slots], ["published", s.published],
@@ -37,24 +38,27 @@ function render(s: Sample, prev: Sample | undefined, dtMs: number, co: { stats?:
     ["reclaimed", s.reclaimed], ["history", s.history], ["creator", `${s.creatorPid ?? "?"} (${s.creatorAlive ? "alive" : "dead"})`],
   ];
   if (rate !== undefined) rows.push(["messages/s", rate.toFixed(1)]);
-  rows.push(["coordinator", co.stats !== undefined ? JSON.stringify(co.stats) : (co.why ?? "-")]);
-  return `${s.name}  ${s.at}\n${table(["counter", "value"], rows.map(([k, v]) => [String(k), String(v)]))}`;
+  return `${s.name}  ${s.at}\n${table(["counter", "value"], rows.map(([k, v]) => [String(k), String(v)]))}\n\n${co.text ?? `coordinator: ${co.why ?? "-"}`}`;
 }
 
 export function register(program: Command): void {
   program
     .command("stat")
-    .description("one channel's counters (and the coordinator's, when @ferry/coordinator is installed)")
-    .argument("<name>", "channel name")
+    .description("one channel's counters, and the coordinator's statistics (when @ferry/coordinator is installed); without a name, only the coordinator's")
+    .argument("[name]", "channel name")
     .option("--json", "print JSON (with --watch: one JSON object per line)")
     .option("-w, --watch", "live view: print again every --interval")
     .option("--interval <ms>", "with --watch: milliseconds between samples", "1000")
     .option("--count <n>", "with --watch: stop after n samples (default: until Ctrl-C)")
-    .action(async (name: string, o: { json?: boolean; watch?: boolean; interval: string; count?: string }) => {
+    .action(async (name: string | undefined, o: { json?: boolean; watch?: boolean; interval: string; count?: string }) => {
       const interval = Number(o.interval), count = o.count === undefined ? Infinity : Number(o.count);
       if (!(interval >= 10)) throw usage(`--interval ${o.interval}: a number of milliseconds >= 10`);
       if (!(count >= 1)) throw usage(`--count ${o.count}: a positive number`);
-      const co = await coordinatorStats(name);
+      const co = await coordinatorStats();
+      if (name === undefined) {
+        emit(o.json, { coordinator: co.stats ?? null, why: co.why }, () => co.text ?? `coordinator: ${co.why ?? "-"}`);
+        return;
+      }
       if (!o.watch) {
         const s = await sample(name);
         emit(o.json, { ...s, coordinator: co.stats ?? null }, () => render(s, undefined, 0, co));
