@@ -47,7 +47,7 @@ static void adapt(bool spun_ok) {
   if (spun_ok)
     spin_budget = spin_budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : spin_budget * 2;
   else
-    spin_budget = spin_budget / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : spin_budget / 2;
+    spin_budget = spin_budget / 2 < SPIN_MIN_NS ? 0 : spin_budget / 2; /* 0: no spin until a short wait (learn) */
 }
 
 void ferry__wait_learn(int64_t waited_ns) {
