@@ -25,28 +25,31 @@ export const VAD_FRAME = 512;
 const VAD_CONTEXT = 64;
 export const VAD_FRAME_MS = 32;
 
+/**
+ * What the model needs besides the tensor; it travels in the message header
+ * (at most 4 KiB), so it is numbers only: names and original sizes stay with
+ * the worker, which maps the answers back.
+ */
 export interface ImageMeta {
   kind: "image";
   size: number;
-  images: { name: string; width: number; height: number }[];
 }
 export interface AudioMeta {
   kind: "audio";
   /** Samples per waveform row (padded) and log-mel frames per clip (padded). */
   S: number;
   F: number;
-  clips: { name: string; samples: number; frames: number; sourceRate: number; channels: number }[];
+  /** Per clip: its samples at 16 kHz and its log-mel frames. */
+  samples: number[];
+  frames: number[];
 }
 export type TensorMeta = ImageMeta | AudioMeta;
 
+/** Boxes in the coordinates of the size × size map (the worker scales them to the image). */
 export interface ImageResult {
-  name: string;
-  width: number;
-  height: number;
   boxes: Box[];
 }
 export interface AudioResult {
-  name: string;
   durationMs: number;
   speech: boolean;
   /** Share of the clip's VAD frames at probability >= 0.5. */
@@ -92,18 +95,17 @@ export class Models {
     const prob = out[this.det.outputNames[0]!]!.data as Float32Array;
     const t1 = performance.now();
     const plane = meta.size * meta.size;
-    const results = meta.images.map((im, i) => ({
-      ...im,
-      boxes: textBoxes(prob.subarray(i * plane, (i + 1) * plane), meta.size, im.width, im.height),
+    const results = Array.from({ length: shape[0]! }, (_, i) => ({
+      boxes: textBoxes(prob.subarray(i * plane, (i + 1) * plane), meta.size, meta.size, meta.size, { round: false }),
     }));
     return { results, inferenceMs: t1 - t0, postMs: performance.now() - t1 };
   }
 
   private async voice(meta: AudioMeta, data: Float32Array): Promise<Inference> {
     const t0 = performance.now();
-    const N = meta.clips.length, S = meta.S;
+    const N = meta.samples.length, S = meta.S;
     const steps = Math.ceil(S / VAD_FRAME);
-    const probs = meta.clips.map(() => new Float32Array(steps));
+    const probs = meta.samples.map(() => new Float32Array(steps));
     const W = VAD_CONTEXT + VAD_FRAME;
     const input = new Float32Array(N * W);
     let state: ort.Tensor = new ort.Tensor("float32", new Float32Array(2 * N * 128), [2, N, 128]);
@@ -123,7 +125,8 @@ export class Models {
     }
     const t1 = performance.now();
     const melBase = N * S;
-    const results = meta.clips.map((clip, n) => {
+    const results = meta.samples.map((samples, n) => {
+      const clip = { samples, frames: meta.frames[n]! };
       const frames = Math.ceil(clip.samples / VAD_FRAME);
       const pr = probs[n]!.subarray(0, frames);
       const segments = speechSegments(pr, VAD_FRAME_MS);
@@ -142,7 +145,6 @@ export class Models {
       }
       const r2 = (v: number) => Math.round(v * 100) / 100;
       return {
-        name: clip.name,
         durationMs: Math.round((clip.samples / 16) * 10) / 10,
         speech: segments.length > 0,
         speechRatio: r2(frames ? on / frames : 0),

@@ -33,18 +33,18 @@ export function barChart(rs: ModeResult[], w: { batch: number; size: number; cli
     let x = left;
     for (const [k, label, color] of STAGES) {
       const v = k === "ingress" ? r.ingress || 0 : r.image?.[k] ?? 0;
-      const bw = (v / max1) * plotW;
+      const bw = (v / max1) * plotW * 0.8;
       if (bw > 0) o.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${bw.toFixed(1)}" height="${barH}" fill="${color}"><title>${esc(`${r.mode}: ${label} ${v.toFixed(2)} ms`)}</title></rect>`);
       x += bw;
     }
     o.push(`<text x="${(x + 6).toFixed(1)}" y="${y + barH / 2}" dominant-baseline="middle" fill="#333">${total(r).toFixed(0)} ms (e2e p50 ${r.p50.toFixed(0)})</text>`);
   });
-  let lx = left;
-  const ly = top1 + h1 + 14;
+  let lx = left, ly = top1 + h1 + 4;
   for (const [, label, color] of STAGES) {
+    const lw = 24 + label.length * 6.6;
+    if (lx + lw > W - right) (lx = left), (ly += 20);
     o.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${color}"/><text x="${lx + 16}" y="${ly + 10}">${esc(label)}</text>`);
-    lx += 24 + label.length * 6.2;
-    if (lx > W - 150) break;
+    lx += lw;
   }
   // panel 2: CPU per request
   const max2 = Math.max(...rs.map((r) => r.cpuMsPerReq), 1);

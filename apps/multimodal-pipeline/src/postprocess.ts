@@ -22,6 +22,8 @@ export interface DetOptions {
   minArea?: number;
   /** How far the shrunk text kernel is grown back (det_db_unclip_ratio). */
   unclip?: number;
+  /** Round the box to whole pixels (default true). */
+  round?: boolean;
 }
 
 /**
@@ -62,10 +64,8 @@ export function textBoxes(prob: Float32Array, size: number, width: number, heigh
     const d = (bw * bh * unclip) / (2 * (bw + bh));
     const sx = width / size, sy = height / size;
     const X0 = Math.max(0, x0 - d), Y0 = Math.max(0, y0 - d), X1 = Math.min(size, x1 + 1 + d), Y1 = Math.min(size, y1 + 1 + d);
-    boxes.push({
-      x: Math.round(X0 * sx), y: Math.round(Y0 * sy), w: Math.round((X1 - X0) * sx), h: Math.round((Y1 - Y0) * sy),
-      score: Math.round(score * 1000) / 1000,
-    });
+    const r = o.round === false ? (v: number) => Math.round(v * 100) / 100 : Math.round;
+    boxes.push({ x: r(X0 * sx), y: r(Y0 * sy), w: r((X1 - X0) * sx), h: r((Y1 - Y0) * sy), score: Math.round(score * 1000) / 1000 });
   }
   return boxes.sort((a, b) => a.y - b.y || a.x - b.x);
 }
@@ -94,4 +94,10 @@ export function speechSegments(probs: ArrayLike<number>, frameMs: number, thresh
   }
   if (cur) out.push(cur);
   return out.filter((g) => g.endMs - g.startMs >= minMs);
+}
+
+/** Boxes found on a size × size map, in an image of width × height, rounded to pixels. */
+export function scaleBoxes(boxes: Box[], size: number, width: number, height: number): Box[] {
+  const sx = width / size, sy = height / size;
+  return boxes.map((b) => ({ x: Math.round(b.x * sx), y: Math.round(b.y * sy), w: Math.round(b.w * sx), h: Math.round(b.h * sy), score: b.score }));
 }

@@ -9,7 +9,8 @@
  * structured clone).
  */
 import { MEL_BINS, decodeImage, decodeWav, logMelInto, melFrames, normalizeInto, sniff } from "./prep";
-import type { AudioMeta, ImageMeta } from "./models";
+import type { AudioMeta, AudioResult, ImageMeta, ImageResult } from "./models";
+import { scaleBoxes } from "./postprocess";
 import { now, type Mode, type ModelLink, type Sent, type TensorJob } from "./transport";
 
 export interface Item {
@@ -18,6 +19,8 @@ export interface Item {
 }
 
 export class BadRequest extends Error {}
+
+export const MAX_CLIPS = 128;
 
 /** The items of a request body: one file, or the parts of a multipart/form-data batch. */
 export async function parseItems(body: Uint8Array, contentType: string | null): Promise<Item[]> {
@@ -82,6 +85,8 @@ export async function handle(
     else if (k === "wav") clips.push(it);
     else throw new BadRequest(`${it.name}: not a JPEG, PNG or WAV file`);
   }
+  // per-clip lengths travel in the tensor message's header (4 KiB)
+  if (clips.length > MAX_CLIPS) throw new BadRequest(`at most ${MAX_CLIPS} WAV clips per request (got ${clips.length})`);
   const out: PipelineResponse = { mode, images: [], audio: [], timings: { ingressMs: opts.t0 ? r3(opts.startedAt - opts.t0) : null, workerMs: 0 }, worker: process.pid };
   const decisions: Record<string, { mode: string; reasons?: string[] }> = {};
 
@@ -103,8 +108,7 @@ export async function handle(
       replyHopMs: r3(s.backAt - r.sentAt),
     };
     out.timings[kind] = t;
-    if (kind === "image") out.images = r.results as unknown[];
-    else out.audio = r.results as unknown[];
+    return r.results;
   };
 
   const tasks: Promise<void>[] = [];
@@ -121,12 +125,16 @@ export async function handle(
         );
         const decodeMs = performance.now() - d0;
         const plane = 3 * opts.size * opts.size;
-        const meta: ImageMeta = { kind: "image", size: opts.size, images: images.map((it, i) => ({ name: it.name, width: decoded[i]!.width, height: decoded[i]!.height })) };
-        await run("image", decodeMs, {
+        const meta: ImageMeta = { kind: "image", size: opts.size };
+        const res = (await run("image", decodeMs, {
           meta,
           shape: [images.length, 3, opts.size, opts.size],
           elements: images.length * plane,
           fill: (dst) => decoded.forEach((d, i) => normalizeInto(d.rgb, opts.size, dst, i * plane)),
+        })) as ImageResult[];
+        out.images = res.map((r, i) => {
+          const { width, height } = decoded[i]!;
+          return { name: images[i]!.name, width, height, boxes: scaleBoxes(r.boxes, opts.size, width, height) };
         });
       })(),
     );
@@ -146,15 +154,9 @@ export async function handle(
         const S = Math.max(...waves.map((w) => w.samples.length));
         const F = melFrames(S);
         const N = clips.length;
-        const meta: AudioMeta = {
-          kind: "audio", S, F,
-          clips: clips.map((it, i) => ({
-            name: it.name, samples: waves[i]!.samples.length, frames: melFrames(waves[i]!.samples.length),
-            sourceRate: waves[i]!.sourceRate, channels: waves[i]!.channels,
-          })),
-        };
+        const meta: AudioMeta = { kind: "audio", S, F, samples: waves.map((w) => w.samples.length), frames: waves.map((w) => melFrames(w.samples.length)) };
         const melBase = N * S;
-        await run("audio", decodeMs, {
+        const res = (await run("audio", decodeMs, {
           meta,
           shape: [N * S + N * F * MEL_BINS],
           elements: N * S + N * F * MEL_BINS,
@@ -167,7 +169,8 @@ export async function handle(
               dst.fill(0, melBase + (n * F + frames) * MEL_BINS, melBase + (n + 1) * F * MEL_BINS);
             });
           },
-        });
+        })) as AudioResult[];
+        out.audio = res.map((r, i) => ({ name: clips[i]!.name, sourceRate: waves[i]!.sourceRate, channels: waves[i]!.channels, ...r }));
       })(),
     );
   }
