@@ -115,6 +115,14 @@ export async function channelLink(ns: string, policy: SendPolicy, signal?: Abort
   const sub: Subscriber = replies.subscribe({ wait: "hybrid" });
   let lastDecision: SendDecision | undefined;
   const pub: Publisher = tensors.publisher({ backpressure: "block", timeoutMs: 60_000, policy: recording(policy, (d) => (lastDecision = d)) });
+  const closeAll = () => {
+    pub.close();
+    sub.close();
+    replies.close(); // the creator's close removes the reply channel's name
+    tensors.close();
+  };
+  // stopped while still waiting for the model: nothing is left behind either
+  signal?.addEventListener("abort", closeAll, { once: true });
   await pub.waitForSubscribers(1, { group: "model", timeoutMs: -1 });
   const pending = new Map<number, (r: ModelReply, at: number) => void>();
   let nextId = 1;
@@ -160,10 +168,7 @@ export async function channelLink(ns: string, policy: SendPolicy, signal?: Abort
       return { reply, sendAt, backAt, featuresMs, decision };
     },
     close() {
-      pub.close();
-      sub.close();
-      replies.close();
-      tensors.close();
+      closeAll();
       void pump;
     },
   };
