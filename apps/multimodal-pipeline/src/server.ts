@@ -1,0 +1,246 @@
+/**
+ * The processes of the pipeline and how they start.
+ *
+ *   front (Bun.serve)
+ *     ├─ @ferry/http gateway ──shm──► W prep workers (serveWorker) ──Ferry channel──► model process
+ *     └─ Bun IPC ──────────────────► W prep workers (ipc) ──Bun IPC──► one model child each
+ *
+ * One HTTP endpoint, POST /v1/infer; the x-ferry-mode header picks the path
+ * and the tensor hand-over: bun-ipc | inline | offload | pipelined | auto
+ * (default) | loan. Both stacks run side by side so that the demo can
+ * interleave modes on warm processes.
+ */
+import { gateway } from "@ferry/http";
+import { readdirSync, readFileSync } from "node:fs";
+import { autoPolicy } from "./policy";
+import { channelLink, channelServer, ipcLink, ipcServer, now, FERRY_MODES, type Mode } from "./transport";
+import { BadRequest, handle, parseItems } from "./worker";
+import { Models } from "./models";
+
+const MiB = 2 ** 20;
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+const bun = process.execPath;
+
+export interface FrontOptions {
+  port: number;
+  workers: number;
+  size: number;
+  /** Largest request body. */
+  maxBodyBytes: number;
+  /** Tensor channel arena (the tensors in flight at once). */
+  tensorCapacity: number;
+  /** ORT intra-op threads (0: onnxruntime's default). */
+  threads: number;
+  /** Also start the Bun IPC stack (the baseline). */
+  ipc: boolean;
+}
+
+/** Child processes end when their parent does (a front killed with -9 leaves no workers behind). */
+export function exitWithParent(cleanup: () => void) {
+  const parent = process.ppid;
+  let done = false;
+  const stop = () => {
+    if (done) return;
+    done = true;
+    try {
+      cleanup();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  setInterval(() => process.ppid !== parent && stop(), 250).unref();
+}
+
+/** CPU time (user + system, ms) of this process and all its descendants, from /proc. */
+export function treeCpuMs(root = process.pid): number {
+  const hz = 100; // USER_HZ on Linux
+  const kids = new Map<number, number[]>();
+  const cpu = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      const ppid = Number(f[1]);
+      cpu.set(Number(d), ((Number(f[11]) + Number(f[12])) * 1000) / hz);
+      (kids.get(ppid) ?? kids.set(ppid, []).get(ppid)!).push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const p = stack.pop()!;
+    total += cpu.get(p) ?? 0;
+    stack.push(...(kids.get(p) ?? []));
+  }
+  return total;
+}
+
+const json = (status: number, body: unknown) => Response.json(body, { status });
+
+export async function runFront(o: FrontOptions): Promise<void> {
+  const ns = `mm${process.pid}`;
+  const gw = gateway({ name: ns, maxBodyBytes: o.maxBodyBytes, timeoutMs: 300_000 });
+  const children: ReturnType<typeof Bun.spawn>[] = [];
+  const spawn = (args: string[], extra: Partial<Parameters<typeof Bun.spawn>[1]> = {}) => {
+    const c = Bun.spawn([bun, MAIN, ...args], { stdio: ["ignore", "inherit", "inherit"], ...extra } as Parameters<typeof Bun.spawn>[1]);
+    children.push(c);
+    return c;
+  };
+  const common = ["--size", String(o.size), "--threads", String(o.threads)];
+  spawn(["--role", "model", "--ns", ns, "--capacity", String(o.tensorCapacity), ...common]);
+  for (let i = 0; i < o.workers; i++) spawn(["--role", "worker", "--ns", ns, ...common]);
+
+  // the Bun IPC stack: workers are children of the front, each with its own model child
+  type IpcReply = { id: number; status: number; body: unknown } | { ready: true };
+  const ipcWorkers: { proc: ReturnType<typeof Bun.spawn>; busy: number }[] = [];
+  const ipcPending = new Map<number, (r: { status: number; body: unknown }) => void>();
+  let ipcReady = 0;
+  let ipcId = 0;
+  if (o.ipc)
+    for (let i = 0; i < o.workers; i++) {
+      const proc = spawn(["--role", "ipc-worker", ...common], {
+        serialization: "advanced",
+        ipc(m: IpcReply) {
+          if ("ready" in m) return void ipcReady++;
+          ipcPending.get(m.id)?.(m);
+          ipcPending.delete(m.id);
+        },
+      });
+      ipcWorkers.push({ proc, busy: 0 });
+    }
+
+  const viaIpc = async (req: Request): Promise<Response> => {
+    const body = new Uint8Array(await req.arrayBuffer());
+    const w = ipcWorkers.reduce((a, b) => (b.busy < a.busy ? b : a)); // least busy
+    const id = ++ipcId;
+    w.busy++;
+    try {
+      const r = await new Promise<{ status: number; body: unknown }>((resolve) => {
+        ipcPending.set(id, resolve);
+        w.proc.send({ id, body, contentType: req.headers.get("content-type"), t0: Number(req.headers.get("x-mm-t0")) || undefined });
+      });
+      return json(r.status, r.body);
+    } finally {
+      w.busy--;
+    }
+  };
+
+  const server = Bun.serve({
+    port: o.port,
+    hostname: "127.0.0.1",
+    maxRequestBodySize: o.maxBodyBytes,
+    idleTimeout: 0,
+    async fetch(req, srv) {
+      const url = new URL(req.url);
+      if (url.pathname === "/.mm/stats") return json(200, { cpuMs: treeCpuMs(), pid: process.pid, gateway: gw.stats() });
+      if (url.pathname === "/health") return json(200, { ok: true });
+      if (url.pathname !== "/v1/infer" || req.method !== "POST") return json(404, { error: "POST /v1/infer (an image, a WAV, or multipart/form-data)" });
+      const mode = (req.headers.get("x-ferry-mode") ?? "auto") as Mode;
+      if (mode === "bun-ipc") {
+        if (!o.ipc) return json(400, { error: "the Bun IPC stack is not running (--no-ipc)" });
+        return viaIpc(req);
+      }
+      if (!FERRY_MODES.has(mode)) return json(400, { error: `x-ferry-mode: one of bun-ipc, inline, offload, pipelined, auto, loan` });
+      return gw.fetch(req, srv);
+    },
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.stop(true);
+    for (const c of children) c.kill("SIGTERM");
+    await Promise.race([Promise.all(children.map((c) => c.exited)), Bun.sleep(5000)]);
+    for (const c of children) c.kill("SIGKILL");
+    gw.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  for (const c of children)
+    void c.exited.then((code) => {
+      if (!stopping) {
+        console.error(`front: child ${c.pid} exited (${code}); stopping`);
+        void stop();
+      }
+    });
+
+  await gw.waitForWorkers(o.workers, { timeoutMs: 120_000 });
+  while (o.ipc && ipcReady < o.workers) await Bun.sleep(20);
+  // one line on stdout that the demo and the tests wait for
+  console.log(JSON.stringify({ ready: `http://127.0.0.1:${server.port}`, pid: process.pid, workers: o.workers, ipc: o.ipc }));
+}
+
+/** A prep worker behind the gateway; its tensors go to the model over Ferry channels. */
+export async function runWorker(ns: string, size: number) {
+  const abort = new AbortController();
+  let link: Awaited<ReturnType<typeof channelLink>> | null = null;
+  let w: ReturnType<typeof import("@ferry/http").serveWorker> | null = null;
+  exitWithParent(() => {
+    abort.abort();
+    w?.close();
+    link?.close();
+  });
+  link = await channelLink(ns, await autoPolicy(), abort.signal);
+  const { serveWorker } = await import("@ferry/http");
+  const l = link;
+  w = serveWorker(ns, async (req) => {
+    const startedAt = now();
+    const mode = (req.headers.get("x-ferry-mode") ?? "auto") as Mode;
+    try {
+      const items = await parseItems(req.bytes, req.headers.get("content-type"));
+      const out = await handle(l, items, mode, { size, startedAt, t0: Number(req.headers.get("x-mm-t0")) || undefined });
+      return Response.json(out);
+    } catch (e) {
+      if (e instanceof BadRequest) return json(400, { error: e.message });
+      console.error(`worker ${process.pid}:`, e);
+      return json(500, { error: String((e as Error).message ?? e) });
+    }
+  });
+}
+
+/** The model process for the Ferry stack. */
+export async function runModel(ns: string, capacity: number, threads: number) {
+  const models = await Models.load(threads);
+  let srv: Awaited<ReturnType<typeof channelServer>> | null = null;
+  exitWithParent(() => srv?.close());
+  srv = await channelServer(ns, capacity, async (t) => ({ ok: true, ...(await models.infer(t.meta, t.shape, t.data)) }));
+  await srv.closed;
+}
+
+/** A prep worker of the Bun IPC stack: the body comes from the front, the tensor goes to its own model child. */
+export async function runIpcWorker(size: number, threads: number) {
+  const link = await ipcLink([bun, MAIN, "--role", "ipc-model", "--threads", String(threads)]);
+  exitWithParent(() => link.close());
+  let queue = Promise.resolve();
+  process.on("message", (m: { id: number; body: Uint8Array; contentType: string | null; t0?: number }) => {
+    const startedAt = now();
+    queue = queue.then(async () => {
+      try {
+        const items = await parseItems(m.body, m.contentType);
+        process.send!({ id: m.id, status: 200, body: await handle(link, items, "bun-ipc", { size, startedAt, t0: m.t0 }) });
+      } catch (e) {
+        const bad = e instanceof BadRequest;
+        if (!bad) console.error(`ipc worker ${process.pid}:`, e);
+        process.send!({ id: m.id, status: bad ? 400 : 500, body: { error: String((e as Error).message ?? e) } });
+      }
+    });
+  });
+  process.send!({ ready: true });
+}
+
+export async function runIpcModel(threads: number) {
+  const models = await Models.load(threads);
+  exitWithParent(() => {});
+  const srv = ipcServer(async (t) => ({ ok: true, ...(await models.infer(t.meta, t.shape, t.data)) }));
+  await srv.closed;
+  process.exit(0);
+}
+
+export { MiB };
