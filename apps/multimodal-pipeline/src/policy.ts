@@ -1,13 +1,12 @@
 /**
  * What mode "auto" means in this app: the SendPolicy every worker's tensor
- * publisher is created with (publisher({ policy })). Today it is the
- * channel's default policy (an inline copy). @ferry/coordinator's
- * Coordinator is a SendPolicy too: returning
- *   await Coordinator.calibrate({ objective: "latency" })
- * here is the one line that makes "auto" calibrated on this machine.
+ * publisher is created with (publisher({ policy })): @ferry/coordinator's
+ * Coordinator, calibrated on this machine for latency (the profile is cached
+ * per machine and libferry build, so only the first run measures, <= 1 s).
  */
-import { defaultPolicy, type SendPolicy } from "@ferry/channel";
+import type { SendPolicy } from "@ferry/channel";
+import { Coordinator } from "@ferry/coordinator";
 
 export async function autoPolicy(): Promise<SendPolicy> {
-  return defaultPolicy;
+  return Coordinator.calibrate({ objective: "latency" });
 }
