@@ -99,9 +99,9 @@ async function main() {
   const seconds: Record<string, number> = {};
   const noise: Result["other_cpu_during"] = {};
   const errors: Record<string, string> = {};
-  for (const s of SECTIONS) {
-    if (!want(s.name)) continue;
-    heading(s.title);
+  const chosen = SECTIONS.filter((s) => want(s.name));
+  for (const [i, s] of chosen.entries()) {
+    heading(`[${i + 1}/${chosen.length}, ${((performance.now() - t0) / 1000).toFixed(0)} s] ${s.title}`);
     // a failure is reported and recorded, and the other sections still run
     const start = performance.now();
     const snap = snapshot();
