@@ -13,6 +13,7 @@ for (let i = 0; i < Number(count); i++) {
   await p.send(pattern(Number(size), i), { header: { i } });
   console.log(`sent ${i}`);
 }
+console.log(`stats ${JSON.stringify(p.stats())}`);
 console.log("done");
 if (then === "die") process.kill(process.pid, "SIGKILL");
 await p.close();
