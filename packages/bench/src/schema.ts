@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http";
+export type SectionName = "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http" | "mq";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
@@ -270,8 +270,33 @@ export interface HttpResult {
   errors: string[];
 }
 
+/* ------------------------------------------------------------------ mq */
+
+/** ref-*: same-host reference (claim check; built in place with a loan, -copy: sent from private bytes, -trust: loan and the consumer skips the digest check); payload-*: the payload through the broker in chunks; obj-nats: @nats-io/obj. */
+export type MqImpl = "ref-nats" | "ref-redis" | "ref-nats-copy" | "ref-nats-trust" | "payload-nats" | "payload-redis" | "obj-nats";
+
+export interface MqCell {
+  impl: MqImpl;
+  size: number;
+  n: number;
+  msgs_s: number;
+  mb_s: number;
+  /** one message in flight: send → receive → ack */
+  p50_ms: number;
+  /** payloads that arrived wrong (length, digest, path) */
+  bad: number;
+}
+
+export interface MqResult {
+  method: string;
+  brokers: string;
+  cells: MqCell[];
+  errors: string[];
+}
+
 export interface Results {
   http: HttpResult;
+  mq: MqResult;
   latency: PingPong[];
   idle: IdleRow[];
   throughput: TputResult[];

@@ -89,13 +89,14 @@ export async function startNats(opts: { host?: string; prefix?: string[] } = {})
   };
 }
 
-export async function startRedis(opts: { host?: string; prefix?: string[] } = {}): Promise<Broker> {
+/** fsync: "always" (default: nothing acked is lost in a restart) or Redis's own default "everysec". */
+export async function startRedis(opts: { host?: string; prefix?: string[]; fsync?: "always" | "everysec" } = {}): Promise<Broker> {
   const host = opts.host ?? "127.0.0.1";
   const dir = mkdtempSync(join(tmpdir(), "ferry-redis-"));
   const port = freePort();
   const args = [
     ...(opts.prefix ?? []), "redis-server", "--port", String(port), "--bind", host, "--dir", dir, "--appendonly", "yes",
-    "--appendfsync", "always", "--save", "", "--protected-mode", "no", "--proto-max-bulk-len", "1gb",
+    "--appendfsync", opts.fsync ?? "always", "--save", "", "--protected-mode", "no", "--proto-max-bulk-len", "1gb",
   ];
   let proc: Subprocess;
   const cli = () => new Bun.RedisClient(`redis://${host}:${port}`, { autoReconnect: false, connectionTimeout: 1000 });

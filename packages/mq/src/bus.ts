@@ -10,6 +10,7 @@
  *   ref  host:channel:generation:seq:offset:length   (a reference; optional)
  *   chunks, csz, loc                                  (the payload through the broker; optional)
  */
+import type { Loan } from "@ferry/channel";
 import { LocalReaders, LocalStore, RefError, digestOf, formatRef, hostId, parseRef, type RefFailure } from "./local";
 import {
   GROUP_RE, MqError, STREAM_RE,
@@ -98,6 +99,14 @@ export class Bus {
   }
 }
 
+/**
+ * A block to build a payload in place (producer.loan(size)): in the producer's shared memory
+ * when there was room, so a same-host send copies nothing; else private memory.
+ */
+export class MqLoan {
+  /** @internal */ constructor(readonly bytes: Uint8Array, /** @internal */ readonly inner: Loan | null) {}
+}
+
 export class Producer {
   readonly #t: Transport;
   readonly #presence: Presence;
@@ -121,6 +130,7 @@ export class Producer {
       window: opts.window ?? 8,
       timeoutMs: opts.timeoutMs ?? 30_000,
       drainMs: opts.drainMs ?? 5_000,
+      spaceWaitMs: opts.spaceWaitMs ?? 2_000,
     };
     if (!["auto", "reference", "payload"].includes(this.#opts.path)) throw new MqError("INVALID", `path "${this.#opts.path}"`);
     this.#onClose = onClose;
@@ -134,10 +144,33 @@ export class Producer {
     return this.#store;
   }
 
-  /** Send one message; resolves once the broker has it (and a reference's payload is pinned). */
-  async send(bytes: Uint8Array, opts: { header?: Header } = {}): Promise<void> {
+  /**
+   * A block of `size` bytes to build the next payload in place (write loan.bytes, then
+   * send(loan)): on this host the payload then never moves. Falls back to private memory
+   * when this producer's channel has no room now or its path is "payload".
+   */
+  loan(size: number): MqLoan {
     if (this.#closed) throw new MqError("CLOSED", "producer is closed");
-    if (!(bytes instanceof Uint8Array)) throw new MqError("INVALID", "send(bytes): bytes must be a Uint8Array");
+    if (!Number.isSafeInteger(size) || size < 0) throw new MqError("INVALID", `loan(${size})`);
+    const inner = this.#opts.path !== "payload" && size <= this.#opts.capacity ? this.#local().loan(size) : null;
+    return new MqLoan(inner ? inner.bytes : new Uint8Array(size), inner);
+  }
+
+  /** Send one message (bytes, or a loan from loan()); resolves once the broker has it (and a reference's payload is pinned). */
+  async send(data: Uint8Array | MqLoan, opts: { header?: Header } = {}): Promise<void> {
+    if (this.#closed) throw new MqError("CLOSED", "producer is closed");
+    const loan = data instanceof MqLoan ? data : null;
+    if (loan && loan.inner && !loan.inner.active) throw new MqError("INVALID", "this loan was already sent");
+    const bytes = loan ? loan.bytes : data;
+    if (!(bytes instanceof Uint8Array)) throw new MqError("INVALID", "send(bytes): bytes must be a Uint8Array or a loan");
+    try {
+      await this.#send(bytes, loan?.inner ?? null, opts);
+    } finally {
+      if (loan?.inner) this.#store?.unloan(loan.inner); // not published (payload path, or an error)
+    }
+  }
+
+  async #send(bytes: Uint8Array, inner: Loan | null, opts: { header?: Header }): Promise<void> {
     const deadline = performance.now() + this.#opts.timeoutMs;
     this.#ready ??= this.#t.ensureStream(this.stream).catch((e) => {
       this.#ready = null;
@@ -165,8 +198,16 @@ export class Producer {
       }
       acks = Math.max(1, localGroups.size);
     }
-    if (wantRef) {
-      const ref = bytes.length <= this.#opts.capacity ? this.#local().put(bytes, acks) : null;
+    if (wantRef && inner) {
+      fields.ref = formatRef(this.#store!.publishLoan(inner, bytes.length, acks));
+    } else if (wantRef) {
+      let ref = bytes.length <= this.#opts.capacity ? this.#local().put(bytes, acks) : null;
+      // the arena is full of payloads not acked yet: wait a little for acks (space), then send the payload
+      for (const until = performance.now() + this.#opts.spaceWaitMs; !ref && bytes.length <= this.#opts.capacity && performance.now() < until; ) {
+        await Bun.sleep(1);
+        this.#store!.reap();
+        ref = this.#store!.put(bytes, acks);
+      }
       if (ref) fields.ref = formatRef(ref);
       else wantPayload = true; // no room for it here now: the payload goes instead
     }
@@ -302,7 +343,7 @@ export class Consumer implements AsyncIterable<Message> {
       if (!ref) refFail = new RefError("malformed", "malformed reference");
       else if (ref.host === hostId || !hasPayload) {
         try {
-          const got = this.#readers.resolve(ref, f.dg!);
+          const got = this.#readers.resolve(ref, this.#opts.verifyReferences === false ? null : f.dg!);
           this.#stats.received++;
           this.#stats.local++;
           return this.#message(d, got.bytes, header, true, got.ack, got.release);

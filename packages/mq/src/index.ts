@@ -9,7 +9,7 @@ import { NatsTransport } from "./nats";
 import { RedisTransport } from "./redis";
 import { MqError } from "./types";
 
-export { Bus, Consumer, Producer } from "./bus";
+export { Bus, Consumer, MqLoan, Producer } from "./bus";
 export { hostId, digestOf, RefError } from "./local";
 export {
   MqError,

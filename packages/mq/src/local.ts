@@ -9,7 +9,7 @@
  * reference that no longer resolves is a RefError with a reason, never a
  * silent drop.
  */
-import { Channel, type Publisher } from "@ferry/channel";
+import { Channel, type Loan, type Publisher } from "@ferry/channel";
 import { Errno, FerryError, MsgInfoLayout, NativeHandle, check, fail, lib, wordIndex } from "@ferry/native";
 import type { Pointer } from "bun:ffi";
 import { toArrayBuffer } from "bun:ffi";
@@ -100,14 +100,9 @@ export class LocalStore {
     try {
       seq = this.#pub.sendSync(bytes);
     } catch (e) {
-      if ((e as FerryError).code === "FERRY_E_FULL" || (e as FerryError).code === "FERRY_E_TOOBIG") {
-        this.channel.reap(); // expired pins go first
-        try {
-          seq = this.#pub.sendSync(bytes);
-        } catch {
-          return null;
-        }
-      } else throw e;
+      const code = (e as FerryError).code;
+      if (code === "FERRY_E_FULL" || code === "FERRY_E_TOOBIG") return null;
+      throw e;
     }
     return {
       host: hostId,
@@ -117,6 +112,32 @@ export class LocalStore {
       offset: u64(this.#info, W.offset),
       length: bytes.length,
     };
+  }
+
+  /** A writable block of the channel (zero-copy), or null when there is no room now. */
+  loan(size: number): Loan | null {
+    try {
+      return this.#pub.loan(size);
+    } catch (e) {
+      const code = (e as FerryError).code;
+      if (code === "FERRY_E_FULL" || code === "FERRY_E_TOOBIG") return null;
+      throw e;
+    }
+  }
+
+  /** Publish a loan pinned for `acks` acks or the TTL; its reference. */
+  publishLoan(loan: Loan, length: number, acks: number): Ref {
+    acks = Math.max(1, acks);
+    if (acks !== this.#acks) {
+      check(sym.ferry_pub_pin(this.#pub.handle, BigInt(Math.round(this.ttlNs)), acks), "pin");
+      this.#acks = acks;
+    }
+    const seq = this.#pub.publish(loan, { length });
+    return { host: hostId, channel: this.channel.name, generation: this.#gen, seq, offset: u64(this.#info, W.offset), length };
+  }
+
+  unloan(loan: Loan): void {
+    if (loan.active) this.#pub.unloan(loan);
   }
 
   /** Messages pinned now. */

@@ -18,6 +18,8 @@ export interface ProducerOptions {
   window?: number;
   /** How long send() keeps retrying while the broker is away. Default 30 000 ms. */
   timeoutMs?: number;
+  /** When the channel is full of payloads not acked yet: wait this long for room, then send the payload through the broker instead. Default 2 000 ms. */
+  spaceWaitMs?: number;
   /** close(): wait at most this long for pinned payloads to be acked. Default 5 000 ms. */
   drainMs?: number;
 }
@@ -33,6 +35,12 @@ export interface ConsumerOptions {
   onError?: (err: MqError) => void;
   /** Chunks of one payload fetched at once. Default 8. */
   window?: number;
+  /**
+   * Check a reference's payload against its digest (xxh3 over every byte, ~0.35 ms per 16 MiB
+   * here). Default true. false trusts the pin alone (host, channel generation, sequence, offset
+   * and length must still match the pinned message). Payloads through the broker are always checked.
+   */
+  verifyReferences?: boolean;
 }
 
 export interface Message {

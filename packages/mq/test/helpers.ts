@@ -21,11 +21,12 @@ export class Peer {
   readonly lines: string[] = [];
   #waiters: (() => void)[] = [];
   constructor(script: string, args: string[], prefix: string[] = []) {
-    this.proc = spawn([...prefix, process.execPath, join(import.meta.dir, "peers", script), ...args], { stdout: "pipe", stderr: "inherit" });
+    const proc = spawn([...prefix, process.execPath, join(import.meta.dir, "peers", script), ...args], { stdout: "pipe", stderr: "inherit" });
+    this.proc = proc;
     (async () => {
       const dec = new TextDecoder();
       let buf = "";
-      for await (const chunk of this.proc.stdout) {
+      for await (const chunk of proc.stdout) {
         buf += dec.decode(chunk, { stream: true });
         let nl;
         while ((nl = buf.indexOf("\n")) >= 0) {

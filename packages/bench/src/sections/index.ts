@@ -6,10 +6,11 @@ import { http } from "./http";
 import { idle } from "./idle";
 import { latency } from "./latency";
 import { modes } from "./modes";
+import { mq } from "./mq";
 import { peers } from "./peers";
 import { throughput } from "./throughput";
 
-export const SECTIONS: Section[] = [latency, throughput, peers, c, modes, idle, http];
+export const SECTIONS: Section[] = [latency, throughput, peers, c, modes, idle, http, mq];
 
 /** The order of the targets table: the headline ratios (peers, throughput) first, then latency, C, modes. */
-export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "idle", "c", "modes", "http"];
+export const TARGET_ORDER: SectionName[] = ["peers", "throughput", "latency", "idle", "c", "modes", "http", "mq"];
