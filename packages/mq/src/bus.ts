@@ -117,7 +117,7 @@ export class Producer {
   #closed = false;
   readonly #onClose: () => void;
   readonly #sweep: ReturnType<typeof setInterval>;
-  readonly #stats: ProducerStats = { sent: 0, byReference: 0, byPayload: 0, both: 0, pinned: 0 };
+  readonly #stats: ProducerStats = { sent: 0, byReference: 0, byPayload: 0, both: 0, pinned: 0, loanFallbacks: 0 };
 
   constructor(t: Transport, presence: Presence, stream: string, opts: ProducerOptions, onClose: () => void) {
     this.#t = t;
@@ -146,13 +146,25 @@ export class Producer {
 
   /**
    * A block of `size` bytes to build the next payload in place (write loan.bytes, then
-   * send(loan)): on this host the payload then never moves. Falls back to private memory
-   * when this producer's channel has no room now or its path is "payload".
+   * send(loan)): on this host the payload then never moves. When the channel is full of
+   * payloads not acked yet it waits up to spaceWaitMs for room (backpressure), then falls
+   * back to private memory (counted in stats().loanFallbacks), as for path "payload".
    */
-  loan(size: number): MqLoan {
+  async loan(size: number): Promise<MqLoan> {
     if (this.#closed) throw new MqError("CLOSED", "producer is closed");
     if (!Number.isSafeInteger(size) || size < 0) throw new MqError("INVALID", `loan(${size})`);
-    const inner = this.#opts.path !== "payload" && size <= this.#opts.capacity ? this.#local().loan(size) : null;
+    let inner: Loan | null = null;
+    if (this.#opts.path !== "payload" && size <= this.#opts.capacity) {
+      const store = this.#local();
+      inner = store.loan(size);
+      // the channel is full of payloads not acked yet: wait for acks (backpressure), then fall back
+      for (const until = performance.now() + this.#opts.spaceWaitMs; !inner && performance.now() < until; ) {
+        await Bun.sleep(1);
+        store.reap();
+        inner = store.loan(size);
+      }
+      if (!inner) this.#stats.loanFallbacks++;
+    }
     return new MqLoan(inner ? inner.bytes : new Uint8Array(size), inner);
   }
 

@@ -90,6 +90,8 @@ export interface ProducerStats {
   /** both a reference and the payload (consumers on this host and elsewhere, or none seen yet) */
   both: number;
   pinned: number;
+  /** loan() calls that got private memory (the channel had no room): those payloads were copied */
+  loanFallbacks: number;
 }
 
 export interface ConsumerStats {

@@ -68,7 +68,7 @@ interface Rig {
  * digest the library verifies (a mismatch is dead-lettered and counted as bad here).
  */
 async function mqCell(rig: Rig, stream: string, path: "reference" | "payload", loan: boolean, impl: MqImpl, size: number, n: number, lat: number): Promise<MqCell> {
-  const p = rig.bus.producer(stream, { path, capacity: Math.max(64 * MiB, 4 * size + MiB), ttlMs: 120_000 });
+  const p = rig.bus.producer(stream, { path, capacity: Math.max(64 * MiB, 8 * size + MiB), ttlMs: 120_000 });
   const data = fill(size, 1);
   const dg = Bun.hash.xxHash3(data);
   const dead0 = rig.c.stats().deadLettered;
@@ -78,7 +78,7 @@ async function mqCell(rig: Rig, stream: string, path: "reference" | "payload", l
   };
   const send = async () => {
     if (!loan) return p.send(data);
-    const l = p.loan(size);
+    const l = await p.loan(size);
     if (size >= 8) new DataView(l.bytes.buffer, l.bytes.byteOffset, 8).setFloat64(0, ++stamp);
     return p.send(l);
   };
@@ -115,6 +115,7 @@ async function mqCell(rig: Rig, stream: string, path: "reference" | "payload", l
     await consume;
     const wall = (performance.now() - t0) / 1000;
     bad += rig.c.stats().deadLettered - dead0;
+    if (p.stats().loanFallbacks) throw new Error(`${p.stats().loanFallbacks} loans fell back to private memory (channel too small)`);
     return { impl, size, n, msgs_s: n / wall, mb_s: (n * size) / wall / 1e6, p50_ms: median(lats), bad };
   } finally {
     await p.close();
