@@ -278,7 +278,12 @@ export class Consumer implements AsyncIterable<Message> {
     this.group = group;
     this.#opts = opts;
     this.#onClose = onClose;
-    const announce = () => t.announce(stream, group, hostId).catch(() => {});
+    const announce = () => {
+      try {
+        this.#readers.sweep(); // producer channels that are gone
+      } catch {}
+      return t.announce(stream, group, hostId).catch(() => {});
+    };
     this.#announced = t.ensureStream(stream).then(announce, () => {});
     this.#announce = setInterval(announce, 3000);
     this.#announce.unref?.();

@@ -171,6 +171,8 @@ class PinReader extends NativeHandle {
   readonly channel: Channel;
   readonly #info: Uint32Array;
   #arena: ArrayBuffer;
+  /** messages taken and not yet acked or released */
+  held = 0;
   constructor(channel: Channel) {
     const out = new BigUint64Array(1);
     check(sym.ferry_sub_open_pins(channel.handle, out), `pin reader on "${channel.name}"`);
@@ -185,6 +187,7 @@ class PinReader extends NativeHandle {
   take(seq: number, generation: string): { token: number; offset: number; length: number } {
     const rc = sym.ferry_sub_take_pin(this.handle, seq, BigInt(`0x${generation}`), null);
     if (rc !== 0) throw fail(rc, `take message ${seq} of "${this.channel.name}"`);
+    this.held++;
     return { token: this.#info[W.token]!, offset: u64(this.#info, W.offset), length: u64(this.#info, W.length) };
   }
   view(offset: number, length: number): Uint8Array {
@@ -192,9 +195,11 @@ class PinReader extends NativeHandle {
     return new Uint8Array(this.#arena, offset, length);
   }
   ack(token: number): void {
+    this.held--;
     check(sym.ferry_sub_pin_ack(this.handle, token), "pin ack");
   }
   release(token: number): void {
+    this.held--;
     check(sym.ferry_sub_release(this.handle, token), "release");
   }
 }
@@ -266,6 +271,31 @@ export class LocalReaders {
         done = true;
       },
     };
+  }
+
+  /**
+   * Let go of producer channels nobody publishes on any more (closed or dead producers): an
+   * open handle keeps an unlinked segment's memory alive, and a dead producer's segment is
+   * only collectable (ferry gc) once no reader is attached.
+   */
+  sweep(): void {
+    for (const [name, r] of [...this.#readers]) {
+      let gone = r.closed || r.channel.closed;
+      if (!gone && r.held > 0) continue; // the consumer still uses its views
+      if (!gone) {
+        try {
+          r.channel.reap();
+          gone = r.channel.stats().publishers === 0;
+        } catch {
+          gone = true;
+        }
+      }
+      if (gone) {
+        this.#readers.delete(name);
+        r.close();
+        r.channel.close();
+      }
+    }
   }
 
   close(): void {

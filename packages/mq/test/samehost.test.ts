@@ -3,6 +3,7 @@
  * Each case runs on both brokers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { gc } from "@ferry/native";
 import { connect, type Bus, type Consumer, type Message, type MqError } from "../src/index";
 import { brokerTools, startNats, startRedis, type Broker } from "../src/brokers";
@@ -157,6 +158,12 @@ describe.skipIf(missing !== null).each(kinds)("same host over %s", (kind, start)
     expect(errors.map((e) => e.code)).toEqual(["PUBLISHER_GONE", "PUBLISHER_GONE", "PUBLISHER_GONE"]);
     expect(errors[0]!.message).toMatch(/producer of this message died/);
     expect(c.stats().deadLettered).toBe(3);
+    // the consumer lets go of the dead producer's channel (its next announce), which makes it collectable
+    const left = () => readdirSync("/dev/shm").filter((f) => f.startsWith(`ferry.mq${prod.proc.pid}x`));
+    expect(left().length).toBe(1);
+    await Bun.sleep(3500);
+    gc();
+    expect(left()).toEqual([]);
     await canary.close();
     await c.close();
   }, 40_000);
