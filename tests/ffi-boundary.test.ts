@@ -19,6 +19,7 @@ const SELF = relative(ROOT, import.meta.path); // this checker names the pattern
 const SYMBOLS_READERS = [
   "native/js/*.ts", // @ferry/native: the table (symbols.ts), errors, constants, structs, Engine, NativeHandle
   "packages/channel/src/**/*.ts", // @ferry/channel: Channel, Publisher, Subscriber, Message
+  "packages/mq/src/local.ts", // @ferry/mq: LocalStore (pinning publisher) and PinReader, the wrapper of pin readers
   "packages/testkit/src/raw.ts", // RawPublisher: raw C-API sends for tests, with the ptr() discipline
   "tests/native-symbols.test.ts", // reads the table's keys only, to compare them with ferry.h and nm -D
   "tests/native-binding.test.ts", // @ferry/native's own checks against its library (struct sizes)

@@ -56,6 +56,7 @@ enum ferry_wait {
 #define FERRY_GROUP_MAX 31         /* group name length */
 #define FERRY_MAX_JOBS 64          /* engine sends in flight per publisher */
 #define FERRY_SEND_COPY_MAX 4096   /* engine sends of at most this many bytes copy the data at submit */
+#define FERRY_HOST_ID_LEN 32       /* host identity: hex digits (ferry_host_id) */
 
 typedef struct ferry_channel ferry_channel;
 typedef struct ferry_pub ferry_pub;
@@ -384,6 +385,48 @@ FERRY_API int64_t ferry_sub_wait_progress(ferry_sub *sub, uint32_t token, uint64
                                           int64_t timeout_ns);
 /* Like ferry_sub_arm, but signal once held message `token` has `bytes` ready (or failed). */
 FERRY_API int ferry_sub_arm_progress(ferry_sub *sub, uint32_t token, uint64_t bytes);
+
+/*
+ * Pins: holding a published message by reference until remote consumers ack
+ * it (the claim check of @ferry/mq; layout v7).
+ *
+ * A publisher with a pin set (ferry_pub_pin) publishes every message with one
+ * more reference, held by the channel itself like a history reference
+ * (ENT_PIN): the message keeps its ring slot and arena space, whoever else
+ * subscribes or not, until `acks` acknowledgements arrived
+ * (ferry_sub_pin_ack), its TTL passed, or its publisher died (reaped like any
+ * participant: its pins go with it). Expired pins are dropped by any reap
+ * (ferry_channel_reap, a waiter's slice) and by a publisher short of space.
+ *
+ * A pin reader (ferry_sub_open_pins) is a subscriber with no cursor: it takes
+ * pinned messages by sequence (ferry_sub_take_pin), each into its held table
+ * (its own reference: valid until ferry_sub_release / ferry_sub_pin_ack, or
+ * its death; the TTL cannot pull it away while held). The generation must be
+ * the segment's (ferry_channel_ident): a reference made from an older segment
+ * of the same name never resolves.
+ */
+/* This host's identity: 32 hex digits + NUL into out (33 bytes). Hashes /etc/machine-id, the
+ * boot id and a random id kept in /dev/shm itself (/dev/shm/ferry-host), so machines, reboots
+ * and separate /dev/shm namespaces (containers) differ even under one hostname. */
+FERRY_API int ferry_host_id(char *out);
+/* The creator's host identity (33 bytes at out: 32 hex + NUL) and the segment's random generation (8 bytes at out + 40). */
+FERRY_API int ferry_channel_ident(ferry_channel *ch, uint8_t *out);
+/* Pin what this publisher publishes from now on: acks acknowledgements wanted (0: stop pinning), ttl_ns (> 0) at most. */
+FERRY_API int ferry_pub_pin(ferry_pub *pub, uint64_t ttl_ns, uint32_t acks);
+/* Open a pin reader on the channel (a participant with no cursor; ferry_sub_close closes it). */
+FERRY_API int ferry_sub_open_pins(ferry_channel *ch, ferry_sub **out);
+/*
+ * Take pinned message `seq` of generation `generation` into the reader's held table (info as
+ * receive; NULL: the handle's record). FERRY_E_STATE: not pinned any more (acked, expired,
+ * reclaimed) or never published; FERRY_E_PEERDEAD: its publisher died (the pin is dropped);
+ * FERRY_E_VERSION: another generation of the channel; FERRY_E_CORRUPT: the descriptor
+ * fails the arena checks.
+ */
+FERRY_API int ferry_sub_take_pin(ferry_sub *sub, uint64_t seq, uint64_t generation, ferry_msg_info *info);
+/* Acknowledge held pinned message `token`: count one ack on its pin (the last one drops it) and release it. */
+FERRY_API int ferry_sub_pin_ack(ferry_sub *sub, uint32_t token);
+/* Messages pinned now (under no lock: a snapshot). */
+FERRY_API int64_t ferry_channel_pins(ferry_channel *ch);
 
 #ifdef __cplusplus
 }

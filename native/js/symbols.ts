@@ -77,6 +77,15 @@ const table = {
   ferry_sub_progress: { args: [T.ptr, T.u32], returns: T.i64_fast },
   ferry_sub_wait_progress: { args: [T.ptr, T.u32, T.u64, T.u32, T.i64], returns: T.i64_fast },
   ferry_sub_arm_progress: { args: [T.ptr, T.u32, T.u64], returns: T.i32 },
+  // pins: the message-queue claim check (layout v7)
+  ferry_host_id: { args: ["buffer"], returns: T.i32 },
+  // channel, out 48 bytes: 32 hex host id + NUL, u64 generation at 40
+  ferry_channel_ident: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_channel_pins: { args: [T.ptr], returns: T.i64_fast },
+  ferry_pub_pin: { args: [T.ptr, T.u64, T.u32], returns: T.i32 },
+  ferry_sub_open_pins: { args: [T.ptr, "buffer"], returns: T.i32 },
+  ferry_sub_take_pin: { args: [T.ptr, T.u64, T.u64, T.ptr], returns: T.i32 },
+  ferry_sub_pin_ack: { args: [T.ptr, T.u32], returns: T.i32 },
   // copy engines: registry
   ferry_engine_register: { args: [T.ptr], returns: T.i32 },
   ferry_engine_load: { args: ["buffer", "buffer", T.u64], returns: T.i32 },

@@ -137,6 +137,14 @@ FERRY_API int ferry_channel_create2(const char *name, uint64_t capacity, uint32_
   clock_gettime(CLOCK_REALTIME, &ts);
   h.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
   snprintf(h.name, sizeof h.name, "%s", name);
+  {
+    char host[FERRY_HOST_ID_LEN + 1];
+    if ((r = ferry_host_id(host))) goto fail;
+    memcpy(h.host_id, host, FERRY_HOST_ID_LEN);
+    /* a random generation: a reference to an older segment of the same name never resolves here */
+    if (getrandom(&h.generation, sizeof h.generation, 0) != (ssize_t)sizeof h.generation)
+      h.generation = h.created_ns ^ ((uint64_t)h.creator_pid << 32) ^ h.creator_start;
+  }
   h.checksum = ferry__checksum(&h);
   if (pwrite(ch->fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
     r = ferry__errno(0, "write segment header");
@@ -397,6 +405,22 @@ FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out)
   out->segment_size = ch->segment_size;
   out->history = ch->history;
   return 0;
+}
+
+FERRY_API int ferry_channel_ident(ferry_channel *ch, uint8_t *out) {
+  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  memset(out, 0, 48);
+  memcpy(out, ch->host_id, FERRY_HOST_ID_LEN); /* local copies, validated at open */
+  memcpy(out + 40, &ch->generation, 8);
+  return 0;
+}
+
+FERRY_API int64_t ferry_channel_pins(ferry_channel *ch) {
+  if (!ch) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (ch->lost) return ferry__seg_lost(ch);
+  return ferry__ring_pin_count(ch);
 }
 
 /* ---------------------------------------------------------------- lock and reaping */

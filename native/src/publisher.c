@@ -131,6 +131,7 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
   uint32_t trims = 0;
+  bool pins_tried = false;
   for (int round = 0;; round++) {
     /* A publish that needs no arena space reclaims only when the ring is
      * full: reading released descriptors costs a cache miss each, and a
@@ -159,6 +160,11 @@ static int try_space(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
     /* history never makes a publisher wait: free the oldest message only the history holds
      * (the one at the head when a ring slot is missing), under every policy; bounded, as
      * each trim clears a flag only a publish sets */
+    if (!pins_tried && FERRY__COUNT_GET(c->pins_used)) { /* pins past their TTL go before anyone waits or fails */
+      pins_tried = true;
+      ferry__ring_pin_expire(ch, ferry__now_ns(), UINT32_MAX);
+      continue;
+    }
     if (ch->history && trims < ch->ring_slots && ferry__ring_hist_trim(ch, !ring_ok)) {
       trims++;
       continue;
@@ -328,6 +334,11 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
                                .hdr_len = hdr_len,
                                .publisher = p->part,
                                .flags = eflags};
+  if (p->pin_acks) {
+    m.flags |= ENT_PIN;
+    m.pin_acks = p->pin_acks;
+    m.pin_deadline = ferry__now_ns() + p->pin_ttl_ns;
+  }
   uint64_t s = ferry__ring_publish(ch, &m);
   part->count++;
   ferry__chan_unlock(ch);
@@ -340,6 +351,16 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   info->hdr_length = hdr_len;
   info->token = token;
   info->flags = (eflags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
+  return 0;
+}
+
+FERRY_API int ferry_pub_pin(ferry_pub *p, uint64_t ttl_ns, uint32_t acks) {
+  PUB_CHECK(p);
+  if (acks && (ttl_ns == 0 || ttl_ns > (1ull << 62)))
+    return ferry__err(FERRY_E_INVAL, "pin TTL must be between 1 ns and 2^62 ns");
+  if (acks && !FERRY__COUNT_GET(p->ch->ctrl->pins_used)) FERRY__COUNT_SET(p->ch->ctrl->pins_used, 1);
+  p->pin_acks = acks;
+  p->pin_ttl_ns = ttl_ns;
   return 0;
 }
 

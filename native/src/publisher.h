@@ -19,6 +19,9 @@ struct ferry_pub {
    * never trusted by this process (a peer may have scribbled on it). */
   uint32_t nheld;
   struct ferry_held held[FERRY_MAX_HELD];
+  /* ferry_pub_pin: acks wanted per message (0: no pin) and the TTL */
+  uint32_t pin_acks;
+  uint64_t pin_ttl_ns;
 };
 
 /* 0, or FERRY_E_INVAL / FERRY_E_CLOSED with the detail set. */

@@ -8,6 +8,7 @@
  * releasing never take the channel lock (shm/ring.c).
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,14 +61,15 @@ static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->clos
     if (sub_bad(s)) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");  \
     if ((s)->ch->lost) return ferry__seg_lost((s)->ch);                                    \
   } while (0)
+/* receiving needs a cursor: a pin reader (ferry_sub_open_pins) has none */
+#define SUB_CURSOR(s)                                                                                  \
+  do {                                                                                                 \
+    if ((s)->consumer >= FERRY_MAX_CONSUMERS)                                                          \
+      return ferry__err(FERRY_E_STATE, "a pin reader does not receive: use ferry_sub_take_pin");       \
+  } while (0)
 
-FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {
-  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
-  *out = NULL;
-  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
-  if (!group) group = "";
-  if (strnlen(group, FERRY_GROUP_MAX + 1) > FERRY_GROUP_MAX)
-    return ferry__err(FERRY_E_INVAL, "group name longer than %d bytes", FERRY_GROUP_MAX);
+/* group NULL: a pin reader (no consumer cursor) */
+static int sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {
   ferry_sub *s = calloc(1, sizeof *s);
   if (!s) return ferry__err(FERRY_E_NOMEM, "out of memory");
   int r = ferry__chan_lock(ch);
@@ -87,6 +89,23 @@ FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **o
   ch->users++;
   *out = s;
   return 0;
+}
+
+FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {
+  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  *out = NULL;
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  if (!group) group = "";
+  if (strnlen(group, FERRY_GROUP_MAX + 1) > FERRY_GROUP_MAX)
+    return ferry__err(FERRY_E_INVAL, "group name longer than %d bytes", FERRY_GROUP_MAX);
+  return sub_open(ch, group, out);
+}
+
+FERRY_API int ferry_sub_open_pins(ferry_channel *ch, ferry_sub **out) {
+  if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  *out = NULL;
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  return sub_open(ch, NULL, out);
 }
 
 FERRY_API int ferry_sub_close(ferry_sub *s) {
@@ -132,6 +151,7 @@ static bool receivable(ferry_sub *s) {
 
 FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   if (!info) info = &s->info;
   ferry_channel *ch = s->ch;
   struct ferry_part *part = &ch->parts[s->part];
@@ -200,6 +220,7 @@ static int wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Ato
 
 FERRY_API int ferry_sub_receive(ferry_sub *s, ferry_msg_info *info, uint32_t wait, int64_t timeout_ns) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
   uint64_t start = 0;
   for (;;) {
@@ -240,6 +261,78 @@ FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   r = ferry__ring_release(s->ch, hd.idx, hd.seq);
   atomic_store_explicit(&part->pending, 0, memory_order_release);
   return r;
+}
+
+/* ---------------------------------------------------------------- pins */
+
+FERRY_API int ferry_sub_take_pin(ferry_sub *s, uint64_t seq, uint64_t generation, ferry_msg_info *info) {
+  SUB_CHECK(s);
+  if (s->consumer < FERRY_MAX_CONSUMERS) return ferry__err(FERRY_E_STATE, "not a pin reader: open one with ferry_sub_open_pins");
+  if (!info) info = &s->info;
+  ferry_channel *ch = s->ch;
+  if (generation != ch->generation)
+    return ferry__err(FERRY_E_VERSION, "channel \"%s\" is another generation than the reference's (it was made again)", ch->name);
+  if (s->nheld >= FERRY_MAX_HELD)
+    return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
+  int h = -1;
+  for (int i = 0; i < FERRY_MAX_HELD; i++)
+    if (!s->held[i].used) {
+      h = i;
+      break;
+    }
+  if (h < 0) return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+  struct ferry_part *part = &ch->parts[s->part];
+  struct ferry__claim c;
+  uint32_t pubslot;
+  int r = ferry__ring_pin_take(ch, seq, &part->pending, &c, &pubslot);
+  if (r) return r;
+  part->held[h] = (struct ferry_held){.a = c.seq, .b = c.idx, .used = 1}; /* for the reaper, should we crash */
+  atomic_store_explicit(&part->pending, 0, memory_order_release);
+  int bad = 0;
+  /* its publisher must still be alive: a dead one's pins are given back (reaped at once when the lock is free) */
+  if (pubslot >= FERRY_MAX_PARTICIPANTS) {
+    bad = ferry__err(FERRY_E_CORRUPT, "pin of message %llu names participant %u", (unsigned long long)seq, pubslot);
+  } else {
+    struct ferry_part pp = ch->parts[pubslot];
+    if (pp.kind != PART_PUB || !ferry__alive(pp.pid, pp.start)) {
+      ferry__ring_pin_drop(ch, seq);
+      ferry__reap_if_due(&s->reaper);
+      bad = ferry__err(FERRY_E_PEERDEAD, "the publisher of message %llu on \"%s\" is gone (killed?): its pinned payload was reclaimed",
+                       (unsigned long long)seq, ch->name);
+    }
+  }
+  if (!bad && ferry__ring_check(ch, &c)) bad = FERRY_E_CORRUPT;
+  if (bad) { /* give it back, hold nothing */
+    char why[256];
+    snprintf(why, sizeof why, "%s", ferry_last_error());
+    atomic_store_explicit(&part->pending, c.seq + 1, memory_order_relaxed);
+    __atomic_store_n(&part->held[h].used, 0, __ATOMIC_RELEASE);
+    ferry__ring_release(ch, c.idx, c.seq);
+    atomic_store_explicit(&part->pending, 0, memory_order_release);
+    return ferry__err(bad, "%s", why);
+  }
+  part->count++;
+  s->held[h] = (struct sub_held){.seq = c.seq, .len = c.pay_len, .idx = c.idx, .used = true, .pipelined = (c.flags & ENT_PIPELINED) != 0};
+  s->nheld++;
+  info->seq = c.seq;
+  info->offset = c.pay_off;
+  info->length = c.pay_len;
+  info->hdr_offset = c.hdr_off;
+  info->hdr_length = c.hdr_len;
+  info->token = (uint32_t)h;
+  info->dropped = 0;
+  info->status = 0;
+  info->flags = (c.flags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
+  return 0;
+}
+
+FERRY_API int ferry_sub_pin_ack(ferry_sub *s, uint32_t token) {
+  SUB_CHECK(s);
+  struct sub_held hd;
+  int r = held_entry(s, token, &hd);
+  if (r) return r;
+  ferry__ring_pin_ack(s->ch, hd.idx, hd.seq); /* our own reference still holds the slot */
+  return ferry_sub_release(s, token);
 }
 
 /* ---------------------------------------------------------------- pipelined progress */
@@ -285,6 +378,7 @@ static int sub_wait(void *arg, uint32_t wait, _Atomic bool *stop) {
 
 FERRY_API int ferry_sub_notify_fd(ferry_sub *s, uint32_t wait) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   return ferry__waiter_start(&s->waiter, wait, sub_wait, s);
 }
 
@@ -310,6 +404,7 @@ FERRY_API int ferry_sub_arm_progress(ferry_sub *s, uint32_t token, uint64_t byte
 
 FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   if (s->wake_fd >= 0) return s->wake_fd;
   int fd = ferry__wake_bind(s->ch, s->part);
   if (fd >= 0) s->wake_fd = fd;
@@ -318,6 +413,7 @@ FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
 
 FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   if (wait != FERRY_WAIT_BLOCK && wait != FERRY_WAIT_HYBRID)
     return ferry__err(FERRY_E_INVAL, "receive_or_arm: wait must be block or hybrid, not %u", wait);
   int r = ferry_sub_try_receive(s, info);
@@ -356,6 +452,7 @@ FERRY_API int ferry_sub_wake_socket(ferry_sub *s) {
 
 FERRY_API int ferry_sub_arm_wake(ferry_sub *s) {
   SUB_CHECK(s);
+  SUB_CURSOR(s);
   if (s->wake_fd < 0) return ferry__err(FERRY_E_STATE, "no wake fd: call ferry_sub_wake_fd first");
   ferry_channel *ch = s->ch;
   ferry__reap_if_due(&s->reaper);

@@ -15,7 +15,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 6u
+#define FERRY_LAYOUT_VERSION 7u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -32,7 +32,7 @@ struct ferry_seg_hdr {
   uint32_t layout_version;
   uint32_t hdr_size;
   uint64_t segment_size;
-  uint64_t ctrl_off, consumers_off, parts_off, ring_off, bitmap_off, arena_off;
+  uint64_t ctrl_off, consumers_off, parts_off, ring_off, pins_off, bitmap_off, arena_off;
   uint64_t arena_size;
   uint64_t granule;
   uint32_t ring_slots;
@@ -48,9 +48,15 @@ struct ferry_seg_hdr {
   uint64_t created_ns;    /* CLOCK_REALTIME */
   char name[FERRY_NAME_MAX + 1];
   uint8_t pad[7];
+  /* v7: where and which incarnation: the creator's host identity (ferry_host_id, 32 hex
+   * digits) and a random generation, so a reference (host, channel, generation, seq) made
+   * from this segment never resolves against another machine's, container's or an older
+   * segment of the same name */
+  char host_id[FERRY_HOST_ID_LEN];
+  uint64_t generation;
   /* sizes of the shared structs: a build whose layout differs refuses the
    * segment with FERRY_E_VERSION even if someone forgot to bump the version */
-  uint32_t sz_ctrl, sz_consumer, sz_part, sz_entry;
+  uint32_t sz_ctrl, sz_consumer, sz_part, sz_entry, sz_pin, pad2;
   uint64_t checksum; /* FNV-1a of every byte above */
 };
 
@@ -77,6 +83,7 @@ struct ferry_ctrl {
   uint32_t pubs_crashed;
   uint32_t subs_live;
   uint32_t reclaimed;
+  uint32_t pins_used; /* set once a publisher pins (v7): reaps look for expired pins only then */
 
   /* publish notification: futex word + sleeping-subscriber count */
   _Alignas(64) _Atomic uint32_t pub_futex;
@@ -134,7 +141,25 @@ enum {
   ENT_PIPELINED = 2u, /* published before its payload was copied: see progress */
   ENT_PUBREF = 4u,    /* the publisher still holds its reference (pipelined; atomic clear) */
   ENT_HIST = 8u,      /* the channel holds a history reference on it (history > 0; cleared under the lock) */
+  ENT_PIN = 16u,      /* the channel holds a pin reference on it until remote acks / TTL / publisher death (v7; atomic clear) */
 };
+
+/*
+ * Pin record of ring slot i (v7, one per descriptor, shm/ring.c): a message
+ * published with a pin (ferry_pub_pin) is held by the channel itself, like a
+ * history message, until `acks` acknowledgements arrive (ferry_sub_pin_ack),
+ * its deadline passes, or its publisher dies. Written before the descriptor's
+ * seq is stored; valid only while seq1 equals the descriptor's seq and the
+ * descriptor carries ENT_PIN. Everything here is hostile input.
+ */
+struct ferry_pin {
+  _Atomic uint64_t seq1;     /* s + 1 of the message pinned in this slot */
+  uint64_t deadline_ns;      /* ferry__now_ns clock (CLOCK_MONOTONIC: one per host) */
+  _Atomic uint32_t acks;     /* acknowledgements still wanted */
+  uint32_t publisher;        /* participant slot of its publisher */
+  uint64_t pad;
+};
+_Static_assert(sizeof(struct ferry_pin) == 32, "pin record is 32 bytes");
 
 /*
  * Progress of a pipelined message, in its descriptor: the completed prefix
@@ -187,6 +212,9 @@ struct ferry_channel {
   struct ferry_consumer *cons;
   struct ferry_part *parts;
   struct ferry_entry *ring;
+  struct ferry_pin *pins; /* one per ring slot (v7) */
+  uint64_t generation;    /* the header's, copied at open */
+  char host_id[FERRY_HOST_ID_LEN + 1];
   uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
   int users; /* open pubs + subs on this handle */
   uint64_t last_orphan_ns; /* when this handle last looked for orphaned references (rate limit) */

@@ -15,6 +15,7 @@
 #include "shm/wake.h"
 #include "sys/error.h"
 #include "sys/proc.h"
+#include "sys/sys.h"
 
 static void consumer_leave(ferry_channel *ch, uint32_t ci) {
   if (ci >= FERRY_MAX_CONSUMERS) return;
@@ -54,11 +55,15 @@ static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
       if (atomic_load(&e->seq) == q + 1 && e->publisher == i && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF))
         ferry__ring_pubref_drop(ch, e, FERRY_E_PEERDEAD);
     }
+    /* its pins go with it: their references now name a publisher that is gone */
+    if (FERRY__COUNT_GET(c->pins_used)) ferry__ring_pin_expire(ch, 0, i);
     if (c->pubs_live) FERRY__COUNT_SET(c->pubs_live, c->pubs_live - 1);
     if (crashed) FERRY__COUNT_SET(c->pubs_crashed, c->pubs_crashed + 1);
   } else if (p->kind == PART_SUB) {
-    consumer_leave(ch, p->consumer);
-    if (c->subs_live) FERRY__COUNT_SET(c->subs_live, c->subs_live - 1);
+    if (p->consumer < FERRY_MAX_CONSUMERS) { /* a pin reader (no cursor) is not counted */
+      consumer_leave(ch, p->consumer);
+      if (c->subs_live) FERRY__COUNT_SET(c->subs_live, c->subs_live - 1);
+    }
   }
   if (crashed) c->reclaimed++;
   ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
@@ -118,6 +123,7 @@ int ferry__orphans_fix(ferry_channel *ch) {
     if (r1 == 0) continue;
     uint32_t proven = (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PUBREF) ? 1 : 0;
     if (ferry__ring_hist_holds(ch, s, tail)) proven++; /* the channel's own: one of the last k messages */
+    if (ferry__ring_pin_holds(ch, s)) proven++;         /* the channel's pin (flag + matching pin record) */
     for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS && proven < r1; i++) {
       const struct ferry_part *p = &ch->parts[i];
       if (p->kind == PART_SUB && holds(p, s, idx)) proven++;
@@ -151,6 +157,7 @@ int ferry__reap_locked(ferry_channel *ch) {
     ferry__orphans_fix(ch); /* what the dead left half-claimed or half-released */
     ferry__ring_reclaim(ch, true);
   }
+  if (FERRY__COUNT_GET(ch->ctrl->pins_used)) ferry__ring_pin_expire(ch, ferry__now_ns(), UINT32_MAX); /* TTLs */
   return n;
 }
 
@@ -206,6 +213,13 @@ static int part_join(ferry_channel *ch, uint32_t kind, uint32_t *out) {
 
 int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint32_t *part, uint32_t *consumer) {
   struct ferry_ctrl *c = ch->ctrl;
+  if (kind == PART_SUB && !group) { /* a pin reader: a participant that holds messages, with no consumer cursor */
+    int r = part_join(ch, PART_SUB, part);
+    if (r) return r;
+    ch->parts[*part].consumer = FERRY_MAX_CONSUMERS;
+    *consumer = FERRY_MAX_CONSUMERS;
+    return 0;
+  }
   if (kind == PART_PUB) {
     int r = part_join(ch, PART_PUB, part);
     if (r) return r;

@@ -25,6 +25,14 @@
  *    publisher that finds the ring or arena full drops history references
  *    that are the last reference of their message, oldest first
  *    (ferry__ring_hist_trim): history never makes a publisher wait.
+ *  - Pins (v7, ENT_PIN): a publisher with a pin set publishes each message
+ *    with one more reference, the channel's, like the history's, plus a pin
+ *    record in the parallel pin table (acks wanted, deadline, publisher slot)
+ *    written before the seq store. The flag is cleared atomically (exactly
+ *    one dropper: the last ack, an expiry under the lock, the publisher's
+ *    reaping). Pin readers take their own reference by seq (CAS from a
+ *    non-zero count, then a re-check of seq and flag), recorded in their
+ *    participant like a claim, so a reader killed while holding is reaped.
  *  - A subscriber marks the message whose claim or release is in flight in
  *    its participant record (`pending`) before the step that moves a
  *    reference, so a process killed between the claim CAS and recording the
@@ -214,6 +222,113 @@ void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k) {
   }
 }
 
+/* ---------------------------------------------------------------- pins */
+
+/* Drop e's pin reference once: false if it had none. */
+static bool pin_drop(ferry_channel *ch, struct ferry_entry *e) {
+  if (!(__atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PIN, __ATOMIC_ACQ_REL) & ENT_PIN)) return false;
+  ferry__ring_unref(ch, e);
+  return true;
+}
+
+bool ferry__ring_pin_holds(ferry_channel *ch, uint64_t s) {
+  struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+  if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PIN)) return false;
+  if (atomic_load_explicit(&ch->pins[s & ch->ring_mask].seq1, memory_order_acquire) == s + 1) return true;
+  __atomic_fetch_and(&e->flags, ~(uint32_t)ENT_PIN, __ATOMIC_ACQ_REL); /* forged: not a reference to keep */
+  return false;
+}
+
+void ferry__ring_pin_expire(ferry_channel *ch, uint64_t now_ns, uint32_t publisher) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  bool dropped = false;
+  for (uint64_t s = head; s < tail; s++) { /* at most ring_slots steps */
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != s + 1 ||
+        !(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PIN))
+      continue;
+    struct ferry_pin *pn = &ch->pins[s & ch->ring_mask];
+    bool gone = atomic_load_explicit(&pn->seq1, memory_order_acquire) != s + 1 || pn->deadline_ns <= now_ns ||
+                (publisher < FERRY_MAX_PARTICIPANTS && pn->publisher == publisher);
+    if (gone && pin_drop(ch, e)) dropped = true;
+  }
+  if (dropped) ferry__ring_reclaim(ch, true);
+}
+
+int ferry__ring_pin_take(ferry_channel *ch, uint64_t seq, _Atomic uint64_t *pending, struct ferry__claim *c,
+                         uint32_t *publisher) {
+  uint32_t idx = (uint32_t)(seq & ch->ring_mask);
+  struct ferry_entry *e = &ch->ring[idx];
+  struct ferry_pin *pn = &ch->pins[idx];
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq + 1)
+    return ferry__err(FERRY_E_STATE, "message %llu is not in the ring (reclaimed, or never published)", (unsigned long long)seq);
+  uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+  if (!(fl & ENT_PIN) || (fl & ENT_RECLAIMED) || atomic_load_explicit(&pn->seq1, memory_order_acquire) != seq + 1)
+    return ferry__err(FERRY_E_STATE, "message %llu is no longer pinned (acked by every consumer, expired, or its publisher is gone)",
+                      (unsigned long long)seq);
+  atomic_store_explicit(pending, seq + 1, memory_order_relaxed); /* the CAS (release) publishes it */
+  uint32_t r = atomic_load_explicit(&e->refs, memory_order_relaxed);
+  bool got = false;
+  for (int i = 0; i < CAS_TRIES && r != 0 && r < UINT32_MAX - 1; i++)
+    if (atomic_compare_exchange_weak_explicit(&e->refs, &r, r + 1, memory_order_acq_rel, memory_order_relaxed)) {
+      got = true;
+      break;
+    }
+  if (!got) {
+    atomic_store_explicit(pending, 0, memory_order_release);
+    return ferry__err(FERRY_E_STATE, "message %llu was released while it was taken", (unsigned long long)seq);
+  }
+  /* our reference holds whatever is in the slot now: make sure it is still the pinned message */
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq + 1 ||
+      !(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENT_PIN)) {
+    ferry__ring_unref(ch, e);
+    atomic_store_explicit(pending, 0, memory_order_release);
+    return ferry__err(FERRY_E_STATE, "message %llu was unpinned while it was taken", (unsigned long long)seq);
+  }
+  c->seq = seq;
+  c->idx = idx;
+  c->flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+  c->pay_off = e->pay_gran;
+  c->pay_len = e->pay_len;
+  c->hdr_off = e->hdr_gran;
+  c->hdr_len = e->hdr_len;
+  *publisher = pn->publisher;
+  return 0; /* the caller records the reference, then clears *pending */
+}
+
+void ferry__ring_pin_ack(ferry_channel *ch, uint32_t idx, uint64_t seq) {
+  if (idx > ch->ring_mask) return;
+  struct ferry_entry *e = &ch->ring[idx];
+  struct ferry_pin *pn = &ch->pins[idx];
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq + 1 ||
+      atomic_load_explicit(&pn->seq1, memory_order_acquire) != seq + 1)
+    return;
+  uint32_t a = atomic_load_explicit(&pn->acks, memory_order_relaxed);
+  for (int i = 0; i < CAS_TRIES && a != 0; i++)
+    if (atomic_compare_exchange_weak(&pn->acks, &a, a - 1)) {
+      if (a == 1) pin_drop(ch, e); /* the last ack */
+      return;
+    }
+}
+
+void ferry__ring_pin_drop(ferry_channel *ch, uint64_t seq) {
+  struct ferry_entry *e = &ch->ring[seq & ch->ring_mask];
+  if (atomic_load_explicit(&e->seq, memory_order_acquire) == seq + 1) pin_drop(ch, e);
+}
+
+int64_t ferry__ring_pin_count(ferry_channel *ch) {
+  uint64_t head, tail;
+  ferry__ring_window(ch, &head, &tail);
+  int64_t n = 0;
+  for (uint64_t s = head; s < tail; s++) {
+    struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
+    n += atomic_load_explicit(&e->seq, memory_order_acquire) == s + 1 &&
+         (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & (ENT_PIN | ENT_RECLAIMED)) == ENT_PIN;
+  }
+  return n;
+}
+
 /* ---------------------------------------------------------------- publish */
 
 uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m) {
@@ -229,10 +344,18 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   e->publisher = m->publisher;
   uint32_t k = ch->history;
   __atomic_store_n(&e->flags, m->flags | (k ? ENT_HIST : 0), __ATOMIC_RELAXED);
+  uint32_t pin = (m->flags & ENT_PIN) ? 1 : 0;
+  if (pin) {
+    struct ferry_pin *pn = &ch->pins[s & ch->ring_mask];
+    pn->deadline_ns = m->pin_deadline;
+    pn->publisher = m->publisher;
+    atomic_store_explicit(&pn->acks, m->pin_acks, memory_order_relaxed);
+    atomic_store_explicit(&pn->seq1, s + 1, memory_order_relaxed); /* visible with the seq store below */
+  }
   atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
   atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
   uint32_t refs = c->n_consumers_active;
-  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0), memory_order_relaxed);
+  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0) + pin, memory_order_relaxed);
   atomic_store_explicit(&e->seq, s + 1, memory_order_release); /* visible from here */
   c->tail = s + 1;
   c->published++;

@@ -14,7 +14,9 @@ struct ferry__ring_msg {
   uint32_t pay_ngran;
   uint32_t hdr_gran, hdr_ngran, hdr_len;
   uint32_t publisher; /* participant slot */
-  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message */
+  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message, ENT_PIN for a pinned one */
+  uint32_t pin_acks;  /* ENT_PIN: acknowledgements wanted */
+  uint64_t pin_deadline; /* ENT_PIN: ferry__now_ns() deadline */
 };
 
 /* A claimed message, validated against the arena (offsets in bytes). */
@@ -55,6 +57,21 @@ uint32_t ferry__ring_hist_count(ferry_channel *ch);
 /* Orphan repair: is message s's history reference legitimate (one of the last k before `tail`)?
  * A flag outside that window is cleared (its reference is then not counted). */
 bool ferry__ring_hist_holds(ferry_channel *ch, uint64_t s, uint64_t tail);
+
+/* -- pins (ENT_PIN, v7): the channel's reference on a message until acks / TTL / publisher death -- */
+/* Is message s's pin reference legitimate (flag + matching pin record)? A forged flag is cleared. */
+bool ferry__ring_pin_holds(ferry_channel *ch, uint64_t s);
+/* Lock held: drop pins past their deadline (now_ns) and, if publisher < max_parts, every pin of that participant slot. */
+void ferry__ring_pin_expire(ferry_channel *ch, uint64_t now_ns, uint32_t publisher);
+/* Lock-free: take a reference on pinned message seq (recorded in `pending` first); 0 and claim filled, or an error. */
+int ferry__ring_pin_take(ferry_channel *ch, uint64_t seq, _Atomic uint64_t *pending, struct ferry__claim *c,
+                         uint32_t *publisher);
+/* Lock-free: one acknowledgement on pinned message (idx, seq); the last one drops the pin. */
+void ferry__ring_pin_ack(ferry_channel *ch, uint32_t idx, uint64_t seq);
+/* Lock-free: drop message s's pin now (its publisher is dead). */
+void ferry__ring_pin_drop(ferry_channel *ch, uint64_t seq);
+/* Messages pinned now. */
+int64_t ferry__ring_pin_count(ferry_channel *ch);
 
 /* -- receiving side, lock-free -- */
 /*

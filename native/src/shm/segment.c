@@ -83,6 +83,8 @@ void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slot
   h->sz_consumer = sizeof(struct ferry_consumer);
   h->sz_part = sizeof(struct ferry_part);
   h->sz_entry = sizeof(struct ferry_entry);
+  h->sz_pin = sizeof(struct ferry_pin);
+  memset(h->host_id, '0', sizeof h->host_id); /* valid placeholder: create writes the creator's host (ferry_host_id) */
   uint64_t off = FERRY_PAGE;
   h->ctrl_off = off;
   off = FERRY__ALIGN_UP(off + sizeof(struct ferry_ctrl), FERRY_CACHELINE);
@@ -92,6 +94,8 @@ void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slot
   off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), FERRY_CACHELINE);
   h->ring_off = off;
   off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_entry), FERRY_CACHELINE);
+  h->pins_off = off;
+  off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_pin), FERRY_CACHELINE);
   h->bitmap_off = off;
   uint64_t nwords = (h->arena_size / h->granule + 63) / 64;
   off = FERRY__ALIGN_UP(off + nwords * 8, FERRY_PAGE);
@@ -115,7 +119,10 @@ int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h) {
   ch->nwords = (ch->nbits + 63) / 64;
   ch->map_len = h->arena_off;
   uint64_t ctrl_off = h->ctrl_off, cons_off = h->consumers_off, parts_off = h->parts_off,
-           ring_off = h->ring_off, bitmap_off = h->bitmap_off;
+           ring_off = h->ring_off, pins_off = h->pins_off, bitmap_off = h->bitmap_off;
+  ch->generation = h->generation;
+  memcpy(ch->host_id, h->host_id, FERRY_HOST_ID_LEN);
+  ch->host_id[FERRY_HOST_ID_LEN] = 0;
   ch->base = mmap(NULL, ch->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->fd, 0);
   if (ch->base == MAP_FAILED) {
     ch->base = NULL;
@@ -130,6 +137,7 @@ int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h) {
   ch->cons = (struct ferry_consumer *)(ch->base + cons_off);
   ch->parts = (struct ferry_part *)(ch->base + parts_off);
   ch->ring = (struct ferry_entry *)(ch->base + ring_off);
+  ch->pins = (struct ferry_pin *)(ch->base + pins_off);
   ch->bitmap = (uint64_t *)(ch->base + bitmap_off);
   return 0;
 }
@@ -155,7 +163,8 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
   if (h->hdr_size != sizeof *h) return ferry__err(FERRY_E_VERSION, "segment header size %u, expected %zu", h->hdr_size, sizeof *h);
   if (h->checksum != ferry__checksum(h)) return ferry__err(FERRY_E_CORRUPT, "segment header checksum mismatch");
   if (h->sz_ctrl != sizeof(struct ferry_ctrl) || h->sz_consumer != sizeof(struct ferry_consumer) ||
-      h->sz_part != sizeof(struct ferry_part) || h->sz_entry != sizeof(struct ferry_entry))
+      h->sz_part != sizeof(struct ferry_part) || h->sz_entry != sizeof(struct ferry_entry) ||
+      h->sz_pin != sizeof(struct ferry_pin))
     return ferry__err(FERRY_E_VERSION, "segment was made by a libferry with another shared layout");
   if (h->segment_size != file_size)
     return ferry__err(FERRY_E_CORRUPT, "segment is %llu bytes, header says %llu", (unsigned long long)file_size,
@@ -176,18 +185,117 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
    * below 2^41 + small constants); then the regions must follow each other in order,
    * aligned, without overlap */
   if (h->arena_off > file_size || h->consumers_off > h->arena_off || h->parts_off > h->arena_off ||
-      h->ring_off > h->arena_off || h->bitmap_off > h->arena_off || h->consumers_off % FERRY_CACHELINE ||
+      h->ring_off > h->arena_off || h->pins_off > h->arena_off || h->bitmap_off > h->arena_off || h->consumers_off % FERRY_CACHELINE ||
       h->parts_off % FERRY_CACHELINE)
     return ferry__err(FERRY_E_CORRUPT, "segment regions lie outside the file");
   if (h->ctrl_off != FERRY_PAGE || h->consumers_off < h->ctrl_off + sizeof(struct ferry_ctrl) ||
       h->parts_off < h->consumers_off + (uint64_t)FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer) ||
       h->ring_off < h->parts_off + (uint64_t)FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part) ||
       h->ring_off % FERRY_CACHELINE ||
-      h->bitmap_off < h->ring_off + (uint64_t)h->ring_slots * sizeof(struct ferry_entry) ||
+      h->pins_off < h->ring_off + (uint64_t)h->ring_slots * sizeof(struct ferry_entry) || h->pins_off % FERRY_CACHELINE ||
+      h->bitmap_off < h->pins_off + (uint64_t)h->ring_slots * sizeof(struct ferry_pin) ||
       h->bitmap_off % 8 || h->arena_off < h->bitmap_off + nwords * 8 || h->arena_off % FERRY_PAGE ||
       h->arena_off > file_size || h->arena_size != file_size - h->arena_off)
     return ferry__err(FERRY_E_CORRUPT, "segment regions are inconsistent");
   if (strnlen(h->name, sizeof h->name) > FERRY_NAME_MAX) return ferry__err(FERRY_E_CORRUPT, "bad name in header");
+  for (int i = 0; i < FERRY_HOST_ID_LEN; i++) {
+    char c = h->host_id[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return ferry__err(FERRY_E_CORRUPT, "bad host identity in header");
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- host identity */
+
+/* FNV-1a over `n` bytes, continuing from x. */
+static uint64_t fnv(uint64_t x, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) {
+    x ^= b[i];
+    x *= 0x100000001b3ull;
+  }
+  return x;
+}
+
+/* Up to cap - 1 bytes of a small text file (0 bytes if it cannot be read). */
+static size_t read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st;
+  ssize_t n = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n < 0) n = 0;
+  buf[n] = 0;
+  return (size_t)n;
+}
+
+/*
+ * The random part of the host identity lives in the /dev/shm namespace itself
+ * (/dev/shm/ferry-host, 32 hex digits, mode 0644): every process that sees the
+ * same /dev/shm sees the same file, a container or a private tmpfs mounted on
+ * /dev/shm gets a new one. Created under a temporary name and linked into
+ * place, so a reader never sees it half-written.
+ */
+static int shm_nonce(char out[33]) {
+  const char *path = "/dev/shm/ferry-host";
+  for (int tries = 0; tries < 3; tries++) {
+    char buf[64];
+    if (read_small(path, buf, sizeof buf) >= 32) {
+      bool ok = true;
+      for (int i = 0; i < 32; i++) ok &= (buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f');
+      if (ok) {
+        memcpy(out, buf, 32);
+        out[32] = 0;
+        return 0;
+      }
+    }
+    uint8_t rnd[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+      if (fd >= 0) close(fd);
+      return ferry__errno(0, "/dev/urandom");
+    }
+    close(fd);
+    char hex[33];
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    char tmp[96];
+    snprintf(tmp, sizeof tmp, "/dev/shm/ferry-host.~%d.%02x%02x", (int)getpid(), rnd[0], rnd[1]);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return ferry__errno(0, tmp);
+    fchmod(fd, 0644);
+    bool wrote = write(fd, hex, 32) == 32;
+    close(fd);
+    if (wrote && link(tmp, path) != 0 && errno != EEXIST) wrote = false;
+    unlink(tmp);
+    if (!wrote) {
+      /* an unusable name (someone planted a directory, a full /dev/shm): still distinct per namespace run */
+      memcpy(out, hex, 33);
+      return 0;
+    }
+  }
+  return ferry__err(FERRY_E_SYS, "/dev/shm/ferry-host is unreadable or malformed");
+}
+
+FERRY_API int ferry_host_id(char *out) {
+  static char cached[FERRY_HOST_ID_LEN + 1];
+  static _Atomic int have;
+  if (!out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  if (!atomic_load(&have)) {
+    char machine[128], boot[128], nonce[33];
+    read_small("/etc/machine-id", machine, sizeof machine);
+    read_small("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    int r = shm_nonce(nonce);
+    if (r) return r;
+    /* machine + boot tell machines (and reboots) apart, the /dev/shm nonce tells namespaces apart */
+    uint64_t a = fnv(0xcbf29ce484222325ull, machine, strlen(machine));
+    a = fnv(a, boot, strlen(boot));
+    uint64_t b = fnv(a ^ 0x9e3779b97f4a7c15ull, nonce, 32);
+    a = fnv(a, nonce, 32);
+    snprintf(cached, sizeof cached, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    atomic_store(&have, 1);
+  }
+  memcpy(out, cached, FERRY_HOST_ID_LEN + 1);
   return 0;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 
-export type SectionName = "floor" | "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http" | "coordinator";
+export type SectionName = "floor" | "latency" | "throughput" | "peers" | "c" | "modes" | "idle" | "http" | "coordinator" | "mq";
 
 /* ------------------------------------------------------------------ latency, peers (Ferry side) */
 
@@ -310,10 +310,35 @@ export interface CoordResult {
   seconds: number;
 }
 
+/* ------------------------------------------------------------------ mq */
+
+/** ref-*: same-host reference (claim check; built in place with a loan, -copy: sent from private bytes, -trust: loan and the consumer skips the digest check); payload-*: the payload through the broker in chunks; obj-nats: @nats-io/obj. */
+export type MqImpl = "ref-nats" | "ref-redis" | "ref-nats-copy" | "ref-nats-trust" | "payload-nats" | "payload-redis" | "obj-nats";
+
+export interface MqCell {
+  impl: MqImpl;
+  size: number;
+  n: number;
+  msgs_s: number;
+  mb_s: number;
+  /** one message in flight: send → receive → ack */
+  p50_ms: number;
+  /** payloads that arrived wrong (length, digest, path) */
+  bad: number;
+}
+
+export interface MqResult {
+  method: string;
+  brokers: string;
+  cells: MqCell[];
+  errors: string[];
+}
+
 export interface Results {
   floor: FloorResult;
   coordinator: CoordResult | null;
   http: HttpResult;
+  mq: MqResult;
   latency: PingPong[];
   idle: IdleRow[];
   throughput: TputResult[];
