@@ -6,9 +6,9 @@
 # Exit 0: all are (installed now if allowed); exit 3: some are not, and
 # installing was not allowed or failed (the caller fails or skips, saying so).
 #
-# Installing is allowed only under CI (CI=true) or with FERRY_INSTALL_DEPS=1,
-# and needs root and apt-get: a developer's machine is never changed unasked.
-# Only the known tools below are installed (tool = Debian package name).
+# Installing: scripts/lib/apt-install.sh (only under CI=true or
+# FERRY_INSTALL_DEPS=1, as root). Only the known tools below are installed
+# (tool = Debian package name).
 set -u
 
 known() { case "$1" in curl|wrk|nats-server|redis-server) return 0 ;; *) return 1 ;; esac; }
@@ -20,21 +20,8 @@ for t in "$@"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "${CI:-}" != true ] && [ "${FERRY_INSTALL_DEPS:-}" != 1 ]; then
-  echo "ensure-tools: missing ${missing[*]}; not installing (only when CI=true or FERRY_INSTALL_DEPS=1;" \
-    "or: apt-get install ${missing[*]})" >&2
-  exit 3
-fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-tools: missing ${missing[*]}, and no root apt-get to install them" >&2
-  exit 3
-fi
-echo "ensure-tools: installing ${missing[*]} from Debian" >&2
-install() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >/dev/null; }
-install || { apt-get -o DPkg::Lock::Timeout=300 update >/dev/null && install; } || {
-  echo "ensure-tools: apt-get install ${missing[*]} failed" >&2
-  exit 3
-}
+. "$(dirname "$0")/lib/apt-install.sh"
+apt_install ensure-tools "${missing[@]}" || exit 3
 for t in "${missing[@]}"; do
   command -v "$t" >/dev/null 2>&1 || { echo "ensure-tools: $t still missing after install" >&2; exit 3; }
 done
