@@ -277,17 +277,20 @@ static void phase_publish(const char *name, int ops, uint64_t seed) {
       uint64_t hn = (hlen + m->g - 1) / m->g;
       while (head < tail && msgs[head].state == M_DONE) head++; /* oldest message not released */
       bool expect = tail - head < ring && (hn == 0 || largest_run(m) >= hn);
+      /* payload and header granules beyond the whole arena can never fit: TOOBIG, not FULL */
+      bool never = (len + m->g - 1) / m->g + hn > m->nbits;
       ferry_msg_info pi;
       int rc = ferry_pub_publish(L.pub, L.token, len, hdr, hlen, &pi);
-      if (!expect) {
-        if (rc != FERRY_E_FULL) {
-          fprintf(stderr, "publish (ring %llu/%u, header %llu granules, largest run %llu): rc %d, want FULL\n",
-                  (unsigned long long)(tail - head), ring, (unsigned long long)hn,
-                  (unsigned long long)largest_run(m), rc);
+      if (!expect || never) {
+        int want = never ? FERRY_E_TOOBIG : FERRY_E_FULL;
+        if (rc != want) {
+          fprintf(stderr, "publish (ring %llu/%u, payload %llu B, header %llu granules, largest run %llu): rc %d, want %s\n",
+                  (unsigned long long)(tail - head), ring, (unsigned long long)len, (unsigned long long)hn,
+                  (unsigned long long)largest_run(m), rc, ferry_err_name(want));
           exit(1);
         }
         n_pub_full++;
-        check_exact(m); /* a failed attempt swept every released message */
+        if (!never) check_exact(m); /* a failed attempt swept every released message (TOOBIG fails before looking) */
         /* the loan is still ours: restore its tag bytes over the payload we wrote */
         if (L.size) {
           if (L.size <= 4096)
