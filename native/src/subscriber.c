@@ -134,9 +134,16 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
 FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *s) { return s ? &s->info : NULL; }
 
 /* End of stream: publishers existed and none is left (after draining). */
+/* Every publisher that ever was is gone (then: an acquire fence, so what they published is visible). */
+static bool all_gone(ferry_channel *ch) {
+  struct ferry_ctrl *c = ch->ctrl;
+  if (!FERRY__COUNT_GET(c->pubs_ever) || FERRY__COUNT_GET(c->pubs_live)) return false;
+  atomic_thread_fence(memory_order_acquire);
+  return true;
+}
+
 static int eos(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
-  if (!FERRY__COUNT_GET(c->pubs_ever) || FERRY__COUNT_GET(c->pubs_live)) return 0;
   return FERRY__COUNT_GET(c->pubs_crashed) ? ferry__err(FERRY_E_PEERDEAD, "every publisher of \"%s\" is gone; one crashed", ch->name)
                          : ferry__err(FERRY_E_EOF, "every publisher of \"%s\" closed", ch->name);
 }
@@ -163,8 +170,11 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     /* a poll-only subscriber must still notice dead publishers: look at the
      * clock every 16 misses, reap at most every FERRY__SLICE_NS */
     if ((++s->polls & 15) == 0) ferry__reap_if_due(&s->reaper);
-    int r = eos(ch);
-    return r ? r : FERRY_E_AGAIN;
+    if (!all_gone(ch)) return FERRY_E_AGAIN;
+    /* The end only if nothing is left: the miss above may predate the last
+     * publisher's final messages and its close, so look once more now that
+     * its close (and so everything it published) is visible. */
+    if (ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e) == FERRY_E_AGAIN) return eos(ch);
   }
   /* claimed; part->pending marks it until the record below exists (a crash in between is repaired) */
   int h = -1;
