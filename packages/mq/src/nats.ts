@@ -18,25 +18,11 @@ import {
   AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager,
   type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
+import { retry, sleep } from "./retry";
 import { MqError, type Delivery, type Subscription, type Transport } from "./types";
 
 const PRESENCE_MS = 10_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Run `f` until it succeeds or `deadline` (performance.now()) passes: the broker may be restarting. */
-async function retry<T>(what: string, deadline: number, f: () => Promise<T>): Promise<T> {
-  let wait = 50;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (performance.now() + wait > deadline) throw new MqError("TIMEOUT", `${what}: ${(e as Error).message}`);
-      await sleep(wait);
-      wait = Math.min(wait * 2, 1000);
-    }
-  }
-}
 
 /** "1-5,9" ↔ [1,2,3,4,5,9] */
 function encodeSeqs(seqs: number[]): string {

@@ -13,25 +13,12 @@
  * wait; nak() makes an entry claimable at once (XCLAIM … IDLE). A blocking
  * read uses its own connection per consumer.
  */
+import { retry, sleep } from "./retry";
 import { MqError, type Delivery, type Subscription, type Transport } from "./types";
 
 const CHUNK = 1024 * 1024;
 const CHUNK_TTL_MS = 3600_000;
 const PRESENCE_MS = 10_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function retry<T>(what: string, deadline: number, f: () => Promise<T>): Promise<T> {
-  let wait = 50;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (performance.now() + wait > deadline) throw new MqError("TIMEOUT", `${what}: ${(e as Error).message}`);
-      await sleep(wait);
-      wait = Math.min(wait * 2, 1000);
-    }
-  }
-}
 
 type Client = InstanceType<typeof Bun.RedisClient>;
 
