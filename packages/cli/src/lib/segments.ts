@@ -9,7 +9,7 @@
  * young to judge; otherwise it is in use while its creator or any registered
  * participant is alive (pid + process start time, so a reused pid does not
  * count), and stale when none is (or when its header is not a valid ferry
- * header). It reads the segment header directly (layout v6: the creator and
+ * header). It reads the segment header directly (layout v7: the creator and
  * the participant table); a layout version it does not know is reported and
  * never removed. A test checks the decision against ferry_gc() itself.
  */
@@ -19,10 +19,16 @@ export const SHM = "/dev/shm";
 export const PREFIX = "ferry.";
 const PAGE = 4096;
 const MAGIC = 0x3148435952524546n; // "FERRYCH1"
-const LAYOUT = 6;
+const LAYOUT = 7;
 const NAME_MAX = 64;
-// struct ferry_seg_hdr offsets (native/src/shm/layout.h, v6)
-const OFF = { magic: 0, version: 8, hdrSize: 12, segmentSize: 16, partsOff: 40, maxParts: 92, creatorPid: 108, creatorUid: 112, creatorStart: 120, createdNs: 128, szPart: 136 + NAME_MAX + 1 + 7 + 8 };
+const HOST_ID_LEN = 32;
+// struct ferry_seg_hdr offsets (native/src/shm/layout.h, v7: pins_off after ring_off; host_id
+// and generation after the name). tests in packages/cli check them against libferry's ferry_gc.
+const NAME_OFF = 144;
+const OFF = {
+  magic: 0, version: 8, hdrSize: 12, segmentSize: 16, partsOff: 40, maxParts: 100, creatorPid: 116, creatorUid: 120,
+  creatorStart: 128, createdNs: 136, szPart: NAME_OFF + NAME_MAX + 1 + 7 + HOST_ID_LEN + 8 + 8,
+};
 
 export type State = "in use" | "creator dead" | "stale" | "too young" | "foreign" | "unknown layout";
 
