@@ -406,8 +406,9 @@ FERRY_API int ferry_sub_arm_progress(ferry_sub *sub, uint32_t token, uint64_t by
  * of the same name never resolves.
  */
 /* This host's identity: 32 hex digits + NUL into out (33 bytes). Hashes /etc/machine-id, the
- * boot id and a random id kept in /dev/shm itself (/dev/shm/ferry-host), so machines, reboots
- * and separate /dev/shm namespaces (containers) differ even under one hostname. */
+ * boot id and the device and root inode of the filesystem on /dev/shm (nothing is written
+ * there), so machines, reboots and separate /dev/shm mounts (containers) differ even under
+ * one hostname. */
 FERRY_API int ferry_host_id(char *out);
 /* The creator's host identity (33 bytes at out: 32 hex + NUL) and the segment's random generation (8 bytes at out + 40). */
 FERRY_API int ferry_channel_ident(ferry_channel *ch, uint8_t *out);

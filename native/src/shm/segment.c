@@ -231,50 +231,19 @@ static size_t read_small(const char *path, char *buf, size_t cap) {
 }
 
 /*
- * The random part of the host identity lives in the /dev/shm namespace itself
- * (/dev/shm/ferry-host, 32 hex digits, mode 0644): every process that sees the
- * same /dev/shm sees the same file, a container or a private tmpfs mounted on
- * /dev/shm gets a new one. Created under a temporary name and linked into
- * place, so a reader never sees it half-written.
+ * What tells /dev/shm namespaces apart, without leaving a file there: the
+ * device number and root inode of the filesystem mounted on /dev/shm. Every
+ * process that sees the same /dev/shm (a shared tmpfs, --ipc=host) sees the
+ * same pair; a container or a private tmpfs mounted on /dev/shm is another
+ * mount with another anonymous device. A device number reused by a later
+ * mount in the same boot cannot make an old reference resolve: references
+ * also carry the segment's random generation.
  */
 static int shm_nonce(char out[33]) {
-  const char *path = "/dev/shm/ferry-host";
-  for (int tries = 0; tries < 3; tries++) {
-    char buf[64];
-    if (read_small(path, buf, sizeof buf) >= 32) {
-      bool ok = true;
-      for (int i = 0; i < 32; i++) ok &= (buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f');
-      if (ok) {
-        memcpy(out, buf, 32);
-        out[32] = 0;
-        return 0;
-      }
-    }
-    uint8_t rnd[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
-      if (fd >= 0) close(fd);
-      return ferry__errno(0, "/dev/urandom");
-    }
-    close(fd);
-    char hex[33];
-    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, "/dev/shm/ferry-host.~%d.%02x%02x", (int)getpid(), rnd[0], rnd[1]);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return ferry__errno(0, tmp);
-    fchmod(fd, 0644);
-    bool wrote = write(fd, hex, 32) == 32;
-    close(fd);
-    if (wrote && link(tmp, path) != 0 && errno != EEXIST) wrote = false;
-    unlink(tmp);
-    if (!wrote) {
-      /* an unusable name (someone planted a directory, a full /dev/shm): still distinct per namespace run */
-      memcpy(out, hex, 33);
-      return 0;
-    }
-  }
-  return ferry__err(FERRY_E_SYS, "/dev/shm/ferry-host is unreadable or malformed");
+  struct stat st;
+  if (stat("/dev/shm", &st) != 0) return ferry__errno(0, "stat /dev/shm");
+  snprintf(out, 33, "%016llx%016llx", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+  return 0;
 }
 
 FERRY_API int ferry_host_id(char *out) {
@@ -287,7 +256,7 @@ FERRY_API int ferry_host_id(char *out) {
     read_small("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
     int r = shm_nonce(nonce);
     if (r) return r;
-    /* machine + boot tell machines (and reboots) apart, the /dev/shm nonce tells namespaces apart */
+    /* machine + boot tell machines (and reboots) apart, the /dev/shm mount tells namespaces apart */
     uint64_t a = fnv(0xcbf29ce484222325ull, machine, strlen(machine));
     a = fnv(a, boot, strlen(boot));
     uint64_t b = fnv(a ^ 0x9e3779b97f4a7c15ull, nonce, 32);
