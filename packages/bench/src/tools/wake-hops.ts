@@ -80,7 +80,7 @@ if (role === "peer") {
     const pong = Channel.create(`${tag}-pong`, { capacity: 1 << 22 });
     const sub = pong.subscribe({ wait: "block" });
     const pub = ping.publisher({ backpressure: "block", timeoutMs: -1 });
-    const peer = Bun.spawn([process.env.HOPS_PEER ?? "bun", import.meta.path, kind, `${tag}-ping`, `${tag}-pong`], { stdout: "pipe", stderr: "inherit" });
+    const peer = Bun.spawn(["bun", import.meta.path, kind, `${tag}-ping`, `${tag}-pong`], { stdout: "pipe", stderr: "inherit" });
     await ready(peer);
     const rows: number[][] = [];
     const split: number[][] = [];
