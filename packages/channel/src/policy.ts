@@ -84,7 +84,27 @@ export interface SendContext {
   readonly options: Readonly<SendOptions>;
 }
 
+/**
+ * A policy's standing answer for small messages (SendPolicy.fastInline): every
+ * send() in mode "auto" of fewer than `below` bytes, with no explicit engine,
+ * cache or chunkBytes, is an inline copy with `cache`. The publisher then calls
+ * neither decide() nor observe() but record(): the least code on the path of
+ * small messages, which matters most when it runs cold (after an idle gap, or
+ * after the receiver ran on this CPU).
+ */
+export interface FastInline {
+  readonly below: number;
+  readonly cache?: CachePlacement;
+  /** One fast send: its size, the ns it took, and its error (null when published). What it throws is ignored. */
+  record(size: number, ns: number, error: Error | null): void;
+}
+
 export interface SendPolicy {
+  /**
+   * Optional: read at every send() in mode "auto"; sizes below `fastInline.below`
+   * skip decide() and observe() (see FastInline). null or absent: always decide().
+   */
+  readonly fastInline?: FastInline | null;
   /** Called synchronously for every send() in mode "auto"; `size` is the payload's length in bytes. */
   decide(size: number, ctx: SendContext): SendDecision;
   /**

@@ -11,7 +11,7 @@ import {
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
-import { decide, defaultPolicy, getDefaultPolicy, type SendDecision, type SendPolicy, type SendReport } from "./policy";
+import { decide, defaultPolicy, getDefaultPolicy, type FastInline, type SendDecision, type SendPolicy, type SendReport } from "./policy";
 import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { EngineSends } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
@@ -203,7 +203,12 @@ export class Publisher extends ChannelMember {
       const mode = opts.mode ?? "auto";
       if (mode === "auto") {
         const policy = this.policy;
-        if (policy !== defaultPolicy) return this.#decided(policy, bytes, opts);
+        if (policy !== defaultPolicy) {
+          const f = policy.fastInline;
+          if (f && bytes.length < f.below && opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined)
+            return this.#fastInline(f, bytes, opts);
+          return this.#decided(policy, bytes, opts);
+        }
       }
       return this.#send(bytes, mode, opts.engine, opts.cache, opts.chunkBytes, opts, null);
     } catch (e) {
@@ -231,14 +236,54 @@ export class Publisher extends ChannelMember {
     return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, verify);
   }
 
+  /** send() in mode "auto" below the policy's fastInline size: an inline copy, counted by the policy (policy.ts FastInline). */
+  #fastInline(f: FastInline, bytes: Uint8Array, opts: SendOptions): Promise<number> {
+    const t0 = Bun.nanoseconds();
+    let seq: number;
+    try {
+      seq = this.#inline(bytes, "inline", f.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+    } catch (e) {
+      try {
+        f.record(bytes.length, Bun.nanoseconds() - t0, e as Error);
+      } catch {
+        // ignored
+      }
+      return Promise.reject(e);
+    }
+    try {
+      f.record(bytes.length, Bun.nanoseconds() - t0, null);
+    } catch {
+      // ignored
+    }
+    return Promise.resolve(seq);
+  }
+
   /** send() in mode "auto" with a policy: decide, send, tell the policy how it went (and retry inline if it asks). */
   #decided(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
-    const t0 = Bun.nanoseconds();
+    const observe = policy.observe !== undefined;
+    const t0 = observe ? Bun.nanoseconds() : 0;
     const d0 = decide(policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
-    const d: SendDecision = {
-      ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes,
-    };
+    if (d0.mode === "inline") {
+      // settled here and now: no promise chain and no copy of the decision on the path of small messages
+      const d = opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined
+        ? d0
+        : { ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes };
+      let seq: number;
+      try {
+        if (d.chunkBytes !== undefined) checkChunkBytes(d.chunkBytes);
+        seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+      } catch (e) {
+        if (observe) this.#report(policy, bytes.length, d, "cpu", e as Error, t0, Bun.nanoseconds() - t0);
+        return Promise.reject(e);
+      }
+      if (observe) this.#report(policy, bytes.length, d, "cpu", null, t0, Bun.nanoseconds() - t0);
+      return Promise.resolve(seq);
+    }
+    const d: SendDecision = { ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes };
     const rep: Partial<SendReport> = { engine: "cpu" };
+    const report = (error: Error | null, syncNs: number, extra?: Partial<SendReport>) => {
+      if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", error, t0, syncNs, rep.split ? { split: rep.split, ...extra } : extra);
+    };
     let p: Promise<number>;
     try {
       p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep);
@@ -247,19 +292,9 @@ export class Publisher extends ChannelMember {
     }
     const syncNs = Bun.nanoseconds() - t0;
     if (!policy.observe && !policy.retryInline) return p;
-    const report = (error: Error | null, extra?: Partial<SendReport>) => {
-      try {
-        policy.observe?.({
-          size: bytes.length, decision: d, engine: rep.engine ?? "cpu", error, ns: Bun.nanoseconds() - t0, syncNs,
-          ...(rep.split ? { split: rep.split } : {}), ...extra,
-        });
-      } catch {
-        // an observer's error is not the sender's
-      }
-    };
     return p.then(
       (seq) => {
-        report(null);
+        report(null, syncNs);
         return seq;
       },
       (err: Error) => {
@@ -270,7 +305,7 @@ export class Publisher extends ChannelMember {
           retry = false;
         }
         if (!retry) {
-          report(err);
+          report(err, syncNs);
           throw err;
         }
         const why = err instanceof Error ? err.message : String(err);
@@ -278,13 +313,25 @@ export class Publisher extends ChannelMember {
         try {
           seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
         } catch (e2) {
-          report(e2 as Error, { retriedInline: why });
+          report(e2 as Error, syncNs, { retriedInline: why });
           throw e2;
         }
-        report(null, { retriedInline: why });
+        report(null, syncNs, { retriedInline: why });
         return seq;
       },
     );
+  }
+
+  /** Tell the policy how a decided send went (what observe() throws is ignored: an observer's error is not the sender's). */
+  #report(
+    policy: SendPolicy, size: number, decision: SendDecision, engine: string, error: Error | null, t0: number, syncNs: number,
+    extra?: Partial<SendReport>,
+  ): void {
+    try {
+      policy.observe!({ size, decision, engine, error, ns: Bun.nanoseconds() - t0, syncNs, ...extra });
+    } catch {
+      // ignored
+    }
   }
 
   /**

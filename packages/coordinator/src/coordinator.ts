@@ -21,7 +21,7 @@
  *  4. cache, chunk and wait follow from the choice and the size.
  */
 import {
-  Errno, FerryError, type Channel, type EngineLike, type SendContext, type SendDecision, type SendPolicy, type SendReport,
+  Errno, FerryError, type Channel, type EngineLike, type FastInline, type SendContext, type SendDecision, type SendPolicy, type SendReport,
   type WaitStrategy,
 } from "@ferry/channel";
 import { Engine } from "@ferry/native";
@@ -133,11 +133,26 @@ interface EngineState {
   splitSamples: number;
   /** observed split time / model (EWMA) */
   splitCorr: number;
+  /**
+   * the split's CPU part as seen / the inline profile's time for those bytes (EWMA): copying beside an
+   * engine shares the memory bandwidth (and, on few cores, the CPU), so the part is slower than alone
+   */
+  cpuCorr: number;
   /** observed engine copy time / the profile's (EWMA over split parts and large sends): the profile corrected online */
   engCorr: number;
   engSamples: number;
   errors: number;
+  /** engCorr, share and splitCorr when remembered decisions were last invalidated (Coordinator.#moved) */
+  memoAt: { engCorr: number; share: number; splitCorr: number; cpuCorr: number };
 }
+
+interface MemoEntry {
+  size: number;
+  waiting: boolean;
+  version: number;
+  decision: Tagged;
+}
+const MEMO_SLOTS = 64;
 
 interface Choice {
   kind: "inline" | "offload" | "pipelined" | "split";
@@ -206,6 +221,21 @@ export class Coordinator implements SendPolicy {
   /** Fast path for small messages: below this size inline wins whatever the load (engines' backlog and failures only make them worse). */
   #inlineBelow = -1;
   #fast: SendDecision | null = null;
+  /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
+  #fastInline: FastInline | null = null;
+  /**
+   * Decisions remembered per size while nothing they depend on moved (#memoOk: no
+   * engine send in flight, every engine healthy): direct-mapped by size, checked
+   * against #version, which every change of an engine's health, learnt rate or
+   * split bumps. Deciding afresh costs ~0.6 µs warm but ~10 µs when this code
+   * runs cold (after the receiver ran on this CPU), which is the common case.
+   */
+  #memo: (MemoEntry | undefined)[] = new Array(MEMO_SLOTS);
+  #version = 0;
+  /** receiverWaiting's last answer, for the channel asked last (most publishers use one) */
+  #waitCh: Channel | null = null;
+  #waitAt = 0;
+  #waiting = true;
 
   /** A coordinator over `profile` (see Coordinator.calibrate() for one measured here). */
   constructor(profile: Profile, opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike> } = {}) {
@@ -235,7 +265,10 @@ export class Coordinator implements SendPolicy {
       engCorr: 1,
       engSamples: 0,
       errors: 0,
+      cpuCorr: 1,
+      memoAt: { engCorr: 1, share: 0, splitCorr: 0, cpuCorr: 1 },
     }));
+    for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, splitCorr: st.splitCorr, cpuCorr: st.cpuCorr };
     shareStats(() => (this.#decided ? this.stats() : null));
   }
 
@@ -277,30 +310,67 @@ export class Coordinator implements SendPolicy {
 
   /* ---------------------------------------------------------------- SendPolicy */
 
+  /** Sizes below `below` are inline whatever the load: publishers skip decide() and observe() for them (SendPolicy.fastInline). */
+  get fastInline(): FastInline {
+    if (this.#inlineBelow < 0 || !this.#fastInline) this.#smallPath();
+    return this.#fastInline!;
+  }
+
   decide(size: number, ctx: SendContext): SendDecision {
     this.#decided++;
     if (this.#inlineBelow < 0) this.#smallPath();
     if (size < this.#inlineBelow) return this.#fast!;
-    const waiting = size >= 64 * KiB ? receiverWaiting(ctx.channel) : true;
-    const r = this.#choose(size, this.objective, waiting, ctx.publisher.pending, false);
-    const st = r.best.st;
+    const waiting = size >= 64 * KiB ? this.#receiverWaiting(ctx.channel) : true;
+    const pending = ctx.publisher.pending;
+    const memo = pending === 0 && this.#memoOk();
+    const slot = (size ^ (size >>> 11) ^ (waiting ? 0 : 0x155)) & (MEMO_SLOTS - 1);
+    let d: Tagged | undefined;
+    if (memo) {
+      const m = this.#memo[slot];
+      if (m !== undefined && m.size === size && m.waiting === waiting && m.version === this.#version) d = m.decision;
+    }
+    if (d === undefined) {
+      const r = this.#choose(size, this.objective, waiting, pending, false);
+      const st = r.best.st;
+      d = {
+        mode: r.best.kind === "split" ? "offload" : r.best.kind,
+        engine: st ? st.engine : undefined,
+        cache: r.cache,
+        chunkBytes: r.chunkBytes || undefined,
+        wait: r.wait,
+      };
+      if (r.best.kind === "split") {
+        d.cpuShare = st!.share;
+        d.spinNs = r.spinNs;
+      }
+      if (st) d[TAG] = st;
+      Object.freeze(d);
+      if (memo) this.#memo[slot] = { size, waiting, version: this.#version, decision: d };
+    }
+    const st = d[TAG];
     if (st) {
       st.inflight++;
       st.inflightBytes += size;
     }
-    const d: Tagged = {
-      mode: r.best.kind === "split" ? "offload" : r.best.kind,
-      engine: st ? st.engine : undefined,
-      cache: r.cache,
-      chunkBytes: r.chunkBytes || undefined,
-      wait: r.wait,
-    };
-    if (r.best.kind === "split") {
-      d.cpuShare = st!.share;
-      d.spinNs = r.spinNs;
-    }
-    if (st) d[TAG] = st;
     return d;
+  }
+
+  /** May a remembered decision stand? Nothing in flight on any engine, every engine healthy. */
+  #memoOk(): boolean {
+    for (const st of this.#engines)
+      if (st.inflight !== 0 || st.health !== "ok" || (typeof st.engine !== "string" && st.engine.closed)) return false;
+    return true;
+  }
+
+  /** Is someone waiting on `ch` now (subscribers and nothing queued)? Asked of the channel at most every 50 ms. */
+  #receiverWaiting(ch: Channel): boolean {
+    const now = performance.now();
+    if (ch === this.#waitCh && now - this.#waitAt < WAITING_TTL_MS) return this.#waiting;
+    const w = receiverWaiting(ch);
+    this.#waitCh = ch;
+    this.#waitAt = now;
+    this.#waiting = w;
+    return w;
   }
 
   observe(rep: SendReport): void {
@@ -322,6 +392,7 @@ export class Coordinator implements SendPolicy {
     }
     if (!failure) {
       if (st.health === "probing") {
+        this.#version++;
         st.health = "ok";
         st.cooldownMs = 1000;
         this.#fallback({ kind: "recovered", engine: st.label, change: `${kind} works again`, size: rep.size, reason: `a trial send after "${st.reason}" succeeded` });
@@ -404,6 +475,7 @@ export class Coordinator implements SendPolicy {
       engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
         health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
         cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
+        splitCpuCorrection: +s.cpuCorr.toFixed(3),
       }])),
     };
   }
@@ -419,12 +491,16 @@ export class Coordinator implements SendPolicy {
     if (st.health === "gone") return { ok: false, kind: "engine gone", reason: st.reason };
     if (typeof st.engine !== "string" && st.engine.closed) {
       st.health = "gone";
+      this.#version++;
       st.reason = `engine "${st.label}" was closed`;
       return { ok: false, kind: "engine gone", reason: st.reason };
     }
     if (st.health === "failing") {
       if (Date.now() < st.until) return { ok: false, kind: "engine failing", reason: st.reason };
-      if (!dry) st.health = "probing"; // trials: a success makes it ok, a failure doubles the cool-down
+      if (!dry) {
+        st.health = "probing"; // trials: a success makes it ok, a failure doubles the cool-down
+        this.#version++;
+      }
     }
     if (pending >= QUEUE_LIMIT)
       return { ok: false, kind: "queue full", reason: `${pending} engine sends in flight on this publisher (libferry allows 64)` };
@@ -449,6 +525,16 @@ export class Coordinator implements SendPolicy {
     const r = this.#choose(Math.max(0, lo - 1), this.objective, true, 0, false, true);
     this.#inlineBelow = lo;
     this.#fast = Object.freeze({ mode: "inline", cache: r.cache, wait: r.wait }) as SendDecision;
+    const rec = this.#rec;
+    const count = () => this.#decided++;
+    this.#fastInline = Object.freeze({
+      below: lo,
+      cache: r.cache,
+      record(size: number, ns: number, error: Error | null) {
+        count();
+        rec.record("inline/cpu", size, ns, ns, error !== null, false);
+      },
+    });
   }
 
   /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
@@ -479,7 +565,7 @@ export class Coordinator implements SendPolicy {
       }
       if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0) {
         const f = st.share;
-        const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f));
+        const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
         const lat = Math.max(cpuPart, engPart) * st.splitCorr;
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
@@ -609,7 +695,7 @@ export class Coordinator implements SendPolicy {
       if (st.inflightBytes) reasons.push(`engine ${st.label} backlog: ${st.inflight} send(s), ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(e.offload) * st.engCorr)} before this one`);
       reasons.push(`engine ${st.label}: ${gbps(perByte(e.offload) * st.engCorr)} at large sizes, ${fmtNs(predict(e.offload, 0) * st.engCorr)} per send fixed${st.engSamples ? ` (calibrated × ${st.engCorr.toFixed(2)} as observed over ${st.engSamples} sends)` : ""}; sender CPU per send ${fmtNs(predict(e.offloadCpu, size))}`);
       if (best.kind === "split")
-        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); model × ${st.splitCorr.toFixed(2)} observed overhead`);
+        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); model × ${st.splitCorr.toFixed(2)} observed overhead${st.cpuCorr !== 1 ? `; the CPU part runs ${st.cpuCorr.toFixed(2)}x its time alone beside the engine (seen)` : ""}`);
     } else {
       for (const st of this.#engines) {
         if (st.inflightBytes && !blocked.has(st)) {
@@ -641,6 +727,7 @@ export class Coordinator implements SendPolicy {
     const queue = QUEUE_FULL.has(codeOf(err));
     st.cooldownMs = st.health === "probing" ? Math.min(60_000, st.cooldownMs * 2) : queue ? 100 : st.cooldownMs;
     st.health = "failing";
+    this.#version++;
     st.until = Date.now() + st.cooldownMs;
     st.reason = `${queue ? "queue full" : "failed"}: ${err.message} (${codeOf(err) || err.name}); retried after ${st.cooldownMs} ms`;
     this.#fallback({
@@ -663,6 +750,7 @@ export class Coordinator implements SendPolicy {
     const before = st.engCorr;
     st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
     if (st.engCorr < before * 0.9) this.#inlineBelow = -1; // a faster engine may win smaller messages now
+    this.#moved(st);
   }
 
   #tuneSplit(st: EngineState, rep: SendReport) {
@@ -670,6 +758,9 @@ export class Coordinator implements SendPolicy {
     const f = st.share;
     // the engine's rate as seen: its part took cpuNs + waitNs (or at most cpuNs when it was done first)
     const predEng = predict(st.prof.offload, s.engineBytes);
+    const p = this.profile;
+    const predCpu = Math.min(predict(p.inlineHot, s.cpuBytes), predict(p.inlineCold, s.cpuBytes));
+    if (predCpu > 0 && s.cpuNs > 0) st.cpuCorr = Math.min(4, Math.max(0.5, 0.5 * st.cpuCorr + 0.5 * (s.cpuNs / predCpu)));
     if (predEng > 0) {
       if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng);
       else if (s.cpuNs / predEng < st.engCorr) this.#learnEngine(st, s.cpuNs / predEng);
@@ -688,6 +779,17 @@ export class Coordinator implements SendPolicy {
     // the split's own overhead (loan, publish, wake-ups) over its critical path, as seen
     const path = s.cpuNs + s.waitNs;
     if (path > 0) st.splitCorr = Math.min(4, Math.max(0.8, 0.7 * st.splitCorr + 0.3 * (rep.ns / path)));
+    this.#moved(st);
+  }
+
+  /** After learning: remembered decisions go stale once a rate, share or split correction moved 2% from when they were made. */
+  #moved(st: EngineState) {
+    const m = st.memoAt;
+    const far = (a: number, b: number) => Math.abs(a - b) > 0.02 * Math.abs(b);
+    if (far(st.engCorr, m.engCorr) || far(st.share, m.share) || far(st.splitCorr, m.splitCorr) || far(st.cpuCorr, m.cpuCorr)) {
+      this.#version++;
+      st.memoAt = { engCorr: st.engCorr, share: st.share, splitCorr: st.splitCorr, cpuCorr: st.cpuCorr };
+    }
   }
 
   /** @internal tests: the engine states' split shares */
@@ -704,7 +806,9 @@ export interface CoordinatorStats {
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
-  engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number }>;
+  engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number;
+    /** the split's CPU part as seen / alone (memory bandwidth shared with the engine) */
+    splitCpuCorrection: number }>;
 }
 
 function clampShare(f: number): number {

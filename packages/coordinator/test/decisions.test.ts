@@ -86,6 +86,29 @@ describe("decisions follow the calibration", () => {
     expect(c.explain(512 * KiB).cpuShare).toBe(0); // below SPLIT_MIN
   });
 
+  test("a split whose CPU part runs slower beside the engine than alone stops being chosen (learnt online)", () => {
+    using ch = Channel.create(uniqueName("co-cpucorr"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 12 }]), { objective: "latency" });
+    const size = 64 * MiB;
+    expect(c.explain(size).cpuShare).toBeGreaterThan(0.3);
+    for (let i = 0; i < 6 && c.explain(size).cpuShare > 0; i++) {
+      const d = c.decide(size, ctx);
+      // the CPU part took 3x what the inline profile says for its bytes (10 GB/s alone); the engine was done first
+      const cpuBytes = Math.floor(size * d.cpuShare);
+      const cpuNs = (3 * cpuBytes) / 10;
+      c.observe({
+        size, decision: { ...d }, engine: "sw", error: null, ns: cpuNs, syncNs: cpuNs,
+        split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs, waitNs: 0, polls: 1, engineFirst: true },
+      });
+    }
+    expect(c.stats().engines.sw!.splitCpuCorrection).toBeGreaterThanOrEqual(1.9);
+    const e = c.explain(size);
+    expect(e.cpuShare).toBe(0);
+    expect(e.engine).toBe("sw"); // the engine alone (12 GB/s) beats the CPU alone (10 GB/s)
+  });
+
   test("cache, wait and chunk follow the size and the receiver", () => {
     const c = co(10, { fixedUs: 30, gbps: 20 });
     expect(c.explain(4 * KiB).cache).toBe("hot");
@@ -134,6 +157,47 @@ describe("load and fallbacks", () => {
     expect(e.mode).toBe("inline");
     expect(e.reasons.join("\n")).toMatch(/engine sw backlog: 8 MiB queued ≈ 419\.\d µs: it would finish later than the CPU/);
     expect(c.stats().engines.sw!.inflightBytes).toBe(size);
+  });
+
+  test("decisions are remembered only while nothing they depend on moved; small sends take the fast path", async () => {
+    using ch = Channel.create(uniqueName("co-memo"), { capacity: 4 * MiB });
+    const c = co(10, { fixedUs: 30, gbps: 20 });
+    const pub = ch.publisher({ coordinator: c });
+    const sub = ch.subscribe({ wait: "spin" });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const big = 8 * MiB;
+    const a = c.decide(big, ctx);
+    expect(a.engine).toBe("sw");
+    expect(Object.isFrozen(a)).toBe(true);
+    // in flight: not remembered (the backlog changes the answer, see above)
+    expect(c.decide(big, ctx).mode).toBe("inline");
+    // the engine reports a copy 4x slower than its profile: the learnt rate moves, remembered decisions go stale
+    // (reported as an offload: only offloads teach the engine's rate; the spread keeps the decision's engine tag)
+    const slow = (d: typeof a) => c.observe({ size: big, decision: { ...d, mode: "offload" }, engine: "sw", error: null, ns: 4 * 449_000, syncNs: 5_000 });
+    slow(a);
+    c.observe({ size: big, decision: c.decide(1, ctx), engine: "cpu", error: null, ns: 840_000, syncNs: 840_000 });
+    const quiet = c.decide(600 * KiB, ctx);
+    expect(c.decide(600 * KiB, ctx)).toBe(quiet); // nothing in flight, nothing learnt: the same (remembered) decision
+    for (let i = 0; i < 3; i++) slow(c.decide(big, ctx));
+    expect(c.stats().engines.sw!.rateCorrection).toBeGreaterThan(2);
+    expect(c.decide(big, ctx).mode).toBe("inline"); // not the remembered "sw": the engine is slow now
+    // below the fast threshold publishers skip decide() and observe(); the stats still count every send
+    const f = c.fastInline;
+    expect(f.below).toBeGreaterThan(64);
+    const before = c.stats().decisions;
+    const counted = c.stats().choices["inline/cpu"]?.messages ?? 0;
+    const spy = c.decide.bind(c);
+    let asked = 0;
+    c.decide = (n, x) => (asked++, spy(n, x));
+    for (let i = 0; i < 5; i++) await pub.send(new Uint8Array(64).fill(i));
+    for (let i = 0; i < 5; i++) {
+      const m = sub.tryReceive()!;
+      expect(m.bytes[0]).toBe(i);
+      m.release();
+    }
+    expect(asked).toBe(0);
+    expect(c.stats().decisions).toBe(before + 5);
+    expect(c.stats().choices["inline/cpu"]!.messages).toBe(counted + 5);
   });
 
   test("a full queue and a closed engine are fallbacks, recorded with their reasons", () => {

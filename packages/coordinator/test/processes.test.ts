@@ -80,7 +80,9 @@ describe("auto between two processes", () => {
       console.log(`synthetic ${c.objective}: ${reports.map((r) => `${r.size}:${r.split ? "split" : r.decision.mode}`).join(" ")}`);
       if (k === 0) expect(modes.has("split")).toBe(true);
       else expect(modes.has("pipelined")).toBe(true);
-      expect(modes.has("inline")).toBe(true);
+      // small messages take the fast path (SendPolicy.fastInline: no observe() report), counted in the stats
+      expect(c.stats().choices["inline/cpu"]?.messages).toBeGreaterThan(0);
+      expect(c.stats().total.messages).toBe(SIZES.length);
     }
   }, 240_000);
 });

@@ -9,7 +9,7 @@ import type { Coordinator } from "@ferry/coordinator";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
 import { Session } from "../lib/session";
-import { median } from "../lib/stats";
+import { median, roundOrder } from "../lib/stats";
 import type { CoordCell, CoordCpu } from "../schema";
 
 const GAP_NS = 100_000;
@@ -56,9 +56,10 @@ export async function coordLatency(
       let src: Uint8Array | null = new Uint8Array(size).fill(5);
       const r = new Map(variants.map((v) => [v.name, [] as number[]]));
       const n = iterations(size);
-      for (let i = -2; i < n; i++)
-        for (let j = 0; j < variants.length; j++) {
-          const v = variants[(i + 2 + j) % variants.length]!; // rotated: each variant follows each other as often
+      const warm = size <= 256 * 1024 ? 10 : 2; // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state
+      for (let i = -warm; i < n; i++)
+        for (const j of roundOrder(variants.length, i + warm)) {
+          const v = variants[j]!; // each variant follows every other about as often (roundOrder)
           const t = await once(src, v);
           if (i >= 0) r.get(v.name)!.push(t);
         }
@@ -120,7 +121,7 @@ export async function coordCpu(sizes: number[], bytes: number, co: Coordinator):
       const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
       const res: Record<string, number> = {};
       for (const [name, pub] of [["inline", null], ["auto", auto]] as const) {
-        await run(pub, Math.min(k, 6), bufs);
+        await run(pub, Math.min(k, 64), bufs); // warm-up: the JIT reaches its steady state (6 sends left the offload path unoptimised: 3x its steady CPU)
         const c0 = threadCpuNs();
         const w0 = monoNs();
         await run(pub, k, bufs);

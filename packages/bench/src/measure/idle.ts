@@ -1,7 +1,7 @@
 /**
  * Round trips after an idle gap, interleaved: every transport under test has
  * its own echo peer, and each round sends one request through each of them
- * (the order rotating from round to round), each after its own idle gap. On a
+ * (in an order drawn anew each round: lib/stats.ts roundOrder), each after its own idle gap. On a
  * shared VM whose speed drifts over seconds, this puts Ferry and the socket
  * under the same conditions, so their ratio is fair even when the absolute
  * numbers move between runs.
@@ -12,7 +12,7 @@ import type { WaitStrategy } from "@ferry/channel";
 import { MiB } from "../lib/format";
 import { finish, spawnPeer, tick } from "../lib/procs";
 import { Session } from "../lib/session";
-import { pct, sorted } from "../lib/stats";
+import { pct, roundOrder, sorted } from "../lib/stats";
 
 /** One transport: a request/reply of 64 B through its own echo peer. */
 interface Pinger {
@@ -114,8 +114,9 @@ export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
     let n = 0;
     const deadline = performance.now() + o.maxMs;
     for (let i = 0; i < o.warmup + o.iterations; i++) {
+      const order = roundOrder(pingers.length, i);
       for (let k = 0; k < pingers.length; k++) {
-        const j = (i + k) % pingers.length;
+        const j = order[k]!;
         await Bun.sleep(o.gapMs);
         const t0 = Bun.nanoseconds();
         await pingers[j]!.ping((i * 7 + k + 1) & 255);

@@ -1,0 +1,92 @@
+/**
+ * What asking the coordinator costs per message (issue 9), end to end between
+ * two Bun processes, in section 8's setting (each message after a 100 µs gap,
+ * the receiver acks once it has the message): `auto` against a fixed inline
+ * send and against the pieces of the auto path, interleaved in an order drawn
+ * anew each round (lib/stats.ts roundOrder).
+ *
+ *   bun run packages/bench/src/tools/auto-cost.ts [size ...]   (default 64 16384 1048576)
+ *
+ * Variants: auto (the coordinator's publisher: fastInline below its threshold,
+ * remembered decisions above), inline (a fixed inline send), decide (a policy
+ * that calls the coordinator's decide() and nothing else: no fastInline, no
+ * observe), trivial (a policy that returns one frozen inline decision: the
+ * publisher's own auto path), inline-cold (a fixed inline send with
+ * non-temporal stores). Each cell: end-to-end median µs / the sender's time
+ * from the call until send() returned; "decide" also prints the median time
+ * inside decide().
+ */
+import { Coordinator } from "@ferry/coordinator";
+import type { Publisher, SendDecision } from "@ferry/channel";
+import { MiB } from "../lib/format";
+import { monoNs } from "../lib/msg";
+import { Session } from "../lib/session";
+import { median, roundOrder } from "../lib/stats";
+
+const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 0);
+if (!sizes.length) sizes.push(64, 16384, MiB);
+const N = 100;
+const co = await Coordinator.calibrate({ objective: "latency" });
+await using s = new Session({
+  role: "recv",
+  data: { tag: "acost", capacity: Math.max(...sizes) * 4 + 4 * MiB, slots: 64 },
+  ack: { tag: "acack", capacity: MiB, slots: 64 },
+  ackWait: "block",
+  args: [MiB, "hybrid"],
+});
+await s.peer.ready;
+const opts = { backpressure: "block", timeoutMs: -1 } as const;
+const auto: Publisher = s.data.publisher({ ...opts, coordinator: co });
+const inDecide: number[] = [];
+const decideOnly: Publisher = s.data.publisher({
+  ...opts,
+  policy: {
+    decide: (n, c) => {
+      const a = Bun.nanoseconds();
+      const d = co.decide(n, c);
+      inDecide.push(Bun.nanoseconds() - a);
+      return d;
+    },
+  },
+});
+const FROZEN: SendDecision = Object.freeze({ mode: "inline", cache: "hot" });
+const trivial: Publisher = s.data.publisher({ ...opts, policy: { decide: () => FROZEN } });
+const header = new Uint8Array([0]); // the receiver does no work per byte
+const variants: [string, (b: Uint8Array) => Promise<number>][] = [
+  ["auto", (b) => auto.send(b, { header })],
+  ["inline", (b) => s.pub.send(b, { mode: "inline", header })],
+  ["decide", (b) => decideOnly.send(b, { header })],
+  ["trivial", (b) => trivial.send(b, { header })],
+  ["inline-cold", (b) => s.pub.send(b, { mode: "inline", cache: "cold", header })],
+];
+try {
+  for (const size of sizes) {
+    const src = new Uint8Array(size).fill(5);
+    const e2e = variants.map(() => [] as number[]);
+    const sync = variants.map(() => [] as number[]);
+    inDecide.length = 0;
+    for (let i = -10; i < N; i++)
+      for (const j of roundOrder(variants.length, i + 10)) {
+        const g = Bun.nanoseconds();
+        while (Bun.nanoseconds() - g < 100_000);
+        const t0 = monoNs();
+        const p = variants[j]![1](src);
+        const ts = monoNs();
+        await p;
+        const a = await s.ackSub.receive();
+        const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
+        a.release();
+        if (i >= 0) {
+          e2e[j]!.push(t1 - t0);
+          sync[j]!.push(ts - t0);
+        }
+      }
+    const cells = variants.map(([name], j) => `${name} ${(median(e2e[j]!) / 1e3).toFixed(1)}/${(median(sync[j]!) / 1e3).toFixed(1)}`);
+    console.log(`${size} B: ${cells.join("  ")}  (µs end to end / in send(); decide() itself ${(median(inDecide) / 1e3).toFixed(2)} µs)`);
+  }
+} finally {
+  auto.close();
+  decideOnly.close();
+  trivial.close();
+}
+await s.end();
