@@ -153,6 +153,8 @@ interface MemoEntry {
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
+/** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, past the LLC. */
+const LARGE = 4 * 1024 * 1024;
 
 interface Choice {
   kind: "inline" | "offload" | "pipelined" | "split";
@@ -232,6 +234,9 @@ export class Coordinator implements SendPolicy {
    */
   #memo: (MemoEntry | undefined)[] = new Array(MEMO_SLOTS);
   #version = 0;
+  /** large inline copies: seen / profile (#learnInline), and its value when remembered decisions were last invalidated */
+  #inlineCorr = 1;
+  #inlineCorrAt = 1;
   /** receiverWaiting's last answer, for the channel asked last (most publishers use one) */
   #waitCh: Channel | null = null;
   #waitAt = 0;
@@ -384,6 +389,7 @@ export class Coordinator implements SendPolicy {
     const st = charged && charged.engine === d.engine ? charged : null;
     const kind = d.mode === "inline" ? "inline/cpu" : `${rep.split ? "split" : d.mode}/${st?.label ?? rep.engine}`;
     this.#rec.record(kind, rep.size, rep.ns, rep.syncNs, rep.error !== null, !!rep.retriedInline);
+    if (d.mode === "inline" && rep.size >= LARGE && rep.error === null && !rep.retriedInline) this.#learnInline(rep.size, d.cache, rep.syncNs);
     if (!st || d.mode === "inline") return;
     const failure = rep.retriedInline ? new FerryError(Errno.SYS, rep.retriedInline) : rep.error;
     if (failure && engineFault(failure)) {
@@ -469,6 +475,7 @@ export class Coordinator implements SendPolicy {
       objective: this.objective,
       profile: { source: this.profileSource, created: this.profile.created, ms: this.profile.ms, note: this.profileNote, engines: this.profile.engines.map((e) => e.label) },
       decisions: this.#decided,
+      inlineCorrection: +this.#inlineCorr.toFixed(3),
       total: { messages, bytes, ns },
       choices: snap.choices,
       fallbacks: snap.fallbacks,
@@ -544,7 +551,7 @@ export class Coordinator implements SendPolicy {
     const estimates: Estimate[] = [];
     const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
     const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
-    const inl = predict(inlineSeries, size);
+    const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr : 1);
     const cost = (c: Omit<Choice, "cost">) => (objective === "latency" ? c.latencyNs : objective === "throughput" ? c.busyNs : c.cpuNs) + c.latencyNs * 1e-3;
     const mk = (c: Omit<Choice, "cost">): Choice => ({ ...c, cost: cost(c) });
     const inline = mk({ kind: "inline", st: null, latencyNs: inl, cpuNs: inl, busyNs: inl });
@@ -688,6 +695,8 @@ export class Coordinator implements SendPolicy {
     // the crossover from inline to the chosen engine mode, from the profile
     const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
+    if (size >= LARGE && this.#inlineCorr !== 1)
+      reasons.push(`inline copies of ${fmtSize(LARGE)} and more run ${this.#inlineCorr.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
     if (best.st) {
       const st = best.st;
@@ -782,6 +791,22 @@ export class Coordinator implements SendPolicy {
     this.#moved(st);
   }
 
+  /**
+   * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4), applied to
+   * inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, and a
+   * loaded machine copies slower than the calibration saw; the thresholds move with it.
+   */
+  #learnInline(size: number, cache: string | undefined, ns: number) {
+    const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
+    if (!(pred > 0) || !(ns > 0)) return;
+    const before = this.#inlineCorr;
+    this.#inlineCorr = Math.min(4, Math.max(0.5, 0.7 * before + 0.3 * (ns / pred)));
+    if (Math.abs(this.#inlineCorr - this.#inlineCorrAt) > 0.02 * this.#inlineCorrAt) {
+      this.#version++;
+      this.#inlineCorrAt = this.#inlineCorr;
+    }
+  }
+
   /** After learning: remembered decisions go stale once a rate, share or split correction moved 2% from when they were made. */
   #moved(st: EngineState) {
     const m = st.memoAt;
@@ -803,6 +828,8 @@ export interface CoordinatorStats {
   objective: Objective;
   profile: { source: string; created: string; ms: number; note: string; engines: string[] };
   decisions: number;
+  /** inline copies of 4 MiB and more as seen / the profile (learnt online; applied to their estimates) */
+  inlineCorrection: number;
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };

@@ -96,7 +96,7 @@ describe("decisions follow the calibration", () => {
     for (let i = 0; i < 6 && c.explain(size).cpuShare > 0; i++) {
       const d = c.decide(size, ctx);
       // the CPU part took 3x what the inline profile says for its bytes (10 GB/s alone); the engine was done first
-      const cpuBytes = Math.floor(size * d.cpuShare);
+      const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
       const cpuNs = (3 * cpuBytes) / 10;
       c.observe({
         size, decision: { ...d }, engine: "sw", error: null, ns: cpuNs, syncNs: cpuNs,
@@ -107,6 +107,23 @@ describe("decisions follow the calibration", () => {
     const e = c.explain(size);
     expect(e.cpuShare).toBe(0);
     expect(e.engine).toBe("sw"); // the engine alone (12 GB/s) beats the CPU alone (10 GB/s)
+  });
+
+  test("large inline copies slower than calibrated move the crossover down (learnt online)", () => {
+    const c = co(10, { fixedUs: 30, gbps: 9 }); // the engine slightly slower than the CPU: inline everywhere
+    const size = 64 * MiB;
+    expect(c.explain(size).mode).toBe("inline");
+    const d = c.explain(size);
+    for (let i = 0; i < 8; i++) {
+      // each inline copy of 64 MiB took 2x the profile's 6.7 ms (a loaded machine, or a size past the calibration)
+      const ns = 2 * (1000 + size / 10);
+      c.observe({ size, decision: { mode: "inline", cache: d.cache }, engine: "cpu", error: null, ns, syncNs: ns });
+    }
+    expect(c.stats().inlineCorrection).toBeGreaterThan(1.8);
+    const e = c.explain(size);
+    expect(e.engine).toBe("sw");
+    expect(e.reasons.join("\n")).toMatch(/inline copies of 4 MiB and more run 1\.\d\dx the calibrated time here/);
+    expect(c.explain(MiB).mode).toBe("inline"); // below 4 MiB the profile stands
   });
 
   test("cache, wait and chunk follow the size and the receiver", () => {
