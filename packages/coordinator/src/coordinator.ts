@@ -153,6 +153,8 @@ interface MemoEntry {
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
+/** How far a learnt correction may drift before remembered decisions are dropped (timings jitter by a few % per message). */
+const MEMO_DRIFT = 0.05;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, past the LLC. */
 const LARGE = 4 * 1024 * 1024;
 
@@ -801,16 +803,16 @@ export class Coordinator implements SendPolicy {
     if (!(pred > 0) || !(ns > 0)) return;
     const before = this.#inlineCorr;
     this.#inlineCorr = Math.min(4, Math.max(0.5, 0.7 * before + 0.3 * (ns / pred)));
-    if (Math.abs(this.#inlineCorr - this.#inlineCorrAt) > 0.02 * this.#inlineCorrAt) {
+    if (Math.abs(this.#inlineCorr - this.#inlineCorrAt) > MEMO_DRIFT * this.#inlineCorrAt) {
       this.#version++;
       this.#inlineCorrAt = this.#inlineCorr;
     }
   }
 
-  /** After learning: remembered decisions go stale once a rate, share or split correction moved 2% from when they were made. */
+  /** After learning: remembered decisions go stale once a rate, share or split correction moved MEMO_DRIFT (5%) from when they were made. */
   #moved(st: EngineState) {
     const m = st.memoAt;
-    const far = (a: number, b: number) => Math.abs(a - b) > 0.02 * Math.abs(b);
+    const far = (a: number, b: number) => Math.abs(a - b) > MEMO_DRIFT * Math.abs(b);
     if (far(st.engCorr, m.engCorr) || far(st.share, m.share) || far(st.splitCorr, m.splitCorr) || far(st.cpuCorr, m.cpuCorr)) {
       this.#version++;
       st.memoAt = { engCorr: st.engCorr, share: st.share, splitCorr: st.splitCorr, cpuCorr: st.cpuCorr };
