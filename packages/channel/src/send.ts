@@ -12,7 +12,16 @@ import { jobWake, type Waker } from "./waker";
 
 const sym = lib.symbols;
 
-type Job = { id: number; src: Uint8Array; hash?: bigint | number; resolve: (seq: number) => void; reject: (e: Error) => void };
+type Job = {
+  id: number; src: Uint8Array; hash?: bigint | number; polled: boolean; resolve: (seq: number) => void; reject: (e: Error) => void;
+};
+
+/**
+ * libferry's own engines finish their completion records themselves (the copy
+ * thread, the DSA completion thread, or inside submit), which signals the
+ * publisher's eventfd; a plugin may finish them only when polled.
+ */
+const SELF_FINISHING = new Set(["cpu", "sw", "dsa"]);
 
 export class EngineSends {
   readonly #handle: Pointer;
@@ -21,6 +30,8 @@ export class EngineSends {
   /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
   #jobs: Job[] = [];
   #pumping = false;
+  /** jobs in flight on engines that may finish only when polled (see SELF_FINISHING) */
+  #polled = 0;
   #closed = false;
   #waker: Waker | null = null;
 
@@ -53,7 +64,9 @@ export class EngineSends {
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
     const id = this.#info.token;
     const hash = verify ? Bun.hash(bytes) : undefined;
-    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, resolve, reject }));
+    const polled = !SELF_FINISHING.has(engine.name);
+    if (polled) this.#polled++;
+    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, resolve, reject }));
     if (!this.#pumping) void this.#pump();
     return p;
   }
@@ -65,10 +78,11 @@ export class EngineSends {
       while (this.#jobs.length && !this.#closed) {
         this.#collect();
         if (!this.#jobs.length) break;
-        // the engine signals this eventfd itself when a send finishes; the 10 ms
-        // slice only matters for engines that finish records when polled
+        // the engine signals this eventfd itself when a send finishes; a 10 ms
+        // slice (a timer per wait) only while an engine that may finish records
+        // only when polled has a job in flight
         this.#waker ??= jobWake(this.#handle);
-        await this.#waker.wait(10);
+        await this.#waker.wait(this.#polled > 0 ? 10 : Infinity);
       }
     } finally {
       this.#pumping = false;
@@ -79,6 +93,7 @@ export class EngineSends {
     const info = this.#info;
     while (this.#jobs.length && sym.ferry_pub_collect(this.#handle, null) === 1) {
       const job = this.#jobs.shift()!;
+      if (job.polled) this.#polled--;
       if (job.id !== info.token) {
         job.reject(new FerryError(Errno.STATE, `engine send ${job.id} collected out of order (${info.token})`));
         continue;
@@ -98,6 +113,7 @@ export class EngineSends {
 
   /** After the native close (which waited for copies in flight): finished offloads are not published. */
   rejectAll(): void {
+    this.#polled = 0;
     for (const job of this.#jobs.splice(0))
       job.reject(new FerryError(Errno.CLOSED, `publisher closed before engine send ${job.id} was published`));
   }
