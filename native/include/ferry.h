@@ -116,6 +116,7 @@ typedef struct ferry_stats {
   uint64_t subscribers;   /* live subscribers */
   uint64_t reclaimed;     /* participants reclaimed after a crash */
   uint64_t history;       /* messages the history holds now (at most ferry_channel_info.history) */
+  uint64_t backlog;       /* the most messages any live consumer (subscriber or group) has not claimed yet */
 } ferry_stats;
 
 /* ---- library ---- */

@@ -109,7 +109,7 @@ export const ChannelInfoLayout = defineStruct("ferry_channel_info", sym.ferry_si
 /** Channel counters (ferry_channel_stats). */
 export const StatsLayout = defineStruct("ferry_stats", sym.ferry_sizeof_stats, {
   published: "u64", tail: "u64", head: "u64", dropped: "u64", unheard: "u64", arenaUsed: "u64",
-  publishers: "u64", subscribers: "u64", reclaimed: "u64", history: "u64",
+  publishers: "u64", subscribers: "u64", reclaimed: "u64", history: "u64", backlog: "u64",
 });
 
 /** Engine configuration (ferry_engine_open); `options` is a char* address. */

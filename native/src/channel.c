@@ -516,6 +516,15 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
   out->subscribers = FERRY__COUNT_GET(c->subs_live);
   out->reclaimed = c->reclaimed;
   out->history = ferry__ring_hist_count(ch);
+  out->backlog = 0;
+  for (uint32_t k = 0; k < ch->max_consumers; k++) {
+    struct ferry_consumer *cs = &ch->cons[k];
+    if (__atomic_load_n(&cs->state, __ATOMIC_RELAXED) != CONS_ACTIVE) continue;
+    uint64_t cur = atomic_load_explicit(&cs->cursor, memory_order_relaxed);
+    uint64_t behind = c->tail > cur ? c->tail - cur : 0; /* hostile input: clamped to the ring */
+    if (behind > ch->ring_slots) behind = ch->ring_slots;
+    if (behind > out->backlog) out->backlog = behind;
+  }
   ferry__chan_unlock(ch);
   return 0;
 }

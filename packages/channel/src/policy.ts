@@ -94,7 +94,10 @@ export interface SendContext {
  */
 export interface FastInline {
   readonly below: number;
+  /** Cache placement of these copies (below `coldFrom`, when given). */
   readonly cache?: CachePlacement;
+  /** From this size on (and below `below`) the copies are "cold". */
+  readonly coldFrom?: number;
   /** One fast send: its size, the ns it took, and its error (null when published). What it throws is ignored. */
   record(size: number, ns: number, error: Error | null): void;
 }

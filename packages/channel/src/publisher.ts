@@ -241,7 +241,8 @@ export class Publisher extends ChannelMember {
     const t0 = Bun.nanoseconds();
     let seq: number;
     try {
-      seq = this.#inline(bytes, "inline", f.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+      const cache = f.coldFrom !== undefined && bytes.length >= f.coldFrom ? "cold" : f.cache;
+      seq = this.#inline(bytes, "inline", cache, opts.header, checkFlag(opts.checksum, "checksum"));
     } catch (e) {
       try {
         f.record(bytes.length, Bun.nanoseconds() - t0, e as Error);

@@ -170,6 +170,8 @@ export interface ChannelStats {
   reclaimed: number;
   /** Messages the history holds now (at most the channel's `history`). */
   history: number;
+  /** The most messages any live subscriber (or group) has not received yet: 0 when every reader is caught up. */
+  backlog: number;
 }
 
 /* ------------------------------------------------------------------ validation of the names */

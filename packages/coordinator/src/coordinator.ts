@@ -155,8 +155,8 @@ interface MemoEntry {
 const MEMO_SLOTS = 64;
 /** How far a learnt correction may drift before remembered decisions are dropped (timings jitter by a few % per message). */
 const MEMO_DRIFT = 0.05;
-/** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, past the LLC. */
-const LARGE = 4 * 1024 * 1024;
+/** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
+const LARGE = 8 * 1024 * 1024;
 
 interface Choice {
   kind: "inline" | "offload" | "pipelined" | "split";
@@ -227,6 +227,7 @@ export class Coordinator implements SendPolicy {
   #fast: SendDecision | null = null;
   /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
   #fastInline: FastInline | null = null;
+  #fastVersion = -1;
   /**
    * Decisions remembered per size while nothing they depend on moved (#memoOk: no
    * engine send in flight, every engine healthy): direct-mapped by size, checked
@@ -317,10 +318,10 @@ export class Coordinator implements SendPolicy {
 
   /* ---------------------------------------------------------------- SendPolicy */
 
-  /** Sizes below `below` are inline whatever the load: publishers skip decide() and observe() for them (SendPolicy.fastInline). */
+  /** Sizes below `below` are inline whatever the load: publishers skip decide() and observe() for them (SendPolicy.fastInline; see #fastTier). */
   get fastInline(): FastInline {
-    if (this.#inlineBelow < 0 || !this.#fastInline) this.#smallPath();
-    return this.#fastInline!;
+    if (this.#fastInline === null || this.#fastVersion !== this.#version) this.#fastInline = this.#fastTier();
+    return this.#fastInline;
   }
 
   decide(size: number, ctx: SendContext): SendDecision {
@@ -352,7 +353,8 @@ export class Coordinator implements SendPolicy {
       }
       if (st) d[TAG] = st;
       Object.freeze(d);
-      if (memo) this.#memo[slot] = { size, waiting, version: this.#version, decision: d };
+      // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
+      if (memo && r.best.kind !== "split") this.#memo[slot] = { size, waiting, version: this.#version, decision: d };
     }
     const st = d[TAG];
     if (st) {
@@ -407,8 +409,9 @@ export class Coordinator implements SendPolicy {
         st.reason = "";
       }
       if (rep.split) this.#tuneSplit(st, rep);
-      else if (rep.size >= SPLIT_MIN && d.mode === "offload") {
-        const pred = predict(st.prof.offload, rep.size);
+      else if (rep.size >= SPLIT_MIN) {
+        // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
+        const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, rep.size);
         if (pred > 0) this.#learnEngine(st, rep.ns / pred);
       }
     }
@@ -534,11 +537,39 @@ export class Coordinator implements SendPolicy {
     const r = this.#choose(Math.max(0, lo - 1), this.objective, true, 0, false, true);
     this.#inlineBelow = lo;
     this.#fast = Object.freeze({ mode: "inline", cache: r.cache, wait: r.wait }) as SendDecision;
+  }
+
+  /**
+   * The publishers' fast tier (SendPolicy.fastInline): every size below the first
+   * at which anything but inline could win with a receiver waiting and nothing in
+   * flight, failing engines counted as healthy (load and failures only make the
+   * engines worse, so inline stays best below it), capped at LARGE (inline copies from there teach #learnInline);
+   * the cache as #cache says for a waiting receiver: hot, then cold from
+   * `coldFrom`. Scanned on the grid crossovers() uses (eighths of a power of
+   * two); where the cache would turn hot again above coldFrom the tier ends.
+   * Recomputed when #version moves.
+   */
+  #fastTier(): FastInline {
+    const grid: number[] = [];
+    for (let e = 6; e < 26; e++) for (let k = 0; k < 8; k++) grid.push(Math.round(2 ** (e + k / 8)));
+    let below = LARGE, coldFrom = Infinity;
+    for (const size of grid) {
+      if (size >= LARGE) break;
+      const r = this.#choose(size, this.objective, true, 0, false, true);
+      // (r.fallback: an engine would win if it were usable; decide() must see those sizes, to record the fallback and send the trials)
+      if (r.best.kind !== "inline" || r.fallback || (coldFrom !== Infinity && r.cache === "hot")) {
+        below = size;
+        break;
+      }
+      if (r.cache === "cold" && coldFrom === Infinity) coldFrom = size;
+    }
     const rec = this.#rec;
     const count = () => this.#decided++;
-    this.#fastInline = Object.freeze({
-      below: lo,
-      cache: r.cache,
+    this.#fastVersion = this.#version;
+    return Object.freeze({
+      below,
+      cache: "hot" as const,
+      ...(coldFrom !== Infinity ? { coldFrom } : {}),
       record(size: number, ns: number, error: Error | null) {
         count();
         rec.record("inline/cpu", size, ns, ns, error !== null, false);
@@ -802,7 +833,10 @@ export class Coordinator implements SendPolicy {
     const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
     if (!(pred > 0) || !(ns > 0)) return;
     const before = this.#inlineCorr;
-    this.#inlineCorr = Math.min(4, Math.max(0.5, 0.7 * before + 0.3 * (ns / pred)));
+    // a send's time can only be inflated (the receiver woken onto this CPU preempts it): trust a faster one more
+    const ratio = ns / pred;
+    const w = ratio < before ? 0.5 : 0.2;
+    this.#inlineCorr = Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
     if (Math.abs(this.#inlineCorr - this.#inlineCorrAt) > MEMO_DRIFT * this.#inlineCorrAt) {
       this.#version++;
       this.#inlineCorrAt = this.#inlineCorr;
@@ -885,7 +919,7 @@ function receiverWaiting(ch: Channel): boolean {
   let waiting = true;
   try {
     const s = ch.stats();
-    waiting = s.subscribers > 0 && s.tail - s.head - s.history <= 0;
+    waiting = s.subscribers > 0 && s.backlog === 0; // (tail - head counts released messages not reclaimed yet)
   } catch {
     // a closed channel: the send will say so
   }
