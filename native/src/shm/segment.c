@@ -91,8 +91,8 @@ void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slot
   h->consumers_off = off;
   off = FERRY__ALIGN_UP(off + FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer), FERRY_CACHELINE);
   h->parts_off = off;
-  off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), FERRY_CACHELINE);
-  h->ring_off = off;
+  off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), _Alignof(struct ferry_entry));
+  h->ring_off = off; /* v8: 128-byte aligned, so each descriptor is one adjacent-line pair */
   off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_entry), FERRY_CACHELINE);
   h->pins_off = off;
   off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_pin), FERRY_CACHELINE);
@@ -191,7 +191,7 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
   if (h->ctrl_off != FERRY_PAGE || h->consumers_off < h->ctrl_off + sizeof(struct ferry_ctrl) ||
       h->parts_off < h->consumers_off + (uint64_t)FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer) ||
       h->ring_off < h->parts_off + (uint64_t)FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part) ||
-      h->ring_off % FERRY_CACHELINE ||
+      h->ring_off % _Alignof(struct ferry_entry) ||
       h->pins_off < h->ring_off + (uint64_t)h->ring_slots * sizeof(struct ferry_entry) || h->pins_off % FERRY_CACHELINE ||
       h->bitmap_off < h->pins_off + (uint64_t)h->ring_slots * sizeof(struct ferry_pin) ||
       h->bitmap_off % 8 || h->arena_off < h->bitmap_off + nwords * 8 || h->arena_off % FERRY_PAGE ||
