@@ -357,7 +357,11 @@ static int seg_in_use(int fd, const struct stat *st) {
   if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < FERRY_PAGE) return 0;
   struct ferry_seg_hdr h;
   if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return 0;
-  if (ferry__seg_validate(&h, (uint64_t)st->st_size) != 0) return 0;
+  int v = ferry__seg_validate(&h, (uint64_t)st->st_size);
+  /* another layout version (an older or newer libferry beside this one): its participant table
+   * may lie elsewhere, so it is not ours to judge; never remove it (as `ferry gc` does) */
+  if (v == FERRY_E_VERSION) return 1;
+  if (v != 0) return 0;
   if (ferry__alive(h.creator_pid, h.creator_start)) return 1;
   size_t len = (size_t)h.ring_off;
   uint8_t *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
