@@ -52,7 +52,7 @@ describe("struct layouts", () => {
     const sizes = [MsgInfoLayout, ChannelInfoLayout, StatsLayout, EngineConfigLayout, EngineCapsLayout, EngineStatsLayout]
       .map((s) => [s.cname, s.size, Number(s.sizeof())]);
     expect(sizes).toEqual([
-      ["ferry_msg_info", 56, 56], ["ferry_channel_info", 56, 56], ["ferry_stats", 80, 80],
+      ["ferry_msg_info", 64, 64], ["ferry_channel_info", 56, 56], ["ferry_stats", 80, 80],
       ["ferry_engine_config", 56, 56], ["ferry_engine_caps", 72, 72], ["ferry_engine_stats", 64, 64],
     ]);
     expect(Number(lib.symbols.ferry_sizeof_completion())).toBe(COMPLETION_SIZE);
@@ -60,7 +60,7 @@ describe("struct layouts", () => {
 
   test("offsets follow the C rules (fields aligned to their size, the struct to its largest field)", () => {
     expect(MsgInfoLayout.offset).toEqual({
-      seq: 0, offset: 8, length: 16, hdrOffset: 24, hdrLength: 32, token: 36, dropped: 40, status: 48, flags: 52,
+      seq: 0, offset: 8, length: 16, hdrOffset: 24, hdrLength: 32, token: 36, dropped: 40, status: 48, flags: 52, data: 56,
     });
     expect(EngineCapsLayout.offset).toMatchObject({ name: 0, flags: 32, maxBatch: 36, maxTransfer: 40, threads: 56, coldThreshold: 64 });
     expect(EngineConfigLayout.offset).toMatchObject({ queueDepth: 24, flags: 28, options: 48 });

@@ -40,6 +40,7 @@ struct bench_opts {
   uint64_t arena; /* channel capacity override (0: per-benchmark default) */
   const char *only;      /* --wait (pingpong) / --op (ops): run only this one */
   uint64_t only_size;    /* restrict to one size */
+  uint32_t inline_max;   /* publishers' inline limit (ferry_pub_inline): --inline N, default FERRY_INLINE_MAX */
 };
 
 static FILE *bench_table; /* where the human-readable table goes */
@@ -59,6 +60,7 @@ static inline void bench_parse_opts(int argc, char **argv, struct bench_opts *o,
   memset(o, 0, sizeof *o);
   const char *pin = getenv("FERRY_PIN");
   o->pin = !(pin && strcmp(pin, "0") == 0);
+  o->inline_max = 64;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--json")) o->json = true;
@@ -68,11 +70,13 @@ static inline void bench_parse_opts(int argc, char **argv, struct bench_opts *o,
     else if (!strcmp(a, "--arena") && i + 1 < argc) o->arena = bench_parse_size(argv[++i]);
     else if ((!strcmp(a, "--wait") || !strcmp(a, "--op")) && i + 1 < argc) o->only = argv[++i];
     else if (!strcmp(a, "--size") && i + 1 < argc) o->only_size = bench_parse_size(argv[++i]);
+    else if (!strcmp(a, "--inline") && i + 1 < argc) o->inline_max = (uint32_t)strtoul(argv[++i], NULL, 10);
     else {
       fprintf(stderr,
-              "usage: %s [--json] [--quick] [--no-pin] [-n N] [--arena BYTES] [--size BYTES]%s\n"
+              "usage: %s [--json] [--quick] [--no-pin] [-n N] [--arena BYTES] [--size BYTES] [--inline N]%s\n"
               "  --json    one JSON line per measurement on stdout (the table goes to stderr)\n"
               "  --quick   ~10x fewer iterations\n"
+              "  --inline  publishers carry payloads of at most N bytes in the descriptor (0: off; default 64)\n"
               "  env FERRY_PIN=0 disables pinning to cpu0/cpu1\n",
               argv[0], usage_extra ? usage_extra : "");
       exit(strcmp(a, "-h") && strcmp(a, "--help") ? 2 : 0);

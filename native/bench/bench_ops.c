@@ -12,7 +12,7 @@
  * valgrind --tool=callgrind to see where a hop spends its instructions:
  *   valgrind --tool=callgrind ./bench_ops -n 100000 --size 64
  *
- * Usage: bench_ops [--json] [--quick] [-n N] [--size BYTES] [--arena BYTES] [--op hop|loan|poll]
+ * Usage: bench_ops [--json] [--quick] [-n N] [--size BYTES] [--arena BYTES] [--op hop|loan|poll] [--inline N]
  */
 #include "bench_common.h"
 
@@ -47,10 +47,9 @@ int main(int argc, char **argv) {
   ferry_channel_info info;
   FCHK(ferry_channel_create(name, arena, 0, 0, &ch));
   FCHK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  FCHK(ferry_pub_inline(pub, o.inline_max));
   FCHK(ferry_sub_open(ch, NULL, &sub));
   FCHK(ferry_channel_info_get(ch, &info));
-  uint8_t *w = (uint8_t *)(uintptr_t)ferry_pub_arena(pub);
-  const uint8_t *rd = (const uint8_t *)(uintptr_t)info.arena_ro;
 
   fprintf(bench_table, "# single process, one thread, ns per operation\n%-6s %8s %10s %9s\n", "op", "size", "n", "ns");
   ferry_msg_info li, mi;
@@ -59,10 +58,10 @@ int main(int argc, char **argv) {
     uint64_t t0 = bench_ticks();
     for (uint64_t i = 0; i < iters; i++) {
       FCHK(ferry_pub_loan(pub, size, &li));
-      bench_fill(w + li.offset, size, i);
+      bench_fill((uint8_t *)(uintptr_t)li.data, size, i);
       FCHK(ferry_pub_publish(pub, li.token, size, NULL, 0, NULL));
       FCHK(ferry_sub_try_receive(sub, &mi));
-      bench_sink += bench_sum(rd + mi.offset, mi.length);
+      bench_sink += bench_sum((const uint8_t *)(uintptr_t)mi.data, mi.length);
       FCHK(ferry_sub_release(sub, mi.token));
     }
     if (pass) report(&o, "hop", size, per_op(t0, iters), iters);

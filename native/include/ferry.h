@@ -29,7 +29,7 @@ extern "C" {
 
 /* The release version is ferry_version() (one place: native/package.json).
  * Bumped whenever the shared-memory layout or the FFI contract changes: */
-#define FERRY_ABI_VERSION 2
+#define FERRY_ABI_VERSION 3
 
 #include "ferry/errors.h"
 
@@ -57,6 +57,7 @@ enum ferry_wait {
 #define FERRY_MAX_JOBS 64          /* engine sends in flight per publisher */
 #define FERRY_SEND_COPY_MAX 4096   /* engine sends of at most this many bytes copy the data at submit */
 #define FERRY_HOST_ID_LEN 32       /* host identity: hex digits (ferry_host_id) */
+#define FERRY_INLINE_MAX 64        /* small messages: payload + header bytes carried in the descriptor (v8) */
 
 typedef struct ferry_channel ferry_channel;
 typedef struct ferry_pub ferry_pub;
@@ -80,11 +81,16 @@ typedef struct ferry_msg_info {
   uint64_t dropped;     /* consumer's dropped-message count (receive only) */
   int32_t status;       /* ferry_pub_collect: 0 or the job's error */
   uint32_t flags;       /* FERRY_MSG_* */
+  uint64_t data;        /* address of the payload in this process (loan: writable; received: read-only) */
 } ferry_msg_info;
 
 /* ferry_msg_info.flags */
 enum ferry_msg_flags {
   FERRY_MSG_PIPELINED = 1, /* payload still being copied: see ferry_sub_progress */
+  /* small message (v8): offset and hdr_offset are relative to the handle's inline area, not
+   * the arena (a loan: the publisher's staging area, ferry_pub_stage_lend; a received
+   * message: the subscriber's copy area, ferry_sub_inline_lend). `data` is right either way. */
+  FERRY_MSG_INLINE = 2,
 };
 
 /* Send modes for ferry_pub_send_engine (JS names "offload", "pipelined"). */
@@ -315,6 +321,28 @@ FERRY_API int ferry_pub_jobs_pending(ferry_pub *pub);
 FERRY_API int ferry_pub_notify_fd(ferry_pub *pub);
 /* 1 when the oldest engine send has finished (collect now), else 0 (wait for the fd). */
 FERRY_API int ferry_pub_arm(ferry_pub *pub);
+
+/*
+ * Small messages (layout v8). A publisher with an inline limit (ferry_pub_inline, 0..
+ * FERRY_INLINE_MAX; 0, the default, turns it off) publishes a plain message (no pin) whose
+ * payload + header fit in `limit` bytes inside its descriptor: no arena space, no
+ * allocator. ferry_pub_loan of at most `limit` bytes then loans private staging memory of
+ * the publisher (info->flags FERRY_MSG_INLINE, info->data its address, info->offset its
+ * offset in the staging area), and publish copies it into the descriptor (a header that
+ * does not fit with it sends it through the arena). ferry_pub_send copies small data
+ * straight into the descriptor. A subscriber copies an inline message out at receive, into
+ * private memory of its own (one slot per held message: payload 64-byte aligned at
+ * info->data, header at info->data + 64), so holding it keeps nothing of the channel's.
+ * Every subscriber receives inline messages whatever its publishers' limits: read the
+ * payload at info->data (or at the base that FERRY_MSG_INLINE names + info->offset).
+ */
+FERRY_API int ferry_pub_inline(ferry_pub *pub, uint32_t limit);
+/* The publisher's staging area for JS views: out[0] address, out[1] bytes, out[2] a lease
+ * for ferry_arena_unlend (the area outlives the publisher until every lease is back). */
+FERRY_API int ferry_pub_stage_lend(ferry_pub *pub, uint64_t *out);
+/* The subscriber's inline copy area, read-only (a write ends the process as ferry_fault_guard
+ * describes): out[0] address, out[1] bytes, out[2] a lease for ferry_arena_unlend. */
+FERRY_API int ferry_sub_inline_lend(ferry_sub *sub, uint64_t *out);
 
 /* Copy publish ("inline"): loan + CPU copy + publish in one call. */
 FERRY_API int ferry_pub_send(ferry_pub *pub, const void *data, uint64_t len, const void *hdr,

@@ -43,6 +43,26 @@ export function lendArena(ch: Pointer, addr: Pointer, len: number, writable: boo
   }
 }
 
+/**
+ * A new ArrayBuffer over a handle's private inline area (the publisher's
+ * staging, the subscriber's read-only copies), lent by `lend` into
+ * out[0..3) = address, bytes, lease; the lease keeps the memory until the
+ * buffer is detached or collected.
+ */
+export function lendLocal(lend: (out: BigUint64Array) => number, what: string): ArrayBuffer {
+  const out = new BigUint64Array(3);
+  check(lend(out), what);
+  const addr = Number(out[0]) as Pointer;
+  const lease = Number(out[2]) as Pointer;
+  try {
+    if (!unlend) return toArrayBuffer(addr, 0, Number(out[1]));
+    return toLeasedBuffer(addr, 0, Number(out[1]), lease, unlend);
+  } catch (e) {
+    sym.ferry_arena_unlend(addr, lease);
+    throw e;
+  }
+}
+
 /** Detach `buf` (every view over it becomes zero-length) and give its lease back now. Idempotent. */
 export function detach(buf: ArrayBuffer): void {
   if (!buf.detached) buf.transfer(0);

@@ -25,6 +25,10 @@ export const Trust = { groupWrite: 1, worldWrite: 2 } as const;
 export const ENGINE_F_DRAIN = 1;
 /** ferry_msg_info.flags: published before its payload was copied. */
 export const MSG_PIPELINED = 1;
+/** ferry_msg_info.flags: a small message; offsets are in the handle's inline area, not the arena (layout v8). */
+export const MSG_INLINE = 2;
+/** Payload + header bytes a descriptor carries inline (layout v8). */
+export const INLINE_MAX = 64;
 /** Per-message header limit, bytes. */
 export const HEADER_MAX = 4096;
 /** Channel name limit, bytes. */
@@ -50,7 +54,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["CAP_ASYNC", EngineCap.async], ["CAP_CACHE_HINTS", EngineCap.cacheHints],
   ["CAP_PROGRESS", EngineCap.progress], ["CAP_BATCH", EngineCap.batch], ["ENGINE_F_DRAIN", ENGINE_F_DRAIN],
   ["TRUST_GROUP_WRITE", Trust.groupWrite], ["TRUST_WORLD_WRITE", Trust.worldWrite],
-  ["MSG_PIPELINED", MSG_PIPELINED], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
+  ["MSG_PIPELINED", MSG_PIPELINED], ["MSG_INLINE", MSG_INLINE], ["INLINE_MAX", INLINE_MAX], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
   ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS],
   ["FAULT_EXIT", FAULT_EXIT],
 ];

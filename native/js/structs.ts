@@ -98,7 +98,7 @@ export function wordIndex<S extends Spec>(s: Struct<S>): { readonly [K in keyof 
 /** Result record of loan / publish / receive / collect; each handle owns one. */
 export const MsgInfoLayout = defineStruct("ferry_msg_info", sym.ferry_sizeof_msg_info, {
   seq: "u64", offset: "u64", length: "u64", hdrOffset: "u64", hdrLength: "u32", token: "u32",
-  dropped: "u64", status: "i32", flags: "u32",
+  dropped: "u64", status: "i32", flags: "u32", data: "u64",
 });
 
 /** Channel geometry and mapped addresses (ferry_channel_info_get). */

@@ -55,6 +55,9 @@ const table = {
   ferry_pub_unloan: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_pub_send: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_send_hint: { args: [T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.ptr], returns: T.i32 },
+  // small messages inline in the descriptor (layout v8): limit; staging area out u64[3] = addr, bytes, lease
+  ferry_pub_inline: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_pub_stage_lend: { args: [T.ptr, "buffer"], returns: T.i32 },
   // engine sends: offload / pipelined
   ferry_pub_send_engine: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.u32, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_collect: { args: [T.ptr, T.ptr], returns: T.i32 },
@@ -68,6 +71,8 @@ const table = {
   ferry_sub_try_receive: { args: [T.ptr, T.ptr], returns: T.i32 },
   ferry_sub_receive: { args: [T.ptr, T.ptr, T.u32, T.i64], returns: T.i32 },
   ferry_sub_release: { args: [T.ptr, T.u32], returns: T.i32 },
+  // the read-only inline copy area: out u64[3] = addr, bytes, lease
+  ferry_sub_inline_lend: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_sub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },
   ferry_sub_arm: { args: [T.ptr], returns: T.i32 },
   ferry_sub_wake_fd: { args: [T.ptr], returns: T.i32 },

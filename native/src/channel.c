@@ -365,6 +365,22 @@ FERRY_API int ferry_arena_lend(ferry_channel *ch, uint32_t writable, void **leas
   return 0;
 }
 
+/* Private memory lent the same way (a handle's inline areas): no list, no inert pages. */
+struct ferry__lease *ferry__lease_new(void *addr, uint64_t len) {
+  struct ferry__lease *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->addr = addr;
+  l->len = len;
+  atomic_init(&l->refs, 1); /* the handle's */
+  return l;
+}
+
+void ferry__lease_get(struct ferry__lease *l) { atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed); }
+
+void ferry__lease_put(struct ferry__lease *l) {
+  if (l) lease_put(l);
+}
+
 FERRY_API void ferry_arena_unlend(void *bytes, void *lease) {
   (void)bytes;
   if (lease) lease_put(lease);

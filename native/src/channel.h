@@ -42,4 +42,17 @@ struct ferry__reaper {
 int ferry__reap_if_due(struct ferry__reaper *r);
 void ferry__reap_slice(void *reaper); /* the same, as a wait slice hook (a lost segment ends the wait) */
 
+/*
+ * A lease on private memory a handle lends to a garbage-collected borrower
+ * (its inline areas): made with the handle's reference; ferry__lease_get per
+ * borrower, given back by ferry_arena_unlend; the last put munmaps addr.
+ */
+struct ferry__lease;
+/* Guard a read-only mapping of private memory (path: its /proc/self/maps name, e.g.
+ * "/memfd:ferry-inline") like ferry_fault_guard guards an arena: a write exits naming `name`. */
+int ferry__fault_guard_range(const void *addr, uint64_t len, const char *name, const char *path);
+struct ferry__lease *ferry__lease_new(void *addr, uint64_t len);
+void ferry__lease_get(struct ferry__lease *l);
+void ferry__lease_put(struct ferry__lease *l);
+
 #endif

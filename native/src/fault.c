@@ -31,12 +31,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
 #include "sys/error.h"
@@ -192,11 +195,9 @@ static int install(void) {
   return 0;
 }
 
-FERRY_API int ferry_fault_guard(ferry_channel *ch) {
-  if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
-  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+/* Install the handler once (mutex held): 0, or the error; *on: whether guards are recorded. */
+static int ensure_installed(bool *on) {
   int r = 0;
-  pthread_mutex_lock(&tab_mu);
   if (!atomic_load_explicit(&installed, memory_order_relaxed)) {
     const char *env = getenv("FERRY_FAULT_GUARD");
     if (env && !strcmp(env, "0")) {
@@ -205,17 +206,37 @@ FERRY_API int ferry_fault_guard(ferry_channel *ch) {
       atomic_store(&installed, 1);
     }
   }
-  if (r || atomic_load_explicit(&installed, memory_order_relaxed) < 0 || !ch->arena_ro) goto out;
-  uintptr_t lo = (uintptr_t)ch->arena_ro;
+  *on = !r && atomic_load_explicit(&installed, memory_order_relaxed) > 0;
+  return r;
+}
+
+/* A slot for range [lo, ..) of `name` (mutex held): the one already holding it, a free one, else the oldest. */
+static struct guard *slot_for(uintptr_t lo) {
   struct guard *g = NULL;
-  for (int i = 0; i < GUARDS && !g; i++)
-    if (atomic_load_explicit(&tab[i].lo, memory_order_relaxed) == lo) g = &tab[i];
-  if (g && !strcmp(g->name, ch->name)) goto out; /* already guarded */
-  /* a slot that held this range (a closed channel's, reused) or a free one, else the oldest */
   for (int i = 0; i < GUARDS && !g; i++)
     if (!atomic_load_explicit(&tab[i].lo, memory_order_relaxed)) g = &tab[i];
   if (!g) g = &tab[next_evict++ % GUARDS];
   atomic_store_explicit(&g->lo, 0, memory_order_release); /* the handler skips it while it changes */
+  return g;
+}
+
+FERRY_API int ferry_fault_guard(ferry_channel *ch) {
+  if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
+  if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
+  bool on;
+  pthread_mutex_lock(&tab_mu);
+  int r = ensure_installed(&on);
+  if (!on || !ch->arena_ro) goto out;
+  uintptr_t lo = (uintptr_t)ch->arena_ro;
+  for (int i = 0; i < GUARDS; i++)
+    if (atomic_load_explicit(&tab[i].lo, memory_order_relaxed) == lo && !strcmp(tab[i].name, ch->name)) goto out; /* already guarded */
+  struct guard *g = NULL;
+  for (int i = 0; i < GUARDS && !g; i++) /* a slot that held this range (a closed channel's, reused) */
+    if (atomic_load_explicit(&tab[i].lo, memory_order_relaxed) == lo) {
+      g = &tab[i];
+      atomic_store_explicit(&g->lo, 0, memory_order_release);
+    }
+  if (!g) g = slot_for(lo);
   struct stat st;
   if (ferry__shm_path(ch->name, g->path, sizeof g->path) != 0 || fstat(ch->fd, &st) != 0) goto out;
   memcpy(g->name, ch->name, sizeof g->name);
@@ -226,6 +247,30 @@ FERRY_API int ferry_fault_guard(ferry_channel *ch) {
   g->creator = ch->creator;
   atomic_store_explicit(&g->lo, lo, memory_order_release);
 out:
+  pthread_mutex_unlock(&tab_mu);
+  return r;
+}
+
+int ferry__fault_guard_range(const void *addr, uint64_t len, const char *name, const char *path) {
+  bool on;
+  pthread_mutex_lock(&tab_mu);
+  int r = ensure_installed(&on);
+  if (on) {
+    uintptr_t lo = (uintptr_t)addr;
+    struct guard *g = NULL;
+    for (int i = 0; i < GUARDS && !g; i++)
+      if (atomic_load_explicit(&tab[i].lo, memory_order_relaxed) == lo) {
+        g = &tab[i];
+        atomic_store_explicit(&g->lo, 0, memory_order_release);
+      }
+    if (!g) g = slot_for(lo);
+    snprintf(g->name, sizeof g->name, "%s", name);
+    snprintf(g->path, sizeof g->path, "%s", path);
+    g->hi = lo + len;
+    g->dev = g->ino = 0;
+    g->creator = 0; /* not a segment: nothing to unlink */
+    atomic_store_explicit(&g->lo, lo, memory_order_release);
+  }
   pthread_mutex_unlock(&tab_mu);
   return r;
 }

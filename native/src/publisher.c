@@ -23,6 +23,8 @@
 #include "sys/sys.h"
 #include "sys/wait.h"
 
+static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info);
+
 static inline bool pub_bad(ferry_pub *p) { return !p || p->closed || p->ch->closed; }
 
 int ferry__pub_check(ferry_pub *p) {
@@ -83,6 +85,7 @@ FERRY_API int ferry_pub_close(ferry_pub *p) {
     ferry__chan_unlock(ch);
   }
   ferry__channel_put(ch);
+  ferry__lease_put(p->stage_lease); /* unmapped once JS views of it are gone too */
   free(p);
   return 0;
 }
@@ -246,6 +249,7 @@ static int held_slot(const struct ferry_held *held, uint32_t nheld) {
 
 FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   PUB_CHECK(p);
+  if (p->inline_max && size <= p->inline_max && !p->pin_acks) return loan_inline(p, size, info);
   return ferry__pub_loan(p, size, info);
 }
 
@@ -272,6 +276,88 @@ int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   info->hdr_length = 0;
   info->token = (uint32_t)h;
   info->dropped = 0;
+  info->flags = 0;
+  info->data = (uint64_t)(uintptr_t)(ch->arena_rw + info->offset);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- inline messages (v8) */
+
+#define STAGE_BYTES ((uint64_t)FERRY_MAX_HELD * FERRY_INLINE_MAX)
+
+static int stage_map(ferry_pub *p) {
+  if (p->stage) return 0;
+  void *m = mmap(NULL, STAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED) return ferry__errno(0, "mmap(inline staging)");
+  struct ferry__lease *l = ferry__lease_new(m, STAGE_BYTES);
+  if (!l) {
+    munmap(m, STAGE_BYTES);
+    return ferry__err(FERRY_E_NOMEM, "out of memory");
+  }
+  p->stage = m;
+  p->stage_lease = l;
+  return 0;
+}
+
+FERRY_API int ferry_pub_inline(ferry_pub *p, uint32_t limit) {
+  PUB_CHECK(p);
+  if (limit > FERRY_INLINE_MAX) return ferry__err(FERRY_E_INVAL, "inline limit %u exceeds %d bytes", limit, FERRY_INLINE_MAX);
+  if (limit) {
+    int r = stage_map(p);
+    if (r) return r;
+  }
+  p->inline_max = limit;
+  return 0;
+}
+
+FERRY_API int ferry_pub_stage_lend(ferry_pub *p, uint64_t *out) {
+  PUB_CHECK(p);
+  if (!out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  int r = stage_map(p);
+  if (r) return r;
+  ferry__lease_get(p->stage_lease);
+  out[0] = (uint64_t)(uintptr_t)p->stage;
+  out[1] = STAGE_BYTES;
+  out[2] = (uint64_t)(uintptr_t)p->stage_lease;
+  return 0;
+}
+
+/* A loan of private staging memory: no lock, no shared write (nothing to give back after a crash). */
+static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
+  if (!info) info = &p->info;
+  int h = held_slot(p->held, p->nheld);
+  if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
+  p->held[h] = (struct ferry_held){.a = 0, .len = size, .b = 0, .used = PUB_HELD_INLINE};
+  p->nheld++;
+  info->seq = 0;
+  info->offset = (uint64_t)h * FERRY_INLINE_MAX;
+  info->length = size;
+  info->hdr_offset = 0;
+  info->hdr_length = 0;
+  info->token = (uint32_t)h;
+  info->dropped = 0;
+  info->flags = FERRY_MSG_INLINE;
+  info->data = (uint64_t)(uintptr_t)(p->stage + info->offset);
+  return 0;
+}
+
+int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                          ferry_msg_info *info) {
+  ferry_channel *ch = p->ch;
+  int64_t g;
+  int r = acquire(p, 0, true, &g); /* a ring slot only */
+  if (r) return r;
+  struct ferry__ring_msg m = {.pay_len = len, .hdr_len = hdr_len, .publisher = p->part, .flags = ENT_INLINE,
+                               .inl_pay = data, .inl_hdr = hdr};
+  uint64_t s = ferry__ring_publish(ch, &m);
+  ch->parts[p->part].count++;
+  ferry__chan_unlock(ch);
+  ferry__wake_published(ch);
+  if (!info) info = &p->info;
+  info->seq = s;
+  info->length = len;
+  info->hdr_length = hdr_len;
+  info->flags = FERRY_MSG_INLINE;
   return 0;
 }
 
@@ -290,6 +376,11 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   int r = loan_check(p, token);
   if (r) return r;
   ferry_channel *ch = p->ch;
+  if (p->held[token].used == PUB_HELD_INLINE) { /* private staging: nothing shared to give back */
+    p->held[token].used = 0;
+    p->nheld--;
+    return 0;
+  }
   if ((r = ferry__chan_lock_for(ch, p->timeout_ns, NULL))) return r;
   struct ferry_held hd = p->held[token];
   p->held[token].used = 0;
@@ -316,6 +407,31 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
     return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
   if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
+  if (hd.used == PUB_HELD_INLINE) {
+    const uint8_t *src = p->stage + (uint64_t)token * FERRY_INLINE_MAX;
+    if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) {
+      if ((r = ferry__publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
+      p->held[token].used = 0;
+      p->nheld--;
+      if (!info) info = &p->info;
+      info->token = token;
+      info->offset = (uint64_t)token * FERRY_INLINE_MAX;
+      info->hdr_offset = 0;
+      info->data = (uint64_t)(uintptr_t)src;
+      return 0;
+    }
+    /* too big with its header, or pinned: through the arena (the staging slot is kept until it worked) */
+    ferry_msg_info li;
+    if ((r = ferry__pub_loan(p, len, &li))) return r;
+    if (len) memcpy(ch->arena_rw + li.offset, src, len);
+    if ((r = ferry__publish(p, li.token, len, hdr, hdr_len, eflags, info))) {
+      ferry__pub_unloan(p, li.token);
+      return r;
+    }
+    p->held[token].used = 0;
+    p->nheld--;
+    return 0;
+  }
   uint64_t hn = grans(ch, hdr_len);
   uint64_t keep = grans(ch, len);
   int64_t hg;
@@ -351,6 +467,7 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   info->hdr_length = hdr_len;
   info->token = token;
   info->flags = (eflags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
+  info->data = (uint64_t)(uintptr_t)(ch->arena_rw + info->offset);
   return 0;
 }
 

@@ -22,7 +22,14 @@ struct ferry_pub {
   /* ferry_pub_pin: acks wanted per message (0: no pin) and the TTL */
   uint32_t pin_acks;
   uint64_t pin_ttl_ns;
+  /* ferry_pub_inline: payload + header bytes published inside the descriptor (0: off), and
+   * the staging area of inline loans (FERRY_INLINE_MAX bytes per held slot; held[h].used == 2) */
+  uint32_t inline_max;
+  uint8_t *stage;
+  struct ferry__lease *stage_lease;
 };
+
+#define PUB_HELD_INLINE 2u /* ferry_held.used of an inline loan (private record only) */
 
 /* 0, or FERRY_E_INVAL / FERRY_E_CLOSED with the detail set. */
 int ferry__pub_check(ferry_pub *p);
@@ -39,5 +46,9 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token);
  */
 int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
                    ferry_msg_info *info);
+
+/* Publish `len` bytes at `data` + header inline in the descriptor (len + hdr_len <= FERRY_INLINE_MAX, no pin). */
+int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                          ferry_msg_info *info);
 
 #endif

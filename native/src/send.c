@@ -38,6 +38,15 @@ FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, 
   if (len && !data) return ferry__err(FERRY_E_INVAL, "data is NULL");
   if ((r = ferry__cache_check(flags))) return r;
   if (hdr_len <= FERRY_HEADER_MAX && (r = ferry__pub_fits(p, len, hdr_len))) return r;
+  if (p->inline_max && len + hdr_len <= p->inline_max && !p->pin_acks) { /* small: straight into the descriptor */
+    if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
+    if (!info) info = &p->info;
+    info->offset = 0;
+    info->hdr_offset = 0;
+    info->token = 0;
+    info->data = 0;
+    return ferry__publish_inline(p, data, len, hdr, hdr_len, info);
+  }
   ferry_msg_info li;
   if ((r = ferry__pub_loan(p, len, &li))) return r;
   if (len) ferry_copy(p->ch->arena_rw + li.offset, data, len, flags); /* cannot fail: checked above */

@@ -8,6 +8,7 @@
  * releasing never take the channel lock (shm/ring.c).
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,13 @@ struct sub_held {
   uint32_t idx;
   bool used;
   bool pipelined;
+  bool inl; /* an inline message: its bytes are in this subscriber's copy area, no reference held */
 };
+
+/* The inline copy area: one slot per held message, payload at 0 (64-byte aligned), header at 64. */
+#define INL_SLOT (2u * FERRY_INLINE_MAX)
+#define INL_BYTES ((uint64_t)FERRY_MAX_HELD * INL_SLOT)
+#define INL_MAPS_NAME "ferry-inline"
 
 struct ferry_sub {
   ferry_msg_info info; /* results when the caller passes info == NULL (FFI: read in place) */
@@ -51,6 +58,11 @@ struct ferry_sub {
   uint64_t arm_seq, arm_len, arm_bytes;
   uint32_t nheld;
   struct sub_held held[FERRY_MAX_HELD];
+  /* inline copies: written through inl_rw, lent to JS read-only through inl_ro (one memfd
+   * mapped twice; without memfd, one private mapping for both) */
+  uint8_t *inl_rw, *inl_ro;
+  struct ferry__lease *inl_lease; /* on inl_ro */
+  bool inl_guarded;
 };
 
 static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->closed; }
@@ -68,18 +80,73 @@ static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->clos
       return ferry__err(FERRY_E_STATE, "a pin reader does not receive: use ferry_sub_take_pin");       \
   } while (0)
 
+/* The inline copy area: a memfd mapped read-write (for the copy) and read-only (for views). */
+static int inl_map(ferry_sub *s) {
+  int fd = memfd_create(INL_MAPS_NAME, MFD_CLOEXEC);
+  void *rw = MAP_FAILED, *ro = MAP_FAILED;
+  if (fd >= 0 && ftruncate(fd, (off_t)INL_BYTES) == 0) {
+    rw = mmap(NULL, INL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (rw != MAP_FAILED) ro = mmap(NULL, INL_BYTES, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  }
+  if (fd >= 0) close(fd);
+  if (ro == MAP_FAILED) { /* no memfd here: one private mapping, writable by the views (nobody else sees it) */
+    if (rw != MAP_FAILED) munmap(rw, INL_BYTES);
+    rw = ro = mmap(NULL, INL_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (rw == MAP_FAILED) return ferry__errno(0, "mmap(inline copies)");
+  }
+  struct ferry__lease *l = ferry__lease_new(ro, INL_BYTES);
+  if (!l) {
+    if (rw != ro) munmap(rw, INL_BYTES);
+    munmap(ro, INL_BYTES);
+    return ferry__err(FERRY_E_NOMEM, "out of memory");
+  }
+  s->inl_rw = rw;
+  s->inl_ro = ro;
+  s->inl_lease = l;
+  return 0;
+}
+
+static void inl_unmap(ferry_sub *s) {
+  if (s->inl_rw && s->inl_rw != s->inl_ro) munmap(s->inl_rw, INL_BYTES);
+  ferry__lease_put(s->inl_lease); /* the read-only view goes with the last JS view of it */
+  s->inl_rw = s->inl_ro = NULL;
+  s->inl_lease = NULL;
+}
+
+FERRY_API int ferry_sub_inline_lend(ferry_sub *s, uint64_t *out) {
+  SUB_CHECK(s);
+  if (!out) return ferry__err(FERRY_E_INVAL, "NULL argument");
+  if (!s->inl_guarded && s->inl_ro != s->inl_rw) {
+    int r = ferry__fault_guard_range(s->inl_ro, INL_BYTES, s->ch->name, "/memfd:" INL_MAPS_NAME);
+    if (r) return r;
+    s->inl_guarded = true;
+  }
+  ferry__lease_get(s->inl_lease);
+  out[0] = (uint64_t)(uintptr_t)s->inl_ro;
+  out[1] = INL_BYTES;
+  out[2] = (uint64_t)(uintptr_t)s->inl_lease;
+  return 0;
+}
+
 /* group NULL: a pin reader (no consumer cursor) */
 static int sub_open(ferry_channel *ch, const char *group, ferry_sub **out) {
   ferry_sub *s = calloc(1, sizeof *s);
   if (!s) return ferry__err(FERRY_E_NOMEM, "out of memory");
-  int r = ferry__chan_lock(ch);
+  int r = group ? inl_map(s) : 0; /* a pin reader never receives inline messages */
   if (r) {
+    free(s);
+    return r;
+  }
+  r = ferry__chan_lock(ch);
+  if (r) {
+    inl_unmap(s);
     free(s);
     return r;
   }
   r = ferry__member_join(ch, PART_SUB, group, &s->part, &s->consumer);
   ferry__chan_unlock(ch);
   if (r) {
+    inl_unmap(s);
     free(s);
     return r;
   }
@@ -127,6 +194,7 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
     ferry__chan_unlock(ch);
   }
   ferry__channel_put(ch);
+  inl_unmap(s);
   free(s);
   return 0;
 }
@@ -164,9 +232,18 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   struct ferry_part *part = &ch->parts[s->part];
   if (s->nheld >= FERRY_MAX_HELD)
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
+  int h = -1;
+  for (int i = 0; i < FERRY_MAX_HELD; i++)
+    if (!s->held[i].used) {
+      h = i;
+      break;
+    }
+  if (h < 0) return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+  uint8_t *slot = s->inl_rw + (uint64_t)h * INL_SLOT;
   struct ferry__claim c;
   struct ferry_entry *e;
-  if (ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e) == FERRY_E_AGAIN) {
+  int cr = ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e, slot);
+  if (cr == FERRY_E_AGAIN) {
     /* a poll-only subscriber must still notice dead publishers: look at the
      * clock every 16 misses, reap at most every FERRY__SLICE_NS */
     if ((++s->polls & 15) == 0) ferry__reap_if_due(&s->reaper);
@@ -174,20 +251,27 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
     /* The end only if nothing is left: the miss above may predate the last
      * publisher's final messages and its close, so look once more now that
      * its close (and so everything it published) is visible. */
-    if (ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e) == FERRY_E_AGAIN) return eos(ch);
+    if ((cr = ferry__ring_claim(ch, &ch->cons[s->consumer], &part->pending, &c, &e, slot)) == FERRY_E_AGAIN)
+      return eos(ch);
+  }
+  if (cr < 0) return cr; /* a hostile inline descriptor: skipped */
+  if (cr == 1) { /* inline: copied out, no reference held, nothing shared to record */
+    part->count++;
+    s->held[h] = (struct sub_held){.seq = c.seq, .len = c.pay_len, .idx = c.idx, .used = true, .inl = true};
+    s->nheld++;
+    info->seq = c.seq;
+    info->offset = (uint64_t)h * INL_SLOT;
+    info->length = c.pay_len;
+    info->hdr_offset = c.hdr_len ? info->offset + FERRY_INLINE_MAX : 0;
+    info->hdr_length = c.hdr_len;
+    info->token = (uint32_t)h;
+    info->dropped = atomic_load_explicit(&ch->cons[s->consumer].dropped, memory_order_relaxed);
+    info->status = 0;
+    info->flags = FERRY_MSG_INLINE;
+    info->data = (uint64_t)(uintptr_t)(s->inl_ro + info->offset);
+    return 0;
   }
   /* claimed; part->pending marks it until the record below exists (a crash in between is repaired) */
-  int h = -1;
-  for (int i = 0; i < FERRY_MAX_HELD; i++)
-    if (!s->held[i].used) {
-      h = i;
-      break;
-    }
-  if (h < 0) { /* cannot happen unless the record was corrupted */
-    ferry__ring_unref(ch, e);
-    atomic_store_explicit(&part->pending, 0, memory_order_release);
-    return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
-  }
   part->held[h] = (struct ferry_held){.a = c.seq, .b = c.idx, .used = 1}; /* for the reaper, should we crash */
   atomic_store_explicit(&part->pending, 0, memory_order_release);
   part->count++;
@@ -210,6 +294,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   info->dropped = atomic_load_explicit(&ch->cons[s->consumer].dropped, memory_order_relaxed);
   info->status = 0;
   info->flags = (c.flags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
+  info->data = (uint64_t)(uintptr_t)(ch->arena_ro + c.pay_off);
   return 0;
 }
 
@@ -262,6 +347,11 @@ FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   struct sub_held hd;
   int r = held_entry(s, token, &hd);
   if (r) return r;
+  if (hd.inl) { /* a private copy: nothing shared to give back */
+    s->held[token].used = false;
+    s->nheld--;
+    return 0;
+  }
   struct ferry_part *part = &s->ch->parts[s->part];
   /* in flight from here until the reference is gone (a crash in between is repaired) */
   atomic_store_explicit(&part->pending, hd.seq + 1, memory_order_relaxed);
@@ -333,6 +423,7 @@ FERRY_API int ferry_sub_take_pin(ferry_sub *s, uint64_t seq, uint64_t generation
   info->dropped = 0;
   info->status = 0;
   info->flags = (c.flags & ENT_PIPELINED) ? FERRY_MSG_PIPELINED : 0;
+  info->data = (uint64_t)(uintptr_t)(ch->arena_ro + c.pay_off);
   return 0;
 }
 

@@ -15,7 +15,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 7u
+#define FERRY_LAYOUT_VERSION 8u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -142,6 +142,8 @@ enum {
   ENT_PUBREF = 4u,    /* the publisher still holds its reference (pipelined; atomic clear) */
   ENT_HIST = 8u,      /* the channel holds a history reference on it (history > 0; cleared under the lock) */
   ENT_PIN = 16u,      /* the channel holds a pin reference on it until remote acks / TTL / publisher death (v7; atomic clear) */
+  ENT_INLINE = 32u,   /* payload (and header) in the descriptor's second line, no arena space; consumers hold no
+                       * reference on it: their cursors protect it (v8, shm/ring.c) */
 };
 
 /*
@@ -174,7 +176,15 @@ struct ferry_mirror {
   _Atomic uint32_t waiters;
 };
 
-/* One descriptor: one cache line. Granule indexes fit 32 bits (arena <= 2^32 granules). */
+/*
+ * One descriptor: two cache lines, 128-byte aligned (an adjacent-line pair).
+ * The first holds the descriptor, the second the bytes of an inline message
+ * (ENT_INLINE, v8): payload at 0, header right after it, pay_len + hdr_len <=
+ * FERRY_INLINE_MAX; written and read as relaxed 64-bit atomic words (a
+ * claimer may read them while a publisher reuses the slot: it then loses its
+ * cursor CAS and discards what it read). Granule indexes fit 32 bits (arena
+ * <= 2^32 granules).
+ */
 struct ferry_entry {
   _Atomic uint64_t seq; /* s + 1 once message s is published in this slot */
   _Atomic uint32_t refs;
@@ -187,9 +197,11 @@ struct ferry_entry {
   uint32_t hdr_ngran;
   uint32_t hdr_len;
   uint32_t publisher; /* participant slot */
-};
+  _Alignas(64) _Atomic uint64_t inl[FERRY_INLINE_MAX / 8]; /* ENT_INLINE: the message's bytes */
+} __attribute__((aligned(128)));
 
-_Static_assert(sizeof(struct ferry_entry) == 64, "entry must be one cache line");
+_Static_assert(sizeof(struct ferry_entry) == 128, "entry must be one adjacent cache-line pair");
+_Static_assert(FERRY_INLINE_MAX == 64, "the inline bytes fill the descriptor's second line");
 
 /* ---- the process-local handle of a mapped channel ---- */
 

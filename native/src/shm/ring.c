@@ -38,6 +38,17 @@
  *    reference, so a process killed between the claim CAS and recording the
  *    claim, or between dropping the record and the reference, leaves a state
  *    shm/members.c can prove orphaned and repair.
+ *  - Inline messages (v8, ENT_INLINE): a plain message whose payload and
+ *    header fit FERRY_INLINE_MAX bytes travels in the descriptor's second
+ *    line. Consumers hold no reference on it: refs counts only the history's.
+ *    A consumer reads the bytes after seeing the seq and before its cursor
+ *    CAS, and keeps them only if the CAS succeeds; a publisher reclaims an
+ *    inline descriptor only once refs is 0 and every active consumer's
+ *    cursor is past it (ferry__ring_low_cursor, lock held), so a successful
+ *    CAS proves the bytes were stable while they were read (cursors only
+ *    grow). No reference moves at claim or release: a consumer killed
+ *    anywhere leaves nothing to repair, and receiving touches only the
+ *    descriptor pair (read) and the consumer's own cursor line.
  *  - Hostile peers: every loop over shared state runs over a window read
  *    once and clamped to the ring (ferry__ring_window), and every CAS retry
  *    loop is bounded, so a bad write costs a bounded error, never a spin.
@@ -48,6 +59,8 @@
 #include "sys/error.h"
 #include "sys/sys.h"
 #include "sys/wait.h"
+
+#include <string.h>
 
 /* CAS retries on a word a peer may keep changing: past this many, give up (the caller's state stays consistent). */
 #define CAS_TRIES 4096
@@ -82,15 +95,34 @@ void ferry__ring_window(ferry_channel *ch, uint64_t *head, uint64_t *tail) {
   *tail = t;
 }
 
+uint64_t ferry__ring_low_cursor(ferry_channel *ch, uint64_t head, uint64_t tail) {
+  uint64_t low = tail;
+  for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
+    struct ferry_consumer *kc = &ch->cons[k];
+    if (kc->state != CONS_ACTIVE) continue;
+    uint64_t cur = atomic_load(&kc->cursor); /* seq_cst: pairs with the claim's CAS and the space wake */
+    if (cur >= head && cur < low) low = cur;
+  }
+  return low;
+}
+
+/* Is e (message s) still wanted by a consumer that has not claimed it? Only inline descriptors ask. */
+static inline bool inline_wanted(ferry_channel *ch, struct ferry_entry *e, uint64_t s, uint64_t head, uint64_t tail,
+                                 uint64_t *low) {
+  if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_INLINE)) return false;
+  if (*low == UINT64_MAX) *low = ferry__ring_low_cursor(ch, head, tail);
+  return s >= *low;
+}
+
 void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
   uint64_t head, tail;
   ferry__ring_window(ch, &head, &tail);
-  uint64_t h = head;
+  uint64_t h = head, low = UINT64_MAX;
   while (h < tail) { /* at most ring_slots steps */
     struct ferry_entry *e = &ch->ring[h & ch->ring_mask];
     if (atomic_load(&e->seq) != h + 1) {
       __atomic_fetch_or(&e->flags, ENT_RECLAIMED, __ATOMIC_RELAXED); /* never published (crashed publisher): skip */
-    } else if (atomic_load(&e->refs) != 0) {
+    } else if (atomic_load(&e->refs) != 0 || inline_wanted(ch, e, h, head, tail, &low)) {
       break;
     } else {
       ferry__ring_entry_free(ch, e);
@@ -102,7 +134,8 @@ void ferry__ring_reclaim(ferry_channel *ch, bool sweep) {
   /* out-of-order releases (groups, slow readers): free every released descriptor */
   for (uint64_t s = h; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-    if (atomic_load(&e->seq) == s + 1 && atomic_load(&e->refs) == 0) ferry__ring_entry_free(ch, e);
+    if (atomic_load(&e->seq) == s + 1 && atomic_load(&e->refs) == 0 && !inline_wanted(ch, e, s, head, tail, &low))
+      ferry__ring_entry_free(ch, e);
   }
 }
 
@@ -135,18 +168,22 @@ uint64_t ferry__ring_hist_start(ferry_channel *ch) {
   if (!ch->history) return tail;
   uint64_t low = hist_low(ch, head, tail), s = tail;
   while (s > low && in_history(ch, s - 1)) s--; /* at most k steps; stops at the first gap */
-  for (uint64_t q = s; q < tail; q++) /* this consumer's own reference, as if it had been there at publish */
-    atomic_fetch_add_explicit(&ch->ring[q & ch->ring_mask].refs, 1, memory_order_relaxed);
+  for (uint64_t q = s; q < tail; q++) { /* this consumer's own reference, as if it had been there at publish */
+    struct ferry_entry *e = &ch->ring[q & ch->ring_mask];
+    if (!(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_INLINE)) /* an inline one: the cursor protects it */
+      atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+  }
   return s;
 }
 
 bool ferry__ring_hist_trim(ferry_channel *ch, bool head_only) {
   uint64_t head, tail;
   ferry__ring_window(ch, &head, &tail);
-  uint64_t end = head_only && tail > head ? head + 1 : tail;
+  uint64_t end = head_only && tail > head ? head + 1 : tail, low = UINT64_MAX;
   for (uint64_t s = head; s < end; s++) { /* at most ring_slots steps */
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-    if (!in_history(ch, s) || atomic_load(&e->refs) != 1) continue; /* a reader still needs it: dropping frees nothing */
+    if (!in_history(ch, s) || atomic_load(&e->refs) != 1 || inline_wanted(ch, e, s, head, tail, &low))
+      continue; /* a reader still needs it: dropping frees nothing */
     if (!hist_drop(ch, e)) continue;
     if (atomic_load(&e->refs) != 0) continue; /* a peer raced us: it is not free after all */
     ferry__ring_reclaim(ch, true);
@@ -191,7 +228,9 @@ bool ferry__ring_drop_oldest(ferry_channel *ch) {
   ferry__ring_window(ch, &head, &tail);
   for (uint64_t s = head; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-    if (atomic_load(&e->seq) != s + 1 || atomic_load(&e->refs) == 0) continue;
+    if (atomic_load(&e->seq) != s + 1) continue;
+    bool inl = (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_INLINE) != 0;
+    if (atomic_load(&e->refs) == 0 && !(inl && ferry__ring_low_cursor(ch, head, tail) <= s)) continue;
     for (uint32_t k = 0; k < FERRY_MAX_CONSUMERS; k++) {
       struct ferry_consumer *kc = &ch->cons[k];
       if (kc->state != CONS_ACTIVE) continue;
@@ -199,12 +238,12 @@ bool ferry__ring_drop_oldest(ferry_channel *ch) {
       if (atomic_compare_exchange_strong(&kc->cursor, &cur, s + 1)) {
         atomic_fetch_add(&kc->dropped, 1);
         c->dropped++;
-        ferry__ring_unref(ch, e);
+        if (!inl) ferry__ring_unref(ch, e); /* an inline message: no reference, the cursor was it */
       }
     }
     /* every consumer skipped it: the history's reference goes too when it is the last one */
     if (ch->history && atomic_load(&e->refs) == 1) hist_drop(ch, e);
-    if (atomic_load(&e->refs) == 0) {
+    if (atomic_load(&e->refs) == 0 && !(inl && ferry__ring_low_cursor(ch, head, tail) <= s)) {
       ferry__ring_reclaim(ch, true);
       return true;
     }
@@ -218,7 +257,8 @@ void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k) {
   if (cur > tail || tail - cur > ch->ring_slots) return; /* corrupt cursor: leak rather than double free */
   for (uint64_t s = cur; s < tail; s++) {
     struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-    if (atomic_load(&e->seq) == s + 1) ferry__ring_unref(ch, e);
+    if (atomic_load(&e->seq) == s + 1 && !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & ENT_INLINE))
+      ferry__ring_unref(ch, e);
   }
 }
 
@@ -343,6 +383,15 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   e->hdr_ngran = m->hdr_ngran;
   e->publisher = m->publisher;
   uint32_t k = ch->history;
+  bool inl = (m->flags & ENT_INLINE) != 0;
+  if (inl) { /* the bytes, as relaxed words (a late claimer of the previous message may still read them) */
+    uint64_t w[FERRY_INLINE_MAX / 8] = {0};
+    uint64_t n = m->pay_len + m->hdr_len; /* <= FERRY_INLINE_MAX: the caller checked */
+    if (m->pay_len) memcpy(w, m->inl_pay, m->pay_len);
+    if (m->hdr_len) memcpy((uint8_t *)w + m->pay_len, m->inl_hdr, m->hdr_len);
+    (void)n;
+    for (int j = 0; j < FERRY_INLINE_MAX / 8; j++) atomic_store_explicit(&e->inl[j], w[j], memory_order_relaxed); /* unrolled */
+  }
   __atomic_store_n(&e->flags, m->flags | (k ? ENT_HIST : 0), __ATOMIC_RELAXED);
   uint32_t pin = (m->flags & ENT_PIN) ? 1 : 0;
   if (pin) {
@@ -355,7 +404,8 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
   atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
   uint32_t refs = c->n_consumers_active;
-  atomic_store_explicit(&e->refs, refs + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0) + pin, memory_order_relaxed);
+  atomic_store_explicit(&e->refs, (inl ? 0 : refs) + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0) + pin,
+                        memory_order_relaxed);
   atomic_store_explicit(&e->seq, s + 1, memory_order_release); /* visible from here */
   c->tail = s + 1;
   c->published++;
@@ -378,17 +428,48 @@ bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k) {
   return atomic_load_explicit(&e->seq, memory_order_acquire) == cur + 1;
 }
 
+/* Claim an inline message read at cursor `cur` (see the header comment): 1, FERRY_E_CORRUPT, or 0 (lost the CAS). */
+static int claim_inline(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
+                        struct ferry_entry *e, uint64_t cur, uint8_t *dst) {
+  uint64_t len = c->pay_len, hl = c->hdr_len;
+  bool bad = len > FERRY_INLINE_MAX || hl > FERRY_INLINE_MAX - len; /* hostile: never copy past the line */
+  uint64_t w[FERRY_INLINE_MAX / 8];
+  for (int j = 0; j < FERRY_INLINE_MAX / 8; j++) w[j] = atomic_load_explicit(&e->inl[j], memory_order_relaxed); /* unrolled */
+  /* seq_cst: the words above are read before it, and a publisher short of space that counted itself
+   * a space waiter either sees the new cursor or is woken (ferry__wake_space below) */
+  if (!atomic_compare_exchange_strong(&k->cursor, &cur, cur + 1)) return 0;
+  if (atomic_load_explicit(pending, memory_order_relaxed)) atomic_store_explicit(pending, 0, memory_order_release);
+  c->seq = cur;
+  c->idx = (uint32_t)(cur & ch->ring_mask);
+  ferry__wake_space(ch); /* a publisher waiting for a ring slot may reclaim this one now */
+  if (bad)
+    return ferry__err(FERRY_E_CORRUPT, "inline message %llu claims %llu + %llu bytes (at most %d): skipped",
+                      (unsigned long long)cur, (unsigned long long)len, (unsigned long long)hl, FERRY_INLINE_MAX);
+  if (len) memcpy(dst, w, len);
+  if (hl) memcpy(dst + FERRY_INLINE_MAX, (const uint8_t *)w + len, hl);
+  return 1;
+}
+
 int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
-                     struct ferry_entry **out) {
+                     struct ferry_entry **out, uint8_t *inl_dst) {
   for (int i = 0; i < CAS_TRIES; i++) {
     uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
     struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
+    /* a spinning receiver asks for both lines of the pair each poll, so the publish's two lines
+     * travel together instead of one after the other (the inline bytes after the seq) */
+    __builtin_prefetch(&e->inl[0]);
     if (atomic_load_explicit(&e->seq, memory_order_acquire) != cur + 1) break;
     c->pay_off = e->pay_gran;
     c->pay_len = e->pay_len;
     c->hdr_off = e->hdr_gran;
     c->hdr_len = e->hdr_len;
     c->flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+    if (c->flags & ENT_INLINE) {
+      int r = claim_inline(ch, k, pending, c, e, cur, inl_dst);
+      if (r == 0) continue; /* another group member (or drop-oldest) took it */
+      *out = e;
+      return r;
+    }
     /* the intent goes first: the CAS (release) publishes it with the claim */
     atomic_store_explicit(pending, cur + 1, memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&k->cursor, &cur, cur + 1, memory_order_acq_rel, memory_order_relaxed)) {
@@ -403,6 +484,8 @@ int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint6
 }
 
 int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
+  if (c->flags & ENT_INLINE)
+    return ferry__err(FERRY_E_CORRUPT, "message %llu is inline where a referenced one was expected", (unsigned long long)c->seq);
   uint64_t asz = ch->arena_size, pg = c->pay_off, hg = c->hdr_off, hl = c->hdr_len;
   if (pg >= ch->nbits || c->pay_len > asz - pg * ch->granule || hl > FERRY_HEADER_MAX ||
       (hl && (hg >= ch->nbits || hl > asz - hg * ch->granule)))

@@ -14,7 +14,8 @@ struct ferry__ring_msg {
   uint32_t pay_ngran;
   uint32_t hdr_gran, hdr_ngran, hdr_len;
   uint32_t publisher; /* participant slot */
-  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message, ENT_PIN for a pinned one */
+  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message, ENT_PIN for a pinned one, ENT_INLINE */
+  const void *inl_pay, *inl_hdr; /* ENT_INLINE: pay_len + hdr_len <= FERRY_INLINE_MAX bytes to copy into the descriptor */
   uint32_t pin_acks;  /* ENT_PIN: acknowledgements wanted */
   uint64_t pin_deadline; /* ENT_PIN: ferry__now_ns() deadline */
 };
@@ -40,6 +41,9 @@ void ferry__ring_window(ferry_channel *ch, uint64_t *head, uint64_t *tail);
 void ferry__ring_entry_free(ferry_channel *ch, struct ferry_entry *e);
 /* drop-oldest: skip the oldest unclaimed messages for every consumer until one descriptor is free. */
 bool ferry__ring_drop_oldest(ferry_channel *ch);
+/* The lowest cursor of an active consumer in [head, tail] (one outside is a peer's scribble and
+ * ignored), or tail: inline descriptors at or above it are still wanted (lock held). */
+uint64_t ferry__ring_low_cursor(ferry_channel *ch, uint64_t head, uint64_t tail);
 /* Give back every message consumer k will never claim (it leaves). */
 void ferry__ring_drop_pending(ferry_channel *ch, struct ferry_consumer *k);
 
@@ -78,10 +82,15 @@ int64_t ferry__ring_pin_count(ferry_channel *ch);
  * Claim consumer k's next message: 0 (claim filled, unvalidated), or FERRY_E_AGAIN when none.
  * `pending` (the caller's participant word) holds seq + 1 from before the claim CAS: the caller
  * records the claim in its held list and then clears it with a release store.
+ * An inline message (ENT_INLINE) is copied out before the CAS and taken without a reference
+ * (consumer cursors protect inline descriptors): 1, its payload at inl_dst and its header at
+ * inl_dst + 64 (128 bytes there), `pending` left 0; FERRY_E_CORRUPT (claimed, so skipped) when
+ * its lengths exceed FERRY_INLINE_MAX.
  */
 int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
-                      struct ferry_entry **e);
-/* Hostile-input check of a claim: every offset and length inside the arena; converts granules to bytes. */
+                      struct ferry_entry **e, uint8_t *inl_dst);
+/* Hostile-input check of a claim: every offset and length inside the arena; converts granules to bytes
+ * (FERRY_E_CORRUPT for an ENT_INLINE descriptor: those are claimed by ferry__ring_claim only). */
 int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c);
 /* Is consumer k's next message published? */
 bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k);

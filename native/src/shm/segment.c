@@ -91,8 +91,8 @@ void ferry__seg_layout(struct ferry_seg_hdr *h, uint64_t capacity, uint32_t slot
   h->consumers_off = off;
   off = FERRY__ALIGN_UP(off + FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer), FERRY_CACHELINE);
   h->parts_off = off;
-  off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), FERRY_CACHELINE);
-  h->ring_off = off;
+  off = FERRY__ALIGN_UP(off + FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part), _Alignof(struct ferry_entry));
+  h->ring_off = off; /* v8: 128-byte aligned, so each descriptor is one adjacent-line pair */
   off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_entry), FERRY_CACHELINE);
   h->pins_off = off;
   off = FERRY__ALIGN_UP(off + (uint64_t)slots * sizeof(struct ferry_pin), FERRY_CACHELINE);
@@ -191,7 +191,7 @@ int ferry__seg_validate(const struct ferry_seg_hdr *h, uint64_t file_size) {
   if (h->ctrl_off != FERRY_PAGE || h->consumers_off < h->ctrl_off + sizeof(struct ferry_ctrl) ||
       h->parts_off < h->consumers_off + (uint64_t)FERRY_MAX_CONSUMERS * sizeof(struct ferry_consumer) ||
       h->ring_off < h->parts_off + (uint64_t)FERRY_MAX_PARTICIPANTS * sizeof(struct ferry_part) ||
-      h->ring_off % FERRY_CACHELINE ||
+      h->ring_off % _Alignof(struct ferry_entry) ||
       h->pins_off < h->ring_off + (uint64_t)h->ring_slots * sizeof(struct ferry_entry) || h->pins_off % FERRY_CACHELINE ||
       h->bitmap_off < h->pins_off + (uint64_t)h->ring_slots * sizeof(struct ferry_pin) ||
       h->bitmap_off % 8 || h->arena_off < h->bitmap_off + nwords * 8 || h->arena_off % FERRY_PAGE ||
@@ -357,7 +357,11 @@ static int seg_in_use(int fd, const struct stat *st) {
   if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < FERRY_PAGE) return 0;
   struct ferry_seg_hdr h;
   if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return 0;
-  if (ferry__seg_validate(&h, (uint64_t)st->st_size) != 0) return 0;
+  int v = ferry__seg_validate(&h, (uint64_t)st->st_size);
+  /* another layout version (an older or newer libferry beside this one): its participant table
+   * may lie elsewhere, so it is not ours to judge; never remove it (as `ferry gc` does) */
+  if (v == FERRY_E_VERSION) return 1;
+  if (v != 0) return 0;
   if (ferry__alive(h.creator_pid, h.creator_start)) return 1;
   size_t len = (size_t)h.ring_off;
   uint8_t *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);

@@ -6,7 +6,8 @@
  */
 import { ptr, type Pointer } from "bun:ffi";
 import {
-  Backpressure, Errno, FerryError, check, closedError, completionRecord, cstr, engineByName, fail, lib, pinArena, type Engine,
+  Backpressure, Errno, FerryError, INLINE_MAX, MSG_INLINE, check, closedError, completionRecord, cstr, engineByName, fail, lendLocal,
+  lib, pinArena, type Engine,
 } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
@@ -97,6 +98,8 @@ export class Publisher extends ChannelMember {
   readonly #policy: SendPolicy | null;
   #splitting = false;
   #arena: Views;
+  /** inline loans (payloads of at most INLINE_MAX bytes): this publisher's private staging memory */
+  #stage: Views | null = null;
   #info: Info;
   #sends: EngineSends;
 
@@ -119,6 +122,8 @@ export class Publisher extends ChannelMember {
     this.engine = opts.engine ?? "sw";
     this.#policy = policy;
     this.#info = new Info(sym.ferry_pub_info(handle) as Pointer | null);
+    // small messages travel inside the descriptor (docs/channel.md "Small messages")
+    check(sym.ferry_pub_inline(handle, INLINE_MAX), `publisher on "${channel.name}"`);
     // this publisher's own buffer over the read-write arena: detached when it closes
     this.#arena = new Views(() => this.own(channel.lendRW(handle)));
     this.#sends = new EngineSends(handle, this.#info);
@@ -145,7 +150,13 @@ export class Publisher extends ChannelMember {
     const info = this.#info;
     const rc = sym.ferry_pub_loan(h, size, null);
     if (rc < 0) throw fail(rc, "loan");
-    return new Loan(this, info.token, this.#arena.get(info.offset, size));
+    const views = (info.flags & MSG_INLINE) !== 0 ? this.#stageViews() : this.#arena;
+    return new Loan(this, info.token, views.get(info.offset, size));
+  }
+
+  /** The staging area's views, lent on first use and detached when this publisher closes. */
+  #stageViews(): Views {
+    return (this.#stage ??= new Views(() => this.own(lendLocal((out) => sym.ferry_pub_stage_lend(this.handle, out), "loan"))));
   }
 
   /**

@@ -1,6 +1,6 @@
 /** Subscriber: receives messages of one channel handle (broadcast, or one member of a worker group). */
 import type { Pointer } from "bun:ffi";
-import { Errno, FerryError, Wait, check, closedError, cstr, fail, lib } from "@ferry/native";
+import { Errno, FerryError, MSG_INLINE, Wait, check, closedError, cstr, fail, lendLocal, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
@@ -25,6 +25,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   /** subscribe({ verify }): checksums checked at receive (see SubscribeOptions). */
   readonly verify: boolean | "required";
   #arena: Views;
+  /** inline messages: this subscriber's private read-only copies (lent on first use) */
+  #inline: Views | null = null;
   #info: Info;
   /** receive(): publishers write to this socket (see waker.ts) */
   #directWaker: SocketWaker | null = null;
@@ -54,6 +56,10 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     return "subscriber";
   }
 
+  #inlineViews(): Views {
+    return (this.#inline ??= new Views(() => this.own(lendLocal((out) => sym.ferry_sub_inline_lend(this.handle, out), "receive"))));
+  }
+
   /**
    * Take the next message if one is there; never blocks. Returns null when
    * none is; throws FerryError FERRY_E_EOF / FERRY_E_PEERDEAD at end of stream.
@@ -66,7 +72,9 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   }
 
   #message(): Message {
-    const m = new Message(this, this.#arena, this.#info);
+    const info = this.#info;
+    const views = (info.flags & MSG_INLINE) !== 0 ? this.#inlineViews() : this.#arena;
+    const m = new Message(this, views, info);
     if (this.verify) m.checkOnReceive(this.verify === "required");
     return m;
   }

@@ -27,8 +27,8 @@ const HDR = {
   magic: 0, layoutVersion: 8, hdrSize: 12, segmentSize: 16, ctrlOff: 24, consumersOff: 32, partsOff: 40,
   ringOff: 48, bitmapOff: 56, arenaOff: 64, arenaSize: 72, granule: 80, ringSlots: 88, checksum: 200,
 } as const;
-/* ---- one ring descriptor (struct ferry_entry, 64 bytes) ---- */
-const ENT = { seq: 0, refs: 8, flags: 12, payLen: 16, progress: 24, payGran: 40, hdrGran: 48, hdrLen: 56, size: 64 } as const;
+/* ---- one ring descriptor (struct ferry_entry, 128 bytes since layout v8: the second line carries inline bytes) ---- */
+const ENT = { seq: 0, refs: 8, flags: 12, payLen: 16, progress: 24, payGran: 40, hdrGran: 48, hdrLen: 56, inline: 64, size: 128 } as const;
 
 function readAt(name: string, pos: number, len: number): DataView {
   const fd = openSync(shmPath(name), "r");
@@ -329,14 +329,19 @@ describe("hostile or foreign segments", () => {
       const sub = spawnPeer("probe-sub.ts", { name }, 30_000);
       await sub.waitFor("ready");
       const pub = ch.publisher();
-      const patches: [string, number, Uint8Array][] = [
-        ["payload offset (granule) huge", ENT.payGran, u32le(0xffff_ffff)],
-        ["payload offset just past the arena", ENT.payGran, u32le(ch.capacity / ch.granule)],
-        ["payload length huge", ENT.payLen, u64le(0xffff_ffff_ffffn)],
-        ["header length > 4 KiB", ENT.hdrLen, u32le(1 << 20)],
+      // [what, field, bytes, payload size]: 64 B + a header go through the arena; 8 B + a header are
+      // inline (in the descriptor, layout v8), where a length past the 64-byte line must never be copied
+      const patches: [string, number, Uint8Array, number][] = [
+        ["payload offset (granule) huge", ENT.payGran, u32le(0xffff_ffff), 64],
+        ["payload offset just past the arena", ENT.payGran, u32le(ch.capacity / ch.granule), 64],
+        ["payload length huge", ENT.payLen, u64le(0xffff_ffff_ffffn), 64],
+        ["header length > 4 KiB", ENT.hdrLen, u32le(1 << 20), 64],
+        ["inline payload length past the line", ENT.payLen, u64le(65n), 8],
+        ["inline payload + header past the line", ENT.hdrLen, u32le(57), 8],
+        ["inline payload length huge", ENT.payLen, u64le(0xffff_ffff_ffffn), 8],
       ];
       for (let i = 0; i < patches.length; i++) {
-        const seq = pub.sendSync(new Uint8Array(64).fill(i + 1), { header: { i } });
+        const seq = pub.sendSync(new Uint8Array(patches[i]![3]).fill(i + 1), { header: { i } });
         expect(seq).toBe(i);
         const pos = descriptorPos(name, seq);
         // sanity: this really is message `seq`'s descriptor (seq field holds seq + 1)

@@ -24,14 +24,16 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-for (const how of ["bytes", "view"] as const) {
-  test(`a subscriber process writing msg.${how === "bytes" ? "bytes[0]" : "view(Float32Array)[0]"}: clear message, exit ${FAULT_EXIT}, reaped, space reclaimed`, async () => {
+// 4096 B: the payload is in the arena; 16 B: a small message, copied at receive into the subscriber's
+// private copy area, which JS sees through a read-only mapping guarded the same way
+for (const [how, size] of [["bytes", 4096], ["view", 4096], ["bytes", 16], ["view", 16]] as const) {
+  test(`a subscriber process writing msg.${how === "bytes" ? "bytes[0]" : "view(Float32Array)[0]"} (${size} B${size <= 64 ? ", inline" : ""}): clear message, exit ${FAULT_EXIT}, reaped, space reclaimed`, async () => {
     const name = uniqueName("rowrite");
     using ch = Channel.create(name, { capacity: 256 * 1024 });
     using pub = ch.publisher();
     const w = spawnPeer("ro-writer.ts", { name, how }, 30_000);
     await w.waitFor("ready");
-    pub.sendSync(new Uint8Array(4096).fill(7));
+    pub.sendSync(new Uint8Array(size).fill(7));
     expect(await w.exited).toBe(FAULT_EXIT);
     expect(w.msgs.some((m) => m.event === "got")).toBe(true);
     expect(w.msgs.some((m) => m.event === "survived")).toBe(false);

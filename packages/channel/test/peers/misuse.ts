@@ -134,11 +134,12 @@ switch (cfg.case) {
     const ch = Channel.create(name, { capacity: MiB });
     const pub = ch.publisher();
     const sub = ch.subscribe();
-    pub.sendSync(new Uint8Array(64).fill(0xcd));
+    // over 64 bytes: in the arena (smaller messages travel inline, in private memory)
+    pub.sendSync(new Uint8Array(256).fill(0xcd));
     const msg = sub.tryReceive()!;
     const at = msg.bytes.byteOffset;
     let ro: ArrayBuffer | null = (msg.bytes.buffer as ArrayBuffer).transfer(); // the program owns the read-only arena buffer now
-    const loan = pub.loan(64);
+    const loan = pub.loan(256);
     let rw: ArrayBuffer | null = (loan.bytes.buffer as ArrayBuffer).transfer(); // and the read-write one
     const roAddr = ptr(new Uint8Array(ro!));
     const rwAddr = ptr(new Uint8Array(rw!));
