@@ -28,8 +28,8 @@
  * wait for a model's reply, default 120) --ns NAME (the gateway's name).
  */
 import { parseArgs } from "node:util";
-import { PREFIX_RE } from "./mqtransport";
 import { MiB, runBusModel, runFront, runIpcModel, runIpcWorker, runModel, runWorker, type BusOptions } from "./server";
+import { BUS_PREFIX_RE } from "./transport";
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
@@ -80,7 +80,7 @@ if (v.bus) {
     console.error(`--bus ${v.bus}: nats://HOST:PORT or redis://HOST:PORT`);
     process.exit(2);
   }
-  if (!PREFIX_RE.test(v.stream!)) {
+  if (!BUS_PREFIX_RE.test(v.stream!)) {
     console.error(`--stream ${v.stream}: 1-32 of A-Z a-z 0-9 _ -`);
     process.exit(2);
   }

@@ -23,12 +23,11 @@
  */
 import { connect, type Bus, type Consumer, type Message, type Producer } from "@ferry/mq";
 import type { TensorMeta } from "./models";
-import { now, type ModelHandler, type ModelLink, type ModelReply, type ModelServer, type Sent } from "./transport";
+import { BUS_PREFIX_RE, now, type ModelHandler, type ModelLink, type ModelReply, type ModelServer, type Sent } from "./transport";
 
 export const MODEL_GROUP = "model";
 export const tensorStream = (prefix: string) => `${prefix}-tensors`;
-/** A stream prefix: the names @ferry/mq takes (A-Z a-z 0-9 _ -), short enough for "-r" and 12 hex digits after it. */
-export const PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
+const PREFIX_RE = BUS_PREFIX_RE;
 const REPLY_RE = /^[A-Za-z0-9_-]{1,48}$/;
 
 /** What travels in the tensor message's header. */
@@ -51,8 +50,9 @@ function f32(bytes: Uint8Array): Float32Array {
 
 export { connect };
 
-/** No model answered in time (the worker answers 504). */
+/** No model answered in time (the worker answers with its status, 504). */
 export class NoModel extends Error {
+  override name = "NoModel";
   readonly status = 504;
 }
 
@@ -149,13 +149,23 @@ export async function mqServer(bus: Bus, o: { prefix: string; inflight?: number;
   const inflight = Math.max(1, o.inflight ?? 2);
   const sub = bus.consumer(tensorStream(o.prefix), { group: MODEL_GROUP, prefetch: inflight, ackWaitMs: o.ackWaitMs ?? 300_000 });
   await sub.ready();
-  const outs = new Map<string, Producer>();
+  const outs = new Map<string, { p: Producer; used: number }>();
   const replyTo = (stream: string) => {
-    let p = outs.get(stream);
+    let o = outs.get(stream);
     // replies are small: a channel of 8 MiB for the ones to workers on this host
-    if (!p) outs.set(stream, (p = bus.producer(stream, { capacity: 8 * 2 ** 20, drainMs: 1_000 })));
-    return p;
+    if (!o) outs.set(stream, (o = { p: bus.producer(stream, { capacity: 8 * 2 ** 20, drainMs: 1_000 }), used: 0 }));
+    o.used = performance.now();
+    return o.p;
   };
+  // workers come and go: a reply producer idle for a minute is closed (its channel removed)
+  const sweep = setInterval(() => {
+    for (const [stream, o] of outs)
+      if (performance.now() - o.used > 60_000) {
+        outs.delete(stream);
+        void o.p.close();
+      }
+  }, 15_000);
+  sweep.unref?.();
   let busy = 0;
   let freed: (() => void) | null = null;
   const serve = async (msg: Message) => {
@@ -199,6 +209,7 @@ export async function mqServer(bus: Bus, o: { prefix: string; inflight?: number;
   return {
     closed,
     async close() {
+      clearInterval(sweep);
       await bus.close();
       await closed;
     },

@@ -17,8 +17,9 @@
 import { gateway } from "@ferry/http";
 import { readdirSync, readFileSync } from "node:fs";
 import { autoPolicy } from "./policy";
-import { channelLink, channelServer, ipcLink, ipcServer, now, FERRY_MODES, type Mode, type ModelLink } from "./transport";
-import { NoModel, connect, mqLink, mqServer } from "./mqtransport";
+import { channelLink, channelServer, ipcLink, ipcServer, now, FERRY_MODES, type Mode, type ModelLink, type ModelServer } from "./transport";
+// ./mqtransport (and @ferry/mq with its broker clients) is imported only with --bus
+const busTransport = () => import("./mqtransport");
 import { BadRequest, handle, parseItems } from "./worker";
 import { Models } from "./models";
 
@@ -240,9 +241,10 @@ export async function runWorker(ns: string, size: number, bus?: BusOptions & { c
     w?.close();
     await link?.close();
   });
-  link = bus
-    ? await mqLink(await connect(bus.url), { prefix: bus.prefix, capacity: bus.capacity, timeoutMs: bus.replyTimeoutMs })
-    : await channelLink(ns, await autoPolicy(), abort.signal);
+  if (bus) {
+    const { connect, mqLink } = await busTransport();
+    link = await mqLink(await connect(bus.url), { prefix: bus.prefix, capacity: bus.capacity, timeoutMs: bus.replyTimeoutMs });
+  } else link = await channelLink(ns, await autoPolicy(), abort.signal);
   const { serveWorker } = await import("@ferry/http");
   const l = link;
   w = serveWorker(ns, async (req) => {
@@ -256,9 +258,10 @@ export async function runWorker(ns: string, size: number, bus?: BusOptions & { c
       return Response.json(out);
     } catch (e) {
       if (e instanceof BadRequest) return json(400, { error: e.message });
-      if (e instanceof NoModel) {
-        console.error(`worker ${process.pid}: ${e.message}`);
-        return json(504, { error: e.message });
+      if ((e as Error).name === "NoModel") {
+        // no model process answered in time (mqtransport.ts): one line, no stack
+        console.error(`worker ${process.pid}: ${(e as Error).message}`);
+        return json(504, { error: (e as Error).message });
       }
       console.error(`worker ${process.pid}:`, e);
       return json(500, { error: String((e as Error).message ?? e) });
@@ -282,8 +285,9 @@ export async function runModel(ns: string, capacity: number, threads: number) {
  */
 export async function runBusModel(bus: BusOptions, threads: number, inflight: number) {
   const models = await Models.load(threads);
+  const { connect, mqServer } = await busTransport();
   const mq = await connect(bus.url);
-  let srv: Awaited<ReturnType<typeof mqServer>> | null = null;
+  let srv: ModelServer | null = null;
   exitWithParent(async () => srv?.close());
   srv = await mqServer(mq, { prefix: bus.prefix, inflight }, async (t) => ({ ok: true, ...(await models.infer(t.meta, t.shape, t.data)) }));
   // one line on stdout for whoever waits for it (tests, scripts)

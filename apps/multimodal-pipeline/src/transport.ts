@@ -19,6 +19,9 @@
 import { Channel, loanTensor, sendTensor, type Message, type Publisher, type SendDecision, type SendPolicy, type Subscriber } from "@ferry/channel";
 import type { TensorMeta } from "./models";
 
+/** A --stream prefix over a bus: names @ferry/mq takes (A-Z a-z 0-9 _ -), short enough for "-tensors" and "-r" + 12 hex digits. */
+export const BUS_PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
 export type Mode = "bun-ipc" | "loan" | "inline" | "offload" | "pipelined" | "auto";
 export const MODES: Mode[] = ["bun-ipc", "inline", "offload", "pipelined", "auto", "loan"];
 export const FERRY_MODES = new Set<Mode>(["loan", "inline", "offload", "pipelined", "auto"]);

@@ -167,6 +167,30 @@ describe.skipIf(why !== null).each([
   }, 90_000);
 });
 
+describe.skipIf(why !== null)("no model on the bus", () => {
+  test("a worker answers 504 after --reply-timeout, saying that no model process answered", async () => {
+    await h.start();
+    const broker = await startNats({ host: h.a });
+    const front = await startServer(["--bus", broker.url, "--stream", `none${process.pid}`, "--port", "0", "--reply-timeout", "1"], h.hostA).catch(
+      async (e) => {
+        await broker.stop();
+        throw e;
+      },
+    );
+    try {
+      const t0 = performance.now();
+      const r = await post(front.url, speech, "auto", "audio/wav");
+      expect(r.status).toBe(504);
+      expect(r.json.error).toContain("no reply from a model process");
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(1000);
+    } finally {
+      await front.stop();
+      await broker.stop();
+    }
+    expect(shmOf(h.hostA)).toEqual([]);
+  }, 30_000);
+});
+
 afterAll(() => {
   // holders by pid (their tmpfs goes with them), the veth pair, the namespace; every process of
   // the pipeline ran in one of the hosts' private /dev/shm (checked empty above), none in this one
