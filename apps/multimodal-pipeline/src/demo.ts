@@ -46,21 +46,27 @@ const pct = (xs: number[], p: number) => {
 const med = (xs: number[]) => pct(xs, 50);
 const MB = (b: number) => (b / 1e6).toFixed(1) + " MB";
 
-/** Start the front (it starts the workers and the model processes); resolves with its URL once all are up. */
-export async function startServer(args: string[]): Promise<{ url: string; proc: ReturnType<typeof Bun.spawn>; stop(): Promise<void> }> {
-  const proc = Bun.spawn([process.execPath, MAIN, "serve", ...args], { stdout: "pipe", stderr: "inherit", stdin: "ignore" });
+/**
+ * Start the front (it starts the workers and the model processes); resolves with its URL once all
+ * are up. `prefix` runs it elsewhere (e.g. nsenter into another host's namespaces).
+ */
+export async function startServer(
+  args: string[],
+  prefix: string[] = [],
+): Promise<{ url: string; ready: Record<string, unknown>; proc: ReturnType<typeof Bun.spawn>; stop(): Promise<void> }> {
+  const proc = Bun.spawn([...prefix, process.execPath, MAIN, "serve", ...args], { stdout: "pipe", stderr: "inherit", stdin: "ignore" });
   const reader = proc.stdout.getReader();
   let buf = "";
   const dec = new TextDecoder();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const url = await Promise.race([
+  const ready = await Promise.race([
     (async () => {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) throw new Error("the pipeline's front exited before it was ready");
         buf += dec.decode(value);
         const line = buf.split("\n").find((l) => l.startsWith("{") && l.includes('"ready"'));
-        if (line) return (JSON.parse(line) as { ready: string }).ready;
+        if (line) return JSON.parse(line) as { ready: string } & Record<string, unknown>;
       }
     })(),
     new Promise<never>((_, reject) => {
@@ -76,7 +82,7 @@ export async function startServer(args: string[]): Promise<{ url: string; proc: 
     }
   })();
   return {
-    url, proc,
+    url: ready.ready, ready, proc,
     async stop() {
       proc.kill("SIGTERM");
       const t = setTimeout(() => proc.kill("SIGKILL"), 10_000);
@@ -86,7 +92,10 @@ export async function startServer(args: string[]): Promise<{ url: string; proc: 
   };
 }
 
-export async function post(url: string, body: FormData | Uint8Array, mode: Mode, type?: string): Promise<{ ms: number; status: number; json: PipelineResponse & { error?: string } }> {
+/** POST a request; t0 / t1: the client's wall clock at send and once the answer is read. */
+export async function post(
+  url: string, body: FormData | Uint8Array, mode: Mode, type?: string,
+): Promise<{ ms: number; status: number; json: PipelineResponse & { error?: string }; t0: number; t1: number }> {
   const t0 = now();
   const res = await fetch(`${url}/v1/infer`, {
     method: "POST",
@@ -94,7 +103,8 @@ export async function post(url: string, body: FormData | Uint8Array, mode: Mode,
     headers: { "x-ferry-mode": mode, "x-mm-t0": String(t0), ...(type ? { "content-type": type } : {}) },
   });
   const json = (await res.json()) as PipelineResponse & { error?: string };
-  return { ms: now() - t0, status: res.status, json };
+  const t1 = now();
+  return { ms: t1 - t0, status: res.status, json, t0, t1 };
 }
 
 /** What must be equal between modes: the boxes and the speech decisions. */

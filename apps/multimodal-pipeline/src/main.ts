@@ -7,16 +7,29 @@
  *                                       the table, write docs/multimodal-modes.svg
  *   bun run src/main.ts serve           only the server (curl it; see README)
  *
+ * Across hosts (README, "Across hosts"): the stages talk through a broker
+ * (@ferry/mq: NATS JetStream or Redis Streams), each role started on its host:
+ *   bun run src/main.ts --bus nats://10.0.0.1:4222 --role model     a model process (any number, any host)
+ *   bun run src/main.ts --bus nats://10.0.0.1:4222 --role gateway   the HTTP front and its --workers
+ *                                                                   (alias: serve --bus URL)
+ *   bun run src/main.ts --bus URL --role worker --ns NAME           one more worker for the gateway NAME
+ *                                                                   (its host; the name is in its ready line)
+ * --stream P names the streams (P-tensors, P-r<worker>; default mm): pipelines
+ * sharing one broker use different ones.
+ *
  * Options: --workers N (prep workers per stack, default 1), --size N (image
  * side, multiple of 32, default 224), --batch N (images per request, default
  * 16; 256 is the paper's 154 MB tensor), --clips N (WAVs per request, default
  * 2), --requests N (per mode, default 6), --concurrency N (default 1),
  * --port N (serve: default 8080; demo: any free), --threads N (onnxruntime
  * intra-op threads, default 1), --modes a,b,... (default all), --no-ipc,
- * --no-plot, --json FILE, --bus URL (stages across hosts: README).
+ * --no-plot, --json FILE, --bus URL --stream P --inflight N (tensors a bus
+ * model process works on at once, default 2) --reply-timeout S (a worker's
+ * wait for a model's reply, default 120) --ns NAME (the gateway's name).
  */
 import { parseArgs } from "node:util";
-import { MiB, runFront, runIpcModel, runIpcWorker, runModel, runWorker } from "./server";
+import { MiB, runBusModel, runFront, runIpcModel, runIpcWorker, runModel, runWorker, type BusOptions } from "./server";
+import { BUS_PREFIX_RE } from "./transport";
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,6 +50,9 @@ const { values: v, positionals } = parseArgs({
     "no-plot": { type: "boolean", default: false },
     json: { type: "string" },
     bus: { type: "string" },
+    stream: { type: "string", default: "mm" },
+    inflight: { type: "string", default: "2" },
+    "reply-timeout": { type: "string" },
   },
 });
 
@@ -58,25 +74,56 @@ const threads = int(v.threads, "threads");
 const batch = int(v.batch, "batch", 0);
 const workers = int(v.workers, "workers", 1);
 
+let bus: BusOptions | undefined;
 if (v.bus) {
-  console.error(
-    `--bus ${v.bus}: the stages talk over Ferry channels on one host in this version; the transport over a ` +
-      "message bus between hosts comes with @ferry/mq (see README, \"Across hosts\").",
-  );
-  process.exit(2);
+  if (!/^(nats|redis):\/\/[^/\s]+\/?$/.test(v.bus)) {
+    console.error(`--bus ${v.bus}: nats://HOST:PORT or redis://HOST:PORT`);
+    process.exit(2);
+  }
+  if (!BUS_PREFIX_RE.test(v.stream!)) {
+    console.error(`--stream ${v.stream}: 1-32 of A-Z a-z 0-9 _ -`);
+    process.exit(2);
+  }
+  bus = { url: v.bus, prefix: v.stream! };
+  if (v["reply-timeout"] !== undefined) bus.replyTimeoutMs = int(v["reply-timeout"], "reply-timeout", 1) * 1000;
+  if (v.role === undefined && positionals[0] !== "serve") {
+    console.error(
+      `--bus ${v.bus}: start each stage on its host with a role (README, "Across hosts"):\n` +
+        `  --role model     a model process (onnxruntime), any number on any host\n` +
+        `  --role gateway   the HTTP front and its --workers N prep workers (same as serve)\n` +
+        `  --role worker --ns NAME   one more prep worker for the gateway NAME, on its host`,
+    );
+    process.exit(2);
+  }
 }
+const needNs = () => {
+  if (!v.ns) {
+    console.error(`--role ${v.role} needs --ns NAME (the gateway's name${bus ? ", printed in its ready line" : ""})`);
+    process.exit(2);
+  }
+  return v.ns;
+};
 
 /** The tensor arena: two of the largest tensors (a batch of images) in flight, at least 64 MiB. */
 const tensorCapacity = Math.max(64 * MiB, 2 * batch * 3 * size * size * 4 + 16 * MiB);
 /** A request body: room for a batch of large JPEGs/PNGs. */
 const maxBodyBytes = Math.max(64 * MiB, batch * 2 * MiB);
 
+const serve = () =>
+  runFront({
+    port: v.port ? int(v.port, "port") : 8080, workers, size, maxBodyBytes, tensorCapacity, threads, ipc: !v["no-ipc"], ns: v.ns, bus,
+  });
+
 switch (v.role) {
   case "model":
-    await runModel(v.ns!, int(v.capacity, "capacity", 1), threads);
+    if (bus) await runBusModel(bus, threads, int(v.inflight, "inflight", 1));
+    else await runModel(needNs(), int(v.capacity, "capacity", 1), threads);
     break;
   case "worker":
-    await runWorker(v.ns!, size);
+    await runWorker(needNs(), size, bus && { ...bus, capacity: v.capacity ? int(v.capacity, "capacity", 1) : tensorCapacity });
+    break;
+  case "gateway":
+    await serve();
     break;
   case "ipc-worker":
     await runIpcWorker(size, threads);
@@ -86,7 +133,7 @@ switch (v.role) {
     break;
   case undefined:
     if (positionals[0] === "serve") {
-      await runFront({ port: v.port ? int(v.port, "port") : 8080, workers, size, maxBodyBytes, tensorCapacity, threads, ipc: !v["no-ipc"] });
+      await serve();
     } else {
       const { runDemo } = await import("./demo");
       await runDemo({

@@ -11,8 +11,12 @@
  *
  * What travels to the model process: one float32 tensor per request and kind.
  *   image: shape [N, 3, size, size]
- *   audio: shape [N·S + N·F·80]: N waveforms padded to S samples, then their
- *          log-mel spectrograms padded to F frames (header: S, F, clips)
+ *   audio: shape [2N + N·S + N·F·80]: an index of 2N int32 (each clip's samples
+ *          at 16 kHz, then each clip's log-mel frames; the same 4-byte slots
+ *          read as Int32Array), N waveforms padded to S samples, then their
+ *          log-mel spectrograms padded to F frames (header: N, S, F). The
+ *          per-clip index travels in the payload, not in the message header
+ *          (4 KiB), so the clips of a request are not limited by the header.
  */
 import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
@@ -27,8 +31,9 @@ export const VAD_FRAME_MS = 32;
 
 /**
  * What the model needs besides the tensor; it travels in the message header
- * (at most 4 KiB), so it is numbers only: names and original sizes stay with
- * the worker, which maps the answers back.
+ * (at most 4 KiB), so it is a few numbers only, whatever the batch: names and
+ * original sizes stay with the worker, which maps the answers back, and the
+ * per-clip lengths are the audio tensor's index (audioIndex).
  */
 export interface ImageMeta {
   kind: "image";
@@ -36,15 +41,26 @@ export interface ImageMeta {
 }
 export interface AudioMeta {
   kind: "audio";
+  /** Clips. */
+  N: number;
   /** Samples per waveform row (padded) and log-mel frames per clip (padded). */
   S: number;
   F: number;
-  /** Per clip: its samples at 16 kHz and its log-mel frames. */
-  samples: number[];
-  frames: number[];
 }
 export type TensorMeta = ImageMeta | AudioMeta;
 
+/** Elements of an audio tensor: the index (2N), the waveforms (N·S), the log-mels (N·F·80). */
+export const audioElements = (m: Pick<AudioMeta, "N" | "S" | "F">) => 2 * m.N + m.N * m.S + m.N * m.F * MEL_BINS;
+
+/**
+ * The index at the head of an audio tensor: per clip its samples and its log-mel frames,
+ * as int32 in the tensor's first 2N float32 slots (a view of the same memory, no copy;
+ * dst may be a loan in shared memory).
+ */
+export function audioIndex(data: Float32Array, N: number): { samples: Int32Array; frames: Int32Array } {
+  const idx = new Int32Array(data.buffer, data.byteOffset, 2 * N);
+  return { samples: idx.subarray(0, N), frames: idx.subarray(N, 2 * N) };
+}
 /** Boxes in the coordinates of the size × size map (the worker scales them to the image). */
 export interface ImageResult {
   boxes: Box[];
@@ -103,16 +119,25 @@ export class Models {
 
   private async voice(meta: AudioMeta, data: Float32Array): Promise<Inference> {
     const t0 = performance.now();
-    const N = meta.samples.length, S = meta.S;
+    const { N, S, F } = meta;
+    const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (!int(N) || !int(S) || !int(F) || N < 1 || data.length !== audioElements(meta))
+      throw new Error(`audio tensor: ${data.length} elements do not match N=${N} S=${S} F=${F}`);
+    // the index is read from memory another process wrote: check every entry before use
+    const index = audioIndex(data, N);
+    for (let n = 0; n < N; n++)
+      if (index.samples[n]! < 0 || index.samples[n]! > S || index.frames[n]! < 0 || index.frames[n]! > F)
+        throw new Error(`audio tensor: clip ${n} claims ${index.samples[n]} samples / ${index.frames[n]} frames (rows hold ${S} / ${F})`);
+    const base = 2 * N; // the waveforms start after the index
     const steps = Math.ceil(S / VAD_FRAME);
-    const probs = meta.samples.map(() => new Float32Array(steps));
+    const probs = Array.from({ length: N }, () => new Float32Array(steps));
     const W = VAD_CONTEXT + VAD_FRAME;
     const input = new Float32Array(N * W);
     let state: ort.Tensor = new ort.Tensor("float32", new Float32Array(2 * N * 128), [2, N, 128]);
     const sr = new ort.Tensor("int64", BigInt64Array.from([16000n]), [1]);
     for (let c = 0; c < steps; c++) {
       for (let n = 0; n < N; n++) {
-        const row = n * S;
+        const row = base + n * S;
         for (let i = 0; i < W; i++) {
           const s = c * VAD_FRAME - VAD_CONTEXT + i;
           input[n * W + i] = s >= 0 && s < S ? data[row + s]! : 0;
@@ -124,9 +149,9 @@ export class Models {
       for (let n = 0; n < N; n++) probs[n]![c] = p[n]!;
     }
     const t1 = performance.now();
-    const melBase = N * S;
-    const results = meta.samples.map((samples, n) => {
-      const clip = { samples, frames: meta.frames[n]! };
+    const melBase = base + N * S;
+    const results = Array.from({ length: N }, (_, n) => {
+      const clip = { samples: index.samples[n]!, frames: index.frames[n]! };
       const frames = Math.ceil(clip.samples / VAD_FRAME);
       const pr = probs[n]!.subarray(0, frames);
       const segments = speechSegments(pr, VAD_FRAME_MS);
@@ -135,7 +160,7 @@ export class Models {
       // log-mel frames are 10 ms apart: mean log power inside and outside the speech segments
       let sp = 0, spN = 0, ot = 0, otN = 0;
       for (let f = 0; f < clip.frames; f++) {
-        const row = melBase + (n * meta.F + f) * MEL_BINS;
+        const row = melBase + (n * F + f) * MEL_BINS;
         let m = 0;
         for (let b = 0; b < MEL_BINS; b++) m += data[row + b]!;
         m /= MEL_BINS;

@@ -55,6 +55,14 @@ export function silenceWav(seconds = 1.5, rate = 22050): Uint8Array {
   return wav.toBuffer();
 }
 
+/** A 16-bit mono WAV of samples in [-1, 1] (e.g. a cut of the speech clip after decodeWav). */
+export function wavOf(samples: Float32Array, rate = 16000): Uint8Array {
+  const s = Int16Array.from(samples, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32767))));
+  const wav = new WaveFile();
+  wav.fromScratch(1, rate, "16", s);
+  return wav.toBuffer();
+}
+
 const WORDS = ["ferry", "shared", "memory", "tensor", "pipeline", "latency", "offload", "bun", "process", "zero", "copy", "batch", "image", "audio", "model"];
 
 /** `count` different text images (2-3 lines each, PNG and JPEG alternating). */

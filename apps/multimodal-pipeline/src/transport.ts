@@ -12,11 +12,15 @@
  *   ipcLink / ipcServer  Bun's own IPC (Bun.spawn({ ipc }), structured clone):
  *       the baseline a Bun user has. The model is a child of the worker.
  *
- * A transport over a message bus between hosts implements the same two
- * interfaces (see README, "Across hosts").
+ *   mqLink / mqServer (mqtransport.ts)  @ferry/mq over NATS JetStream or
+ *       Redis Streams (--bus): the stages on different hosts, references in
+ *       shared memory where they share one (see README, "Across hosts").
  */
 import { Channel, loanTensor, sendTensor, type Message, type Publisher, type SendDecision, type SendPolicy, type Subscriber } from "@ferry/channel";
 import type { TensorMeta } from "./models";
+
+/** A --stream prefix over a bus: names @ferry/mq takes (A-Z a-z 0-9 _ -), short enough for "-tensors" and "-r" + 12 hex digits. */
+export const BUS_PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
 export type Mode = "bun-ipc" | "loan" | "inline" | "offload" | "pipelined" | "auto";
 export const MODES: Mode[] = ["bun-ipc", "inline", "offload", "pipelined", "auto", "loan"];
@@ -37,6 +41,8 @@ export interface ModelReply {
   sentAt: number;
   inferenceMs: number;
   postMs: number;
+  /** Over a bus (@ferry/mq): whether the tensor came by reference (shared memory on this host) or as the payload. */
+  local?: boolean;
 }
 
 export interface TensorJob {
@@ -58,12 +64,15 @@ export interface Sent {
   featuresMs: number;
   /** What the policy chose for mode "auto". */
   decision?: { mode: string; reasons?: string[] };
+  /** Over a bus: the broker, and which path the tensor and the reply took (msg.local). */
+  bus?: { broker: "nats" | "redis"; tensorLocal: boolean; replyLocal: boolean };
 }
 
 /** The worker side. */
 export interface ModelLink {
   infer(job: TensorJob, mode: Mode): Promise<Sent>;
-  close(): void;
+  /** A link over a bus closes asynchronously (pinned payloads are drained first). */
+  close(): void | Promise<void>;
 }
 
 /** What the model side hands its handler. */
@@ -78,7 +87,7 @@ export type ModelHandler = (t: Incoming) => Promise<Omit<ModelReply, "id" | "rec
 /** The model side. */
 export interface ModelServer {
   closed: Promise<void>;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 // ---------------------------------------------------------------- Ferry
@@ -242,6 +251,7 @@ export async function ipcLink(cmd: string[]): Promise<ModelLink & { pid: number 
   const up = new Promise<void>((r) => (ready = r));
   const child = Bun.spawn(cmd, {
     stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, MM_PARENT: String(process.pid) }, // it ends with this process (exitWithParent)
     serialization: "advanced",
     ipc(m: ModelReply | { ready: true }) {
       const at = now();

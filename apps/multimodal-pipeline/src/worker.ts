@@ -9,7 +9,7 @@
  * structured clone).
  */
 import { MEL_BINS, decodeImage, decodeWav, logMelInto, melFrames, normalizeInto, sniff } from "./prep";
-import type { AudioMeta, AudioResult, ImageMeta, ImageResult } from "./models";
+import { audioElements, audioIndex, type AudioMeta, type AudioResult, type ImageMeta, type ImageResult } from "./models";
 import { scaleBoxes } from "./postprocess";
 import { now, type Mode, type ModelLink, type Sent, type TensorJob } from "./transport";
 
@@ -20,7 +20,12 @@ export interface Item {
 
 export class BadRequest extends Error {}
 
-export const MAX_CLIPS = 128;
+/**
+ * A bound on the work of one request (the VAD runs all clips of a request as one batch). The
+ * per-clip lengths travel inside the tensor (its index), not in the 4 KiB message header, so
+ * this is not a header limit; the tensor must still fit the tensor channel's arena.
+ */
+export const MAX_CLIPS = 1024;
 
 /** The items of a request body: one file, or the parts of a multipart/form-data batch. */
 export async function parseItems(body: Uint8Array, contentType: string | null): Promise<Item[]> {
@@ -50,6 +55,12 @@ export interface StageTimings {
   postprocessMs: number;
   /** Model reply back to the worker. */
   replyHopMs: number;
+  /**
+   * With --bus: the broker, and whether the tensor reached the model and the reply came back by
+   * reference (@ferry/mq's msg.local: shared memory, the model on this host) or as the payload
+   * through the broker (another host).
+   */
+  bus?: { broker: "nats" | "redis"; tensorLocal: boolean; replyLocal: boolean };
 }
 
 export interface PipelineResponse {
@@ -63,6 +74,14 @@ export interface PipelineResponse {
     ingressMs: number | null;
     /** Worker start → answer ready. */
     workerMs: number;
+    /**
+     * Wall clock of the server's host (ms since the epoch): the front got the request (its
+     * headers; the body may still be on its way), and the answer was ready to go back. A client
+     * gets the time spent outside the server without comparing clocks:
+     * (its receive − its send) − (sentAt − receivedAt). null: the request did not come through the front.
+     */
+    receivedAt: number | null;
+    sentAt: number;
     image?: StageTimings;
     audio?: StageTimings;
   };
@@ -75,7 +94,7 @@ export async function handle(
   link: ModelLink,
   items: Item[],
   mode: Mode,
-  opts: { size: number; t0?: number; startedAt: number },
+  opts: { size: number; t0?: number; startedAt: number; receivedAt?: number },
 ): Promise<PipelineResponse> {
   if (!items.length) throw new BadRequest("no items: send an image (JPEG/PNG), a WAV, or a multipart/form-data batch of them");
   const images: Item[] = [], clips: Item[] = [];
@@ -85,9 +104,8 @@ export async function handle(
     else if (k === "wav") clips.push(it);
     else throw new BadRequest(`${it.name}: not a JPEG, PNG or WAV file`);
   }
-  // per-clip lengths travel in the tensor message's header (4 KiB)
   if (clips.length > MAX_CLIPS) throw new BadRequest(`at most ${MAX_CLIPS} WAV clips per request (got ${clips.length})`);
-  const out: PipelineResponse = { mode, images: [], audio: [], timings: { ingressMs: opts.t0 ? r3(opts.startedAt - opts.t0) : null, workerMs: 0 }, worker: process.pid };
+  const out: PipelineResponse = { mode, images: [], audio: [], timings: { ingressMs: opts.t0 ? r3(opts.startedAt - opts.t0) : null, workerMs: 0, receivedAt: opts.receivedAt ?? null, sentAt: 0 }, worker: process.pid };
   const decisions: Record<string, { mode: string; reasons?: string[] }> = {};
 
   const run = async (kind: "image" | "audio", decodeMs: number, job: TensorJob) => {
@@ -107,6 +125,7 @@ export async function handle(
       postprocessMs: r3(r.postMs),
       replyHopMs: r3(s.backAt - r.sentAt),
     };
+    if (s.bus) t.bus = s.bus;
     out.timings[kind] = t;
     return r.results;
   };
@@ -154,17 +173,22 @@ export async function handle(
         const S = Math.max(...waves.map((w) => w.samples.length));
         const F = melFrames(S);
         const N = clips.length;
-        const meta: AudioMeta = { kind: "audio", S, F, samples: waves.map((w) => w.samples.length), frames: waves.map((w) => melFrames(w.samples.length)) };
-        const melBase = N * S;
+        const meta: AudioMeta = { kind: "audio", N, S, F };
+        const elements = audioElements(meta);
+        const base = 2 * N; // after the index
+        const melBase = base + N * S;
         const res = (await run("audio", decodeMs, {
           meta,
-          shape: [N * S + N * F * MEL_BINS],
-          elements: N * S + N * F * MEL_BINS,
+          shape: [elements],
+          elements,
           fill: (dst) => {
             // a loan is not zeroed: every element is written, padding included
+            const index = audioIndex(dst, N);
             waves.forEach((w, n) => {
-              dst.set(w.samples, n * S);
-              dst.fill(0, n * S + w.samples.length, (n + 1) * S);
+              index.samples[n] = w.samples.length;
+              index.frames[n] = melFrames(w.samples.length);
+              dst.set(w.samples, base + n * S);
+              dst.fill(0, base + n * S + w.samples.length, base + (n + 1) * S);
               const frames = logMelInto(w.samples, dst, melBase + n * F * MEL_BINS);
               dst.fill(0, melBase + (n * F + frames) * MEL_BINS, melBase + (n + 1) * F * MEL_BINS);
             });
@@ -176,6 +200,7 @@ export async function handle(
   }
   await Promise.all(tasks);
   if (Object.keys(decisions).length) out.decisions = decisions;
-  out.timings.workerMs = r3(now() - opts.startedAt);
+  out.timings.sentAt = now();
+  out.timings.workerMs = r3(out.timings.sentAt - opts.startedAt);
   return out;
 }

@@ -7,7 +7,7 @@ import { readdirSync, rmSync } from "node:fs";
 import { answers, post, startServer } from "../src/demo";
 import { textBoxes, speechSegments } from "../src/postprocess";
 import { decodeWav, logMelInto, melFrames, resample } from "../src/prep";
-import { formData, silenceWav, speechWav, textImage, type TextImage } from "../src/samples";
+import { formData, silenceWav, speechWav, textImage, wavOf, type TextImage } from "../src/samples";
 import { MODES } from "../src/transport";
 import type { PipelineResponse } from "../src/worker";
 
@@ -60,6 +60,15 @@ function expectTimings(r: PipelineResponse, kind: "image" | "audio", shape: numb
   expect(r.timings.ingressMs).not.toBeNull();
 }
 
+/** The server's own stamps lie between the client's send and receive (one host, one clock) and span the worker's time. */
+function expectStamps(p: { t0: number; t1: number; json: PipelineResponse }) {
+  const { receivedAt, sentAt, workerMs } = p.json.timings;
+  expect(receivedAt).not.toBeNull();
+  expect(receivedAt!).toBeGreaterThanOrEqual(p.t0 - 1);
+  expect(sentAt).toBeGreaterThanOrEqual(receivedAt! + workerMs - 1);
+  expect(sentAt).toBeLessThanOrEqual(p.t1 + 1);
+}
+
 describe("multimodal pipeline", () => {
   test("text detection finds each line of a rendered image (PNG)", async () => {
     const r = await post(server.url, img2.bytes, "auto", "image/png");
@@ -68,6 +77,7 @@ describe("multimodal pipeline", () => {
     expect([im.width, im.height]).toEqual([640, 480]);
     expectLines(im.boxes, img2);
     expectTimings(r.json, "image", [1, 3, 224, 224]);
+    expectStamps(r);
     expect(r.json.decisions?.image?.mode).toBe("inline"); // the default SendPolicy
   });
 
@@ -110,9 +120,29 @@ describe("multimodal pipeline", () => {
       expect((r.json.audio as Clip[]).map((c) => c.speech)).toEqual([true, false]);
       expectTimings(r.json, "image", [2, 3, 224, 224]);
       expectTimings(r.json, "audio", r.json.timings.audio!.tensorShape);
+      expectStamps(r);
       seen.set(mode, answers(r.json));
     }
     expect(new Set(seen.values()).size).toBe(1);
+  }, 60_000);
+
+  test("a batch of 256 clips: the per-clip lengths travel in the tensor (not the 4 KiB header); speech and silence told apart in each", async () => {
+    const talk = wavOf(decodeWav(speech).samples.subarray(0, 19_200)); // the first 1.2 s of speech, at 16 kHz
+    const hush = silenceWav(1, 16_000);
+    const files = Array.from({ length: 256 }, (_, i) =>
+      i % 2 ? { name: `q${i}.wav`, bytes: hush, type: "audio/wav" } : { name: `s${i}.wav`, bytes: talk, type: "audio/wav" },
+    );
+    for (const mode of ["loan", "bun-ipc"] as const) {
+      const r = await post(server.url, formData(files), mode);
+      expect(r.status).toBe(200);
+      const clips = r.json.audio as (Clip & { name: string })[];
+      expect(clips.map((c) => c.name)).toEqual(files.map((f) => f.name));
+      expect(clips.map((c) => c.speech)).toEqual(files.map((_, i) => i % 2 === 0));
+      // each clip's own length, read from the tensor's index (the rows are padded to the longest)
+      expect(new Set(clips.map((c, i) => `${i % 2}:${c.durationMs}:${c.mel.frames}`))).toEqual(new Set(["0:1200:118", "1:1000:98"]));
+      const N = 256, S = 19_200, F = 118;
+      expect(r.json.timings.audio!.tensorShape).toEqual([2 * N + N * S + N * F * 80]);
+    }
   }, 60_000);
 
   test("what is not an image or a WAV is a 400 that says so", async () => {
