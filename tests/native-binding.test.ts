@@ -52,7 +52,7 @@ describe("struct layouts", () => {
     const sizes = [MsgInfoLayout, ChannelInfoLayout, StatsLayout, EngineConfigLayout, EngineCapsLayout, EngineStatsLayout]
       .map((s) => [s.cname, s.size, Number(s.sizeof())]);
     expect(sizes).toEqual([
-      ["ferry_msg_info", 64, 64], ["ferry_channel_info", 56, 56], ["ferry_stats", 80, 80],
+      ["ferry_msg_info", 64, 64], ["ferry_channel_info", 56, 56], ["ferry_stats", 88, 88],
       ["ferry_engine_config", 56, 56], ["ferry_engine_caps", 72, 72], ["ferry_engine_stats", 64, 64],
     ]);
     expect(Number(lib.symbols.ferry_sizeof_completion())).toBe(COMPLETION_SIZE);
