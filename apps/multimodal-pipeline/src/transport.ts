@@ -106,6 +106,9 @@ function recording(inner: SendPolicy, onDecide: (d: SendDecision) => void): Send
   return new Proxy({} as SendPolicy, {
     get(_, prop) {
       if (prop === "decide") return decide;
+      // no fast tier (SendPolicy.fastInline): every request's decision is shown, so decide() is asked each time
+      // (a fraction of a µs against a tensor copy)
+      if (prop === "fastInline") return undefined;
       const v = Reflect.get(inner, prop, inner);
       return typeof v === "function" ? v.bind(inner) : v;
     },
