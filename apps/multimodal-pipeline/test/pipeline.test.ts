@@ -10,6 +10,9 @@ import { decodeWav, logMelInto, melFrames, resample } from "../src/prep";
 import { formData, silenceWav, speechWav, textImage, wavOf, type TextImage } from "../src/samples";
 import { MODES } from "../src/transport";
 import type { PipelineResponse } from "../src/worker";
+import { privateCalibrationCache } from "@ferry/testkit";
+
+privateCalibrationCache(); // the app calibrates for mode "auto": not into the machine's cache, under the suite's load
 
 type Box = { x: number; y: number; w: number; h: number; score: number };
 type Clip = { speech: boolean; speechRatio: number; segments: { startMs: number; endMs: number }[]; durationMs: number; mel: { frames: number; bins: number } };

@@ -16,6 +16,9 @@ import { TwoHosts } from "@ferry/testkit/hosts";
 import { post, startServer } from "../src/demo";
 import { formData, silenceWav, speechWav, textImage, type TextImage } from "../src/samples";
 import type { PipelineResponse, StageTimings } from "../src/worker";
+import { privateCalibrationCache } from "@ferry/testkit";
+
+privateCalibrationCache(); // the app calibrates for mode "auto": not into the machine's cache, under the suite's load
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const tools = brokerTools();

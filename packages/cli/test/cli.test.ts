@@ -1,11 +1,12 @@
 import { expect, test } from "bun:test";
 import { Channel } from "@ferry/channel";
 import { detect } from "@ferry/dsa-engine";
-import { registerCleanup, shmExists, uniqueName } from "@ferry/testkit";
+import { privateCalibrationCache, registerCleanup, shmExists, uniqueName } from "@ferry/testkit";
 import { shmCheck } from "../src/commands/doctor";
 import { parseSize, table } from "../src/lib/output";
 
 registerCleanup();
+privateCalibrationCache(); // `ferry explain` may calibrate: not into the machine's cache, under the suite's load
 
 const main = new URL("../src/main.ts", import.meta.url).pathname;
 const NOLIB = { FERRY_LIB: "/nonexistent/libferry.so" };

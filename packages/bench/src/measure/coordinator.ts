@@ -37,7 +37,9 @@ export async function coordLatency(
   const auto: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
   const header = new Uint8Array([0]); // the receiver does no work per byte: arrival only
   const once = async (src: Uint8Array, v: Variant) => {
-    const pub = v.mode === null ? auto : s.pub;
+    // every variant through the same publisher (an explicit mode never asks its policy): a publisher
+    // used by one variant in six has its native state cold each time, which cost ~3-5 µs per send
+    const pub = auto;
     // each message comes alone: the engines' threads (which poll ~20 µs after a job) and the
     // receiver settle first, so no variant pays for the one before it
     const g = Bun.nanoseconds();
