@@ -129,7 +129,7 @@ describe("decisions follow the calibration", () => {
   test("cache, wait and chunk follow the size and the receiver", () => {
     const c = co(10, { fixedUs: 30, gbps: 20 });
     expect(c.explain(4 * KiB).cache).toBe("hot");
-    expect(c.explain(64 * MiB).cache).toBe("cold"); // > LLC/4 of 32 MiB
+    expect(c.explain(64 * MiB).cache).toBe("cold"); // > LLC/2 of 32 MiB
     expect(c.explain(2 * MiB).cache).toBe("hot");
     expect(c.explain(2 * MiB, { receiverWaiting: false }).cache).toBe("cold");
     expect(c.explain(64).wait).toBe("spin");
@@ -206,10 +206,10 @@ describe("load and fallbacks", () => {
     expect(fresh.fastInline.below).toBeGreaterThan(x * 0.9);
     expect(fresh.fastInline.below).toBeLessThan(x * 1.1);
     expect(fresh.fastInline.cache).toBe("hot");
-    expect(fresh.fastInline.coldFrom).toBeUndefined(); // cold only past LLC/4 (8 MiB), beyond the tier
+    expect(fresh.fastInline.coldFrom).toBeUndefined(); // cold only past LLC/2 (16 MiB), beyond the tier
     const f = c.fastInline;
     expect(f.below).toBe(8 * MiB);
-    expect(f.coldFrom).toBeUndefined(); // cold only past LLC/4 = 8 MiB
+    expect(f.coldFrom).toBeUndefined(); // cold only past LLC/2 = 16 MiB
     const before = c.stats().decisions;
     const counted = c.stats().choices["inline/cpu"]?.messages ?? 0;
     const spy = c.decide.bind(c);
