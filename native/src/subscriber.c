@@ -224,21 +224,23 @@ static bool receivable(ferry_sub *s) {
   return FERRY__COUNT_GET(c->pubs_ever) && !FERRY__COUNT_GET(c->pubs_live);
 }
 
+/* A free held-message record: its index, FERRY_E_LIMIT when this subscriber holds the most it may, or FERRY_E_CORRUPT. */
+static int held_slot(ferry_sub *s) {
+  if (s->nheld >= FERRY_MAX_HELD)
+    return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
+  for (int i = 0; i < FERRY_MAX_HELD; i++)
+    if (!s->held[i].used) return i;
+  return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+}
+
 FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (!info) info = &s->info;
   ferry_channel *ch = s->ch;
   struct ferry_part *part = &ch->parts[s->part];
-  if (s->nheld >= FERRY_MAX_HELD)
-    return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
-  int h = -1;
-  for (int i = 0; i < FERRY_MAX_HELD; i++)
-    if (!s->held[i].used) {
-      h = i;
-      break;
-    }
-  if (h < 0) return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+  int h = held_slot(s);
+  if (h < 0) return h;
   uint8_t *slot = s->inl_rw + (uint64_t)h * INL_SLOT;
   struct ferry__claim c;
   struct ferry_entry *e;
@@ -372,15 +374,8 @@ FERRY_API int ferry_sub_take_pin(ferry_sub *s, uint64_t seq, uint64_t generation
   ferry_channel *ch = s->ch;
   if (generation != ch->generation)
     return ferry__err(FERRY_E_VERSION, "channel \"%s\" is another generation than the reference's (it was made again)", ch->name);
-  if (s->nheld >= FERRY_MAX_HELD)
-    return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
-  int h = -1;
-  for (int i = 0; i < FERRY_MAX_HELD; i++)
-    if (!s->held[i].used) {
-      h = i;
-      break;
-    }
-  if (h < 0) return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
+  int h = held_slot(s);
+  if (h < 0) return h;
   struct ferry_part *part = &ch->parts[s->part];
   struct ferry__claim c;
   uint32_t pubslot;

@@ -23,7 +23,7 @@
  */
 import { connect, type Bus, type Consumer, type Message, type Producer } from "@ferry/mq";
 import type { TensorMeta } from "./models";
-import { BUS_PREFIX_RE, now, type ModelHandler, type ModelLink, type ModelReply, type ModelServer, type Sent } from "./transport";
+import { BUS_PREFIX_RE, fillTimed, now, type ModelHandler, type ModelLink, type ModelReply, type ModelServer, type Sent } from "./transport";
 
 export const MODEL_GROUP = "model";
 export const tensorStream = (prefix: string) => `${prefix}-tensors`;
@@ -111,17 +111,11 @@ export async function mqLink(bus: Bus, o: { prefix: string; capacity: number; ti
       try {
         if (mode === "loan") {
           const loan = await pub.loan(job.elements * 4);
-          const f0 = performance.now();
-          job.fill(f32(loan.bytes)); // in the producer's shared memory (private memory if its channel was full)
-          featuresMs = performance.now() - f0;
-          sendAt = now();
+          ({ featuresMs, sendAt } = fillTimed(job, f32(loan.bytes))); // in the producer's shared memory (private memory if its channel was full)
           await pub.send(loan, { header: header as unknown as Record<string, unknown> });
         } else {
           const data = new Float32Array(job.elements);
-          const f0 = performance.now();
-          job.fill(data);
-          featuresMs = performance.now() - f0;
-          sendAt = now();
+          ({ featuresMs, sendAt } = fillTimed(job, data));
           await pub.send(new Uint8Array(data.buffer), { header: header as unknown as Record<string, unknown> });
         }
         const [reply, backAt, replyLocal] = await back;

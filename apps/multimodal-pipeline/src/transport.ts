@@ -54,6 +54,14 @@ export interface TensorJob {
   fill(dst: Float32Array): void;
 }
 
+/** Fill `dst` with the job's tensor: how long that took, and the wall clock right after (the hand-over begins). */
+export function fillTimed(job: TensorJob, dst: Float32Array): { featuresMs: number; sendAt: number } {
+  const f0 = performance.now();
+  job.fill(dst);
+  const featuresMs = performance.now() - f0;
+  return { featuresMs, sendAt: now() };
+}
+
 export interface Sent {
   reply: ModelReply;
   /** Wall clock when the tensor was complete on the worker side and the hand-over began. */
@@ -160,17 +168,11 @@ export async function channelLink(ns: string, policy: SendPolicy, signal?: Abort
       let decision: Sent["decision"];
       if (mode === "loan") {
         const t = loanTensor(pub, "float32", job.shape, extra);
-        const f0 = performance.now();
-        job.fill(t.data); // straight into shared memory
-        featuresMs = performance.now() - f0;
-        sendAt = now();
+        ({ featuresMs, sendAt } = fillTimed(job, t.data)); // straight into shared memory
         t.publish();
       } else {
         const data = new Float32Array(job.elements);
-        const f0 = performance.now();
-        job.fill(data);
-        featuresMs = performance.now() - f0;
-        sendAt = now();
+        ({ featuresMs, sendAt } = fillTimed(job, data));
         lastDecision = undefined;
         const sent = sendTensor(pub, data, { shape: job.shape, header: extra, mode: mode as "inline" | "offload" | "pipelined" | "auto" });
         if (mode === "auto" && lastDecision) decision = { mode: (lastDecision as SendDecision).mode, reasons: (lastDecision as SendDecision).reasons };
