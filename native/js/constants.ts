@@ -18,7 +18,7 @@ export const SendMode = { offload: 1, pipelined: 2 } as const;
 /** Cache placements (fixed JS names) → FERRY_COPY_* hints. */
 export const CacheHint = { auto: 0, hot: 1, cold: 2 } as const;
 /** ferry_engine_caps.flags bits → EngineCaps fields. */
-export const EngineCap = { async: 1, cacheHints: 2, progress: 4, batch: 8 } as const;
+export const EngineCap = { async: 1, cacheHints: 2, progress: 4, batch: 8, selfFinish: 16 } as const;
 /** ferry_channel_open2 flags: which write bits besides the owner's a segment may have. */
 export const Trust = { groupWrite: 1, worldWrite: 2 } as const;
 /** ferry_engine_config.flags: close finishes queued copies. */

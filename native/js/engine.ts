@@ -44,6 +44,8 @@ export interface EngineCaps {
   cacheHints: boolean;
   progress: boolean;
   batch: boolean;
+  /** Every accepted copy is finished without a poll (libferry's cpu, sw and dsa engines): a waiter may sleep on the completion notification alone. */
+  selfFinish: boolean;
   maxBatch: number;
   maxTransfer: number;
   chunkBytes: number;
@@ -126,6 +128,12 @@ export class Engine extends NativeHandle {
     return `engine "${this.name}"`;
   }
 
+  #selfFinish: boolean | undefined;
+  /** caps().selfFinish, asked once (read by every engine send). */
+  get selfFinish(): boolean {
+    return (this.#selfFinish ??= this.caps().selfFinish);
+  }
+
   /**
    * Could engine `name` run here with `cfg`? Asks the engine's probe op without
    * opening it: `available`, the capabilities it would have, and the exact
@@ -165,6 +173,7 @@ export class Engine extends NativeHandle {
       name: c.name,
       async: !!(c.flags & EngineCap.async), cacheHints: !!(c.flags & EngineCap.cacheHints),
       progress: !!(c.flags & EngineCap.progress), batch: !!(c.flags & EngineCap.batch),
+      selfFinish: !!(c.flags & EngineCap.selfFinish),
       maxBatch: c.maxBatch, maxTransfer: c.maxTransfer, chunkBytes: c.chunkBytes, threads: c.threads,
       coldThreshold: c.coldThreshold,
     };

@@ -134,6 +134,8 @@ enum ferry_engine_cap {
   FERRY_CAP_CACHE_HINTS = 2, /* HOT and COLD change where dst lands */
   FERRY_CAP_PROGRESS = 4,    /* bytes_done grows per chunk, not only at the end */
   FERRY_CAP_BATCH = 8,       /* one submit of many descriptors is cheaper than many submits */
+  FERRY_CAP_SELF_FINISH = 16, /* every accepted job is finished without a poll (inside submit or by the
+                                 engine's own thread), so a waiter may sleep on the completion's notification alone */
 };
 
 typedef struct ferry_engine_caps {

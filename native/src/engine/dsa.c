@@ -738,7 +738,8 @@ static int dsa_close(void *impl) {
 }
 
 static uint32_t caps_flags(bool cc) {
-  return FERRY_CAP_ASYNC | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | (cc ? FERRY_CAP_CACHE_HINTS : 0);
+  /* the completion thread finishes every record */
+  return FERRY_CAP_ASYNC | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | (cc ? FERRY_CAP_CACHE_HINTS : 0);
 }
 
 static int dsa_caps(void *impl, ferry_engine_caps *out) {

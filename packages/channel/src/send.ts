@@ -16,12 +16,6 @@ type Job = {
   id: number; src: Uint8Array; hash?: bigint | number; polled: boolean; resolve: (seq: number) => void; reject: (e: Error) => void;
 };
 
-/**
- * libferry's own engines finish their completion records themselves (the copy
- * thread, the DSA completion thread, or inside submit), which signals the
- * publisher's eventfd; a plugin may finish them only when polled.
- */
-const SELF_FINISHING = new Set(["cpu", "sw", "dsa"]);
 
 export class EngineSends {
   readonly #handle: Pointer;
@@ -30,7 +24,7 @@ export class EngineSends {
   /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
   #jobs: Job[] = [];
   #pumping = false;
-  /** jobs in flight on engines that may finish only when polled (see SELF_FINISHING) */
+  /** jobs in flight on engines that may finish only when polled (no FERRY_CAP_SELF_FINISH) */
   #polled = 0;
   #closed = false;
   #waker: Waker | null = null;
@@ -64,7 +58,8 @@ export class EngineSends {
     if (rc < 0) return Promise.reject(fail(rc, `send (${mode})`));
     const id = this.#info.token;
     const hash = verify ? Bun.hash(bytes) : undefined;
-    const polled = !SELF_FINISHING.has(engine.name);
+    // an engine without FERRY_CAP_SELF_FINISH may finish its records only when polled: keep the 10 ms slice for it
+    const polled = !engine.selfFinish;
     if (polled) this.#polled++;
     const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, resolve, reject }));
     if (!this.#pumping) void this.#pump();
@@ -78,9 +73,9 @@ export class EngineSends {
       while (this.#jobs.length && !this.#closed) {
         this.#collect();
         if (!this.#jobs.length) break;
-        // the engine signals this eventfd itself when a send finishes; a 10 ms
-        // slice (a timer per wait) only while an engine that may finish records
-        // only when polled has a job in flight
+        // finishing a send signals this eventfd; a 10 ms slice (a timer per wait)
+        // only while an engine that may finish records only when polled (no
+        // FERRY_CAP_SELF_FINISH) has a job in flight
         this.#waker ??= jobWake(this.#handle);
         await this.#waker.wait(this.#polled > 0 ? 10 : Infinity);
       }

@@ -222,8 +222,7 @@ export class Coordinator implements SendPolicy {
   /** last fallback reported per engine+kind (to warn once per change, not per message) */
   readonly #warned = new Set<string>();
   #decided = 0;
-  /** Fast path for small messages: below this size inline wins whatever the load (engines' backlog and failures only make them worse). */
-  #inlineBelow = -1;
+  /** decide()'s answer below min(fast tier, 64 KiB), where inline wins whatever the load and the cache is hot (built with the tier) */
   #fast: SendDecision | null = null;
   /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
   #fastInline: FastInline | null = null;
@@ -326,8 +325,7 @@ export class Coordinator implements SendPolicy {
 
   decide(size: number, ctx: SendContext): SendDecision {
     this.#decided++;
-    if (this.#inlineBelow < 0) this.#smallPath();
-    if (size < this.#inlineBelow) return this.#fast!;
+    if (size <= 64 * KiB && size < this.fastInline.below) return this.#fast!; // (the getter rebuilds the tier and #fast when stale)
     const waiting = size >= 64 * KiB ? this.#receiverWaiting(ctx.channel) : true;
     const pending = ctx.publisher.pending;
     const memo = pending === 0 && this.#memoOk();
@@ -520,26 +518,6 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * The size below which every decision is inline/cpu (at most 64 KiB, where
-   * the cache is "hot" whoever reads), found by bisection; and that decision,
-   * shared. Recomputed when the engines' learnt rates change.
-   */
-  #smallPath() {
-    const inline = (s: number) => this.#choose(s, this.objective, true, 0, false, true).best.kind === "inline";
-    let lo = 0, hi = 64 * KiB;
-    if (inline(hi)) lo = hi;
-    else
-      while (hi - lo > 64) {
-        const mid = (lo + hi) >> 1;
-        if (inline(mid)) lo = mid;
-        else hi = mid;
-      }
-    const r = this.#choose(Math.max(0, lo - 1), this.objective, true, 0, false, true);
-    this.#inlineBelow = lo;
-    this.#fast = Object.freeze({ mode: "inline", cache: r.cache, wait: r.wait }) as SendDecision;
-  }
-
-  /**
    * The publishers' fast tier (SendPolicy.fastInline): every size below the first
    * at which anything but inline could win with a receiver waiting and nothing in
    * flight, failing engines counted as healthy (load and failures only make the
@@ -563,6 +541,8 @@ export class Coordinator implements SendPolicy {
       }
       if (r.cache === "cold" && coldFrom === Infinity) coldFrom = size;
     }
+    const small = this.#choose(Math.max(0, Math.min(below, 64 * KiB) - 1), this.objective, true, 0, false, true);
+    this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;
     const count = () => this.#decided++;
     this.#fastVersion = this.#version;
@@ -664,7 +644,7 @@ export class Coordinator implements SendPolicy {
     const p = this.profile;
     const llc = p.llcBytes;
     // cold from LLC/2, libferry's own threshold for cache "auto": end to end here (section 8, a receiver reusing
-    // warm arena slots, a 32 MiB LLC) hot stores won at 4 MiB, cold ones at 16 MiB (0.9 vs 1.5 ms)
+    // warm arena slots, a 32 MiB LLC) hot stores won at 4 MiB, cold ones at 16 MiB (tools/auto-cost.ts: 178 vs 197 µs; 0.76 vs 1.07 ms)
     const comfy = llc ? llc / 2 : 16 * MiB;
     if (size <= 64 * KiB) {
       reasons?.push(`cache hot: ${fmtSize(size)} is small; it lands in cache and the reader comes soon`);
@@ -793,7 +773,6 @@ export class Coordinator implements SendPolicy {
     st.engSamples++;
     const before = st.engCorr;
     st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
-    if (st.engCorr < before * 0.9) this.#inlineBelow = -1; // a faster engine may win smaller messages now
     this.#moved(st);
   }
 

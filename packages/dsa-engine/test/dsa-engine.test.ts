@@ -32,6 +32,12 @@ describe("detect() and the auto fallback", () => {
     expect(emu.probe).toMatchObject({ async: true, progress: true, batch: true, cacheHints: true });
   });
 
+  test("the DSA engine finishes every job from its completion thread (FERRY_CAP_SELF_FINISH)", () => {
+    using e = dsaEngine({ device: "emulated" });
+    expect(e.caps().selfFinish).toBe(true);
+    expect(e.selfFinish).toBe(true);
+  });
+
   test("auto without DSA falls back to sw, and says so in the engine and its stats", () => {
     using e = dsaEngine({ device: "auto", options: "sysfs=/nonexistent-dsa-sysfs" });
     expect(e.engine).toBe("sw");

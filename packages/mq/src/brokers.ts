@@ -59,25 +59,23 @@ async function stopProc(p: Subprocess) {
   clearTimeout(t);
 }
 
-/** Where a broker's commands run: [] here, or a prefix such as ["ip", "netns", "exec", "a"]. */
-export async function startNats(opts: { host?: string; prefix?: string[] } = {}): Promise<Broker> {
-  const host = opts.host ?? "127.0.0.1";
-  const dir = mkdtempSync(join(tmpdir(), "ferry-nats-"));
-  const port = freePort(), mon = freePort();
-  const args = [...(opts.prefix ?? []), "nats-server", "-js", "-sd", dir, "-a", host, "-p", String(port), "-m", String(mon)];  // the monitoring port listens on the same address
+/**
+ * A running server as a Broker: `args` started with `ready` awaited (again on
+ * restart, same port and data directory `dir`), stopped by pid, `dir` removed at stop.
+ */
+async function serve(
+  kind: Broker["kind"], url: string, port: number, dir: string, args: string[], ready: () => Promise<void>,
+  bytes: Broker["bytes"],
+): Promise<Broker> {
   let proc: Subprocess;
   const start = async () => {
     proc = spawn(args, { stdout: "ignore", stderr: "ignore" });
-    await until("nats-server", 15_000, async () => (await fetch(`http://${host}:${mon}/healthz?js-enabled-only=true`)).ok);
+    await ready();
   };
   await start();
   return {
-    kind: "nats", url: `nats://${host}:${port}`, port,
+    kind, url, port, bytes,
     get pid() { return proc.pid; },
-    async bytes() {
-      const v = (await (await fetch(`http://${host}:${mon}/varz`)).json()) as { in_bytes: number; out_bytes: number };
-      return { in: v.in_bytes, out: v.out_bytes };
-    },
     async restart() {
       await stopProc(proc);
       await start();
@@ -89,6 +87,22 @@ export async function startNats(opts: { host?: string; prefix?: string[] } = {})
   };
 }
 
+/** Where a broker's commands run: [] here, or a prefix such as ["ip", "netns", "exec", "a"]. */
+export async function startNats(opts: { host?: string; prefix?: string[] } = {}): Promise<Broker> {
+  const host = opts.host ?? "127.0.0.1";
+  const dir = mkdtempSync(join(tmpdir(), "ferry-nats-"));
+  const port = freePort(), mon = freePort();
+  const args = [...(opts.prefix ?? []), "nats-server", "-js", "-sd", dir, "-a", host, "-p", String(port), "-m", String(mon)];  // the monitoring port listens on the same address
+  return serve(
+    "nats", `nats://${host}:${port}`, port, dir, args,
+    () => until("nats-server", 15_000, async () => (await fetch(`http://${host}:${mon}/healthz?js-enabled-only=true`)).ok),
+    async () => {
+      const v = (await (await fetch(`http://${host}:${mon}/varz`)).json()) as { in_bytes: number; out_bytes: number };
+      return { in: v.in_bytes, out: v.out_bytes };
+    },
+  );
+}
+
 /** fsync: "always" (default: nothing acked is lost in a restart) or Redis's own default "everysec". */
 export async function startRedis(opts: { host?: string; prefix?: string[]; fsync?: "always" | "everysec" } = {}): Promise<Broker> {
   const host = opts.host ?? "127.0.0.1";
@@ -98,40 +112,23 @@ export async function startRedis(opts: { host?: string; prefix?: string[]; fsync
     ...(opts.prefix ?? []), "redis-server", "--port", String(port), "--bind", host, "--dir", dir, "--appendonly", "yes",
     "--appendfsync", opts.fsync ?? "always", "--save", "", "--protected-mode", "no", "--proto-max-bulk-len", "1gb",
   ];
-  let proc: Subprocess;
   const cli = () => new Bun.RedisClient(`redis://${host}:${port}`, { autoReconnect: false, connectionTimeout: 1000 });
-  const start = async () => {
-    proc = spawn(args, { stdout: "ignore", stderr: "ignore" });
-    await until("redis-server", 15_000, async () => {
-      const c = cli();
-      try {
-        return (await c.send("PING", [])) === "PONG";
-      } finally {
-        c.close();
-      }
-    });
+  const ask = async <T>(f: (c: Bun.RedisClient) => Promise<T>): Promise<T> => {
+    const c = cli();
+    try {
+      return await f(c);
+    } finally {
+      c.close();
+    }
   };
-  await start();
-  return {
-    kind: "redis", url: `redis://${host}:${port}`, port,
-    get pid() { return proc.pid; },
-    async bytes() {
-      const c = cli();
-      try {
+  return serve(
+    "redis", `redis://${host}:${port}`, port, dir, args,
+    () => until("redis-server", 15_000, () => ask(async (c) => (await c.send("PING", [])) === "PONG")),
+    () =>
+      ask(async (c) => {
         const info = String(await c.send("INFO", ["stats"]));
         const num = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? NaN);
         return { in: num("total_net_input_bytes"), out: num("total_net_output_bytes") };
-      } finally {
-        c.close();
-      }
-    },
-    async restart() {
-      await stopProc(proc);
-      await start();
-    },
-    async stop() {
-      await stopProc(proc);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+      }),
+  );
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Channel } from "@ferry/channel";
+import { Channel, Engine } from "@ferry/channel";
 import { detect, swEngine } from "@ferry/sw-engine";
 import { registerCleanup, uniqueName } from "@ferry/testkit";
 
@@ -13,6 +13,9 @@ test("swEngine() takes detect()'s defaults and moves an offloaded message intact
   expect(caps.threads).toBe(d.threads);
   expect(caps.chunkBytes).toBe(d.chunkBytes);
   expect(caps.async).toBe(true);
+  expect(caps.selfFinish).toBe(true); // its copy threads finish every job: publishers wait without a poll timer
+  using cpu = new Engine("cpu");
+  expect(cpu.caps().selfFinish).toBe(true); // finished inside submit
   using ch = Channel.create(uniqueName("swbasic"), { capacity: 8 << 20 });
   const sub = ch.subscribe();
   const pub = ch.publisher({ engine });

@@ -11,8 +11,9 @@
  * remembered decisions above), inline (a fixed inline send), decide (a policy
  * that calls the coordinator's decide() and nothing else: no fastInline, no
  * observe), trivial (a policy that returns one frozen inline decision: the
- * publisher's own auto path), inline-cold (a fixed inline send with
- * non-temporal stores). Each cell: end-to-end median µs / the sender's time
+ * publisher's own auto path), inline-hot / inline-cold (a fixed inline send
+ * with temporal / non-temporal stores; plain "inline" is libferry's cache
+ * "auto": cold from LLC/2). First prints decide() warm in a tight loop. Each cell: end-to-end median µs / the sender's time
  * from the call until send() returned; "decide" also prints the median time
  * inside decide().
  */
@@ -57,8 +58,17 @@ const variants: [string, (b: Uint8Array) => Promise<number>][] = [
   ["inline", (b) => s.pub.send(b, { mode: "inline", header })],
   ["decide", (b) => decideOnly.send(b, { header })],
   ["trivial", (b) => trivial.send(b, { header })],
+  ["inline-hot", (b) => s.pub.send(b, { mode: "inline", cache: "hot", header })],
   ["inline-cold", (b) => s.pub.send(b, { mode: "inline", cache: "cold", header })],
 ];
+// decide() warm, in a tight loop on this thread (the same sizes; the cost the end-to-end cells compare against)
+const ctx = { channel: s.data, publisher: decideOnly, engine: decideOnly.engine, options: {} };
+for (const size of sizes) {
+  for (let i = 0; i < 20_000; i++) co.decide(size, ctx);
+  const t = Bun.nanoseconds();
+  for (let i = 0; i < 100_000; i++) co.decide(size, ctx);
+  console.log(`${size} B: decide() in a tight loop ${((Bun.nanoseconds() - t) / 1e5).toFixed(0)} ns`);
+}
 try {
   for (const size of sizes) {
     const src = new Uint8Array(size).fill(5);
