@@ -357,6 +357,12 @@ FERRY_API int ferry_sub_open(ferry_channel *ch, const char *group, ferry_sub **o
 FERRY_API int ferry_sub_close(ferry_sub *sub);
 /* The subscriber's own result record (stable until ferry_sub_close). */
 FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *sub);
+/* Release later, without a call: FERRY_MAX_HELD bits (uint32 words, bit i = token i) that
+ * the caller sets to give back an inline message (FERRY_MSG_INLINE: nothing shared to
+ * return); the next call that needs a held record (any receive) applies them. Bits of a
+ * token that holds no inline message are ignored. Owned by the subscriber's thread; valid
+ * until ferry_sub_close. */
+FERRY_API uint32_t *ferry_sub_release_later(ferry_sub *sub);
 /* Never blocks: 0 and info filled, or FERRY_E_AGAIN / FERRY_E_EOF / FERRY_E_PEERDEAD. */
 FERRY_API int ferry_sub_try_receive(ferry_sub *sub, ferry_msg_info *info);
 /* Wait up to timeout_ns (<0: forever) with the given strategy. */

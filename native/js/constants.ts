@@ -41,6 +41,8 @@ export const ENGINE_NAME_MAX = 31;
 export const SEND_COPY_MAX = 4096;
 /** Engine sends in flight per publisher (more give FERRY_E_LIMIT). */
 export const MAX_JOBS = 64;
+/** Loans per publisher / messages held per subscriber (more give FERRY_E_LIMIT). */
+export const MAX_HELD = 128;
 
 /** Exit status of a process that wrote to a received message's read-only memory (ferry_fault_guard). */
 export const FAULT_EXIT = 86;
@@ -55,7 +57,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["CAP_PROGRESS", EngineCap.progress], ["CAP_BATCH", EngineCap.batch], ["ENGINE_F_DRAIN", ENGINE_F_DRAIN],
   ["TRUST_GROUP_WRITE", Trust.groupWrite], ["TRUST_WORLD_WRITE", Trust.worldWrite],
   ["MSG_PIPELINED", MSG_PIPELINED], ["MSG_INLINE", MSG_INLINE], ["INLINE_MAX", INLINE_MAX], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
-  ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS],
+  ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS], ["MAX_HELD", MAX_HELD],
   ["FAULT_EXIT", FAULT_EXIT],
 ];
 

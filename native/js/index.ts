@@ -13,7 +13,7 @@ export { candidates, findLibrary, openLibrary, platformPackage } from "./load";
 export { NOLIB } from "./ferror";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
-  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, FAULT_EXIT, GROUP_MAX, HEADER_MAX, INLINE_MAX, MAX_JOBS, MSG_INLINE, MSG_PIPELINED, NAME_MAX,
+  Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, FAULT_EXIT, GROUP_MAX, HEADER_MAX, INLINE_MAX, MAX_HELD, MAX_JOBS, MSG_INLINE, MSG_PIPELINED, NAME_MAX,
   SEND_COPY_MAX, SendMode, Trust, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {

@@ -71,6 +71,7 @@ const table = {
   ferry_sub_try_receive: { args: [T.ptr, T.ptr], returns: T.i32 },
   ferry_sub_receive: { args: [T.ptr, T.ptr, T.u32, T.i64], returns: T.i32 },
   ferry_sub_release: { args: [T.ptr, T.u32], returns: T.i32 },
+  ferry_sub_release_later: { args: [T.ptr], returns: T.ptr },
   // the read-only inline copy area: out u64[3] = addr, bytes, lease
   ferry_sub_inline_lend: { args: [T.ptr, "buffer"], returns: T.i32 },
   ferry_sub_notify_fd: { args: [T.ptr, T.u32], returns: T.i32 },

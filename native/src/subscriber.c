@@ -58,6 +58,9 @@ struct ferry_sub {
   uint64_t arm_seq, arm_len, arm_bytes;
   uint32_t nheld;
   struct sub_held held[FERRY_MAX_HELD];
+  /* inline messages released by the caller but not yet given back (ferry_sub_release_later):
+   * bit i = held record i; applied by the next call that needs a record (held_slot) */
+  uint32_t rel_later[FERRY_MAX_HELD / 32];
   /* inline copies: written through inl_rw, lent to JS read-only through inl_ro (one memfd
    * mapped twice; without memfd, one private mapping for both) */
   uint8_t *inl_rw, *inl_ro;
@@ -201,6 +204,8 @@ FERRY_API int ferry_sub_close(ferry_sub *s) {
 
 FERRY_API ferry_msg_info *ferry_sub_info(ferry_sub *s) { return s ? &s->info : NULL; }
 
+FERRY_API uint32_t *ferry_sub_release_later(ferry_sub *s) { return s ? s->rel_later : NULL; }
+
 /* End of stream: publishers existed and none is left (after draining). */
 /* Every publisher that ever was is gone (then: an acquire fence, so what they published is visible). */
 static bool all_gone(ferry_channel *ch) {
@@ -224,8 +229,28 @@ static bool receivable(ferry_sub *s) {
   return FERRY__COUNT_GET(c->pubs_ever) && !FERRY__COUNT_GET(c->pubs_live);
 }
 
+/* Give back the inline messages marked in rel_later. Only records that hold an
+ * inline message are freed; any other bit is a caller bug and is dropped. */
+_Static_assert(FERRY_MAX_HELD % 32 == 0, "rel_later covers every held record");
+static void held_flush(ferry_sub *s) {
+  for (uint32_t w = 0; w < FERRY_MAX_HELD / 32; w++) {
+    uint32_t bits = s->rel_later[w];
+    if (!bits) continue;
+    s->rel_later[w] = 0;
+    while (bits) {
+      uint32_t i = w * 32 + (uint32_t)__builtin_ctz(bits);
+      bits &= bits - 1;
+      if (s->held[i].used && s->held[i].inl) {
+        s->held[i].used = false;
+        s->nheld--;
+      }
+    }
+  }
+}
+
 /* A free held-message record: its index, FERRY_E_LIMIT when this subscriber holds the most it may, or FERRY_E_CORRUPT. */
 static int held_slot(ferry_sub *s) {
+  held_flush(s);
   if (s->nheld >= FERRY_MAX_HELD)
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
   for (int i = 0; i < FERRY_MAX_HELD; i++)
@@ -347,6 +372,7 @@ static int held_entry(ferry_sub *s, uint32_t token, struct sub_held *out) {
 FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   SUB_CHECK(s);
   struct sub_held hd;
+  if (token < FERRY_MAX_HELD) s->rel_later[token / 32] &= ~(1u << (token % 32)); /* released now, not later */
   int r = held_entry(s, token, &hd);
   if (r) return r;
   if (hd.inl) { /* a private copy: nothing shared to give back */

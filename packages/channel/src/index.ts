@@ -36,5 +36,5 @@ export type {
 } from "./types";
 
 export { Engine, type EngineCaps, type EngineConfig, type EngineProbe, type EngineStats } from "@ferry/native";
-export { FerryError, Errno, FAULT_EXIT, GROUP_MAX, HEADER_MAX, INLINE_MAX } from "@ferry/native";
+export { FerryError, Errno, FAULT_EXIT, GROUP_MAX, HEADER_MAX, INLINE_MAX, MAX_HELD } from "@ferry/native";
 export type { FerryErrorCode } from "@ferry/native";

@@ -8,7 +8,7 @@
  */
 import { ptr } from "bun:ffi";
 import {
-  Errno, FerryError, MSG_PIPELINED, check, closedError, completionRecord, engineByName, fail, lib, pinArena,
+  Errno, FerryError, MSG_INLINE, MSG_PIPELINED, check, closedError, completionRecord, engineByName, fail, lib, pinArena,
 } from "@ferry/native";
 import { checksumOf, decodeHeader, splitHeader } from "./header";
 import type { Subscriber } from "./subscriber";
@@ -35,6 +35,8 @@ export class Message implements Disposable {
   #token: number;
   #sub: Subscriber;
   #complete: boolean;
+  /** carried inline: a private copy, given back by the next receive (no call now) */
+  readonly #inline: boolean;
   /** subscribe({ verify }): 0 no, 1 when it carries a checksum, 2 required; checked once the payload is complete */
   #verifyOnComplete = 0;
 
@@ -44,7 +46,9 @@ export class Message implements Disposable {
     this.seq = info.seq;
     this.dropped = info.dropped;
     this.#token = info.token;
-    this.pipelined = (info.flags & MSG_PIPELINED) !== 0;
+    const flags = info.flags;
+    this.pipelined = (flags & MSG_PIPELINED) !== 0;
+    this.#inline = (flags & MSG_INLINE) !== 0;
     this.#complete = !this.pipelined;
     this.#length = info.length;
     this.#bytes = arena.get(info.offset, this.#length);
@@ -244,7 +248,8 @@ export class Message implements Disposable {
     if (!this.#bytes) return;
     this.#bytes = null;
     this.#hdr = null;
-    this.#sub.releaseToken(this.#token);
+    if (this.#inline) this.#sub.releaseLater(this.#token);
+    else this.#sub.releaseToken(this.#token);
   }
 
   [Symbol.dispose]() {

@@ -6,7 +6,7 @@
  */
 import { ptr, type Pointer } from "bun:ffi";
 import {
-  Backpressure, Errno, FerryError, INLINE_MAX, MSG_INLINE, check, closedError, completionRecord, cstr, engineByName, fail, lendLocal,
+  Backpressure, Errno, FerryError, INLINE_MAX, MAX_HELD, MSG_INLINE, check, closedError, completionRecord, cstr, engineByName, fail, lendLocal,
   lib, pinArena, type Engine,
 } from "@ferry/native";
 import type { Channel } from "./channel";
@@ -27,6 +27,8 @@ const sym = lib.symbols;
 /** Smallest payload a decision's cpuShare splits (below, a plain offload). */
 const SPLIT_MIN = 64 * 1024;
 const BACKPRESSURE = names(Backpressure);
+/** The staging slots of small loans, the lowest on top (reused first, warm in cache). */
+const stageSlots = () => Array.from({ length: MAX_HELD }, (_, i) => MAX_HELD - 1 - i);
 
 /**
  * A writable block of the arena; `bytes` is valid until published or
@@ -38,9 +40,12 @@ export class Loan {
   readonly #size: number;
   /** @internal */ readonly token: number;
   /** @internal */ readonly owner: Publisher;
-  constructor(owner: Publisher, token: number, bytes: Uint8Array) {
+  /** @internal a small loan: its slot in the publisher's staging memory (no native record), else -1 */
+  readonly stage: number;
+  constructor(owner: Publisher, token: number, bytes: Uint8Array, stage = -1) {
     this.owner = owner;
     this.token = token;
+    this.stage = stage;
     this.#bytes = bytes;
     this.#size = bytes.length;
   }
@@ -100,6 +105,8 @@ export class Publisher extends ChannelMember {
   #arena: Views;
   /** inline loans (payloads of at most INLINE_MAX bytes): this publisher's private staging memory */
   #stage: Views | null = null;
+  /** free staging slots for small loans (made on first use) */
+  #stageFree: number[] | null = null;
   #info: Info;
   #sends: EngineSends;
 
@@ -143,15 +150,30 @@ export class Publisher extends ChannelMember {
     return this.#policy ?? getDefaultPolicy();
   }
 
-  /** Borrow `size` bytes of shared memory to build a message in place (zero-copy); an integer, 0 or more. */
+  /**
+   * Borrow `size` bytes of shared memory to build a message in place (zero-copy); an integer, 0 or more.
+   * A loan of at most INLINE_MAX bytes is this publisher's private staging memory, copied into the
+   * descriptor at publish (no call and no shared state until then).
+   */
   loan(size: number): Loan {
     const h = this.handle;
     checkInt(size, "loan size");
+    if (size <= INLINE_MAX) {
+      const slot = (this.#stageFree ??= stageSlots()).pop();
+      if (slot === undefined) throw new FerryError(Errno.LIMIT, `more than ${MAX_HELD} small loans outstanding`);
+      return new Loan(this, 0, this.#stageViews().get(slot * INLINE_MAX, size), slot);
+    }
     const info = this.#info;
     const rc = sym.ferry_pub_loan(h, size, null);
     if (rc < 0) throw fail(rc, "loan");
     const views = (info.flags & MSG_INLINE) !== 0 ? this.#stageViews() : this.#arena;
     return new Loan(this, info.token, views.get(info.offset, size));
+  }
+
+  /** A small loan is over (published or returned): its staging slot is free again. */
+  #unstage(loan: Loan): void {
+    loan.consume();
+    this.#stageFree!.push(loan.stage);
   }
 
   /** The staging area's views, lent on first use and detached when this publisher closes. */
@@ -177,6 +199,16 @@ export class Publisher extends ChannelMember {
     const hdr = checkFlag(o.checksum, "checksum")
       ? encodeHeader(o.header, loan.bytes.subarray(0, length))
       : o.header === undefined ? null : encodeHeader(o.header);
+    if (loan.stage >= 0) {
+      // a small loan: one inline send of its staging bytes (stable native memory, read within the call)
+      const rc = sym.ferry_pub_send_hint(h, length ? loan.bytes : null, length, hdr, hdr === null ? 0 : hdr.length, 0, null);
+      if (rc < 0) {
+        if (rc === Errno.CLOSED || rc === Errno.CORRUPT) this.#unstage(loan);
+        throw fail(rc, "publish");
+      }
+      this.#unstage(loan);
+      return this.#info.seq;
+    }
     const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
       const err = fail(rc, "publish");
@@ -193,7 +225,8 @@ export class Publisher extends ChannelMember {
   /** Give a loan back unpublished. */
   unloan(loan: Loan): void {
     const h = this.handle;
-    checkLoan(loan, this).consume();
+    if (checkLoan(loan, this).stage >= 0) return this.#unstage(loan);
+    loan.consume();
     check(sym.ferry_pub_unloan(h, loan.token), "unloan");
   }
 

@@ -1,6 +1,6 @@
 /** Subscriber: receives messages of one channel handle (broadcast, or one member of a worker group). */
-import type { Pointer } from "bun:ffi";
-import { Errno, FerryError, MSG_INLINE, Wait, check, closedError, cstr, fail, lendLocal, lib } from "@ferry/native";
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { Errno, FerryError, MAX_HELD, MSG_INLINE, Wait, check, closedError, cstr, fail, lendLocal, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
@@ -11,6 +11,7 @@ import { Info, Views } from "./views";
 import { directWake, progressWake, type SocketWaker, type Waker } from "./waker";
 
 const sym = lib.symbols;
+const RELEASE_LATER_BYTES = MAX_HELD / 8;
 
 interface Parked {
   resolve(m: Message): void;
@@ -28,6 +29,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   /** inline messages: this subscriber's private read-only copies (lent on first use) */
   #inline: Views | null = null;
   #info: Info;
+  /** ferry_sub_release_later's bits, mapped on first use */
+  #later: Uint32Array | null = null;
   /** receive(): publishers write to this socket (see waker.ts) */
   #directWaker: SocketWaker | null = null;
   /** pipelined progress: a native waiter thread signals this eventfd (see waker.ts) */
@@ -80,8 +83,32 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   }
 
   /**
+   * Take the next message on this thread, synchronously: the event loop does
+   * not run until it returns. With wait "spin" it busy-waits in libferry (one
+   * native call, the lowest latency a Bun process gets: a tryReceive() loop
+   * pays a call per poll); "block" sleeps the thread on the channel's futex;
+   * "hybrid" spins libferry's adaptive budget, then sleeps. For worker
+   * threads and dedicated loops; a service that must stay responsive awaits
+   * receive() instead. `wait` overrides the subscriber's strategy for this
+   * call. Throws FERRY_E_TIMEOUT, FERRY_E_EOF or FERRY_E_PEERDEAD.
+   */
+  receiveSync(options?: ReceiveOptions): Message {
+    let wait = this.wait;
+    let timeoutMs = Infinity;
+    if (options !== undefined) {
+      const opts = optionsOf(options, "receiveSync");
+      if (opts.wait !== undefined) wait = checkWait(opts.wait);
+      timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
+    }
+    const rc = sym.ferry_sub_receive(this.handle, null, Wait[wait], timeoutNs(timeoutMs));
+    if (rc < 0) throw fail(rc, "receive");
+    return this.#message();
+  }
+
+  /**
    * Wait for the next message. With wait "spin" this busy-waits on the JS
-   * thread; "block" sleeps until a publisher wakes this event loop, leaving it
+   * thread (as receiveSync, the message then handed over through a resolved
+   * promise); "block" sleeps until a publisher wakes this event loop, leaving it
    * free; "hybrid" (the default) first spins an adaptive 2-100 µs on the JS
    * thread (the budget halves after each miss, so an idle subscriber spins
    * ~2 µs per receive()), then sleeps as "block". `wait` overrides the subscriber's strategy for this
@@ -97,11 +124,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
         if (opts.wait !== undefined) wait = checkWait(opts.wait);
         timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
       }
-      if (wait === "spin") {
-        const rc = sym.ferry_sub_receive(this.handle, null, Wait.spin, timeoutNs(timeoutMs));
-        if (rc < 0) throw fail(rc, "receive");
-        return Promise.resolve(this.#message());
-      }
+      if (wait === "spin") return Promise.resolve(this.receiveSync({ wait, timeoutMs }));
       // block and hybrid: receive at once, or arm the direct wake and park
       // (one native call); the wake socket's callback serves parked receives
       const h = this.handle;
@@ -210,6 +233,17 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     }
     const thread = this.wait === "spin" ? wait : this.wait;
     await (this.#progressWaker ??= progressWake(h, thread)).wait(timeoutMs, () => sym.ferry_sub_arm_progress(h, token, bytes));
+  }
+
+  /**
+   * @internal give back inline message `token` without a call: a bit the next
+   * receive applies (ferry_sub_release_later; an inline message is a private
+   * copy, nothing shared waits for it).
+   */
+  releaseLater(token: number) {
+    if (this.closed) return; // closing released everything
+    const w = (this.#later ??= new Uint32Array(toArrayBuffer(sym.ferry_sub_release_later(this.raw) as Pointer, 0, RELEASE_LATER_BYTES)));
+    w[token >>> 5]! |= 1 << (token & 31);
   }
 
   /** @internal */

@@ -7,7 +7,7 @@
  * going through the arena as before.
  */
 import { expect, test } from "bun:test";
-import { Channel, INLINE_MAX } from "@ferry/channel";
+import { Channel, INLINE_MAX, MAX_HELD } from "@ferry/channel";
 import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
 
 registerCleanup();
@@ -95,6 +95,51 @@ test("held inline messages keep their own bytes (one private slot each) until re
     m.release();
   }
   expect(ch.stats().head).toBeGreaterThan(1000); // reclaimed as the ring filled
+});
+
+test("small loans and held inline messages: at most MAX_HELD each; a release frees its slot for the next receive, with no call", () => {
+  using ch = Channel.create(uniqueName("inllim"), { capacity: 64 * 1024, slots: 512 });
+  const pub = ch.publisher();
+  const sub = ch.subscribe();
+  // loans: 128 small ones at most (staging slots), each with its own bytes
+  const loans = Array.from({ length: MAX_HELD }, (_, i) => {
+    const l = pub.loan(8);
+    l.bytes.fill(i & 255);
+    return l;
+  });
+  expect(new Set(loans.map((l) => l.bytes.byteOffset)).size).toBe(MAX_HELD);
+  expectFerryError(() => pub.loan(1), "FERRY_E_LIMIT");
+  pub.unloan(loans.pop()!); // a slot back: one more loan fits
+  const again = pub.loan(8);
+  again.bytes.fill(MAX_HELD - 1);
+  loans.push(again);
+  for (const l of loans) pub.publish(l);
+  // held: 128 at most; the 129th receive fails until one is released
+  const held = Array.from({ length: MAX_HELD }, () => sub.tryReceive()!);
+  held.forEach((m, i) => expect(m.bytes[7]).toBe(i & 255));
+  pub.sendSync(pattern(8, 9));
+  expectFerryError(() => sub.tryReceive(), "FERRY_E_LIMIT");
+  const freed = held[3]!.bytes.byteOffset;
+  held[3]!.release(); // inline: marked, applied by the next receive
+  const m = sub.tryReceive()!;
+  expect([...m.bytes]).toEqual([...pattern(8, 9)]);
+  expect(m.bytes.byteOffset).toBe(freed); // the released record's copy slot
+  held.forEach((h, i) => {
+    if (i !== 3) expect(h.bytes[7]).toBe(i & 255); // the others keep their bytes
+  });
+  expectFerryError(() => held[3]!.bytes, "FERRY_E_STATE");
+  for (const h of held) h.release();
+  m.release();
+  // far more receives than records, each released at once
+  for (let i = 0; i < 4 * MAX_HELD; i++) {
+    const l = pub.loan(16);
+    l.bytes.set(pattern(16, i));
+    pub.publish(l);
+    const r = sub.tryReceive()!;
+    expect([...r.bytes]).toEqual([...pattern(16, i)]);
+    r.release();
+  }
+  expect(sub.tryReceive()).toBeNull();
 });
 
 test("subscribe({ verify }) checks checksums of inline messages", () => {

@@ -65,6 +65,53 @@ describe("receive({ wait })", () => {
   });
 });
 
+describe("receiveSync()", () => {
+  for (const wait of ["spin", "block", "hybrid"] as const)
+    test(`${wait}: every message of a publisher process in order, the JS thread held meanwhile, then FERRY_E_EOF`, async () => {
+      const name = uniqueName(`rsync-${wait}`);
+      using ch = Channel.create(name, { capacity: MiB, slots: 64 });
+      const sub = ch.subscribe({ wait });
+      const N = 300;
+      // small (inline) and arena messages, ~1 ms apart, so receiveSync really waits for each
+      const pub = spawnPeer("seq-pub.ts", { name, pubId: 3, count: N, minSize: 8, maxSize: 200, method: "mix", waitGo: true, intervalMs: 1 }, 30_000);
+      await pub.waitFor("ready");
+      pub.send("go");
+      let ticks = 0;
+      const iv = setInterval(() => ticks++, 1);
+      let got = 0;
+      for (; ; got++) {
+        let m;
+        try {
+          m = sub.receiveSync({ timeoutMs: 10_000 });
+        } catch (e) {
+          expect((e as { code?: string }).code).toBe("FERRY_E_EOF");
+          break;
+        }
+        const v = m.view(Uint8Array);
+        expect(new DataView(v.buffer, v.byteOffset).getUint32(4, true)).toBe(got);
+        m.release();
+      }
+      clearInterval(iv);
+      expect(got).toBe(N);
+      expect(ticks).toBe(0); // no timer ran: the loop never yielded to the event loop
+      await pub.exited;
+    });
+
+  test("timeout, and per-call wait overrides", () => {
+    using ch = Channel.create(uniqueName("rsync-to"), { capacity: MiB });
+    const sub = ch.subscribe({ wait: "block" });
+    const t0 = performance.now();
+    expectFerryError(() => sub.receiveSync({ timeoutMs: 30 }), "FERRY_E_TIMEOUT");
+    expectFerryError(() => sub.receiveSync({ timeoutMs: 30, wait: "spin" }), "FERRY_E_TIMEOUT");
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(55);
+    expectFerryError(() => sub.receiveSync({ wait: "nope" as never }), "FERRY_E_INVAL");
+    ch.publisher().sendSync(new Uint8Array([4, 2]));
+    const m = sub.receiveSync({ wait: "spin", timeoutMs: 1000 });
+    expect([...m.bytes]).toEqual([4, 2]);
+    m.release();
+  });
+});
+
 describe("message.ready(n, { wait }) on a pipelined copy that stands still until collected", () => {
   async function held(wait: "spin" | "block") {
     const name = uniqueName(`ready-${wait}`);

@@ -30,6 +30,11 @@ export interface PingPongOptions {
 }
 
 export async function pingPong(o: PingPongOptions): Promise<PingPong> {
+  return summarize(o, await pingPongRtts(o));
+}
+
+/** The round trips (ns) of one ping-pong session, in the order measured. */
+export async function pingPongRtts(o: PingPongOptions): Promise<Float64Array> {
   const cap = (n: number) => Math.max(4 * MiB, 2 * n + MiB);
   const doTouch = o.touch ?? true;
   const rtt = new Float64Array(o.iterations);
@@ -78,14 +83,20 @@ export async function pingPong(o: PingPongOptions): Promise<PingPong> {
     await s.end(); // end of stream: the peer drains and exits at once
   }
   await tick();
-  const r = sorted(rtt.subarray(0, n));
+  return rtt.subarray(0, n);
+}
+
+/** One row from round trips (several sessions' samples may be joined: latency.ts rounds). */
+export function summarize(o: PingPongOptions, rtts: ArrayLike<number>): PingPong {
+  const r = sorted(rtts);
+  const n = r.length;
   return {
     wait: o.wait,
     gap_ms: o.gapMs ?? 0,
     size: o.size,
     replySize: o.replySize,
     send: o.send,
-    touch: doTouch,
+    touch: o.touch ?? true,
     n,
     rtt_p50_ns: pct(r, 50),
     rtt_p99_ns: pct(r, 99),

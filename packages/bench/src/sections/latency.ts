@@ -1,8 +1,12 @@
-/** 1. One-way latency, Bun -> Bun: loan/publish ping-pong, RTT/2, per receiver wait strategy and size. */
+/**
+ * 1. One-way latency, Bun -> Bun: loan/publish ping-pong, RTT/2, per receiver wait strategy
+ * and size; each row joins the samples of `rounds` sessions interleaved with the other rows.
+ */
 import type { WaitStrategy } from "@ferry/channel";
 import { KiB, MiB, fmtNs, fmtSize, table, type Grid } from "../lib/format";
 import { target } from "../lib/target";
-import { pingPong } from "../measure/pingpong";
+import { roundOrder } from "../lib/stats";
+import { pingPongRtts, summarize, type PingPongOptions } from "../measure/pingpong";
 import type { CPingPong, PingPong } from "../schema";
 import { section, type Context } from "../section";
 import { cPingPongs } from "./c";
@@ -18,6 +22,7 @@ function config(o: { quick: boolean }) {
       w === "spin" ? (size >= MiB ? (Q ? 500 : 5000) : Q ? 5000 : 100000) : size >= MiB ? (Q ? 300 : 5000) : Q ? 1000 : 20000,
     warmup: (w: WaitStrategy) => (w === "spin" ? (Q ? 200 : 2000) : Q ? 50 : 300),
     maxMs: Q ? 600 : 3000,
+    rounds: Q ? 2 : 3,
   };
 }
 
@@ -40,13 +45,29 @@ export const latency = section({
   empty: () => [],
   config,
   async run(cfg) {
+    // rounds: every size's wait strategies back to back, in an order drawn anew each round
+    // (lib/stats.ts roundOrder), samples joined per row: the default wait is compared with
+    // the fixed ones over the same minutes, not after them (this VM moves between minutes)
+    const opts = (wait: WaitStrategy, size: number): PingPongOptions => ({
+      wait, size, replySize: size, send: "loan",
+      iterations: Math.ceil(cfg.iterations(wait, size) / cfg.rounds), warmup: cfg.warmup(wait), maxMs: cfg.maxMs / cfg.rounds,
+    });
+    const rtts = new Map<string, Float64Array[]>();
+    for (let round = 0; round < cfg.rounds; round++)
+      for (const [k, size] of cfg.sizes.entries())
+        for (const j of roundOrder(cfg.waits.length, round * cfg.sizes.length + k)) {
+          const wait = cfg.waits[j]!;
+          Bun.gc(true);
+          const key = `${wait}/${size}`;
+          rtts.set(key, [...(rtts.get(key) ?? []), await pingPongRtts(opts(wait, size))]);
+        }
     const out: PingPong[] = [];
     for (const wait of cfg.waits)
       for (const size of cfg.sizes) {
-        Bun.gc(true);
-        out.push(
-          await pingPong({ wait, size, replySize: size, send: "loan", iterations: cfg.iterations(wait, size), warmup: cfg.warmup(wait), maxMs: cfg.maxMs }),
-        );
+        const parts = rtts.get(`${wait}/${size}`)!;
+        const all = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+        parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+        out.push(summarize(opts(wait, size), all));
       }
     return out;
   },
