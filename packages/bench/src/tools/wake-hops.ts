@@ -9,7 +9,9 @@
  * Hops: A = request sent → responder's code runs; B = responder's reply sent;
  * C = reply sent → requester's code runs. Medians in µs. Both Ferry sides
  * use `await receive()` with wait "block"; "send" splits into loan + publish
- * (publish includes the wake-up's sendto).
+ * (publish includes the wake-up's sendto). ARMFIRST=1: the requester calls receive()
+ * (arming the reply's wake) before it publishes, so nothing of its own runs between its
+ * sendto and its sleep (the experiment docs/benchmarks.md section 6 cites).
  */
 import { Channel } from "@ferry/channel";
 import { nowNs } from "@ferry/native";
@@ -86,6 +88,7 @@ if (role === "peer") {
     const split: number[][] = [];
     for (let i = 0; i < N + 20; i++) {
       await Bun.sleep(gap);
+      const pre = process.env.ARMFIRST ? sub.receive() : null;
       const t0 = nowNs();
       const loan = pub.loan(64);
       const tl = nowNs();
@@ -93,7 +96,7 @@ if (role === "peer") {
       pub.publish(loan);
       const t0b = nowNs();
       if (i >= 20) split.push([tl - t0, t0b - tl]);
-      const m = await sub.receive();
+      const m = await (pre ?? sub.receive());
       const t3 = nowNs();
       const v = new Float64Array(m.bytes.buffer, m.bytes.byteOffset, 3).slice();
       m.release();
