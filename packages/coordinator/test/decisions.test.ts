@@ -226,6 +226,31 @@ describe("load and fallbacks", () => {
     expect(c.stats().choices["inline/cpu"]!.messages).toBe(counted + 5);
   });
 
+  test("a stream with sends in flight: decisions are remembered per backlog, and sends queued behind others teach no rate", () => {
+    using ch = Channel.create(uniqueName("co-stream"), { capacity: 4 * MiB });
+    const c = co(10, { fixedUs: 30, gbps: 20 }, "cpu");
+    const pub = ch.publisher({ coordinator: c });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const big = 16 * MiB;
+    const done = (d: ReturnType<typeof c.decide>, ns: number) => c.observe({ size: big, decision: d, engine: "sw", error: null, ns, syncNs: 20_000 });
+    // two in flight at every decision after the first, as a sender keeping a window of 2 does
+    const first = c.decide(big, ctx);
+    expect(first.engine).toBe("sw");
+    const second = c.decide(big, ctx); // one send (16 MiB) queued ahead
+    expect(second.engine).toBe("sw");
+    done(first, 900_000);
+    const third = c.decide(big, ctx); // again one queued ahead: the same backlog, the same (remembered) decision
+    expect(third).toBe(second);
+    // each of these settled a whole copy after the one ahead of it: 2x the profile's time, which is queueing, not the engine's rate
+    done(second, 1_800_000);
+    done(third, 1_800_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBe(1);
+    expect(c.stats().engines.sw!.inflight).toBe(0);
+    // a send that ran alone teaches it
+    done(c.decide(big, ctx), 2 * 900_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBeGreaterThan(1.2);
+  });
+
   test("a full queue and a closed engine are fallbacks, recorded with their reasons", () => {
     const e = new Engine("sw", { threads: 1 });
     const c = new Coordinator(profileOf(10, [{ label: "mine", fixedUs: 30, gbps: 20 }]), { split: false, engineMap: new Map([["mine", e]]) });
