@@ -203,7 +203,10 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   if ((r = ferry__pub_loan(p, len, &li))) return r;
   uint8_t *dst = p->ch->arena_rw + li.offset;
   job->engine = engine;
-  snprintf(job->engine_name, sizeof job->engine_name, "%s", ferry__engine_name(engine));
+  const char *ename = ferry__engine_name(engine); /* (no snprintf per send: it showed in the sender's profile) */
+  size_t elen = strnlen(ename, FERRY_ENGINE_NAME_MAX);
+  memcpy(job->engine_name, ename, elen);
+  job->engine_name[elen] = 0;
   job->mode = mode;
   job->loan = li.token;
   job->len = len;
