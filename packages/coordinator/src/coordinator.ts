@@ -130,6 +130,18 @@ interface EngineState {
   inflightBytes: number;
   /** the most sends in flight at once since the engine was last idle (1: each ran alone; observe() learns only from those) */
   busyMax: number;
+  /**
+   * A split is trusted only once one ran in this process and beat the best choice without a split
+   * (the calibration measures it in-process, with nobody else on the CPUs: on two vCPUs with a
+   * receiver a 16 MiB split it put at 0.42 ms took 0.8-1 ms, slower than inline). Until then,
+   * decide() sends one trial split when the split would win, then waits splitTrialMs (1 s,
+   * doubling to 60 s after each losing trial) before the next; explain() says so.
+   */
+  splitTrusted: boolean;
+  /** why the last trial lost ("" if none did) */
+  splitLost: string;
+  splitTrialAt: number;
+  splitTrialMs: number;
   /** the split's CPU share, tuned from feedback */
   share: number;
   splitSamples: number;
@@ -169,6 +181,9 @@ const MEMO_DRIFT = 0.05;
  * thread's CPU). A change of an engine's health rebuilds it at the next send.
  */
 const TIER_LEARN_MS = 250;
+/** After a split lost its trial, the next trial waits this long, doubling per lost trial up to SPLIT_TRIAL_MAX_MS (EngineState.splitTrusted). */
+const SPLIT_TRIAL_MS = 1000;
+const SPLIT_TRIAL_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 
@@ -286,6 +301,10 @@ export class Coordinator implements SendPolicy {
       inflight: 0,
       inflightBytes: 0,
       busyMax: 0,
+      splitTrusted: false,
+      splitLost: "",
+      splitTrialAt: 0,
+      splitTrialMs: SPLIT_TRIAL_MS,
       share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
       splitSamples: 0,
       splitCorr: splitCorrection(profile, prof),
@@ -362,6 +381,10 @@ export class Coordinator implements SendPolicy {
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
       const st = r.best.st;
+      if (r.best.kind === "split" && !st!.splitTrusted && this.#split !== "always") {
+        // a trial: no other until this one was observed, or the cool-down passed
+        st!.splitTrialAt = performance.now() + st!.splitTrialMs;
+      }
       d = {
         mode: r.best.kind === "split" ? "offload" : r.best.kind,
         engine: st ? st.engine : undefined,
@@ -376,7 +399,7 @@ export class Coordinator implements SendPolicy {
       if (st) d[TAG] = st;
       Object.freeze(d);
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
-      if (memo && r.best.kind !== "split")
+      if (memo && r.best.kind !== "split" && !r.splitGated)
         this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), decision: d };
     }
     const st = d[TAG];
@@ -444,7 +467,10 @@ export class Coordinator implements SendPolicy {
         this.#fallback({ kind: "recovered", engine: st.label, change: `${kind} works again`, size: rep.size, reason: `a trial send after "${st.reason}" succeeded` });
         st.reason = "";
       }
-      if (rep.split) this.#tuneSplit(st, rep);
+      if (rep.split) {
+        this.#tuneSplit(st, rep);
+        this.#judgeSplit(st, rep);
+      }
       else if (rep.size >= SPLIT_MIN && alone) {
         // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
         const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, rep.size);
@@ -523,7 +549,7 @@ export class Coordinator implements SendPolicy {
       engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
         health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
         cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
-        splitCpuCorrection: +s.cpuCorr.toFixed(3),
+        splitCpuCorrection: +s.cpuCorr.toFixed(3), splitTrusted: s.splitTrusted,
       }])),
     };
   }
@@ -601,7 +627,14 @@ export class Coordinator implements SendPolicy {
   }
 
   /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
-  #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain) {
+  /**
+   * gate (decide, explain): leave out a split that is not trusted yet while its trial waits
+   * (EngineState.splitTrusted); crossovers() and the fast tier see the calibrated split.
+   * noSplit: the best choice without any split and without the engines' backlog (a split, which runs
+   * only with nothing queued on its publisher, is judged against it).
+   */
+  #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
+    let splitGated = false;
     const p = this.profile;
     const reasons: string[] = [];
     const estimates: Estimate[] = [];
@@ -618,7 +651,7 @@ export class Coordinator implements SendPolicy {
       if (!u.ok) blocked.set(st, u);
       const e = st.prof;
       const k = st.engCorr;
-      const backlog = st.inflightBytes * perByte(e.offload) * k;
+      const backlog = noSplit ? 0 : st.inflightBytes * perByte(e.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
       const engFixed = predict(e.offload, 0) * k;
       for (const kind of ["offload", "pipelined"] as const) {
         const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k + backlog;
@@ -626,7 +659,12 @@ export class Coordinator implements SendPolicy {
         const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }
-      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0) {
+      const untried = !st.splitTrusted && this.#split !== "always" && performance.now() < st.splitTrialAt;
+      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
+        splitGated = true;
+        if (explain)
+          reasons.push(`split/${st.label} left out until observed: ${st.splitLost ? `its last trial lost (${st.splitLost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial in ${fmtNs((st.splitTrialAt - performance.now()) * 1e6)}`);
+      } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
@@ -680,7 +718,7 @@ export class Coordinator implements SendPolicy {
       else reasons.push("chunk: none (an inline copy is one piece)");
       reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
     }
-    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback };
+    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, splitGated };
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -820,6 +858,24 @@ export class Coordinator implements SendPolicy {
     this.#moved(st);
   }
 
+  /** A split ran: trust splits on this engine while they beat the best choice without one (as predicted now), else wait for the next trial. */
+  #judgeSplit(st: EngineState, rep: SendReport) {
+    if (this.#split === "always") return;
+    const alt = this.#choose(rep.size, this.objective, true, 0, false, true, false, true).best;
+    const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : rep.ns <= alt.latencyNs;
+    if (won) {
+      st.splitTrusted = true;
+      st.splitLost = "";
+      st.splitTrialMs = SPLIT_TRIAL_MS;
+      return;
+    }
+    if (st.splitTrusted) this.#version++; // remembered decisions were made with the split in
+    st.splitTrusted = false;
+    st.splitTrialAt = performance.now() + st.splitTrialMs;
+    st.splitTrialMs = Math.min(SPLIT_TRIAL_MAX_MS, st.splitTrialMs * 2);
+    st.splitLost = `a split of ${fmtSize(rep.size)} took ${fmtNs(this.objective === "cpu" ? rep.split!.cpuNs : rep.ns)}${this.objective === "cpu" ? " of this thread's CPU" : ""}; ${name(alt)} is expected to take ${fmtNs(this.objective === "cpu" ? alt.cpuNs : alt.latencyNs)}`;
+  }
+
   #tuneSplit(st: EngineState, rep: SendReport) {
     const s = rep.split!;
     const f = st.share;
@@ -896,7 +952,9 @@ export interface CoordinatorStats {
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
   engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number;
     /** the split's CPU part as seen / alone (memory bandwidth shared with the engine) */
-    splitCpuCorrection: number }>;
+    splitCpuCorrection: number;
+    /** a split on this engine ran here and beat the best choice without one (until then only trials are sent) */
+    splitTrusted: boolean }>;
 }
 
 function clampShare(f: number): number {
