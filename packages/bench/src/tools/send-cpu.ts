@@ -14,6 +14,8 @@
  * Rounds interleave the variants (rotated each round); each cell prints the median round. The
  * sending thread's numbers also count the event-loop wake-ups it took
  * (voluntary context switches of the thread, /proc/self/task/<pid>/status).
+ * ROUNDS=1 also prints every round's thread CPU per send (µs), in order: how
+ * far the JIT's warm-up reaches.
  */
 import { readFileSync } from "node:fs";
 import type { Publisher } from "@ferry/channel";
@@ -96,7 +98,8 @@ for (const [name] of variants) {
   const o = res.get(name)!;
   const t = median(o.thread);
   console.log(
-    `${name.padEnd(11)} thread ${us(t).padStart(10)}/send (${((t / inl) * 100).toFixed(1)}% of inline)  process ${us(median(o.proc)).padStart(10)}  wall ${us(median(o.wall)).padStart(10)}  thread sleeps/send ${median(o.wakes).toFixed(2)}`,
+    `${name.padEnd(11)} thread ${us(t).padStart(10)}/send (${((t / inl) * 100).toFixed(1)}% of inline)  process ${us(median(o.proc)).padStart(10)}  wall ${us(median(o.wall)).padStart(10)}  thread sleeps/send ${median(o.wakes).toFixed(2)}` +
+      (process.env.ROUNDS ? `  rounds: ${o.thread.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : ""),
   );
 }
 const st = co.stats();
