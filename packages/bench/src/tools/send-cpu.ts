@@ -103,4 +103,4 @@ for (const [name] of variants) {
   );
 }
 const st = co.stats();
-console.log(`auto-cpu choices: ${Object.entries(st.choices).map(([k, c]) => `${k} ${c.messages}`).join(", ")}; fallbacks ${st.fallbacks.total ?? JSON.stringify(st.fallbacks).slice(0, 80)}; sw ${JSON.stringify(st.engines.sw)}`);
+console.log(`auto-cpu choices: ${Object.entries(st.choices).map(([k, c]) => `${k} ${c.messages}`).join(", ")}; fallbacks ${st.fallbacks.count}; sw ${JSON.stringify(st.engines.sw)}`);
