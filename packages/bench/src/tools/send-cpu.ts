@@ -10,6 +10,7 @@
  * Variants: inline (sendSync), offload/sw (send({ mode: "offload" }) on the
  * shared sw engine), trivial (mode auto with a policy that returns one frozen
  * offload/sw decision: the publisher's auto path without the coordinator),
+ * observed (trivial plus an observe() that does nothing: the report path),
  * auto-cpu (a coordinator calibrated for objective cpu).
  * Rounds interleave the variants (rotated each round); each cell prints the median round. The
  * sending thread's numbers also count the event-loop wake-ups it took
@@ -53,10 +54,13 @@ const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
 // the publisher's own auto path with a policy that decides nothing (one frozen offload decision, no observe)
 const FROZEN = Object.freeze({ mode: "offload", engine: "sw", cache: co.explain(size).cache } as const);
 const trivial: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, policy: { decide: () => FROZEN } });
+// the same with an observe() that does nothing: what the publisher's report path costs
+const observed: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, policy: { decide: () => FROZEN, observe: () => {} } });
 const variants: [string, ((b: Uint8Array) => Promise<number>) | null][] = [
   ["inline", null],
   ["offload/sw", (b) => s.pub.send(b, { mode: "offload", engine: "sw" })],
   ["trivial", (b) => trivial.send(b)],
+  ["observed", (b) => observed.send(b)],
   ["auto-cpu", (b) => auto.send(b)],
 ];
 
@@ -90,6 +94,7 @@ for (let r = 0; r < rounds; r++)
   }
 auto.close();
 trivial.close();
+observed.close();
 await s.end();
 const us = (ns: number) => `${(ns / 1e3).toFixed(1)} µs`;
 const inl = median(res.get("inline")!.thread);
