@@ -321,6 +321,15 @@ FERRY_API int ferry_pub_jobs_pending(ferry_pub *pub);
 FERRY_API int ferry_pub_notify_fd(ferry_pub *pub);
 /* 1 when the oldest engine send has finished (collect now), else 0 (wait for the fd). */
 FERRY_API int ferry_pub_arm(ferry_pub *pub);
+/*
+ * The same signal for an event loop's socket layer: one end of a stream
+ * socketpair that receives a byte whenever an engine send finishes (bytes of
+ * several sends may arrive in one read), as a new descriptor the caller
+ * owns and closes (e.g. adopted with Bun.connect({ fd })). Jobs that finished
+ * before the first call did not write to it: collect once after opening.
+ * Close-on-exec, non-blocking. Returns the fd (>= 0).
+ */
+FERRY_API int ferry_pub_wake_socket(ferry_pub *pub);
 
 /*
  * Small messages (layout v8). A publisher with an inline limit (ferry_pub_inline, 0..

@@ -64,6 +64,7 @@ const table = {
   ferry_pub_jobs_pending: { args: [T.ptr], returns: T.i32 },
   ferry_pub_notify_fd: { args: [T.ptr], returns: T.i32 },
   ferry_pub_arm: { args: [T.ptr], returns: T.i32 },
+  ferry_pub_wake_socket: { args: [T.ptr], returns: T.i32 },
   // subscribers
   ferry_sub_open: { args: [T.ptr, "buffer", "buffer"], returns: T.i32 },
   ferry_sub_close: { args: [T.ptr], returns: T.i32 },

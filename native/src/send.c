@@ -7,19 +7,21 @@
  * An engine knows nothing of channels: each engine send hands it a host hook
  * (engine/completion.h) that stores the copy's progress into the message's
  * descriptor (shm/ring.c) and, once the job is final, signals the
- * publisher's eventfd.
+ * publisher's notifier (an eventfd and/or a socket, struct ferry_notifier).
  *
  * Each publisher keeps a FIFO of jobs in private memory (completion records
  * must never live where a peer can write: an engine keeps its per-job state
  * in them). JS (or a C caller) collects finished jobs oldest first with
  * ferry_pub_collect, so offload messages are published in the order they
- * were sent. Every job holds a reference on the publisher's notifier (an
- * eventfd): the engine signals it when the job finishes, right after the
- * status is final, so the event loop wakes with no thread in between.
+ * were sent. Every job holds a reference on the publisher's notifier: the
+ * engine signals it when the job finishes, right after the status is final,
+ * so the event loop wakes with no thread in between.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "engine/copy.h"
@@ -62,26 +64,48 @@ FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const
 
 /* ---------------------------------------------------------------- engine sends */
 
-/* An eventfd shared by a publisher and its jobs in flight; freed by the last reference. */
+/*
+ * What a publisher's jobs signal when they finish, shared by the publisher
+ * and its jobs in flight, freed by the last reference. Each descriptor is
+ * opened on first request and never replaced (-1 until then), so the
+ * engine's thread reads it with one atomic load:
+ *  - efd: an eventfd (ferry_pub_notify_fd), for poll/epoll loops in C;
+ *  - sock[1]: one end of a stream socketpair whose other end (sock[0]) an
+ *    event loop adopts as a socket (ferry_pub_wake_socket): one byte per
+ *    finished job, coalesced by the stream, read by the loop's own socket
+ *    layer (Bun: no stream reader and no epoll_ctl per wait).
+ * A job finishing before a descriptor exists does not signal it: the waiter
+ * checks ferry_pub_arm (or collects) after opening it.
+ */
 struct ferry_notifier {
   _Atomic uint32_t refs;
-  int efd;
+  _Atomic int efd;
+  _Atomic int sock_w; /* the end the jobs write */
+  int sock_r;         /* the end handed out (dup'ed) */
 };
 
 static void notifier_put(struct ferry_notifier *n) {
   if (atomic_fetch_sub(&n->refs, 1) == 1) {
-    close(n->efd);
+    int efd = atomic_load(&n->efd), w = atomic_load(&n->sock_w);
+    if (efd >= 0) close(efd);
+    if (w >= 0) close(w);
+    if (n->sock_r >= 0) close(n->sock_r);
     free(n);
   }
 }
 
-/* After the job is final: wake whoever watches the fd (it sees the job finished), drop the job's reference. */
+/* After the job is final: wake whoever watches (it sees the job finished), drop the job's reference. */
 static void notifier_signal(void *arg) {
   struct ferry_notifier *n = arg;
-  ferry__efd_signal(n->efd);
+  int efd = atomic_load(&n->efd), w = atomic_load(&n->sock_w);
+  if (efd >= 0) ferry__efd_signal(efd);
+  if (w >= 0) {
+    char b = 1; /* full buffer: a wake-up is pending anyway */
+    ssize_t r = send(w, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)r;
+  }
   notifier_put(n);
 }
-
 
 struct ferry_job {
   ferry_completion comp; /* first: 64-byte aligned */
@@ -136,14 +160,14 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
     }
     memset(j->slot, 0, FERRY_MAX_JOBS * sizeof(struct ferry_job));
     j->notify = calloc(1, sizeof *j->notify);
-    if (j->notify) j->notify->efd = ferry__efd_open("eventfd(jobs)");
-    if (!j->notify || j->notify->efd < 0) {
-      int r = j->notify ? j->notify->efd : ferry__err(FERRY_E_NOMEM, "out of memory");
-      free(j->notify);
+    if (!j->notify) {
       free(j->slot);
       free(j);
-      return r;
+      return ferry__err(FERRY_E_NOMEM, "out of memory");
     }
+    atomic_init(&j->notify->efd, -1);
+    atomic_init(&j->notify->sock_w, -1);
+    j->notify->sock_r = -1;
     atomic_store(&j->notify->refs, 1);
     p->jobs = j;
     p->on_close = jobs_stop;
@@ -179,7 +203,10 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   if ((r = ferry__pub_loan(p, len, &li))) return r;
   uint8_t *dst = p->ch->arena_rw + li.offset;
   job->engine = engine;
-  snprintf(job->engine_name, sizeof job->engine_name, "%s", ferry__engine_name(engine));
+  const char *ename = ferry__engine_name(engine); /* (no snprintf per send: it showed in the sender's profile) */
+  size_t elen = strnlen(ename, FERRY_ENGINE_NAME_MAX);
+  memcpy(job->engine_name, ename, elen);
+  job->engine_name[elen] = 0;
   job->mode = mode;
   job->loan = li.token;
   job->len = len;
@@ -284,8 +311,29 @@ FERRY_API int ferry_pub_notify_fd(ferry_pub *p) {
   int r = ferry__pub_check(p);
   if (r) return r;
   struct ferry_jobs *j = NULL;
-  r = jobs_get(p, &j);
-  return r ? r : j->notify->efd;
+  if ((r = jobs_get(p, &j))) return r;
+  int efd = atomic_load(&j->notify->efd);
+  if (efd >= 0) return efd;
+  if ((efd = ferry__efd_open("eventfd(jobs)")) < 0) return efd;
+  atomic_store(&j->notify->efd, efd); /* jobs finishing from now on signal it */
+  return efd;
+}
+
+/* The socket end signalled (one byte) whenever an engine send finishes, as a new descriptor the caller owns. */
+FERRY_API int ferry_pub_wake_socket(ferry_pub *p) {
+  int r = ferry__pub_check(p);
+  if (r) return r;
+  struct ferry_jobs *j = NULL;
+  if ((r = jobs_get(p, &j))) return r;
+  struct ferry_notifier *n = j->notify;
+  if (n->sock_r < 0) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) return ferry__errno(0, "socketpair(jobs)");
+    n->sock_r = sv[0];
+    atomic_store(&n->sock_w, sv[1]); /* jobs finishing from now on signal it */
+  }
+  int dup = fcntl(n->sock_r, F_DUPFD_CLOEXEC, 0);
+  return dup >= 0 ? dup : ferry__errno(0, "dup(jobs wake socket)");
 }
 
 /* Nothing to arm (the engine signals the fd): 1 when the oldest job already finished. */

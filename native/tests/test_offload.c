@@ -107,12 +107,16 @@ static ferry_engine *open_sw(uint32_t flags) {
   return e;
 }
 
+/* bytes read from a ferry_pub_wake_socket by collect_wait_on (one per finished job) */
+static uint64_t sock_bytes;
+
 /*
  * Collect the oldest job: 1 and *ci when it finished, 0 when nothing is in
- * flight. fd >= 0: sleep on the publisher's eventfd (arm + poll + read),
- * else poll politely. Fails the test after timeout_ms.
+ * flight. fd >= 0: sleep on the publisher's eventfd (arm + poll + read), or
+ * with sock, on its wake socket (arm + poll + read what is there), else poll
+ * politely. Fails the test after timeout_ms.
  */
-static int collect_wait(ferry_pub *pub, int fd, ferry_msg_info *ci, unsigned timeout_ms) {
+static int collect_wait_on(ferry_pub *pub, int fd, int sock, ferry_msg_info *ci, unsigned timeout_ms) {
   uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
   for (;;) {
     int r = ferry_pub_collect(pub, ci);
@@ -130,11 +134,21 @@ static int collect_wait(ferry_pub *pub, int fd, ferry_msg_info *ci, unsigned tim
       struct pollfd p = {.fd = fd, .events = POLLIN};
       CHECK(poll(&p, 1, 200) >= 0);
       uint64_t v;
-      if (p.revents & POLLIN) CHECK(read(fd, &v, sizeof v) == (ssize_t)sizeof v);
+      if ((p.revents & POLLIN) && !sock) CHECK(read(fd, &v, sizeof v) == (ssize_t)sizeof v);
+      if ((p.revents & POLLIN) && sock) {
+        uint8_t b[64];
+        ssize_t k = read(fd, b, sizeof b);
+        CHECK(k > 0);
+        sock_bytes += k > 0 ? (uint64_t)k : 0;
+      }
     } else {
       sched_yield();
     }
   }
+}
+
+static int collect_wait(ferry_pub *pub, int fd, ferry_msg_info *ci, unsigned timeout_ms) {
+  return collect_wait_on(pub, fd, 0, ci, timeout_ms);
 }
 
 struct shared {
@@ -216,13 +230,22 @@ static int sub_inorder_main(void *arg) {
   return 0;
 }
 
-/* Send messages 0..n-1 of size1[] through engine e (offload), collecting as we go. */
-static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int n, int use_fd) {
-  int fd = -1;
-  if (use_fd) {
-    fd = ferry_pub_notify_fd(pub);
-    CHECK(fd >= 0);
+/*
+ * Send messages 0..n-1 of size1[] through engine e (offload), collecting as we go;
+ * wake: 0 poll, 1 the eventfd (ferry_pub_notify_fd), 2 the wake socket
+ * (ferry_pub_wake_socket: then every job wrote exactly one byte to it).
+ */
+static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int n, int wake) {
+  int fd = -1, sock = wake == 2;
+  if (wake == 1) fd = ferry_pub_notify_fd(pub);
+  if (wake == 2) {
+    fd = ferry_pub_wake_socket(pub);
+    int again = ferry_pub_wake_socket(pub); /* a new descriptor per call, of the same socket */
+    CHECK(again >= 0 && again != fd);
+    close(again);
+    sock_bytes = 0;
   }
+  if (wake) CHECK(fd >= 0);
   int collected = 0;
   uint64_t last_seq = 0;
   uint8_t hdr[FERRY_HEADER_MAX];
@@ -242,7 +265,7 @@ static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int 
       if (r != FERRY_E_FULL && r != FERRY_E_LIMIT) CHECK_RC(r, 0);
       CHECK(now_ns() < end);
       /* arena full or 64 in flight: collect the oldest (or let the reader release) */
-      if (collect_wait(pub, fd, &ci, 20000)) {
+      if (collect_wait_on(pub, fd, sock, &ci, 20000)) {
         CHECK_RC(ci.status, 0);
         CHECK(ci.token == (uint32_t)collected && ci.flags == 0);
         CHECK(collected == 0 || ci.seq > last_seq);
@@ -261,7 +284,7 @@ static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int 
     }
   }
   while (collected < n) {
-    CHECK(collect_wait(pub, fd, &ci, 20000) == 1);
+    CHECK(collect_wait_on(pub, fd, sock, &ci, 20000) == 1);
     CHECK_RC(ci.status, 0);
     CHECK(ci.token == (uint32_t)collected && ci.flags == 0);
     CHECK(collected == 0 || ci.seq > last_seq);
@@ -270,12 +293,21 @@ static void offload_run(ferry_channel *ch, ferry_pub *pub, ferry_engine *e, int 
   }
   CHECK(ferry_pub_jobs_pending(pub) == 0);
   CHECK(ferry_pub_collect(pub, &ci) == 0);
+  if (sock) { /* one byte per finished job: what collect_wait did not read is still there */
+    uint8_t b[512];
+    ssize_t k;
+    while ((k = read(fd, b, sizeof b)) > 0) sock_bytes += (uint64_t)k;
+    CHECK(k < 0 && errno == EAGAIN);
+    if (sock_bytes != (uint64_t)n) fprintf(stderr, "wake socket: %llu bytes for %d jobs\n", (unsigned long long)sock_bytes, n);
+    CHECK(sock_bytes == (uint64_t)n);
+    close(fd);
+  }
   ferry_stats st;
   OK(ferry_channel_stats(ch, &st));
   CHECK(st.published == (uint64_t)n);
 }
 
-static void offload_engine(const char *engine, int n) {
+static void offload_engine(const char *engine, int n, int wake) {
   char name[96];
   test_name_sub(name, sizeof name, BASE, engine);
   ferry_channel *ch;
@@ -293,7 +325,7 @@ static void offload_engine(const char *engine, int n) {
     OK(ferry_engine_open(engine, NULL, &e));
   }
   uint64_t t0 = now_ns();
-  offload_run(ch, pub, e, n, !strcmp(engine, "sw"));
+  offload_run(ch, pub, e, n, wake);
   uint64_t bytes = 0;
   for (int m = 0; m < n; m++) bytes += size1[m];
   double ms = (double)(now_ns() - t0) / 1e6;
@@ -881,8 +913,9 @@ int main(int argc, char **argv) {
   OK(ferry_engine_load(PLUGIN_TESTPLUG, name, sizeof name));
   CHECK(!strcmp(name, "testplug"));
 
-  if (!only || only == 1) offload_engine("sw", N1);
-  if (!only || only == 2) offload_engine("cpu", 12);
+  if (!only || only == 1) offload_engine("sw", N1, 1);
+  if (!only || only == 1) offload_engine("sw", 96, 2);
+  if (!only || only == 2) offload_engine("cpu", 12, 0);
   if (!only || only == 2) cpu_pipelined();
   if (!only || only == 3) pipelined_sw();
   if (!only || only == 4) failing_engine();

@@ -1,14 +1,15 @@
 /**
  * Engine sends ("offload", "pipelined") of one publisher: submit through
  * ferry_pub_send_engine, keep a FIFO of the jobs in flight (libferry collects
- * them oldest first), and settle their promises as they finish. The pump
- * sleeps on the publisher's eventfd, which the engine signals itself when a
- * send finishes (see waker.ts).
+ * them oldest first), and settle their promises as they finish. Finished
+ * sends are collected when the publisher's job socket (waker.ts jobWake)
+ * becomes readable: the engine writes a byte to it itself when a send
+ * finishes, and Bun's socket layer calls back from the event loop's poll.
  */
 import { ptr, type Pointer } from "bun:ffi";
 import { Errno, FerryError, SEND_COPY_MAX, SendMode, fail, lib, type Engine } from "@ferry/native";
 import type { Info } from "./views";
-import { jobWake, type Waker } from "./waker";
+import { jobWake, type SocketWaker } from "./waker";
 
 const sym = lib.symbols;
 
@@ -23,11 +24,13 @@ export class EngineSends {
   readonly #info: Info;
   /** engine sends in flight, oldest first (ferry_pub_collect returns them in this order) */
   #jobs: Job[] = [];
-  #pumping = false;
   /** jobs in flight on engines that may finish only when polled (no FERRY_CAP_SELF_FINISH) */
   #polled = 0;
   #closed = false;
-  #waker: Waker | null = null;
+  /** held (keeps the process alive, collects on every wake-up) while jobs are in flight */
+  #waker: SocketWaker | null = null;
+  /** the 10 ms collect slice, only while #polled > 0 */
+  #slice: ReturnType<typeof setInterval> | null = null;
 
   constructor(handle: Pointer, info: Info) {
     this.#handle = handle;
@@ -62,26 +65,34 @@ export class EngineSends {
     const polled = !engine.selfFinish;
     if (polled) this.#polled++;
     const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, resolve, reject }));
-    if (!this.#pumping) void this.#pump();
+    this.#collect(); // an engine may have finished it already (the cpu engine does, inside the call)
+    this.#watch();
     return p;
   }
 
-  /** Settle engine sends as they finish, oldest first; sleeps on the eventfd in between. */
-  async #pump() {
-    this.#pumping = true;
-    try {
-      while (this.#jobs.length && !this.#closed) {
-        this.#collect();
-        if (!this.#jobs.length) break;
-        // finishing a send signals this eventfd; a 10 ms slice (a timer per wait)
-        // only while an engine that may finish records only when polled (no
-        // FERRY_CAP_SELF_FINISH) has a job in flight
-        this.#waker ??= jobWake(this.#handle);
-        await this.#waker.wait(this.#polled > 0 ? 10 : Infinity);
-      }
-    } finally {
-      this.#pumping = false;
+  /**
+   * While jobs are in flight: hold the job socket (a finishing send writes a
+   * byte to it; Bun's socket layer then calls #onWake from the event loop's
+   * poll, no stream reader and no promise per wake-up), and run a 10 ms slice
+   * only while an engine that may finish records only when polled (no
+   * FERRY_CAP_SELF_FINISH) has a job in flight. Otherwise release both.
+   */
+  #watch() {
+    if (this.#closed) return;
+    const busy = this.#jobs.length > 0;
+    if (busy) this.#waker ??= jobWake(this.#handle, () => this.#onWake());
+    this.#waker?.hold(busy);
+    if (this.#polled > 0) this.#slice ??= setInterval(() => this.#onWake(), 10);
+    else if (this.#slice !== null) {
+      clearInterval(this.#slice);
+      this.#slice = null;
     }
+  }
+
+  #onWake() {
+    if (this.#closed) return;
+    this.#collect();
+    this.#watch();
   }
 
   #collect() {
@@ -104,6 +115,8 @@ export class EngineSends {
   stop(): void {
     this.#closed = true;
     this.#waker?.close();
+    if (this.#slice !== null) clearInterval(this.#slice);
+    this.#slice = null;
   }
 
   /** After the native close (which waited for copies in flight): finished offloads are not published. */

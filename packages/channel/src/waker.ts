@@ -14,9 +14,10 @@
  *    written by the publisher's copy engine, which only does a futex wake, so
  *    nothing can write the direct-wake socket for it: that is why a
  *    Subscriber keeps two wakers (created on first use; most have one).
- *  - jobWake (publisher, engine sends): an eventfd the engine itself signals
- *    when a send finishes (no helper thread); send.ts also collects at least
- *    every 10 ms for engines that only finish records when polled.
+ *  - jobWake (publisher, engine sends): a socketpair end the engine itself
+ *    writes a byte to when a send finishes (no helper thread), read by Bun's
+ *    socket layer like directWake (a SocketWaker); send.ts also collects at
+ *    least every 10 ms for engines that only finish records when polled.
  *
  * A fourth way is not a Waker: Message.copyTo polls its engine's completion
  * record between setImmediate turns (the receiver's own copy, usually "cpu",
@@ -191,7 +192,12 @@ export function progressWake(h: Pointer, wait: "block" | "hybrid"): Waker {
   return new Waker(sym.ferry_sub_notify_fd(h, Wait[wait]), () => sym.ferry_sub_arm(h));
 }
 
-/** Publisher `h`'s job eventfd: signalled by the engine when an engine send finishes. */
-export function jobWake(h: Pointer): Waker {
-  return new Waker(sym.ferry_pub_notify_fd(h), () => sym.ferry_pub_arm(h));
+/**
+ * Publisher `h`'s job socket (ferry_pub_wake_socket): the engine writes a
+ * byte to it when an engine send finishes; `onWake` collects. Sends that
+ * finished before it was adopted are collected by the first call (the
+ * adoption fires once).
+ */
+export function jobWake(h: Pointer, onWake: () => void): SocketWaker {
+  return new SocketWaker(sym.ferry_pub_wake_socket(h), onWake);
 }

@@ -6,8 +6,13 @@
  *  - per engine, offload and pipelined sends: send() -> settled (median),
  *    and the sending thread's CPU per send (/proc/thread-self/schedstat over
  *    the batch: submit, event-loop wake-ups, settle);
- *  - per async engine, the CPU + engine split at 1, 8 and 32 MiB with the
- *    share its rates suggest.
+ *  - per async engine, the CPU + engine split at 1, 8, 32 and 64 MiB (and at
+ *    LLC/2) with the share its rates suggest.
+ * Besides DEFAULT_SIZES, every series gets points at LLC/2 and LLC (when
+ * between 1 and 64 MiB): copies get slower where source and destination stop
+ * fitting the cache, and a line drawn across that knee from 8 to 32 MiB put
+ * a 16 MiB inline copy at 1.0 ms where it took 0.72 ms (section 8: the
+ * calibration then sent 16 MiB messages through an engine or a split).
  * Sizes are cut short, largest first, if the budget runs out (noted).
  */
 import { Channel, defaultPolicy, type EngineLike, type Publisher, type SendPolicy } from "@ferry/channel";
@@ -52,13 +57,28 @@ export function balancedShare(cpuNsPerByte: number, engineNsPerByte: number): nu
   return Math.min(0.95, Math.max(0.05, rc / (rc + re)));
 }
 
+/** The knee of a copy's cost: LLC/2 (where libferry's cache "auto" turns cold) and LLC, when known and between 1 and 64 MiB. */
+function kneeSizes(llc: number): number[] {
+  return llc > 0 ? [llc / 2, llc].map(Math.round).filter((s) => s > MiB && s < 64 * MiB) : [];
+}
+
+/** The sizes a profile measures: DEFAULT_SIZES and the cache knee (kneeSizes), ascending. */
+export function calibrationSizes(llc: number): number[] {
+  return [...new Set([...DEFAULT_SIZES, ...kneeSizes(llc)])].sort((a, b) => a - b);
+}
+
+/** The sizes the CPU + engine split is measured at: 1, 8, 32, 64 MiB and LLC/2. */
+function splitSizes(llc: number): number[] {
+  return [...new Set([MiB, 8 * MiB, 32 * MiB, 64 * MiB, ...kneeSizes(llc).slice(0, 1)])].sort((a, b) => a - b);
+}
+
 /** Measure a profile for `engines` within about `budgetMs`. */
 export async function measureProfile(engines: CalibrationEngine[], budgetMs = 900): Promise<Profile> {
   const t0 = performance.now();
   const over = () => performance.now() - t0 > budgetMs;
   const notes: string[] = [];
   const name = `ferry-cal-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const sizes = DEFAULT_SIZES;
+  const sizes = calibrationSizes(llcBytes());
   const max = sizes[sizes.length - 1]!;
   const ch = Channel.create(name, { capacity: max + 4 * MiB, slots: 256 });
   try {
@@ -139,7 +159,7 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
           const split: SendPolicy = { decide: () => ({ mode: "offload", engine: e, cpuShare: share }) };
           const spub = ch.publisher({ policy: split });
           try {
-            for (const size of [MiB, 8 * MiB, 32 * MiB, 64 * MiB]) {
+            for (const size of splitSizes(llcBytes())) {
               if (size > max || (over() && ep.split.length >= 2)) break;
               const view = src.subarray(0, size);
               const ts: number[] = [];

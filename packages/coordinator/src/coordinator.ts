@@ -128,6 +128,20 @@ interface EngineState {
   cooldownMs: number;
   inflight: number;
   inflightBytes: number;
+  /** the most sends in flight at once since the engine was last idle (1: each ran alone; observe() learns only from those) */
+  busyMax: number;
+  /**
+   * A split is trusted only once one ran in this process and beat the best choice without a split
+   * (the calibration measures it in-process, with nobody else on the CPUs: on two vCPUs with a
+   * receiver a 16 MiB split it put at 0.42 ms took 0.8-1 ms, slower than inline). Until then,
+   * decide() sends one trial split when the split would win, then waits splitTrialMs (1 s,
+   * doubling to 60 s after each losing trial) before the next; explain() says so.
+   */
+  splitTrusted: boolean;
+  /** why the last trial lost ("" if none did) */
+  splitLost: string;
+  splitTrialAt: number;
+  splitTrialMs: number;
   /** the split's CPU share, tuned from feedback */
   share: number;
   splitSamples: number;
@@ -150,11 +164,26 @@ interface MemoEntry {
   size: number;
   waiting: boolean;
   version: number;
+  /** the publisher's queue was full (pending >= QUEUE_LIMIT) */
+  full: boolean;
+  /** each engine's inflightBytes (its backlog) when decided */
+  loads: number[];
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
 /** How far a learnt correction may drift before remembered decisions are dropped (timings jitter by a few % per message). */
 const MEMO_DRIFT = 0.05;
+/**
+ * The fast tier follows learnt corrections (#moved, #learnInline) at most this often:
+ * rebuilding it runs #choose over the grid up to LARGE (~130 sizes, 60-130 µs), and
+ * a stream of engine sends moves the engine's correction by more than MEMO_DRIFT
+ * every few messages (section 8b: that was ~35 µs per 16 MiB send of the sending
+ * thread's CPU). A change of an engine's health rebuilds it at the next send.
+ */
+const TIER_LEARN_MS = 250;
+/** After a split lost its trial, the next trial waits this long, doubling per lost trial up to SPLIT_TRIAL_MAX_MS (EngineState.splitTrusted). */
+const SPLIT_TRIAL_MS = 1000;
+const SPLIT_TRIAL_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 
@@ -227,6 +256,9 @@ export class Coordinator implements SendPolicy {
   /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
   #fastInline: FastInline | null = null;
   #fastVersion = -1;
+  /** #health when the tier was built, and when (performance.now()) */
+  #fastHealth = -1;
+  #fastAt = 0;
   /**
    * Decisions remembered per size while nothing they depend on moved (#memoOk: no
    * engine send in flight, every engine healthy): direct-mapped by size, checked
@@ -236,6 +268,8 @@ export class Coordinator implements SendPolicy {
    */
   #memo: (MemoEntry | undefined)[] = new Array(MEMO_SLOTS);
   #version = 0;
+  /** bumped (with #version) by every change of an engine's health: the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
+  #health = 0;
   /** large inline copies: seen / profile (#learnInline), and its value when remembered decisions were last invalidated */
   #inlineCorr = 1;
   #inlineCorrAt = 1;
@@ -266,6 +300,11 @@ export class Coordinator implements SendPolicy {
       cooldownMs: 1000,
       inflight: 0,
       inflightBytes: 0,
+      busyMax: 0,
+      splitTrusted: false,
+      splitLost: "",
+      splitTrialAt: 0,
+      splitTrialMs: SPLIT_TRIAL_MS,
       share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
       splitSamples: 0,
       splitCorr: splitCorrection(profile, prof),
@@ -319,8 +358,9 @@ export class Coordinator implements SendPolicy {
 
   /** Sizes below `below` are inline whatever the load: publishers skip decide() and observe() for them (SendPolicy.fastInline; see #fastTier). */
   get fastInline(): FastInline {
-    if (this.#fastInline === null || this.#fastVersion !== this.#version) this.#fastInline = this.#fastTier();
-    return this.#fastInline;
+    const f = this.#fastInline;
+    if (f !== null && (this.#fastVersion === this.#version || (this.#fastHealth === this.#health && performance.now() - this.#fastAt < TIER_LEARN_MS))) return f;
+    return (this.#fastInline = this.#fastTier());
   }
 
   decide(size: number, ctx: SendContext): SendDecision {
@@ -328,16 +368,23 @@ export class Coordinator implements SendPolicy {
     if (size <= 64 * KiB && size < this.fastInline.below) return this.#fast!; // (the getter rebuilds the tier and #fast when stale)
     const waiting = size >= 64 * KiB ? this.#receiverWaiting(ctx.channel) : true;
     const pending = ctx.publisher.pending;
-    const memo = pending === 0 && this.#memoOk();
+    const memo = this.#memoOk();
+    const full = pending >= QUEUE_LIMIT;
     const slot = (size ^ (size >>> 11) ^ (waiting ? 0 : 0x155)) & (MEMO_SLOTS - 1);
     let d: Tagged | undefined;
     if (memo) {
+      // the load is part of the key: a stream with sends in flight (the same backlog at every send) is remembered too
       const m = this.#memo[slot];
-      if (m !== undefined && m.size === size && m.waiting === waiting && m.version === this.#version) d = m.decision;
+      if (m !== undefined && m.size === size && m.waiting === waiting && m.version === this.#version && m.full === full && this.#sameLoad(m.loads))
+        d = m.decision;
     }
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
       const st = r.best.st;
+      if (r.best.kind === "split" && !st!.splitTrusted && this.#split !== "always") {
+        // a trial: no other until this one was observed, or the cool-down passed
+        st!.splitTrialAt = performance.now() + st!.splitTrialMs;
+      }
       d = {
         mode: r.best.kind === "split" ? "offload" : r.best.kind,
         engine: st ? st.engine : undefined,
@@ -352,20 +399,28 @@ export class Coordinator implements SendPolicy {
       if (st) d[TAG] = st;
       Object.freeze(d);
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
-      if (memo && r.best.kind !== "split") this.#memo[slot] = { size, waiting, version: this.#version, decision: d };
+      if (memo && r.best.kind !== "split" && !r.splitGated)
+        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), decision: d };
     }
     const st = d[TAG];
     if (st) {
       st.inflight++;
       st.inflightBytes += size;
+      if (st.inflight > st.busyMax) st.busyMax = st.inflight;
     }
     return d;
   }
 
-  /** May a remembered decision stand? Nothing in flight on any engine, every engine healthy. */
+  #sameLoad(loads: number[]): boolean {
+    const es = this.#engines;
+    for (let i = 0; i < es.length; i++) if (es[i]!.inflightBytes !== loads[i]) return false;
+    return true;
+  }
+
+  /** May a remembered decision stand? Every engine healthy (the load is checked per entry). */
   #memoOk(): boolean {
     for (const st of this.#engines)
-      if (st.inflight !== 0 || st.health !== "ok" || (typeof st.engine !== "string" && st.engine.closed)) return false;
+      if (st.health !== "ok" || (typeof st.engine !== "string" && st.engine.closed)) return false;
     return true;
   }
 
@@ -383,9 +438,14 @@ export class Coordinator implements SendPolicy {
   observe(rep: SendReport): void {
     const d = rep.decision as Tagged;
     const charged = d[TAG];
+    // ran alone: no other send of this coordinator on its engine since the engine was last idle, so rep.ns
+    // is its own copy, not a wait behind the ones before it (a stream with sends in flight teaches nothing)
+    let alone = false;
     if (charged) {
       charged.inflight = Math.max(0, charged.inflight - 1);
       charged.inflightBytes = Math.max(0, charged.inflightBytes - rep.size);
+      alone = charged.busyMax <= 1;
+      if (charged.inflight === 0) charged.busyMax = 0;
     }
     // the engine that actually ran (an explicit send() engine wins over the decision's)
     const st = charged && charged.engine === d.engine ? charged : null;
@@ -401,13 +461,17 @@ export class Coordinator implements SendPolicy {
     if (!failure) {
       if (st.health === "probing") {
         this.#version++;
+        this.#health++;
         st.health = "ok";
         st.cooldownMs = 1000;
         this.#fallback({ kind: "recovered", engine: st.label, change: `${kind} works again`, size: rep.size, reason: `a trial send after "${st.reason}" succeeded` });
         st.reason = "";
       }
-      if (rep.split) this.#tuneSplit(st, rep);
-      else if (rep.size >= SPLIT_MIN) {
+      if (rep.split) {
+        this.#tuneSplit(st, rep);
+        this.#judgeSplit(st, rep);
+      }
+      else if (rep.size >= SPLIT_MIN && alone) {
         // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
         const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, rep.size);
         if (pred > 0) this.#learnEngine(st, rep.ns / pred);
@@ -485,7 +549,7 @@ export class Coordinator implements SendPolicy {
       engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
         health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
         cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
-        splitCpuCorrection: +s.cpuCorr.toFixed(3),
+        splitCpuCorrection: +s.cpuCorr.toFixed(3), splitTrusted: s.splitTrusted,
       }])),
     };
   }
@@ -502,6 +566,7 @@ export class Coordinator implements SendPolicy {
     if (typeof st.engine !== "string" && st.engine.closed) {
       st.health = "gone";
       this.#version++;
+      this.#health++;
       st.reason = `engine "${st.label}" was closed`;
       return { ok: false, kind: "engine gone", reason: st.reason };
     }
@@ -510,6 +575,7 @@ export class Coordinator implements SendPolicy {
       if (!dry) {
         st.health = "probing"; // trials: a success makes it ok, a failure doubles the cool-down
         this.#version++;
+        this.#health++;
       }
     }
     if (pending >= QUEUE_LIMIT)
@@ -525,7 +591,8 @@ export class Coordinator implements SendPolicy {
    * the cache as #cache says for a waiting receiver: hot, then cold from
    * `coldFrom`. Scanned on the grid crossovers() uses (eighths of a power of
    * two); where the cache would turn hot again above coldFrom the tier ends.
-   * Recomputed when #version moves.
+   * Recomputed when an engine's health changes, and at most every TIER_LEARN_MS when
+   * only learnt corrections moved (#version without #health).
    */
   #fastTier(): FastInline {
     const grid: number[] = [];
@@ -546,6 +613,8 @@ export class Coordinator implements SendPolicy {
     const rec = this.#rec;
     const count = () => this.#decided++;
     this.#fastVersion = this.#version;
+    this.#fastHealth = this.#health;
+    this.#fastAt = performance.now();
     return Object.freeze({
       below,
       cache: "hot" as const,
@@ -558,7 +627,14 @@ export class Coordinator implements SendPolicy {
   }
 
   /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
-  #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain) {
+  /**
+   * gate (decide, explain): leave out a split that is not trusted yet while its trial waits
+   * (EngineState.splitTrusted); crossovers() and the fast tier see the calibrated split.
+   * noSplit: the best choice without any split and without the engines' backlog (a split, which runs
+   * only with nothing queued on its publisher, is judged against it).
+   */
+  #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
+    let splitGated = false;
     const p = this.profile;
     const reasons: string[] = [];
     const estimates: Estimate[] = [];
@@ -575,7 +651,7 @@ export class Coordinator implements SendPolicy {
       if (!u.ok) blocked.set(st, u);
       const e = st.prof;
       const k = st.engCorr;
-      const backlog = st.inflightBytes * perByte(e.offload) * k;
+      const backlog = noSplit ? 0 : st.inflightBytes * perByte(e.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
       const engFixed = predict(e.offload, 0) * k;
       for (const kind of ["offload", "pipelined"] as const) {
         const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k + backlog;
@@ -583,7 +659,12 @@ export class Coordinator implements SendPolicy {
         const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }
-      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0) {
+      const untried = !st.splitTrusted && this.#split !== "always" && performance.now() < st.splitTrialAt;
+      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
+        splitGated = true;
+        if (explain)
+          reasons.push(`split/${st.label} left out until observed: ${st.splitLost ? `its last trial lost (${st.splitLost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial in ${fmtNs((st.splitTrialAt - performance.now()) * 1e6)}`);
+      } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
@@ -637,7 +718,7 @@ export class Coordinator implements SendPolicy {
       else reasons.push("chunk: none (an inline copy is one piece)");
       reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
     }
-    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback };
+    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, splitGated };
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -752,6 +833,7 @@ export class Coordinator implements SendPolicy {
     st.cooldownMs = st.health === "probing" ? Math.min(60_000, st.cooldownMs * 2) : queue ? 100 : st.cooldownMs;
     st.health = "failing";
     this.#version++;
+    this.#health++;
     st.until = Date.now() + st.cooldownMs;
     st.reason = `${queue ? "queue full" : "failed"}: ${err.message} (${codeOf(err) || err.name}); retried after ${st.cooldownMs} ms`;
     this.#fallback({
@@ -774,6 +856,24 @@ export class Coordinator implements SendPolicy {
     const before = st.engCorr;
     st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
     this.#moved(st);
+  }
+
+  /** A split ran: trust splits on this engine while they beat the best choice without one (as predicted now), else wait for the next trial. */
+  #judgeSplit(st: EngineState, rep: SendReport) {
+    if (this.#split === "always") return;
+    const alt = this.#choose(rep.size, this.objective, true, 0, false, true, false, true).best;
+    const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : rep.ns <= alt.latencyNs;
+    if (won) {
+      st.splitTrusted = true;
+      st.splitLost = "";
+      st.splitTrialMs = SPLIT_TRIAL_MS;
+      return;
+    }
+    if (st.splitTrusted) this.#version++; // remembered decisions were made with the split in
+    st.splitTrusted = false;
+    st.splitTrialAt = performance.now() + st.splitTrialMs;
+    st.splitTrialMs = Math.min(SPLIT_TRIAL_MAX_MS, st.splitTrialMs * 2);
+    st.splitLost = `a split of ${fmtSize(rep.size)} took ${fmtNs(this.objective === "cpu" ? rep.split!.cpuNs : rep.ns)}${this.objective === "cpu" ? " of this thread's CPU" : ""}; ${name(alt)} is expected to take ${fmtNs(this.objective === "cpu" ? alt.cpuNs : alt.latencyNs)}`;
   }
 
   #tuneSplit(st: EngineState, rep: SendReport) {
@@ -852,7 +952,9 @@ export interface CoordinatorStats {
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
   engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number;
     /** the split's CPU part as seen / alone (memory bandwidth shared with the engine) */
-    splitCpuCorrection: number }>;
+    splitCpuCorrection: number;
+    /** a split on this engine ran here and beat the best choice without one (until then only trials are sent) */
+    splitTrusted: boolean }>;
 }
 
 function clampShare(f: number): number {

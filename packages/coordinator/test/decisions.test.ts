@@ -109,6 +109,39 @@ describe("decisions follow the calibration", () => {
     expect(e.engine).toBe("sw"); // the engine alone (12 GB/s) beats the CPU alone (10 GB/s)
   });
 
+  test("a calibrated split is trusted only once one ran and beat the choice without it: until then one trial at a time", () => {
+    using ch = Channel.create(uniqueName("co-trial"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const run = (c: Coordinator, d: ReturnType<Coordinator["decide"]>, ns: number) => {
+      const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
+      c.observe({
+        size, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns,
+        split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs: ns, waitNs: 0, polls: 1, engineFirst: true },
+      });
+    };
+    const size = 64 * MiB;
+    // CPU 10 GB/s, sw 30 GB/s: the calibration says a split (25% on the CPU) beats the engine alone (2.24 ms)
+    const mk = () => new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
+    const lost = mk();
+    const trial = lost.decide(size, ctx);
+    expect(trial.cpuShare).toBeGreaterThan(0);
+    expect(lost.decide(size, ctx).cpuShare ?? 0).toBe(0); // one trial at a time: the next send is not split
+    expect(lost.explain(size).reasons.join("\n")).toMatch(/split\/sw left out until observed: a trial is running/);
+    run(lost, trial, 4_000_000); // the split took 4 ms: worse than the engine alone
+    expect(lost.stats().engines.sw!.splitTrusted).toBe(false);
+    const e = lost.explain(size);
+    expect(e.cpuShare).toBe(0);
+    expect(e.engine).toBe("sw");
+    expect(e.reasons.join("\n")).toMatch(/its last trial lost \(a split of 64 MiB took 4\.00 ms; (offload|pipelined)\/sw is expected to take/);
+    expect(lost.crossovers().some((x) => x.to === "split/sw")).toBe(true); // the calibrated crossovers still show it
+    const won = mk();
+    const t = won.decide(size, ctx);
+    run(won, t, 1_700_000); // faster than the engine alone: trusted, every send may split
+    expect(won.stats().engines.sw!.splitTrusted).toBe(true);
+    expect(won.decide(size, ctx).cpuShare).toBeGreaterThan(0);
+  });
+
   test("large inline copies slower than calibrated move the crossover down (learnt online)", () => {
     const c = co(10, { fixedUs: 30, gbps: 9 }); // the engine slightly slower than the CPU: inline everywhere
     const size = 64 * MiB;
@@ -224,6 +257,31 @@ describe("load and fallbacks", () => {
     expect(asked).toBe(0);
     expect(c.stats().decisions).toBe(before + 5);
     expect(c.stats().choices["inline/cpu"]!.messages).toBe(counted + 5);
+  });
+
+  test("a stream with sends in flight: decisions are remembered per backlog, and sends queued behind others teach no rate", () => {
+    using ch = Channel.create(uniqueName("co-stream"), { capacity: 4 * MiB });
+    const c = co(10, { fixedUs: 30, gbps: 20 }, "cpu");
+    const pub = ch.publisher({ coordinator: c });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const big = 16 * MiB;
+    const done = (d: ReturnType<typeof c.decide>, ns: number) => c.observe({ size: big, decision: d, engine: "sw", error: null, ns, syncNs: 20_000 });
+    // two in flight at every decision after the first, as a sender keeping a window of 2 does
+    const first = c.decide(big, ctx);
+    expect(first.engine).toBe("sw");
+    const second = c.decide(big, ctx); // one send (16 MiB) queued ahead
+    expect(second.engine).toBe("sw");
+    done(first, 900_000);
+    const third = c.decide(big, ctx); // again one queued ahead: the same backlog, the same (remembered) decision
+    expect(third).toBe(second);
+    // each of these settled a whole copy after the one ahead of it: 2x the profile's time, which is queueing, not the engine's rate
+    done(second, 1_800_000);
+    done(third, 1_800_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBe(1);
+    expect(c.stats().engines.sw!.inflight).toBe(0);
+    // a send that ran alone teaches it
+    done(c.decide(big, ctx), 2 * 900_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBeGreaterThan(1.2);
   });
 
   test("a full queue and a closed engine are fallbacks, recorded with their reasons", () => {

@@ -54,8 +54,10 @@ export async function coordLatency(
   const cells: CoordCell[] = [];
   const choices: Record<number, string> = {};
   try {
+    const sent = () => Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]));
     for (const size of sizes) {
       let src: Uint8Array | null = new Uint8Array(size).fill(5);
+      const before = sent();
       const r = new Map(variants.map((v) => [v.name, [] as number[]]));
       const n = iterations(size);
       const warm = size <= 256 * 1024 ? 10 : 2; // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state
@@ -69,7 +71,10 @@ export async function coordLatency(
       const e = co.explain(size);
       choices[size] = `${e.mode}/${e.engine}${e.cpuShare ? ` split ${(e.cpuShare * 100).toFixed(0)}%` : ""}`;
       const at = (name: string) => cells.find((c) => c.size === size && c.variant === name)!.median_ns;
-      log(`  ${size} B: ${variants.map((v) => `${v.name} ${(at(v.name) / 1e3).toFixed(1)} µs`).join(", ")} (auto: ${choices[size]})`);
+      // what auto's sends of this size did, warm-up included (explain() above is its decision after them)
+      const after = sent();
+      const did = Object.entries(after).map(([k, m]) => [k, m - (before[k] ?? 0)] as const).filter(([, m]) => m > 0);
+      log(`  ${size} B: ${variants.map((v) => `${v.name} ${(at(v.name) / 1e3).toFixed(1)} µs`).join(", ")} (auto: ${choices[size]}; its sends: ${did.map(([k, m]) => `${k} ${m}`).join(", ")})`);
       src = null;
       Bun.gc(true);
     }
