@@ -375,24 +375,22 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   struct ferry_ctrl *c = ch->ctrl;
   uint64_t s = c->tail;
   struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
-  e->pay_gran = (uint32_t)m->pay_gran;
-  e->pay_len = m->pay_len;
-  e->pay_ngran = m->pay_ngran;
-  e->hdr_gran = m->hdr_gran;
-  e->hdr_len = m->hdr_len;
-  e->hdr_ngran = m->hdr_ngran;
-  e->publisher = m->publisher;
   uint32_t k = ch->history;
   bool inl = (m->flags & ENT_INLINE) != 0;
+  /*
+   * Store order: the second line (inline bytes) and the pin record first, then every word of
+   * the first line back to back, seq last. A receiver spinning on seq pulls the first line
+   * back as soon as one store to it lands; first-line stores split by second-line stores made
+   * the publisher take the line from it twice per message (two cross-core transfers in a row
+   * before seq is visible, bench_pingpong --wait spin).
+   */
   if (inl) { /* the bytes, as relaxed words (a late claimer of the previous message may still read them) */
     uint64_t w[FERRY_INLINE_MAX / 8] = {0};
-    uint64_t n = m->pay_len + m->hdr_len; /* <= FERRY_INLINE_MAX: the caller checked */
-    if (m->pay_len) memcpy(w, m->inl_pay, m->pay_len);
+    if (m->pay_len) memcpy(w, m->inl_pay, m->pay_len); /* pay_len + hdr_len <= FERRY_INLINE_MAX: the caller checked */
     if (m->hdr_len) memcpy((uint8_t *)w + m->pay_len, m->inl_hdr, m->hdr_len);
-    (void)n;
-    for (int j = 0; j < FERRY_INLINE_MAX / 8; j++) atomic_store_explicit(&e->inl[j], w[j], memory_order_relaxed); /* unrolled */
+#pragma GCC unroll 8
+    for (int j = 0; j < FERRY_INLINE_MAX / 8; j++) atomic_store_explicit(&e->inl[j], w[j], memory_order_relaxed);
   }
-  __atomic_store_n(&e->flags, m->flags | (k ? ENT_HIST : 0), __ATOMIC_RELAXED);
   uint32_t pin = (m->flags & ENT_PIN) ? 1 : 0;
   if (pin) {
     struct ferry_pin *pn = &ch->pins[s & ch->ring_mask];
@@ -401,9 +399,17 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
     atomic_store_explicit(&pn->acks, m->pin_acks, memory_order_relaxed);
     atomic_store_explicit(&pn->seq1, s + 1, memory_order_relaxed); /* visible with the seq store below */
   }
+  uint32_t refs = c->n_consumers_active;
+  e->pay_gran = (uint32_t)m->pay_gran;
+  e->pay_len = m->pay_len;
+  e->pay_ngran = m->pay_ngran;
+  e->hdr_gran = m->hdr_gran;
+  e->hdr_len = m->hdr_len;
+  e->hdr_ngran = m->hdr_ngran;
+  e->publisher = m->publisher;
+  __atomic_store_n(&e->flags, m->flags | (k ? ENT_HIST : 0), __ATOMIC_RELAXED);
   atomic_store_explicit(&e->progress.bytes, 0, memory_order_relaxed);
   atomic_store_explicit(&e->progress.waiters, 0, memory_order_relaxed);
-  uint32_t refs = c->n_consumers_active;
   atomic_store_explicit(&e->refs, (inl ? 0 : refs) + ((m->flags & ENT_PIPELINED) ? 1 : 0) + (k ? 1 : 0) + pin,
                         memory_order_relaxed);
   atomic_store_explicit(&e->seq, s + 1, memory_order_release); /* visible from here */
