@@ -463,7 +463,8 @@ uint64_t ferry__ring_publish_inline(ferry_channel *ch, uint32_t publisher, const
 bool ferry__ring_ready(ferry_channel *ch, struct ferry_consumer *k) {
   uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
   struct ferry_entry *e = &ch->ring[cur & ch->ring_mask];
-  return atomic_load_explicit(&e->seq, memory_order_acquire) == cur + 1;
+  /* seq_cst: a waiter's re-check after counting itself (the Dekker pair of ferry__wake_published) */
+  return atomic_load(&e->seq) == cur + 1;
 }
 
 /* Claim an inline message read at cursor `cur` (see the header comment): 1, FERRY_E_CORRUPT, or 0 (lost the CAS). */
