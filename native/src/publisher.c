@@ -34,10 +34,10 @@ int ferry__pub_check(ferry_pub *p) {
   return 0;
 }
 
-#define PUB_CHECK(p)                   \
-  do {                                 \
-    int check_ = ferry__pub_check(p);  \
-    if (check_) return check_;         \
+/* the common case inline; the error (which of the checks failed) out of line */
+#define PUB_CHECK(p)                                                            \
+  do {                                                                          \
+    if (__builtin_expect(pub_bad(p) || (p)->ch->lost, 0)) return ferry__pub_check(p); \
   } while (0)
 
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns, ferry_pub **out) {
@@ -357,8 +357,8 @@ static inline int acquire_slot(ferry_pub *p) {
   return acquire(p, 0, true, &g);
 }
 
-int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
-                          ferry_msg_info *info) {
+static inline __attribute__((always_inline)) int publish_inline(ferry_pub *p, const void *data, uint64_t len,
+                                                                 const void *hdr, uint32_t hdr_len, ferry_msg_info *info) {
   ferry_channel *ch = p->ch;
   int r = acquire_slot(p); /* a ring slot only */
   if (r) return r;
@@ -372,6 +372,11 @@ int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const vo
   info->hdr_length = hdr_len;
   info->flags = FERRY_MSG_INLINE;
   return 0;
+}
+
+int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                          ferry_msg_info *info) {
+  return publish_inline(p, data, len, hdr, hdr_len, info);
 }
 
 static int loan_check(ferry_pub *p, uint32_t token) {
@@ -404,8 +409,9 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   return 0;
 }
 
-int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
-                   ferry_msg_info *info) {
+/* ferry__publish's body, inline in ferry_pub_publish too (one frame per publish, not three) */
+static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr,
+                                                         uint32_t hdr_len, uint32_t eflags, ferry_msg_info *info) {
   PUB_CHECK(p);
   int r = loan_check(p, token);
   if (r) return r;
@@ -422,7 +428,7 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   if (hd.used == PUB_HELD_INLINE) {
     const uint8_t *src = p->stage + (uint64_t)token * FERRY_INLINE_MAX;
     if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) { /* no arena space: nothing to fit */
-      if ((r = ferry__publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
+      if ((r = publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
       p->held[token].used = 0;
       p->nheld--;
       if (!info) info = &p->info;
@@ -495,8 +501,13 @@ FERRY_API int ferry_pub_pin(ferry_pub *p, uint64_t ttl_ns, uint32_t acks) {
   return 0;
 }
 
+int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+                   ferry_msg_info *info) {
+  return publish(p, token, len, hdr, hdr_len, eflags, info);
+}
+
 FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
                                 ferry_msg_info *info) {
-  return ferry__publish(p, token, len, hdr, hdr_len, 0, info);
+  return publish(p, token, len, hdr, hdr_len, 0, info);
 }
 
