@@ -34,10 +34,10 @@ int ferry__pub_check(ferry_pub *p) {
   return 0;
 }
 
-#define PUB_CHECK(p)                   \
-  do {                                 \
-    int check_ = ferry__pub_check(p);  \
-    if (check_) return check_;         \
+/* the common case inline; the error (which of the checks failed) out of line */
+#define PUB_CHECK(p)                                                            \
+  do {                                                                          \
+    if (__builtin_expect(pub_bad(p) || (p)->ch->lost, 0)) return ferry__pub_check(p); \
   } while (0)
 
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns, ferry_pub **out) {
@@ -341,15 +341,28 @@ static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   return 0;
 }
 
-int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
-                          ferry_msg_info *info) {
+/*
+ * A ring slot, lock held on success. The common case inline: the lock free (one CAS) and a
+ * slot free (tail - head read as try_space reads them); a full ring, a busy lock or a lost
+ * segment go through acquire() (reclaim, backpressure, waits, repair).
+ */
+static inline int acquire_slot(ferry_pub *p) {
   ferry_channel *ch = p->ch;
+  struct ferry_ctrl *c = ch->ctrl;
+  if (__builtin_expect(!ch->lost, 1) && ferry__lock_fast(&c->lock)) {
+    if (__builtin_expect(c->tail - c->head < ch->ring_slots, 1)) return 0;
+    ferry__chan_unlock(ch);
+  }
   int64_t g;
-  int r = acquire(p, 0, true, &g); /* a ring slot only */
+  return acquire(p, 0, true, &g);
+}
+
+static inline __attribute__((always_inline)) int publish_inline(ferry_pub *p, const void *data, uint64_t len,
+                                                                 const void *hdr, uint32_t hdr_len, ferry_msg_info *info) {
+  ferry_channel *ch = p->ch;
+  int r = acquire_slot(p); /* a ring slot only */
   if (r) return r;
-  struct ferry__ring_msg m = {.pay_len = len, .hdr_len = hdr_len, .publisher = p->part, .flags = ENT_INLINE,
-                               .inl_pay = data, .inl_hdr = hdr};
-  uint64_t s = ferry__ring_publish(ch, &m);
+  uint64_t s = ferry__ring_publish_inline(ch, p->part, data, len, hdr, hdr_len);
   ch->parts[p->part].count++;
   ferry__chan_unlock(ch);
   ferry__wake_published(ch);
@@ -359,6 +372,11 @@ int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const vo
   info->hdr_length = hdr_len;
   info->flags = FERRY_MSG_INLINE;
   return 0;
+}
+
+int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+                          ferry_msg_info *info) {
+  return publish_inline(p, data, len, hdr, hdr_len, info);
 }
 
 static int loan_check(ferry_pub *p, uint32_t token) {
@@ -391,8 +409,9 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   return 0;
 }
 
-int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
-                   ferry_msg_info *info) {
+/* ferry__publish's body, inline in ferry_pub_publish too (one frame per publish, not three) */
+static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr,
+                                                         uint32_t hdr_len, uint32_t eflags, ferry_msg_info *info) {
   PUB_CHECK(p);
   int r = loan_check(p, token);
   if (r) return r;
@@ -406,11 +425,10 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
   if (hdr_len > FERRY_HEADER_MAX)
     return ferry__err(FERRY_E_TOOBIG, "header of %u bytes exceeds %d", hdr_len, FERRY_HEADER_MAX);
   if (hdr_len && !hdr) return ferry__err(FERRY_E_INVAL, "header is NULL");
-  if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
   if (hd.used == PUB_HELD_INLINE) {
     const uint8_t *src = p->stage + (uint64_t)token * FERRY_INLINE_MAX;
-    if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) {
-      if ((r = ferry__publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
+    if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) { /* no arena space: nothing to fit */
+      if ((r = publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
       p->held[token].used = 0;
       p->nheld--;
       if (!info) info = &p->info;
@@ -421,6 +439,7 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
       return 0;
     }
     /* too big with its header, or pinned: through the arena (the staging slot is kept until it worked) */
+    if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
     ferry_msg_info li;
     if ((r = ferry__pub_loan(p, len, &li))) return r;
     if (len) memcpy(ch->arena_rw + li.offset, src, len);
@@ -432,6 +451,7 @@ int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, 
     p->nheld--;
     return 0;
   }
+  if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
   uint64_t hn = grans(ch, hdr_len);
   uint64_t keep = grans(ch, len);
   int64_t hg;
@@ -481,8 +501,13 @@ FERRY_API int ferry_pub_pin(ferry_pub *p, uint64_t ttl_ns, uint32_t acks) {
   return 0;
 }
 
+int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+                   ferry_msg_info *info) {
+  return publish(p, token, len, hdr, hdr_len, eflags, info);
+}
+
 FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
                                 ferry_msg_info *info) {
-  return ferry__publish(p, token, len, hdr, hdr_len, 0, info);
+  return publish(p, token, len, hdr, hdr_len, 0, info);
 }
 

@@ -14,8 +14,7 @@ struct ferry__ring_msg {
   uint32_t pay_ngran;
   uint32_t hdr_gran, hdr_ngran, hdr_len;
   uint32_t publisher; /* participant slot */
-  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message, ENT_PIN for a pinned one, ENT_INLINE */
-  const void *inl_pay, *inl_hdr; /* ENT_INLINE: pay_len + hdr_len <= FERRY_INLINE_MAX bytes to copy into the descriptor */
+  uint32_t flags;     /* ENT_PIPELINED | ENT_PUBREF for a pipelined message, ENT_PIN for a pinned one (ENT_INLINE: ferry__ring_publish_inline) */
   uint32_t pin_acks;  /* ENT_PIN: acknowledgements wanted */
   uint64_t pin_deadline; /* ENT_PIN: ferry__now_ns() deadline */
 };
@@ -32,6 +31,10 @@ struct ferry__claim {
 /* -- publishing side, channel lock held -- */
 /* Fill the descriptor at the tail, count its references, make it visible; returns its seq. */
 uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m);
+/* The same for an inline message (ENT_INLINE, no pin): len + hdr_len <= FERRY_INLINE_MAX bytes copied into the
+ * descriptor's second line; the caller checked the lengths. */
+uint64_t ferry__ring_publish_inline(ferry_channel *ch, uint32_t publisher, const void *pay, uint64_t len,
+                                    const void *hdr, uint32_t hdr_len);
 /* Advance head over released descriptors, freeing their space; sweep: also out-of-order ones. */
 void ferry__ring_reclaim(ferry_channel *ch, bool sweep);
 /* head and tail, each read once from shared memory and clamped to at most ring_slots apart

@@ -1,7 +1,7 @@
 /*
- * shm/wake.c — publish notification. Publish side: bump pub_futex, then
- * FUTEX_WAKE only if a subscriber sleeps (sub_waiters), so a busy channel
- * makes no system calls; and one byte to the abstract datagram socket of
+ * shm/wake.c — publish notification. Publish side: only if a subscriber
+ * sleeps (sub_waiters), bump pub_futex and FUTEX_WAKE, so a busy channel
+ * makes no system call and a spinning receiver costs no locked instruction; and one byte to the abstract datagram socket of
  * every subscriber armed for a direct wake (direct_waiters), so an event
  * loop wakes with no helper thread in between. Space side: a release that
  * frees a descriptor bumps rel_futex only while publishers wait for space.
@@ -73,7 +73,7 @@ static int send_fd(void) {
   return n;
 }
 
-static void wake_direct(ferry_channel *ch) {
+static __attribute__((noinline, cold)) void wake_direct(ferry_channel *ch) {
   int fd = send_fd();
   for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
     struct ferry_part *p = &ch->parts[i];
@@ -88,10 +88,33 @@ static void wake_direct(ferry_channel *ch) {
   }
 }
 
+/* A full barrier right after an atomic read-modify-write: nothing on x86, where a locked
+ * instruction already orders every earlier load and store before every later one (Intel SDM
+ * vol. 3A 8.2.2; Linux's smp_mb__after_atomic), a seq_cst fence elsewhere. */
+static inline void mb_after_rmw(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order */
+#else
+  atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/*
+ * Dekker against each waiter: the waiter (sys/wait.c) reads pub_futex, counts itself in
+ * sub_waiters (seq_cst RMW), re-checks (ferry__ring_ready: seq_cst load of the seq) and sleeps
+ * on the value it read; an event loop arms its direct wake the same way (ferry_sub_arm_wake).
+ * Here: the seq stores, the caller's unlock (an atomic exchange) + the barrier, then the
+ * counts. Either the waiter's re-check sees the message, or this sees the waiter and bumps the
+ * word (its sleep on the old value returns at once) and wakes it. With nobody asleep the word
+ * is not written: a spinning receiver costs the publisher no locked instruction here.
+ */
 void ferry__wake_published(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
-  atomic_fetch_add(&c->pub_futex, 1);
-  if (atomic_load(&c->sub_waiters)) ferry__futex_wake(&c->pub_futex);
+  mb_after_rmw();
+  if (atomic_load(&c->sub_waiters)) {
+    atomic_fetch_add(&c->pub_futex, 1);
+    ferry__futex_wake(&c->pub_futex);
+  }
   if (atomic_load(&c->direct_waiters)) wake_direct(ch);
 }
 

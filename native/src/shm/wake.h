@@ -4,7 +4,9 @@
 
 #include "shm/layout.h"
 
-/* After a publish: bump the publish word, FUTEX_WAKE sleepers, write to armed subscribers' sockets. */
+/* After a publish, called right after the unlock (its atomic exchange is half of the barrier
+ * the waiter check needs: see wake.c): bump the publish word and FUTEX_WAKE when subscribers
+ * sleep, write to armed subscribers' sockets. */
 void ferry__wake_published(ferry_channel *ch);
 /* After a release that freed a descriptor: wake publishers waiting for space (only when some wait). */
 void ferry__wake_space(ferry_channel *ch);
