@@ -18,6 +18,8 @@ export interface PingPong {
   replySize: number;
   send: "loan" | "copy";
   touch: boolean;
+  /** How both sides take messages: "loop" = a tryReceive() loop (spin's default), "await" = await receive(). */
+  receive?: "loop" | "await";
   n: number;
   rtt_p50_ns: number;
   rtt_p99_ns: number;

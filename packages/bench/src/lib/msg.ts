@@ -21,8 +21,8 @@ export function spinReceive(sub: Pick<Subscriber, "tryReceive">): Message {
  * the message itself (no await, no event-loop turn); "block"/"hybrid" =
  * `await receive()`. Use: `const x = next(); const m = x instanceof Promise ? await x : x;`
  */
-export function nextOf(sub: Subscriber, wait: WaitStrategy): () => Message | Promise<Message> {
-  return wait === "spin" ? () => spinReceive(sub) : () => sub.receive();
+export function nextOf(sub: Subscriber, wait: WaitStrategy, how: "loop" | "await" = wait === "spin" ? "loop" : "await"): () => Message | Promise<Message> {
+  return how === "loop" ? () => spinReceive(sub) : () => sub.receive();
 }
 
 /** Touch the payload: read one byte of every 64-byte cache line (and the last byte). */

@@ -21,13 +21,23 @@ export interface PingPongOptions {
   send: "loan" | "copy";
   iterations: number;
   warmup: number;
+  /**
+   * Also warm up at least this long (ms, default 0): two processes that a wake-up put on one
+   * CPU stay there until the scheduler spreads them, ~50-100 ms of back-to-back traffic here
+   * (docs/benchmarks.md, "Issue 7 targets"); the steady state is what is measured.
+   */
+  warmupMs?: number;
   /** Stop early once this much time was spent measuring. */
   maxMs: number;
   /** Both sides read every cache line of each received payload (default true); false: only the stamp byte. */
   touch?: boolean;
   /** Idle this long (await a timer) before each ping, outside the timed part: the wake-up after idle. */
   gapMs?: number;
+  /** How both sides take messages (lib/msg.ts nextOf): default a tryReceive loop for spin, await receive() otherwise. */
+  receive?: "loop" | "await";
 }
+
+const receiveOf = (o: PingPongOptions) => o.receive ?? (o.wait === "spin" ? "loop" : "await");
 
 export async function pingPong(o: PingPongOptions): Promise<PingPong> {
   return summarize(o, await pingPongRtts(o));
@@ -45,17 +55,19 @@ export async function pingPongRtts(o: PingPongOptions): Promise<Float64Array> {
       data: { tag: "ping", capacity: cap(o.size), slots: 1024 },
       ack: { tag: "pong", capacity: cap(o.replySize), slots: 1024 },
       ackWait: o.wait,
-      args: [o.wait, o.replySize, doTouch ? 1 : 0],
+      args: [o.wait, o.replySize, doTouch ? 1 : 0, receiveOf(o)],
     });
     const { pub } = s;
     // no timeout on the reply (as user code would): a dead peer ends the stream instead
-    const next = nextOf(s.ackSub, o.wait);
+    const next = nextOf(s.ackSub, o.wait, receiveOf(o));
     await s.peer.ready;
     const src = o.send === "copy" ? new Uint8Array(o.size).fill(1) : null;
-    const deadline = Bun.nanoseconds() + o.maxMs * 1e6;
     let sink = 0;
-    const total = o.warmup + o.iterations;
-    for (let i = 0; i < total; i++) {
+    // warm-up: o.warmup round trips and at least o.warmupMs (the loop extends itself until both)
+    const warmEnd = Bun.nanoseconds() + (o.warmupMs ?? 0) * 1e6;
+    let warm = o.warmup;
+    let deadline = Infinity;
+    for (let i = 0; i < warm + o.iterations; i++) {
       const stamp = (i * 7 + 1) & 255;
       if (o.gapMs) await Bun.sleep(o.gapMs);
       const t0 = Bun.nanoseconds();
@@ -74,7 +86,9 @@ export async function pingPongRtts(o: PingPongOptions): Promise<Float64Array> {
       if (doTouch) sink += touch(b);
       m.release();
       const t1 = Bun.nanoseconds();
-      if (i >= o.warmup) {
+      if (i === warm - 1 && t1 < warmEnd) warm++;
+      else if (i >= warm) {
+        if (n === 0) deadline = t1 + o.maxMs * 1e6;
         rtt[n++] = t1 - t0;
         if ((n & 255) === 0 && t1 > deadline) break;
       }
@@ -97,6 +111,7 @@ export function summarize(o: PingPongOptions, rtts: ArrayLike<number>): PingPong
     replySize: o.replySize,
     send: o.send,
     touch: o.touch ?? true,
+    receive: receiveOf(o),
     n,
     rtt_p50_ns: pct(r, 50),
     rtt_p99_ns: pct(r, 99),

@@ -17,12 +17,12 @@ function isEnd(e: unknown) {
  * returns it without an await) and hand it to `handle`, awaiting only when
  * `handle` returns a promise, so a spinning role never yields to the event loop.
  */
-async function ferryRole(inName: string, outName: string, wait: WaitStrategy, handle: (m: Message, pub: Publisher) => void | Promise<void>, result: () => object) {
+async function ferryRole(inName: string, outName: string, wait: WaitStrategy, handle: (m: Message, pub: Publisher) => void | Promise<void>, result: () => object, how?: "loop" | "await") {
   const chIn = Channel.open(inName);
   const chOut = Channel.open(outName);
   const sub = chIn.subscribe({ wait });
   const pub = chOut.publisher({ backpressure: "block", timeoutMs: -1 });
-  const next = nextOf(sub, wait);
+  const next = nextOf(sub, wait, how);
   ready();
   try {
     for (;;) {
@@ -39,11 +39,11 @@ async function ferryRole(inName: string, outName: string, wait: WaitStrategy, ha
 }
 
 /**
- * echo <in> <out> <wait> <replySize> <touch>: read every cache line
+ * echo <in> <out> <wait> <replySize> <touch> [loop|await]: read every cache line
  * (touch=1) or only the stamp byte (touch=0), release, reply with a loan of
  * replySize bytes on <out> carrying the same stamp byte.
  */
-export function echo(inName: string, outName: string, wait: WaitStrategy, replySize: number, doTouch: boolean) {
+export function echo(inName: string, outName: string, wait: WaitStrategy, replySize: number, doTouch: boolean, how?: "loop" | "await") {
   let n = 0;
   let sink = 0;
   return ferryRole(inName, outName, wait, (m, pub) => {
@@ -55,7 +55,7 @@ export function echo(inName: string, outName: string, wait: WaitStrategy, replyS
     if (replySize) loan.bytes[0] = stamp;
     pub.publish(loan);
     n++;
-  }, () => ({ messages: n, sink: sink & 1 }));
+  }, () => ({ messages: n, sink: sink & 1 }), how);
 }
 
 /**

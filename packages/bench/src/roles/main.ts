@@ -4,7 +4,7 @@
  * and subscribed everything, optionally `RESULT <json>`, and exits 0 at end of
  * stream. Roles (see each function):
  *
- *   echo <in> <out> <wait> <replySize> <touch>   ferry ping-pong echo (ferry.ts)
+ *   echo <in> <out> <wait> <replySize> <touch> [loop|await]   ferry ping-pong echo (ferry.ts)
  *   sink <in> <ack> <wait> <first>               ferry sink, acks 0-byte batch markers (ferry.ts)
  *   recv <in> <ack> <piece> <wait>               ferry receiver that hashes every byte (ferry.ts)
  *   ipc-echo                                     Bun IPC echo (sockets.ts)
@@ -26,7 +26,7 @@ const a = (i: number) => args[i] ?? "";
 
 switch (role) {
   case "echo":
-    await echo(a(0), a(1), a(2) as WaitStrategy, Number(a(3)), a(4) !== "0");
+    await echo(a(0), a(1), a(2) as WaitStrategy, Number(a(3)), a(4) !== "0", (a(5) || undefined) as "loop" | "await" | undefined);
     process.exit(0);
   case "sink":
     await sink(a(0), a(1), a(2) as WaitStrategy, a(3) === "1");

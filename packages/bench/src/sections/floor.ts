@@ -11,7 +11,7 @@ import { atomicsFloor } from "../measure/atomics-floor";
 import type { FloorResult } from "../schema";
 import { section } from "../section";
 import { cPingPongs } from "./c";
-import { ferry64 } from "./latency";
+import { ferry64, spinLoop } from "./latency";
 
 export const floor = section({
   name: "floor",
@@ -24,7 +24,7 @@ export const floor = section({
     r ? table({ head: ["floor", "one-way p50", "one-way p99", "n"], rows: [["Bun Atomics, one cache line", fmtNs(r.p50_ns), fmtNs(r.p99_ns), r.n]] }) : "not measured",
   targets(r, ctx) {
     const ratio = (x: number) => `${x.toFixed(2)}x`;
-    const bunSpin = ferry64(ctx).find((x) => x.wait === "spin")?.p50_ns;
+    const bunSpin = ferry64(ctx).find(spinLoop)?.p50_ns;
     const pp = cPingPongs(ctx.results.c ?? []);
     const cFloor = pp.find((x) => x.impl === "floor" && x.size === 64)?.p50_ns;
     const cSpin = pp.find((x) => x.impl === "ferry" && x.wait === "spin" && x.size === 64)?.p50_ns;
