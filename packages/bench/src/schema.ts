@@ -275,8 +275,11 @@ export interface HttpResult {
   errors: string[];
 }
 
-/** The Bun Atomics floor (sections/floor.ts), or null when not measured. */
-export type FloorResult = { n: number; p50_ns: number; p99_ns: number } | null;
+/**
+ * The Bun Atomics floor (sections/floor.ts), or null when not measured; spin_*: Bun spin
+ * 64 B one-way (a tryReceive loop) in sessions interleaved with the floor's, round by round.
+ */
+export type FloorResult = { n: number; p50_ns: number; p99_ns: number; spin_n?: number; spin_p50_ns?: number; rounds?: number } | null;
 
 /* ------------------------------------------------------------------ coordinator (section 8) */
 

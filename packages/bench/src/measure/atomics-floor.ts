@@ -38,6 +38,12 @@ export function atomicsEcho(path: string) {
 }
 
 export async function atomicsFloor(iterations: number, warmup: number): Promise<AtomicsFloor> {
+  const r = sorted(await atomicsFloorRtts(iterations, warmup));
+  return { n: r.length, p50_ns: pct(r, 50) / 2, p99_ns: pct(r, 99) / 2 };
+}
+
+/** The round trips (ns) of one floor session. */
+export async function atomicsFloorRtts(iterations: number, warmup: number): Promise<Float64Array> {
   const path = `/dev/shm/ferry-bench-atomics-${process.pid}`;
   writeFileSync(path, new Uint8Array(4096));
   try {
@@ -61,8 +67,7 @@ export async function atomicsFloor(iterations: number, warmup: number): Promise<
     }
     Atomics.store(v, PING, -1);
     await peer.done;
-    const r = sorted(rtt.subarray(0, n));
-    return { n: n * BATCH, p50_ns: pct(r, 50) / 2, p99_ns: pct(r, 99) / 2 };
+    return rtt.subarray(0, n);
   } finally {
     rmSync(path, { force: true });
   }
