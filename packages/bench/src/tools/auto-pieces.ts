@@ -6,7 +6,8 @@
  * remembered.take(), and observe() or remembered.settled() per send; every
  * variant's send() synchronous part (for inline: the copy) is timed too, and
  * inline with explicit cold / hot stores is added (twice each with the
- * default hint, as a control for the spread). NOREM=1: without
+ * default hint, as a control for the spread; VARIANTS=auto,inline,... keeps
+ * only those). NOREM=1: without
  * SendPolicy.remembered (decide/observe on every send above the fast tier).
  *
  *   bun run packages/bench/src/tools/auto-pieces.ts [sizesMiB=16, comma-separated] [rounds=15]
@@ -44,10 +45,13 @@ await using s = new Session({ role: "recv", data: { tag: "zzl", capacity: max + 
 await s.peer.ready;
 const pub: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, policy: wrap });
 const dsa = dsaEngine({ device: "emulated" });
-const variants = [
+const allVariants = [
   { name: "auto", mode: null }, { name: "inline", mode: "inline" }, { name: "inline-cold", mode: "inline", cache: "cold" }, { name: "inline-hot", mode: "inline", cache: "hot" }, { name: "inline2", mode: "inline" }, { name: "inline-cold2", mode: "inline", cache: "cold" }, { name: "offload/sw", mode: "offload", engine: "sw" },
   { name: "pipelined/sw", mode: "pipelined", engine: "sw" }, { name: "offload/dsa", mode: "offload", engine: dsa }, { name: "pipelined/dsa", mode: "pipelined", engine: dsa },
 ] as const;
+// VARIANTS=auto,inline: only those (how warm the fixed path stays depends on how many variants share it)
+const only = process.env.VARIANTS?.split(",");
+const variants = only ? allVariants.filter((v) => only.includes(v.name)) : allVariants;
 const header = new Uint8Array([0]);
 for (const size of sizes) {
   const src = new Uint8Array(size).fill(5);
