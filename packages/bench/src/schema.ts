@@ -295,7 +295,10 @@ export interface CoordCell {
 /** Sending-thread CPU per GiB, inline vs auto under objective cpu. */
 export interface CoordCpu {
   size: number;
+  /** Bytes per round. */
   bytes: number;
+  /** Rounds per variant (each number is the median round); absent in results from before rounds. */
+  rounds?: number;
   inline_thread_ns_per_gib: number;
   auto_thread_ns_per_gib: number;
   inline_wall_ns_per_gib: number;

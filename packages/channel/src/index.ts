@@ -27,7 +27,7 @@ export {
   type ViewOptions,
 } from "./tensor";
 export {
-  defaultPolicy, getDefaultPolicy, setDefaultPolicy, type FastInline, type SendContext, type SendDecision, type SendPolicy, type SendReport,
+  defaultPolicy, getDefaultPolicy, setDefaultPolicy, type FastInline, type Remembered, type SendContext, type SendDecision, type SendPolicy, type SendReport,
 } from "./policy";
 export type {
   BackpressurePolicy, CachePlacement, ChannelStats, CreateOptions, EngineLike, Header, Mode, OpenOptions,

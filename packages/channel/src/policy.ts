@@ -62,7 +62,7 @@ export interface SendReport {
   error: Error | null;
   /** ns from the send() call until it settled. */
   ns: number;
-  /** ns the sending thread spent inside send() itself (the inline copy, the submit, the split's CPU part). */
+  /** ns the sending thread spent inside send() itself after decide() returned (the inline copy, the submit, the split's CPU part). */
   syncNs: number;
   /** The split, when one ran: bytes each side copied, the CPU part's time, how long the thread then waited for the engine (0 when the engine was done first) and how often it looked. */
   split?: { cpuBytes: number; engineBytes: number; cpuNs: number; waitNs: number; polls: number; engineFirst: boolean };
@@ -102,12 +102,35 @@ export interface FastInline {
   record(size: number, ns: number, error: Error | null): void;
 }
 
+/**
+ * A policy's remembered decisions (SendPolicy.remembered): for a send() in mode
+ * "auto" at or above the fast inline tier, with no explicit engine, cache or
+ * chunkBytes, the publisher first asks take(); a decision it returns is followed
+ * as decide()'s would be (it counts as one, and must not split: no cpuShare),
+ * and when the send was published the publisher calls settled() instead of
+ * building a SendReport for observe(). A send that fails goes the full way:
+ * retryInline(), then observe() with its report (error, retriedInline), so
+ * failures and fallbacks are never only counted. Less code on the path of
+ * a stream of same-sized messages, which runs cold after every wait.
+ */
+export interface Remembered {
+  /** The decision for `size` bytes now if the policy has it at hand, else null (the publisher then calls decide()). Must be cheap. */
+  take(size: number, publisher: Publisher): SendDecision | null;
+  /**
+   * A send that followed a decision from take() was published: its size, ns from send() until it
+   * settled, and ns the sending thread spent inside send(). What it throws is ignored.
+   */
+  settled(decision: SendDecision, size: number, ns: number, syncNs: number): void;
+}
+
 export interface SendPolicy {
   /**
    * Optional: read at every send() in mode "auto"; sizes below `fastInline.below`
    * skip decide() and observe() (see FastInline). null or absent: always decide().
    */
   readonly fastInline?: FastInline | null;
+  /** Optional: remembered decisions above the fast tier (see Remembered). null or absent: always decide(). */
+  readonly remembered?: Remembered | null;
   /** Called synchronously for every send() in mode "auto"; `size` is the payload's length in bytes. */
   decide(size: number, ctx: SendContext): SendDecision;
   /**

@@ -12,7 +12,7 @@ import {
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
-import { decide, defaultPolicy, getDefaultPolicy, type FastInline, type SendDecision, type SendPolicy, type SendReport } from "./policy";
+import { decide, defaultPolicy, getDefaultPolicy, type FastInline, type Remembered, type SendDecision, type SendPolicy, type SendReport } from "./policy";
 import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
 import { EngineSends } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
@@ -259,9 +259,15 @@ export class Publisher extends ChannelMember {
       if (mode === "auto") {
         const policy = this.policy;
         if (policy !== defaultPolicy) {
-          const f = policy.fastInline;
-          if (f && bytes.length < f.below && opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined)
-            return this.#fastInline(f, bytes, opts);
+          if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
+            const f = policy.fastInline;
+            if (f && bytes.length < f.below) return this.#fastInline(f, bytes, opts);
+            const r = policy.remembered;
+            if (r) {
+              const d = r.take(bytes.length, this);
+              if (d !== null) return this.#remembered(policy, r, d, bytes, opts);
+            }
+          }
           return this.#decided(policy, bytes, opts);
         }
       }
@@ -314,11 +320,60 @@ export class Publisher extends ChannelMember {
     return Promise.resolve(seq);
   }
 
+  /**
+   * send() in mode "auto" with a decision the policy had at hand (policy.ts Remembered): followed like
+   * decide()'s, without a copy of the decision or a report when it is published (settled()); a failure
+   * goes the full way (#failed: retryInline, then observe() with the report).
+   */
+  #remembered(policy: SendPolicy, r: Remembered, d: SendDecision, bytes: Uint8Array, opts: SendOptions): Promise<number> {
+    const t0 = Bun.nanoseconds();
+    const n = bytes.length;
+    if (d.mode === "inline") {
+      let seq: number;
+      try {
+        seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+      } catch (e) {
+        if (policy.observe) this.#report(policy, n, d, "cpu", e as Error, t0, Bun.nanoseconds() - t0);
+        return Promise.reject(e);
+      }
+      const ns = Bun.nanoseconds() - t0;
+      try {
+        r.settled(d, n, ns, ns);
+      } catch {
+        // ignored
+      }
+      return Promise.resolve(seq);
+    }
+    const rep: Partial<SendReport> = { engine: "cpu" };
+    let p: Promise<number>;
+    try {
+      if (d.mode !== "offload" && d.mode !== "pipelined")
+        throw new FerryError(Errno.INVAL, `send policy chose mode "${d.mode}": it must be "inline", "offload" or "pipelined"`);
+      p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep); // (never split: no decision to adjust)
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const syncNs = Bun.nanoseconds() - t0;
+    return p.then(
+      (seq) => {
+        try {
+          r.settled(d, n, Bun.nanoseconds() - t0, syncNs);
+        } catch {
+          // ignored
+        }
+        return seq;
+      },
+      (err: Error) => this.#failed(policy, d, bytes, opts, err, t0, syncNs, rep),
+    );
+  }
+
   /** send() in mode "auto" with a policy: decide, send, tell the policy how it went (and retry inline if it asks). */
   #decided(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
     const observe = policy.observe !== undefined;
     const t0 = observe ? Bun.nanoseconds() : 0;
     const d0 = decide(policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
+    // (the send's own time, without decide(): what large inline copies teach a policy is their copy's cost)
+    const t1 = observe ? Bun.nanoseconds() : 0;
     if (d0.mode === "inline") {
       // settled here and now: no promise chain and no copy of the decision on the path of small messages
       const d = opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined
@@ -329,53 +384,58 @@ export class Publisher extends ChannelMember {
         if (d.chunkBytes !== undefined) checkChunkBytes(d.chunkBytes);
         seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
       } catch (e) {
-        if (observe) this.#report(policy, bytes.length, d, "cpu", e as Error, t0, Bun.nanoseconds() - t0);
+        if (observe) this.#report(policy, bytes.length, d, "cpu", e as Error, t0, Bun.nanoseconds() - t1);
         return Promise.reject(e);
       }
-      if (observe) this.#report(policy, bytes.length, d, "cpu", null, t0, Bun.nanoseconds() - t0);
+      if (observe) this.#report(policy, bytes.length, d, "cpu", null, t0, Bun.nanoseconds() - t1);
       return Promise.resolve(seq);
     }
     const d: SendDecision = { ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes };
     const rep: Partial<SendReport> = { engine: "cpu" };
-    const report = (error: Error | null, syncNs: number, extra?: Partial<SendReport>) => {
-      if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", error, t0, syncNs, rep.split ? { split: rep.split, ...extra } : extra);
-    };
     let p: Promise<number>;
     try {
       p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep);
     } catch (e) {
       p = Promise.reject(e);
     }
-    const syncNs = Bun.nanoseconds() - t0;
+    const syncNs = Bun.nanoseconds() - t1;
     if (!policy.observe && !policy.retryInline) return p;
     return p.then(
       (seq) => {
-        report(null, syncNs);
+        if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", null, t0, syncNs, rep.split ? { split: rep.split } : undefined);
         return seq;
       },
-      (err: Error) => {
-        let retry = false;
-        try {
-          retry = d.mode === "offload" && !this.closed && policy.retryInline?.(err, bytes.length) === true;
-        } catch {
-          retry = false;
-        }
-        if (!retry) {
-          report(err, syncNs);
-          throw err;
-        }
-        const why = err instanceof Error ? err.message : String(err);
-        let seq: number;
-        try {
-          seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
-        } catch (e2) {
-          report(e2 as Error, syncNs, { retriedInline: why });
-          throw e2;
-        }
-        report(null, syncNs, { retriedInline: why });
-        return seq;
-      },
+      (err: Error) => this.#failed(policy, d, bytes, opts, err, t0, syncNs, rep),
     );
+  }
+
+  /** A decided engine send failed: copy it inline if the policy asks (retryInline), and tell it how it went (observe). */
+  #failed(
+    policy: SendPolicy, d: SendDecision, bytes: Uint8Array, opts: SendOptions, err: Error, t0: number, syncNs: number, rep: Partial<SendReport>,
+  ): number {
+    const report = (error: Error | null, extra?: Partial<SendReport>) => {
+      if (policy.observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", error, t0, syncNs, rep.split ? { split: rep.split, ...extra } : extra);
+    };
+    let retry = false;
+    try {
+      retry = d.mode === "offload" && !this.closed && policy.retryInline?.(err, bytes.length) === true;
+    } catch {
+      retry = false;
+    }
+    if (!retry) {
+      report(err);
+      throw err;
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    let seq: number;
+    try {
+      seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
+    } catch (e2) {
+      report(e2 as Error, { retriedInline: why });
+      throw e2;
+    }
+    report(null, { retriedInline: why });
+    return seq;
   }
 
   /** Tell the policy how a decided send went (what observe() throws is ignored: an observer's error is not the sender's). */

@@ -21,7 +21,7 @@
  *  4. cache, chunk and wait follow from the choice and the size.
  */
 import {
-  Errno, FerryError, type Channel, type EngineLike, type FastInline, type SendContext, type SendDecision, type SendPolicy, type SendReport,
+  Errno, FerryError, type Channel, type EngineLike, type FastInline, type Publisher, type Remembered, type SendContext, type SendDecision, type SendPolicy, type SendReport,
   type WaitStrategy,
 } from "@ferry/channel";
 import { Engine } from "@ferry/native";
@@ -168,6 +168,12 @@ interface MemoEntry {
   full: boolean;
   /** each engine's inflightBytes (its backlog) when decided */
   loads: number[];
+  /**
+   * The learnt inline correction (#inlineCorr, sizes >= LARGE) may move within [lo, hi] before
+   * the decision could change: computed from the choices' estimates when it was made (#inlineBand).
+   */
+  lo: number;
+  hi: number;
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
@@ -235,7 +241,9 @@ export function engineFault(e: Error | null): boolean {
 let seq = 0;
 /** The engine state a decision charged (copied along with the decision into its report). */
 const TAG = Symbol("ferry.coordinator.engine");
-type Tagged = SendDecision & { [TAG]?: EngineState };
+/** The stats key of a decision ("inline/cpu", "offload/sw", ...), made once with it. */
+const KIND = Symbol("ferry.coordinator.kind");
+type Tagged = SendDecision & { [TAG]?: EngineState; [KIND]?: string };
 
 export class Coordinator implements SendPolicy {
   readonly objective: Objective;
@@ -270,9 +278,15 @@ export class Coordinator implements SendPolicy {
   #version = 0;
   /** bumped (with #version) by every change of an engine's health: the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
   #health = 0;
-  /** large inline copies: seen / profile (#learnInline), and its value when remembered decisions were last invalidated */
+  /** large inline copies: seen / profile (#learnInline); remembered decisions of sizes >= LARGE carry the band it may move in (MemoEntry.lo/hi) */
   #inlineCorr = 1;
-  #inlineCorrAt = 1;
+  /** From this size every copy is cold whatever the receiver does (#cache: LLC/2): "is a receiver waiting" is not asked there. */
+  readonly #coldFrom: number;
+  /**
+   * SendPolicy.remembered: a decision remembered for this size and load (#take), followed by the
+   * publisher without decide(), and settled() instead of observe() when it was published.
+   */
+  readonly remembered: Remembered;
   /** receiverWaiting's last answer, for the channel asked last (most publishers use one) */
   #waitCh: Channel | null = null;
   #waitAt = 0;
@@ -287,6 +301,11 @@ export class Coordinator implements SendPolicy {
     this.profileSource = opts.source ?? "given";
     this.profileNote = opts.note ?? "";
     this.#split = opts.split ?? true;
+    this.#coldFrom = profile.llcBytes ? profile.llcBytes / 2 : 16 * MiB;
+    this.remembered = Object.freeze({
+      take: (size: number, pub: Publisher) => this.#take(size, pub),
+      settled: (d: SendDecision, size: number, ns: number, syncNs: number) => this.#settled(d as Tagged, size, ns, syncNs),
+    });
     this.id = ++seq;
     const map = opts.engineMap ?? new Map<string, EngineLike>();
     this.#engines = profile.engines.map((prof) => ({
@@ -366,18 +385,12 @@ export class Coordinator implements SendPolicy {
   decide(size: number, ctx: SendContext): SendDecision {
     this.#decided++;
     if (size <= 64 * KiB && size < this.fastInline.below) return this.#fast!; // (the getter rebuilds the tier and #fast when stale)
-    const waiting = size >= 64 * KiB ? this.#receiverWaiting(ctx.channel) : true;
+    const waiting = this.#waitingFor(size, ctx.channel);
     const pending = ctx.publisher.pending;
     const memo = this.#memoOk();
     const full = pending >= QUEUE_LIMIT;
-    const slot = (size ^ (size >>> 11) ^ (waiting ? 0 : 0x155)) & (MEMO_SLOTS - 1);
-    let d: Tagged | undefined;
-    if (memo) {
-      // the load is part of the key: a stream with sends in flight (the same backlog at every send) is remembered too
-      const m = this.#memo[slot];
-      if (m !== undefined && m.size === size && m.waiting === waiting && m.version === this.#version && m.full === full && this.#sameLoad(m.loads))
-        d = m.decision;
-    }
+    const slot = this.#slot(size, waiting);
+    let d = memo ? this.#recall(slot, size, waiting, full) : undefined;
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
       const st = r.best.st;
@@ -397,18 +410,100 @@ export class Coordinator implements SendPolicy {
         d.spinNs = r.spinNs;
       }
       if (st) d[TAG] = st;
+      d[KIND] = name(r.best);
       Object.freeze(d);
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
-      if (memo && r.best.kind !== "split" && !r.splitGated)
-        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), decision: d };
+      if (memo && r.best.kind !== "split" && !r.splitGated) {
+        const [lo, hi] = this.#inlineBand(size, r);
+        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, decision: d };
+      }
     }
+    this.#charge(d, size);
+    return d;
+  }
+
+  /** SendPolicy.remembered.take: the remembered decision for this size and load, or null (the publisher then calls decide()). */
+  #take(size: number, pub: Publisher): SendDecision | null {
+    if (size <= 64 * KiB || !this.#memoOk()) return null; // (small sizes: the fast tier, and decide() is one comparison there)
+    const waiting = this.#waitingFor(size, pub.channel);
+    const d = this.#recall(this.#slot(size, waiting), size, waiting, pub.pending >= QUEUE_LIMIT);
+    if (d === undefined) return null;
+    this.#decided++;
+    this.#charge(d, size);
+    return d;
+  }
+
+  /**
+   * SendPolicy.remembered.settled: a send of a remembered decision was published. What observe() does
+   * for such a send, without its report: the engine's backlog, the stats, and the learning (an engine's
+   * rate from a send that ran alone, large inline copies' cost). Failures go through observe().
+   */
+  #settled(d: Tagged, size: number, ns: number, syncNs: number): void {
+    const st = d[TAG];
+    let alone = false;
+    if (st) {
+      st.inflight = Math.max(0, st.inflight - 1);
+      st.inflightBytes = Math.max(0, st.inflightBytes - size);
+      alone = st.busyMax <= 1;
+      if (st.inflight === 0) st.busyMax = 0;
+    }
+    this.#rec.record(d[KIND]!, size, ns, syncNs, false, false);
+    if (d.mode === "inline") {
+      if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
+    } else if (st && size >= SPLIT_MIN && alone) {
+      const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, size);
+      if (pred > 0) this.#learnEngine(st, ns / pred);
+    }
+  }
+
+  #charge(d: Tagged, size: number): void {
     const st = d[TAG];
     if (st) {
       st.inflight++;
       st.inflightBytes += size;
       if (st.inflight > st.busyMax) st.busyMax = st.inflight;
     }
-    return d;
+  }
+
+  /** The memo slot of a size, receiver state and the engines' backlog (a stream's first send, with nothing queued, and the next ones keep their own slots). */
+  #slot(size: number, waiting: boolean): number {
+    let load = 0;
+    for (const st of this.#engines) load += st.inflightBytes;
+    return (size ^ (size >>> 11) ^ (waiting ? 0 : 0x155) ^ (load >>> 20) ^ (load >>> 26)) & (MEMO_SLOTS - 1);
+  }
+
+  /** The decision remembered in `slot` if it is for this size, receiver state, queue state, version and backlog, and the inline correction is inside its band. */
+  #recall(slot: number, size: number, waiting: boolean, full: boolean): Tagged | undefined {
+    const m = this.#memo[slot];
+    if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
+      return undefined;
+    if (size >= LARGE && (this.#inlineCorr < m.lo || this.#inlineCorr > m.hi)) return undefined;
+    return m.decision;
+  }
+
+  /**
+   * How far the inline correction (applied from LARGE up) may move before `r`'s choice could change:
+   * every estimate of an inline copy scales with it, the others do not. Inline stays chosen until some
+   * other choice beats it by MARGIN; another choice stays chosen while it beats inline by MARGIN and no
+   * choice that is not eligible now becomes so. The wait (block past 2 ms) moves with the inline estimate too.
+   */
+  #inlineBand(size: number, r: { best: Choice; inline: Choice; all: Choice[] }): [number, number] {
+    if (size < LARGE) return [0, Infinity];
+    const c = this.#inlineCorr;
+    const inl = r.inline.cost * (1 - MARGIN);
+    if (!(inl > 0)) return [c, c];
+    let lo = 0, hi = Infinity;
+    for (const x of r.all) {
+      if (x === r.inline || x === r.best) continue;
+      if (r.best === r.inline || x.cost >= inl) hi = Math.min(hi, (c * x.cost) / inl); // x becomes eligible above this
+    }
+    if (r.best !== r.inline) lo = (c * r.best.cost) / inl;
+    else if (this.objective !== "cpu") {
+      const w = r.inline.latencyNs;
+      if (w <= 2e6) hi = Math.min(hi, (c * 2e6) / w);
+      else lo = Math.max(lo, (c * 2e6) / w);
+    }
+    return [lo, hi];
   }
 
   #sameLoad(loads: number[]): boolean {
@@ -424,8 +519,13 @@ export class Coordinator implements SendPolicy {
     return true;
   }
 
-  /** Is someone waiting on `ch` now (subscribers and nothing queued)? Asked of the channel at most every 50 ms. */
-  #receiverWaiting(ch: Channel): boolean {
+  /**
+   * Is someone waiting on `ch` now (subscribers and nothing queued)? Asked of the channel (channel.stats(),
+   * 50-180 µs in section 8's sends) at most every 50 ms, and only for sizes whose cache it decides (#cache):
+   * above 64 KiB and below LLC/2.
+   */
+  #waitingFor(size: number, ch: Channel): boolean {
+    if (size <= 64 * KiB || size >= this.#coldFrom) return true;
     const now = performance.now();
     if (ch === this.#waitCh && now - this.#waitAt < WAITING_TTL_MS) return this.#waiting;
     const w = receiverWaiting(ch);
@@ -718,7 +818,7 @@ export class Coordinator implements SendPolicy {
       else reasons.push("chunk: none (an inline copy is one piece)");
       reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
     }
-    return { best, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, splitGated };
+    return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, splitGated };
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -918,10 +1018,8 @@ export class Coordinator implements SendPolicy {
     const ratio = ns / pred;
     const w = ratio < before ? 0.5 : 0.2;
     this.#inlineCorr = Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
-    if (Math.abs(this.#inlineCorr - this.#inlineCorrAt) > MEMO_DRIFT * this.#inlineCorrAt) {
-      this.#version++;
-      this.#inlineCorrAt = this.#inlineCorr;
-    }
+    // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
+    // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }
 
   /** After learning: remembered decisions go stale once a rate, share or split correction moved MEMO_DRIFT (5%) from when they were made. */

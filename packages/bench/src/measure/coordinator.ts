@@ -93,8 +93,14 @@ function threadCpuNs(): number {
   }
 }
 
-/** Sending-thread CPU per GiB: a stream of `size` messages (<= 2 sends in flight) to a sink, inline vs auto under `co` (objective cpu). */
-export async function coordCpu(sizes: number[], bytes: number, co: Coordinator): Promise<CoordCpu[]> {
+/**
+ * Sending-thread CPU per GiB: a stream of `size` messages (<= 2 sends in flight) to a sink, inline vs auto
+ * under `co` (objective cpu). Each variant first sends WARM_SENDS messages (a count, not bytes: the JIT and
+ * the arena's pages warm per send), then `rounds` rounds of `bytes` each alternate inline and auto (which
+ * goes first alternates too); each gives the median round (one round of 16-64 sends moves by 10-30%).
+ */
+const WARM_SENDS = 64;
+export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, rounds = 3): Promise<CoordCpu[]> {
   const depth = 2;
   const max = Math.max(...sizes);
   await using s = new Session({
@@ -126,20 +132,25 @@ export async function coordCpu(sizes: number[], bytes: number, co: Coordinator):
     for (const size of sizes) {
       const k = Math.max(4, Math.floor(bytes / size));
       const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
-      const res: Record<string, number> = {};
-      for (const [name, pub] of [["inline", null], ["auto", auto]] as const) {
-        await run(pub, Math.min(k, 64), bufs); // warm-up: the JIT reaches its steady state (6 sends left the offload path unoptimised: 3x its steady CPU)
-        const c0 = threadCpuNs();
-        const w0 = monoNs();
-        await run(pub, k, bufs);
-        const gib = (k * size) / 2 ** 30;
-        res[name] = (threadCpuNs() - c0) / gib;
-        res[`${name}_wall`] = (monoNs() - w0) / gib;
-      }
+      const variants = [["inline", null], ["auto", auto]] as const;
+      // warm-up: section 8's tools/send-warmup.ts shows the sending thread's CPU per send falling for the first
+      // 40-60 sends of a stream, offload and auto alike (64 MiB: 16 sends, the count used before, were not enough)
+      for (const [, pub] of variants) await run(pub, WARM_SENDS, bufs);
+      const res: Record<string, { cpu: number[]; wall: number[] }> = { inline: { cpu: [], wall: [] }, auto: { cpu: [], wall: [] } };
+      for (let r = 0; r < rounds; r++)
+        for (const [name, pub] of r % 2 ? [...variants].reverse() : variants) {
+          const c0 = threadCpuNs();
+          const w0 = monoNs();
+          await run(pub, k, bufs);
+          const gib = (k * size) / 2 ** 30;
+          res[name]!.cpu.push((threadCpuNs() - c0) / gib);
+          res[name]!.wall.push((monoNs() - w0) / gib);
+        }
+      const m = (name: string, f: "cpu" | "wall") => median(res[name]![f]);
       const e = co.explain(size);
       out.push({
-        size, bytes: k * size, inline_thread_ns_per_gib: res.inline!, auto_thread_ns_per_gib: res.auto!,
-        inline_wall_ns_per_gib: res.inline_wall!, auto_wall_ns_per_gib: res.auto_wall!, ratio: res.auto! / res.inline!,
+        size, bytes: k * size, rounds, inline_thread_ns_per_gib: m("inline", "cpu"), auto_thread_ns_per_gib: m("auto", "cpu"),
+        inline_wall_ns_per_gib: m("inline", "wall"), auto_wall_ns_per_gib: m("auto", "wall"), ratio: m("auto", "cpu") / m("inline", "cpu"),
         choice: `${e.mode}/${e.engine}`,
       });
       Bun.gc(true);

@@ -9,7 +9,8 @@
  *     pipelined through the emulated DSA device (a correctness vehicle: a
  *     fixed choice here, never one auto considers by default);
  *  b. sending-thread CPU per GiB, a stream of 16 and 64 MiB messages (<= 2
- *     sends in flight), inline vs auto under objective cpu.
+ *     sends in flight), inline vs auto under objective cpu: 64 warm-up sends
+ *     each, then 3 alternating rounds, the median round.
  *
  * Targets: auto within 10% of the best fixed choice at every size; auto's
  * geometric mean over the sizes below every fixed choice's; sender CPU per

@@ -7,7 +7,7 @@
  *
  *   bun run packages/bench/src/tools/send-cpu.ts [sizeMiB=16] [sends=64] [rounds=3]
  *
- * Variants: inline (sendSync), offload/sw (send({ mode: "offload" }) on the
+ * Variants: inline (sendSync), offload/sw and pipelined/sw (send({ mode }) on the
  * shared sw engine), trivial (mode auto with a policy that returns one frozen
  * offload/sw decision: the publisher's auto path without the coordinator),
  * observed (trivial plus an observe() that does nothing: the report path),
@@ -59,6 +59,7 @@ const observed: Publisher = s.data.publisher({ backpressure: "block", timeoutMs:
 const variants: [string, ((b: Uint8Array) => Promise<number>) | null][] = [
   ["inline", null],
   ["offload/sw", (b) => s.pub.send(b, { mode: "offload", engine: "sw" })],
+  ["pipelined/sw", (b) => s.pub.send(b, { mode: "pipelined", engine: "sw" })],
   ["trivial", (b) => trivial.send(b)],
   ["observed", (b) => observed.send(b)],
   ["auto-cpu", (b) => auto.send(b)],
@@ -103,7 +104,7 @@ for (const [name] of variants) {
   const o = res.get(name)!;
   const t = median(o.thread);
   console.log(
-    `${name.padEnd(11)} thread ${us(t).padStart(10)}/send (${((t / inl) * 100).toFixed(1)}% of inline)  process ${us(median(o.proc)).padStart(10)}  wall ${us(median(o.wall)).padStart(10)}  thread sleeps/send ${median(o.wakes).toFixed(2)}` +
+    `${name.padEnd(12)} thread ${us(t).padStart(10)}/send (${((t / inl) * 100).toFixed(1)}% of inline)  process ${us(median(o.proc)).padStart(10)}  wall ${us(median(o.wall)).padStart(10)}  thread sleeps/send ${median(o.wakes).toFixed(2)}` +
       (process.env.ROUNDS ? `  rounds: ${o.thread.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : ""),
   );
 }

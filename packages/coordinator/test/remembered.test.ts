@@ -1,0 +1,153 @@
+/**
+ * Remembered decisions (SendPolicy.remembered): a publisher follows a
+ * decision the coordinator remembered for the size and load without calling
+ * decide() or observe(); the stats still count every send and the learning
+ * goes on (settled()); a change of an engine's health makes the publisher
+ * ask decide() again, and a remembered send that fails goes the full way
+ * (retried inline, reported to observe(), the fallback recorded with its
+ * reason). Remembered decisions from 8 MiB up carry the band in which the
+ * learnt inline correction may move before the choice could change.
+ */
+import { describe, expect, test } from "bun:test";
+import { Channel, Engine, defaultPolicy, type SendContext, type SendReport } from "@ferry/channel";
+import { registerCleanup, uniqueName } from "@ferry/testkit";
+import { Coordinator } from "./entry";
+import { MiB, loadSlowplug, profileOf } from "./helpers";
+
+registerCleanup();
+
+/** Count decide() and observe() calls of `c` (instance properties shadow the methods). */
+function spy(c: Coordinator) {
+  const calls = { decide: 0, observe: [] as SendReport[] };
+  const decide = c.decide.bind(c);
+  const observe = c.observe.bind(c);
+  c.decide = (n, ctx) => (calls.decide++, decide(n, ctx));
+  c.observe = (r) => {
+    calls.observe.push(r);
+    observe(r);
+  };
+  return calls;
+}
+
+describe("remembered decisions", () => {
+  test("a stream of same-sized engine sends: decided once, then followed without decide() or observe(); every send counted", async () => {
+    // objective cpu: a 512 KiB send costs the sender 20 µs on the engine vs ~53 µs inline (below 1 MiB no send teaches the engine's rate)
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), { objective: "cpu", split: false });
+    using ch = Channel.create(uniqueName("co-remember"), { capacity: 16 * MiB, slots: 64 });
+    const pub = ch.publisher({ coordinator: c });
+    const sub = ch.subscribe({ wait: "spin" });
+    const calls = spy(c);
+    const size = 512 * 1024;
+    for (let i = 0; i < 6; i++) await pub.send(new Uint8Array(size).fill(i + 1));
+    for (let i = 0; i < 6; i++) {
+      const m = sub.tryReceive()!;
+      expect(m.bytes.length).toBe(size);
+      expect(m.bytes[0]).toBe(i + 1);
+      expect(m.bytes[size - 1]).toBe(i + 1);
+      m.release();
+    }
+    // the first send decided (and was observed); later ones took the remembered decision (a second decide() when
+    // "is a receiver waiting" changed its answer: the messages queue here, read only at the end)
+    expect(calls.decide).toBeGreaterThanOrEqual(1);
+    expect(calls.decide).toBeLessThanOrEqual(2);
+    expect(calls.observe.length).toBe(calls.decide);
+    const s = c.stats();
+    expect(s.decisions).toBe(6);
+    expect(s.choices["offload/sw"]?.messages ?? s.choices["pipelined/sw"]?.messages).toBe(6);
+    expect(s.total.messages).toBe(6);
+    expect(s.engines.sw!.inflight).toBe(0);
+    expect(s.engines.sw!.inflightBytes).toBe(0);
+    pub.close();
+  });
+
+  test("take(): only the same size and backlog, healthy engines, never below the fast tier; settled() teaches like observe()", () => {
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), { objective: "cpu", split: false });
+    using ch = Channel.create(uniqueName("co-take"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 4 * MiB;
+    const pred = 30_000 + size / 20; // the profile's offload of 4 MiB
+    expect(c.remembered.take(size, pub)).toBeNull(); // nothing decided yet
+    const d = c.decide(size, ctx); // (charged: one send in flight)
+    expect(d.mode).toBe("offload");
+    expect(c.remembered.take(size, pub)).toBeNull(); // decided with nothing queued; now 4 MiB are
+    c.remembered.settled(d, size, pred, 30_000); // as profiled: nothing to learn
+    expect(c.stats().engines.sw!.inflightBytes).toBe(0);
+    const taken = c.remembered.take(size, pub);
+    expect(taken).toBe(d); // the same remembered object, charged like decide()'s
+    expect(c.stats().engines.sw!.inflightBytes).toBe(size);
+    expect(c.stats().decisions).toBe(2);
+    expect(c.remembered.take(size + 1, pub)).toBeNull();
+    expect(c.remembered.take(1024, pub)).toBeNull(); // the fast tier's sizes
+    // it ran alone and took 2x the profile: the engine's rate is learnt, and what was remembered goes stale
+    c.remembered.settled(taken!, size, 2 * pred, 30_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBe(1.5);
+    expect(c.stats().choices["offload/sw"]!.messages).toBe(2);
+    expect(c.remembered.take(size, pub)).toBeNull();
+    const fresh = c.decide(size, ctx);
+    // a failure reported through observe() makes the engine unhealthy: nothing is taken until decide() looked again
+    c.observe({ size, decision: fresh, engine: "sw", error: Object.assign(new Error("engine copy failed"), { code: "FERRY_E_SYS" }), ns: 1, syncNs: 1 });
+    expect(c.stats().engines.sw!.health).toBe("failing");
+    expect(c.remembered.take(size, pub)).toBeNull();
+    expect(c.decide(size, ctx).mode).toBe("inline");
+    expect(c.stats().fallbacks.byKind["engine failing: sw"]).toBe(2); // the failure, then the decision that avoided the engine
+  });
+
+  test("an engine that fails under a remembered decision: retried inline, observed, the fallback recorded with its reason", async () => {
+    loadSlowplug();
+    using bad = new Engine("slowplug", { options: "fail_after=3" });
+    const c = new Coordinator(profileOf(5, [{ label: "flaky", fixedUs: 2, gbps: 50 }]), {
+      objective: "cpu", split: false, engineMap: new Map([["flaky", bad]]),
+    });
+    using ch = Channel.create(uniqueName("co-remember-fail"), { capacity: 16 * MiB, slots: 64 });
+    const pub = ch.publisher({ coordinator: c });
+    const sub = ch.subscribe({ wait: "spin" });
+    const calls = spy(c);
+    const size = 512 * 1024; // (below 1 MiB no send teaches the engine's rate: the remembered decision stays)
+    for (let i = 0; i < 6; i++) await pub.send(new Uint8Array(size).fill(i + 1));
+    for (let i = 0; i < 6; i++) {
+      const m = sub.tryReceive()!;
+      expect(m.bytes[0]).toBe(i + 1);
+      expect(m.bytes[size - 1]).toBe(i + 1);
+      m.release();
+    }
+    // later sends took the remembered decision (no decide()); the 4th engine send failed: reported in full
+    const retried = calls.observe.filter((r) => r.retriedInline);
+    expect(retried.length).toBe(1);
+    expect(retried[0]!.retriedInline).toMatch(/engine copy of message/);
+    expect(calls.decide).toBeLessThan(6);
+    const s = c.stats();
+    expect(s.engines.flaky!.health).toBe("failing");
+    expect(s.fallbacks.byKind["engine error, sent inline: flaky"]).toBe(1);
+    expect(s.fallbacks.byKind["engine failing: flaky"]).toBe(2); // sends 5 and 6 decided afresh, inline, and said why
+    expect(s.total.messages).toBe(6);
+    expect(s.engines.flaky!.inflight).toBe(0);
+    pub.close();
+  });
+
+  test("from 8 MiB up a remembered decision stands while the learnt inline correction stays inside its band", () => {
+    // 32 MiB: inline 3.36 ms, the engine 4.22 ms: inline, until inline copies run ~1.32x their profile here
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 8 }]), { split: false });
+    using ch = Channel.create(uniqueName("co-band"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 32 * MiB;
+    const pred = 1000 + size / 10;
+    const d = c.decide(size, ctx);
+    expect(d.mode).toBe("inline");
+    // inline copies 10% and then 2x slower than profiled: the correction moves well past the 5% that dropped every remembered decision before
+    c.remembered.settled(d, size, 1.1 * pred, 1.1 * pred);
+    c.remembered.settled(d, size, 2 * pred, 2 * pred);
+    const corr = c.stats().inlineCorrection;
+    expect(corr).toBeGreaterThan(1.2);
+    expect(corr).toBeLessThan(1.3);
+    expect(c.remembered.take(size, pub)).toBe(d); // still inside the band: inline is still the choice
+    expect(c.explain(size).mode).toBe("inline");
+    c.remembered.settled(d, size, 2 * pred, 2 * pred);
+    expect(c.stats().inlineCorrection).toBeGreaterThan(1.35);
+    expect(c.remembered.take(size, pub)).toBeNull(); // out of the band: decide again
+    const e = c.decide(size, ctx);
+    expect(e.mode).not.toBe("inline");
+    expect(e.engine).toBe("sw");
+  });
+});
