@@ -24,6 +24,7 @@
 #define SPIN_MIN_NS 2000
 #define SPIN_MAX_NS 100000
 #define SPIN_SLICE_MASK 0xffff /* while spinning, run the slice hook every 64k polls */
+#define CLOCK_POLLS 8          /* while spinning, read the clock every 8 polls (a power of two) */
 /* hybrid's spin yields the CPU between polls after this long: a peer we just
  * woke may be queued on this very CPU (Linux places a task woken through a
  * socket or futex near its waker), and a pure spin would hold it off until
@@ -90,24 +91,32 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
   bool adaptive = strategy == FERRY_WAIT_HYBRID || strategy == FERRY__WAIT_HYBRID_SPIN;
   uint64_t spin_until = strategy == FERRY_WAIT_SPIN ? UINT64_MAX : adaptive ? start + (uint64_t)spin_budget : 0;
   int64_t yielded = 0; /* how long the yield before this poll took (0: none) */
+  /* the clock is read every CLOCK_POLLS polls while spinning (a read costs about as much as a
+   * poll here), after every yield and every sleep: spin budgets and timeouts end at most that
+   * many polls late */
+  uint64_t now = start;
+  bool stale = false;
   for (uint32_t i = 0;; i++) {
     int r = w->ready(w->arg);
     if (r) {
       if (r > 0 && adaptive) {
-        uint64_t t = ferry__now_ns();
-        if (t < spin_until) vote(yielded);
-        adapt(t < spin_until);
+        bool in_budget = now < spin_until;
+        if (in_budget) vote(yielded);
+        adapt(in_budget);
       }
       return r < 0 ? r : 0;
     }
     if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return FERRY_E_CLOSED;
-    uint64_t now = ferry__now_ns();
+    if (stale || (i & (CLOCK_POLLS - 1)) == CLOCK_POLLS - 1) now = ferry__now_ns();
+    stale = false;
     if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
     if (now < spin_until) {
       if (adaptive && (int64_t)(now - start) >= yield_after) {
         sched_yield();
-        yielded = (int64_t)(ferry__now_ns() - now);
+        uint64_t t = ferry__now_ns();
+        yielded = (int64_t)(t - now);
         if (yielded <= 0) yielded = 1;
+        now = t;
       } else {
         ferry__cpu_relax();
         yielded = 0;
@@ -115,6 +124,9 @@ int ferry__wait_run(const struct ferry__wait *w, uint32_t strategy, int64_t time
       if ((i & SPIN_SLICE_MASK) == SPIN_SLICE_MASK && (r = run_slice(w)) < 0) return r;
       continue;
     }
+    now = ferry__now_ns(); /* the sleep's slice and the timeout from the clock as it is */
+    stale = true;          /* and read it again after the sleep */
+    if (timeout_ns >= 0 && now - start >= (uint64_t)timeout_ns) return FERRY_E_TIMEOUT;
     if (strategy == FERRY__WAIT_HYBRID_SPIN) return FERRY_E_TIMEOUT; /* the caller sleeps, then learns */
     int64_t slice = FERRY__SLICE_NS;
     if (timeout_ns >= 0 && timeout_ns - (int64_t)(now - start) < slice) slice = timeout_ns - (int64_t)(now - start);
