@@ -38,7 +38,7 @@ function config(o: { quick: boolean }) {
     warmup: (w: WaitStrategy) => (w === "spin" ? (Q ? 200 : 2000) : Q ? 50 : 300),
     maxMs: Q ? 600 : 3000,
     warmupMs: Q ? 150 : 300,
-    rounds: Q ? 2 : 3,
+    rounds: Q ? 2 : 5,
   };
 }
 
