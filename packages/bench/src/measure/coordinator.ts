@@ -60,7 +60,9 @@ export async function coordLatency(
       const before = sent();
       const r = new Map(variants.map((v) => [v.name, [] as number[]]));
       const n = iterations(size);
-      const warm = size <= 256 * 1024 ? 10 : 2; // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state
+      // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state; 64 B is
+      // the run's first size, where 10 rounds left the auto path's code less warm than the fixed one's
+      const warm = size <= 256 * 1024 ? 40 : 2;
       for (let i = -warm; i < n; i++)
         for (const j of roundOrder(variants.length, i + warm)) {
           const v = variants[j]!; // each variant follows every other about as often (roundOrder)
