@@ -11,9 +11,10 @@
  * and 100 µs: doubled when spinning paid off (ready before the budget ran
  * out); when the wait had to sleep, twice the whole wait if that is within
  * 100 µs (a longer spin would have caught it: replies that come back in tens
- * of µs), else halved. After its first 2 µs the spin yields the CPU between
- * polls, so a woken peer queued on this CPU runs instead of waiting it out. FERRY__WAIT_HYBRID_SPIN is the
- * spin phase alone, for event loops that sleep on their own wake-up.
+ * of µs), else halved. After its first 2 µs the spin yields the CPU every
+ * 4 µs (every poll while it shares a CPU with its peer, see below), so a woken
+ * peer queued on this CPU runs instead of waiting it out. FERRY__WAIT_HYBRID_SPIN
+ * is the spin phase alone, for event loops that sleep on their own wake-up.
  */
 #include <sched.h>
 
