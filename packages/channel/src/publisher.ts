@@ -259,22 +259,51 @@ export class Publisher extends ChannelMember {
       if (mode === "auto") {
         const policy = this.policy;
         if (policy !== defaultPolicy) {
-          if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
-            const f = policy.fastInline;
-            if (f && bytes.length < f.below) return this.#fastInline(f, bytes, opts);
-            const r = policy.remembered;
-            if (r) {
-              const d = r.take(bytes.length, this);
-              if (d !== null) return this.#remembered(policy, r, d, bytes, opts);
-            }
-          }
-          return this.#decided(policy, bytes, opts);
+          if (this.#gate !== null) return this.#afterGate(() => this.#auto(policy, bytes, opts));
+          return this.#auto(policy, bytes, opts);
         }
       }
       return this.#send(bytes, mode, opts.engine, opts.cache, opts.chunkBytes, opts, null);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** send() in mode "auto" with a policy: the fast tier, a remembered decision, or decide(). */
+  #auto(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
+    if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
+      const f = policy.fastInline;
+      if (f && bytes.length < f.below) return this.#fastInline(f, bytes, opts);
+      const r = policy.remembered;
+      if (r) {
+        const d = r.take(bytes.length, this);
+        if (d !== null) return this.#remembered(policy, r, d, bytes, opts);
+      }
+    }
+    return this.#decided(policy, bytes, opts);
+  }
+
+  /**
+   * Policy sends keep their order (#ordered): while one waits, the policy sends after it wait their turn
+   * (null: none waits). Resolves once the waiting send was submitted (and so, for pipelined, published).
+   */
+  #gate: Promise<void> | null = null;
+
+  /** A policy send behind the gate: asked and submitted once the sends before it were. */
+  #afterGate(start: () => Promise<number>): Promise<number> {
+    const prev = this.#gate!;
+    let done!: () => void;
+    const g = new Promise<void>((r) => (done = r));
+    this.#gate = g;
+    return prev.then(() => {
+      try {
+        void this.handle; // FERRY_E_CLOSED if closed meanwhile
+        return start();
+      } finally {
+        done();
+        if (this.#gate === g) this.#gate = null;
+      }
+    });
   }
 
   /** One send as `mode` (after the policy, if any); `d`: the decision, for a split. */
@@ -349,7 +378,9 @@ export class Publisher extends ChannelMember {
     try {
       if (d.mode !== "offload" && d.mode !== "pipelined")
         throw new FerryError(Errno.INVAL, `send policy chose mode "${d.mode}": it must be "inline", "offload" or "pipelined"`);
-      p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep); // (never split: no decision to adjust)
+      const after = d.mode === "pipelined" ? this.#sends.offloadsSettled() : null; // (auto keeps the send order: #ordered)
+      p = after === null ? this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep) // (never split: no decision to adjust)
+        : this.#ordered(() => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep));
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -394,7 +425,9 @@ export class Publisher extends ChannelMember {
     const rep: Partial<SendReport> = { engine: "cpu" };
     let p: Promise<number>;
     try {
-      p = this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep);
+      const after = d.mode === "pipelined" ? this.#sends.offloadsSettled() : null;
+      p = after === null ? this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep)
+        : this.#ordered(() => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep));
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -407,6 +440,33 @@ export class Publisher extends ChannelMember {
       },
       (err: Error) => this.#failed(policy, d, bytes, opts, err, t0, syncNs, rep),
     );
+  }
+
+  /**
+   * A policy's pipelined send while offloads are in flight on this publisher: submitted once they have
+   * settled, and the policy sends after it wait behind it (#gate). An offload is published when its copy
+   * is done, a pipelined send (and an inline one) when it is submitted: a policy that switches modes
+   * within a stream (the coordinator's measured choice under objective cpu) would otherwise publish the
+   * pipelined message before the offloads sent earlier. Explicit modes keep their documented order
+   * (among offload sends only).
+   */
+  #ordered(submit: () => Promise<number>): Promise<number> {
+    const prev = this.#gate;
+    let done!: () => void;
+    const g = new Promise<void>((r) => (done = r));
+    this.#gate = g;
+    const run = async () => {
+      try {
+        if (prev !== null) await prev;
+        for (let w = this.#sends.offloadsSettled(); w !== null; w = this.#sends.offloadsSettled()) await w;
+        void this.handle; // FERRY_E_CLOSED if closed meanwhile
+        return submit();
+      } finally {
+        done();
+        if (this.#gate === g) this.#gate = null;
+      }
+    };
+    return run();
   }
 
   /** A decided engine send failed: copy it inline if the policy asks (retryInline), and tell it how it went (observe). */

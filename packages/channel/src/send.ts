@@ -14,7 +14,7 @@ import { jobWake, type SocketWaker } from "./waker";
 const sym = lib.symbols;
 
 type Job = {
-  id: number; src: Uint8Array; hash?: bigint | number; polled: boolean; resolve: (seq: number) => void; reject: (e: Error) => void;
+  id: number; src: Uint8Array; hash?: bigint | number; polled: boolean; offload: boolean; resolve: (seq: number) => void; reject: (e: Error) => void;
 };
 
 
@@ -29,6 +29,9 @@ export class EngineSends {
   #closed = false;
   /** held (keeps the process alive, collects on every wake-up) while jobs are in flight */
   #waker: SocketWaker | null = null;
+  /** offload jobs in flight (published when they finish), and who waits for none to be left (offloadsSettled) */
+  #offloads = 0;
+  #offloadsIdle: { p: Promise<void>; resolve: () => void } | null = null;
   /** the 10 ms collect slice, only while #polled > 0 */
   #slice: ReturnType<typeof setInterval> | null = null;
 
@@ -39,6 +42,29 @@ export class EngineSends {
 
   /** Engine sends still in flight. */
   get pending(): number { return this.#jobs.length; }
+
+  /**
+   * null when no offload send is in flight, else a promise that resolves once every offload in flight
+   * now has settled (published or failed): a message published at its submit (pipelined) after it
+   * would otherwise overtake them.
+   */
+  offloadsSettled(): Promise<void> | null {
+    if (this.#offloads === 0) return null;
+    if (this.#offloadsIdle === null) {
+      let resolve!: () => void;
+      const p = new Promise<void>((r) => (resolve = r));
+      this.#offloadsIdle = { p, resolve };
+    }
+    return this.#offloadsIdle.p;
+  }
+
+  #settledOffload() {
+    if (--this.#offloads === 0 && this.#offloadsIdle !== null) {
+      const w = this.#offloadsIdle;
+      this.#offloadsIdle = null;
+      w.resolve();
+    }
+  }
 
   /**
    * Submit one send (the publisher validated every argument; `chunk` is the
@@ -64,7 +90,9 @@ export class EngineSends {
     // an engine without FERRY_CAP_SELF_FINISH may finish its records only when polled: keep the 10 ms slice for it
     const polled = !engine.selfFinish;
     if (polled) this.#polled++;
-    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, resolve, reject }));
+    const offload = mode === "offload";
+    if (offload) this.#offloads++;
+    const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, offload, resolve, reject }));
     this.#collect(); // an engine may have finished it already (the cpu engine does, inside the call)
     this.#watch();
     return p;
@@ -100,6 +128,7 @@ export class EngineSends {
     while (this.#jobs.length && sym.ferry_pub_collect(this.#handle, null) === 1) {
       const job = this.#jobs.shift()!;
       if (job.polled) this.#polled--;
+      if (job.offload) this.#settledOffload();
       if (job.id !== info.token) {
         job.reject(new FerryError(Errno.STATE, `engine send ${job.id} collected out of order (${info.token})`));
         continue;
@@ -122,7 +151,9 @@ export class EngineSends {
   /** After the native close (which waited for copies in flight): finished offloads are not published. */
   rejectAll(): void {
     this.#polled = 0;
-    for (const job of this.#jobs.splice(0))
+    for (const job of this.#jobs.splice(0)) {
+      if (job.offload) this.#settledOffload();
       job.reject(new FerryError(Errno.CLOSED, `publisher closed before engine send ${job.id} was published`));
+    }
   }
 }

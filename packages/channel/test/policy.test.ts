@@ -117,6 +117,37 @@ describe("a custom policy", () => {
     expect(ch.stats().arenaUsed).toBe(0);
   }, 60_000);
 
+  test("a policy that switches from offload to pipelined with offloads in flight: messages arrive in send order, intact", async () => {
+    // an offload is published when its copy is done, a pipelined send at its submit: the publisher holds a
+    // policy's pipelined send until the offloads in flight have settled (the coordinator switches modes in streams)
+    const name = uniqueName("pol-order");
+    using ch = Channel.create(name, { capacity: 64 * MiB });
+    const n = 24;
+    const size = 2 * MiB;
+    // offload for runs of three, then pipelined for one: every pipelined send follows offloads still in flight
+    const { policy } = recording(() => ({ mode: calls++ % 4 === 3 ? "pipelined" : "offload" }));
+    let calls = 0;
+    const sub = spawnPeer("verify-sub.ts", { name, count: n, wait: "hybrid" }, 60_000);
+    await sub.waitFor("ready");
+    const pub = ch.publisher({ policy });
+    await pub.waitForSubscribers(1);
+    const inflight: Promise<number>[] = [];
+    const seqs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (inflight.length >= 3) seqs.push(await inflight.shift()!);
+      const m = payload(11, i, size);
+      inflight.push(pub.send(m.bytes, { header: m.header }));
+    }
+    seqs.push(...(await Promise.all(inflight)));
+    const r = await sub.result<{ got: Got[]; end: string }>(60_000);
+    expect(r.got.map((g) => g.i)).toEqual([...Array(n).keys()]);
+    expect(r.got.every((g) => g.ok === true && g.err === undefined)).toBe(true);
+    expect(r.got.filter((g) => g.pipelined).length).toBe(n / 4);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(await sub.exited).toBe(0);
+    pub.close();
+  }, 60_000);
+
   test("explicit send options win over the decision's engine, cache and chunkBytes", async () => {
     using ch = Channel.create(uniqueName("pol-override"), { capacity: 16 * MiB });
     using decided = new Engine("sw", { threads: 1 });
