@@ -446,7 +446,7 @@ export class Publisher extends ChannelMember {
    * A policy's pipelined send while offloads are in flight on this publisher: submitted once they have
    * settled, and the policy sends after it wait behind it (#gate). An offload is published when its copy
    * is done, a pipelined send (and an inline one) when it is submitted: a policy that switches modes
-   * within a stream (the coordinator's measured choice under objective cpu) would otherwise publish the
+   * within a stream (by size, by load, from what it learnt) would otherwise publish the
    * pipelined message before the offloads sent earlier. Explicit modes keep their documented order
    * (among offload sends only).
    */
