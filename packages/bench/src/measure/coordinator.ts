@@ -102,34 +102,51 @@ function threadCpuNs(): number {
  * goes first alternates too); each gives the median round (one round of 16-64 sends moves by 10-30%).
  */
 const WARM_SENDS = 64;
-export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, rounds = 3): Promise<CoordCpu[]> {
-  const depth = 2;
-  const max = Math.max(...sizes);
-  await using s = new Session({
+
+/**
+ * A sink peer for streams of up to `max`-byte messages, and stream(): `k` sends of `bufs` in turn,
+ * inline (`send` null: sendSync) or through `send` with at most DEPTH in flight, then a 0-byte
+ * marker the sink acks: every byte has arrived when it returns. Also tools/send-cpu.ts.
+ */
+const DEPTH = 2;
+export async function sendStream(tag: string, max: number) {
+  const s = new Session({
     role: "sink",
-    data: { tag: "cocpu", capacity: (depth + 2) * max + 4 * MiB, slots: 256 },
-    ack: { tag: "cocack", capacity: MiB, slots: 64 },
+    data: { tag, capacity: (DEPTH + 2) * max + 4 * MiB, slots: 256 },
+    ack: { tag: `${tag}-ack`, capacity: MiB, slots: 64 },
     ackWait: "block",
     args: ["block", 1],
   });
-  await s.peer.ready;
-  const auto = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
+  try {
+    await s.peer.ready;
+  } catch (e) {
+    await s[Symbol.asyncDispose]();
+    throw e;
+  }
   const empty = new Uint8Array(0);
-  const out: CoordCpu[] = [];
-  const run = async (pub: Publisher | null, k: number, bufs: Uint8Array[]) => {
+  const stream = async (send: ((b: Uint8Array) => Promise<number>) | null, k: number, bufs: Uint8Array[]) => {
     const inflight: Promise<number>[] = [];
     for (let i = 0; i < k; i++) {
       const b = bufs[i % bufs.length]!;
-      if (!pub) s.pub.sendSync(b, { mode: "inline" });
+      if (!send) s.pub.sendSync(b, { mode: "inline" });
       else {
-        if (inflight.length >= depth) await inflight.shift();
-        inflight.push(pub.send(b));
+        if (inflight.length >= DEPTH) await inflight.shift();
+        inflight.push(send(b));
       }
     }
     await Promise.all(inflight);
     s.pub.sendSync(empty);
     (await s.ackSub.receive()).release();
   };
+  return { session: s, stream };
+}
+
+export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, rounds = 3): Promise<CoordCpu[]> {
+  const { session, stream } = await sendStream("cocpu", Math.max(...sizes));
+  await using s = session;
+  const auto = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
+  const out: CoordCpu[] = [];
+  const run = (pub: Publisher | null, k: number, bufs: Uint8Array[]) => stream(pub && ((b) => pub.send(b)), k, bufs);
   try {
     for (const size of sizes) {
       const k = Math.max(4, Math.floor(bytes / size));

@@ -22,13 +22,12 @@ import { readFileSync } from "node:fs";
 import type { Publisher } from "@ferry/channel";
 import { Coordinator } from "@ferry/coordinator";
 import { MiB } from "../lib/format";
-import { Session } from "../lib/session";
+import { sendStream } from "../measure/coordinator";
 import { median } from "../lib/stats";
 
 const size = Number(process.argv[2] ?? 16) * MiB;
 const sends = Number(process.argv[3] ?? 64);
 const rounds = Number(process.argv[4] ?? 3);
-const depth = 2;
 
 const task = `/proc/self/task/${process.pid}`;
 const threadCpuNs = () => Number(readFileSync(`${task}/schedstat`, "utf8").split(" ")[0]);
@@ -39,16 +38,9 @@ const processCpuNs = () => {
 };
 
 const co = await Coordinator.calibrate({ objective: "cpu" });
-await using s = new Session({
-  role: "sink",
-  data: { tag: "scpu", capacity: (depth + 2) * size + 4 * MiB, slots: 256 },
-  ack: { tag: "scack", capacity: MiB, slots: 64 },
-  ackWait: "block",
-  args: ["block", 1],
-});
-await s.peer.ready;
+const { session, stream: toSink } = await sendStream("scpu", size);
+await using s = session;
 const auto: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
-const empty = new Uint8Array(0);
 const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
 
 // the publisher's own auto path with a policy that decides nothing (one frozen offload decision, no observe)
@@ -65,20 +57,7 @@ const variants: [string, ((b: Uint8Array) => Promise<number>) | null][] = [
   ["auto-cpu", (b) => auto.send(b)],
 ];
 
-async function stream(send: ((b: Uint8Array) => Promise<number>) | null, k: number) {
-  const inflight: Promise<number>[] = [];
-  for (let i = 0; i < k; i++) {
-    const b = bufs[i % bufs.length]!;
-    if (!send) s.pub.sendSync(b, { mode: "inline" });
-    else {
-      if (inflight.length >= depth) await inflight.shift();
-      inflight.push(send(b));
-    }
-  }
-  await Promise.all(inflight);
-  s.pub.sendSync(empty);
-  (await s.ackSub.receive()).release();
-}
+const stream = (send: ((b: Uint8Array) => Promise<number>) | null, k: number) => toSink(send, k, bufs);
 
 const res = new Map(variants.map(([n]) => [n, { thread: [] as number[], proc: [] as number[], wall: [] as number[], wakes: [] as number[] }]));
 for (const [, f] of variants) await stream(f, 64); // JIT warm-up
