@@ -191,17 +191,8 @@ export class Publisher extends ChannelMember {
    */
   publish(loan: Loan, opts?: PublishOptions): number {
     const h = this.handle;
-    if (opts === undefined && loan instanceof Loan && loan.owner === this && loan.stage >= 0) {
-      // the common small message: no options to read
-      const b = loan.bytes; // FERRY_E_STATE once published or returned
-      const rc = sym.ferry_pub_send_hint(h, b.length ? b : null, b.length, null, 0, 0, null);
-      if (rc < 0) {
-        if (rc === Errno.CLOSED || rc === Errno.CORRUPT) this.#unstage(loan);
-        throw fail(rc, "publish");
-      }
-      this.#unstage(loan);
-      return this.#info.seq;
-    }
+    // the common small message: no options to read (loan.bytes: FERRY_E_STATE once published or returned)
+    if (opts === undefined && loan instanceof Loan && loan.owner === this && loan.stage >= 0) return this.#publishStaged(h, loan, loan.bytes.length, null);
     checkLoan(loan, this);
     const o = optionsOf(opts, "publish");
     const size = loan.size;
@@ -210,16 +201,7 @@ export class Publisher extends ChannelMember {
     const hdr = checkFlag(o.checksum, "checksum")
       ? encodeHeader(o.header, loan.bytes.subarray(0, length))
       : o.header === undefined ? null : encodeHeader(o.header);
-    if (loan.stage >= 0) {
-      // a small loan: one inline send of its staging bytes (stable native memory, read within the call)
-      const rc = sym.ferry_pub_send_hint(h, length ? loan.bytes : null, length, hdr, hdr === null ? 0 : hdr.length, 0, null);
-      if (rc < 0) {
-        if (rc === Errno.CLOSED || rc === Errno.CORRUPT) this.#unstage(loan);
-        throw fail(rc, "publish");
-      }
-      this.#unstage(loan);
-      return this.#info.seq;
-    }
+    if (loan.stage >= 0) return this.#publishStaged(h, loan, length, hdr);
     const rc = sym.ferry_pub_publish(h, loan.token, length, hdr, hdr === null ? 0 : hdr.length, null);
     if (rc < 0) {
       const err = fail(rc, "publish");
@@ -230,6 +212,17 @@ export class Publisher extends ChannelMember {
       throw err;
     }
     loan.consume();
+    return this.#info.seq;
+  }
+
+  /** A small loan: one inline send of its staging bytes (stable native memory, read within the call). */
+  #publishStaged(h: Pointer, loan: Loan, length: number, hdr: Uint8Array | null): number {
+    const rc = sym.ferry_pub_send_hint(h, length ? loan.bytes : null, length, hdr, hdr === null ? 0 : hdr.length, 0, null);
+    if (rc < 0) {
+      if (rc === Errno.CLOSED || rc === Errno.CORRUPT) this.#unstage(loan);
+      throw fail(rc, "publish");
+    }
+    this.#unstage(loan);
     return this.#info.seq;
   }
 
@@ -259,7 +252,7 @@ export class Publisher extends ChannelMember {
       if (mode === "auto") {
         const policy = this.policy;
         if (policy !== defaultPolicy) {
-          if (this.#gate !== null) return this.#afterGate(() => this.#auto(policy, bytes, opts));
+          if (this.#gate !== null) return this.#gated(() => this.#auto(policy, bytes, opts), false);
           return this.#auto(policy, bytes, opts);
         }
       }
@@ -284,27 +277,10 @@ export class Publisher extends ChannelMember {
   }
 
   /**
-   * Policy sends keep their order (#ordered): while one waits, the policy sends after it wait their turn
+   * Policy sends keep their order (#gated): while one waits, the policy sends after it wait their turn
    * (null: none waits). Resolves once the waiting send was submitted (and so, for pipelined, published).
    */
   #gate: Promise<void> | null = null;
-
-  /** A policy send behind the gate: asked and submitted once the sends before it were. */
-  #afterGate(start: () => Promise<number>): Promise<number> {
-    const prev = this.#gate!;
-    let done!: () => void;
-    const g = new Promise<void>((r) => (done = r));
-    this.#gate = g;
-    return prev.then(() => {
-      try {
-        void this.handle; // FERRY_E_CLOSED if closed meanwhile
-        return start();
-      } finally {
-        done();
-        if (this.#gate === g) this.#gate = null;
-      }
-    });
-  }
 
   /** One send as `mode` (after the policy, if any); `d`: the decision, for a split. */
   #send(
@@ -378,9 +354,7 @@ export class Publisher extends ChannelMember {
     try {
       if (d.mode !== "offload" && d.mode !== "pipelined")
         throw new FerryError(Errno.INVAL, `send policy chose mode "${d.mode}": it must be "inline", "offload" or "pipelined"`);
-      const after = d.mode === "pipelined" ? this.#sends.offloadsSettled() : null; // (auto keeps the send order: #ordered)
-      p = after === null ? this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep) // (never split: no decision to adjust)
-        : this.#ordered(() => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep));
+      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep)); // (never split: no decision to adjust)
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -425,9 +399,7 @@ export class Publisher extends ChannelMember {
     const rep: Partial<SendReport> = { engine: "cpu" };
     let p: Promise<number>;
     try {
-      const after = d.mode === "pipelined" ? this.#sends.offloadsSettled() : null;
-      p = after === null ? this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep)
-        : this.#ordered(() => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep));
+      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep));
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -443,14 +415,23 @@ export class Publisher extends ChannelMember {
   }
 
   /**
-   * A policy's pipelined send while offloads are in flight on this publisher: submitted once they have
-   * settled, and the policy sends after it wait behind it (#gate). An offload is published when its copy
-   * is done, a pipelined send (and an inline one) when it is submitted: a policy that switches modes
-   * within a stream (by size, by load, from what it learnt) would otherwise publish the
-   * pipelined message before the offloads sent earlier. Explicit modes keep their documented order
-   * (among offload sends only).
+   * A policy's send as decided: a pipelined one while offloads are in flight on this publisher is
+   * submitted once they have settled, and the policy sends after it wait behind it (#gated). An
+   * offload is published when its copy is done, a pipelined send (and an inline one) when it is
+   * submitted: a policy that switches modes within a stream (by size, by load, from what it learnt)
+   * would otherwise publish the pipelined message before the offloads sent earlier. Explicit modes
+   * keep their documented order (among offload sends only).
    */
-  #ordered(submit: () => Promise<number>): Promise<number> {
+  #inOrder(d: SendDecision, submit: () => Promise<number>): Promise<number> {
+    return d.mode === "pipelined" && this.#sends.offloadsSettled() !== null ? this.#gated(submit, true) : submit();
+  }
+
+  /**
+   * Run `start` once the policy sends queued before it have started (#gate) and, with `drain`, once
+   * no offload is in flight; the policy sends after it wait for it. FERRY_E_CLOSED if the publisher
+   * closed meanwhile.
+   */
+  #gated(start: () => Promise<number>, drain: boolean): Promise<number> {
     const prev = this.#gate;
     let done!: () => void;
     const g = new Promise<void>((r) => (done = r));
@@ -458,9 +439,9 @@ export class Publisher extends ChannelMember {
     const run = async () => {
       try {
         if (prev !== null) await prev;
-        for (let w = this.#sends.offloadsSettled(); w !== null; w = this.#sends.offloadsSettled()) await w;
-        void this.handle; // FERRY_E_CLOSED if closed meanwhile
-        return submit();
+        if (drain) for (let w = this.#sends.offloadsSettled(); w !== null; w = this.#sends.offloadsSettled()) await w;
+        void this.handle;
+        return start();
       } finally {
         done();
         if (this.#gate === g) this.#gate = null;

@@ -21,7 +21,12 @@ export function spinReceive(sub: Pick<Subscriber, "tryReceive">): Message {
  * the message itself (no await, no event-loop turn); "block"/"hybrid" =
  * `await receive()`. Use: `const x = next(); const m = x instanceof Promise ? await x : x;`
  */
-export function nextOf(sub: Subscriber, wait: WaitStrategy, how: "loop" | "await" = wait === "spin" ? "loop" : "await"): () => Message | Promise<Message> {
+export type ReceiveHow = "loop" | "await";
+
+/** How a side takes messages unless told: spin as a tryReceive loop, the other waits through await receive(). */
+export const receiveOf = (x: { wait: string; receive?: ReceiveHow }): ReceiveHow => x.receive ?? (x.wait === "spin" ? "loop" : "await");
+
+export function nextOf(sub: Subscriber, wait: WaitStrategy, how: ReceiveHow = receiveOf({ wait })): () => Message | Promise<Message> {
   return how === "loop" ? () => spinReceive(sub) : () => sub.receive();
 }
 

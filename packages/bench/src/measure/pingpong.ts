@@ -5,7 +5,7 @@
  */
 import type { WaitStrategy } from "@ferry/channel";
 import { MiB } from "../lib/format";
-import { nextOf, touch } from "../lib/msg";
+import { nextOf, receiveOf, touch } from "../lib/msg";
 import { tick } from "../lib/procs";
 import { Session } from "../lib/session";
 import { pct, sorted } from "../lib/stats";
@@ -37,7 +37,6 @@ export interface PingPongOptions {
   receive?: "loop" | "await";
 }
 
-const receiveOf = (o: PingPongOptions) => o.receive ?? (o.wait === "spin" ? "loop" : "await");
 
 export async function pingPong(o: PingPongOptions): Promise<PingPong> {
   return summarize(o, await pingPongRtts(o));

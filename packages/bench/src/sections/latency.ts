@@ -6,6 +6,7 @@
 import type { WaitStrategy } from "@ferry/channel";
 import { KiB, MiB, fmtNs, fmtSize, table, type Grid } from "../lib/format";
 import { target } from "../lib/target";
+import { receiveOf } from "../lib/msg";
 import { roundOrder } from "../lib/stats";
 import { pingPongRtts, summarize, type PingPongOptions } from "../measure/pingpong";
 import type { CPingPong, PingPong } from "../schema";
@@ -24,9 +25,9 @@ const VARIANTS: Variant[] = [
   { wait: "block", receive: "await" },
   { wait: "hybrid", receive: "await" },
 ];
-const label = (x: { wait: string; receive?: string }) => (x.wait === "spin" ? `spin (${x.receive ?? "loop"})` : x.wait);
+const label = (x: PingPong) => (x.wait === "spin" ? `spin (${receiveOf(x)})` : x.wait);
 /** The row of the floor comparisons: spin through the tryReceive() loop. */
-export const spinLoop = (x: PingPong) => x.wait === "spin" && (x.receive ?? "loop") === "loop";
+export const spinLoop = (x: PingPong) => x.wait === "spin" && receiveOf(x) === "loop";
 
 function config(o: { quick: boolean }) {
   const Q = o.quick;
@@ -98,7 +99,7 @@ export const latency = section({
     for (const size of new Set((r ?? []).map((x) => x.size))) {
       const at = (r ?? []).filter((x) => x.size === size);
       const h = at.find((x) => x.wait === "hybrid");
-      const fixed = at.filter((x) => x.wait !== "hybrid" && (x.receive ?? (x.wait === "spin" ? "loop" : "await")) === "await")
+      const fixed = at.filter((x) => x.wait !== "hybrid" && receiveOf(x) === "await")
         .sort((a, b) => a.p50_ns - b.p50_ns)[0];
       if (!h || !fixed) continue;
       const ratio = h.p50_ns / fixed.p50_ns;
