@@ -27,7 +27,7 @@ import {
 import { Engine } from "@ferry/native";
 import { detect as detectDsa, dsaEngine } from "@ferry/dsa-engine";
 import { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
-import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile } from "./profile";
+import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile, type Series } from "./profile";
 import { Recorder, shareStats, type FallbackKind, type FallbackRecord, type ChoiceStats } from "./stats";
 
 export type Objective = "latency" | "throughput" | "cpu";
@@ -131,22 +131,25 @@ interface EngineState {
   /** the most sends in flight at once since the engine was last idle (1: each ran alone; observe() learns only from those) */
   busyMax: number;
   /**
-   * A split is trusted only once one ran in this process and beat the best choice without a split
+   * Splits per size class (a power of two, rounded: SplitClass), created by the first trial.
+   * A split is trusted only where one ran in this process and beat the best choice without a split
    * (the calibration measures it in-process, with nobody else on the CPUs: on two vCPUs with a
-   * receiver a 16 MiB split it put at 0.42 ms took 0.8-1 ms, slower than inline). Until then,
-   * decide() sends one trial split when the split would win, then waits splitTrialMs (1 s,
-   * doubling to 60 s after each losing trial) before the next; explain() says so.
+   * receiver a 16 MiB split it put at 0.42 ms took 0.8-1 ms, slower than inline, while 64 and
+   * 256 MiB splits took 0.72-0.78x inline's time). Until then, decide() sends one trial split
+   * of that class when the split would win, then waits (1 s, doubling to 60 s after each
+   * losing trial) before the next; explain() says so.
    */
-  splitTrusted: boolean;
-  /** why the last trial lost ("" if none did) */
-  splitLost: string;
-  splitTrialAt: number;
-  splitTrialMs: number;
+  classes: Map<number, SplitClass>;
+  /**
+   * The calibration's split as measured / the model at the calibrated share, per measured size
+   * (empty: none measured; 1 everywhere). The time a split loses to wake-ups and to sharing the
+   * memory bandwidth is not one factor: on this kind of VM it was 2.6x the model at 16 MiB and
+   * 1.4x at 64 MiB in one profile; one median for all sizes kept 64 MiB splits out.
+   */
+  splitCal: Series;
   /** the split's CPU share, tuned from feedback */
   share: number;
   splitSamples: number;
-  /** observed split time / model (EWMA) */
-  splitCorr: number;
   /**
    * the split's CPU part as seen / the inline profile's time for those bytes (EWMA): copying beside an
    * engine shares the memory bandwidth (and, on few cores, the CPU), so the part is slower than alone
@@ -155,10 +158,36 @@ interface EngineState {
   /** observed engine copy time / the profile's (EWMA over split parts and large sends): the profile corrected online */
   engCorr: number;
   engSamples: number;
+  /**
+   * pipelined sends as seen / the profile's, over the engine's rate correction (EWMA): a pipelined send
+   * publishes and wakes the reader per chunk, and beside a receiver on few CPUs that costs far more than
+   * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
+   */
+  pipeCorr: number;
   errors: number;
-  /** engCorr, share and splitCorr when remembered decisions were last invalidated (Coordinator.#moved) */
-  memoAt: { engCorr: number; share: number; splitCorr: number; cpuCorr: number };
+  /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
+  memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
 }
+
+/** What the coordinator knows of splits of one size class on one engine (EngineState.classes). */
+interface SplitClass {
+  /** a split of this class ran here and beat the best choice without one */
+  trusted: boolean;
+  /** why the last trial lost ("" if none did) */
+  lost: string;
+  /** no trial before this (performance.now() ms) unless trusted */
+  trialAt: number;
+  trialMs: number;
+  /** ns per byte of the splits of this class as seen (send -> published; EWMA, NaN until one ran): their estimate from then on */
+  nsPerByte: number;
+  samples: number;
+}
+/** Splits' size classes: log2 of the size, rounded (48 MiB .. 90 MiB is the 64 MiB class). */
+function classOf(size: number): number {
+  return Math.round(Math.log2(Math.max(1, size)));
+}
+/** A size class nothing is known of yet (read-only: explain() and crossovers() never create classes). */
+const NO_CLASS: Readonly<SplitClass> = Object.freeze({ trusted: false, lost: "", trialAt: 0, trialMs: 1000, nsPerByte: NaN, samples: 0 });
 
 interface MemoEntry {
   size: number;
@@ -320,20 +349,18 @@ export class Coordinator implements SendPolicy {
       inflight: 0,
       inflightBytes: 0,
       busyMax: 0,
-      splitTrusted: false,
-      splitLost: "",
-      splitTrialAt: 0,
-      splitTrialMs: SPLIT_TRIAL_MS,
+      classes: new Map(),
+      splitCal: splitCalibration(profile, prof),
       share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
       splitSamples: 0,
-      splitCorr: splitCorrection(profile, prof),
       engCorr: 1,
+      pipeCorr: 1,
       engSamples: 0,
       errors: 0,
       cpuCorr: 1,
-      memoAt: { engCorr: 1, share: 0, splitCorr: 0, cpuCorr: 1 },
+      memoAt: { engCorr: 1, share: 0, cpuCorr: 1, pipeCorr: 1 },
     }));
-    for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, splitCorr: st.splitCorr, cpuCorr: st.cpuCorr };
+    for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
     shareStats(() => (this.#decided ? this.stats() : null));
   }
 
@@ -394,9 +421,10 @@ export class Coordinator implements SendPolicy {
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
       const st = r.best.st;
-      if (r.best.kind === "split" && !st!.splitTrusted && this.#split !== "always") {
-        // a trial: no other until this one was observed, or the cool-down passed
-        st!.splitTrialAt = performance.now() + st!.splitTrialMs;
+      if (r.best.kind === "split" && this.#split !== "always") {
+        const c = this.#classFor(st!, size);
+        // a trial: no other of this class until this one was observed, or the cool-down passed
+        if (!c.trusted) c.trialAt = performance.now() + c.trialMs;
       }
       d = {
         mode: r.best.kind === "split" ? "offload" : r.best.kind,
@@ -452,7 +480,7 @@ export class Coordinator implements SendPolicy {
       if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
     } else if (st && size >= SPLIT_MIN && alone) {
       const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, size);
-      if (pred > 0) this.#learnEngine(st, ns / pred);
+      if (pred > 0) this.#learnEngine(st, ns / pred, d.mode === "pipelined");
     }
   }
 
@@ -574,7 +602,7 @@ export class Coordinator implements SendPolicy {
       else if (rep.size >= SPLIT_MIN && alone) {
         // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
         const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, rep.size);
-        if (pred > 0) this.#learnEngine(st, rep.ns / pred);
+        if (pred > 0) this.#learnEngine(st, rep.ns / pred, d.mode === "pipelined");
       }
     }
   }
@@ -648,8 +676,9 @@ export class Coordinator implements SendPolicy {
       fallbacks: snap.fallbacks,
       engines: Object.fromEntries(this.#engines.map((s) => [s.label, {
         health: s.health, reason: s.reason, inflight: s.inflight, inflightBytes: s.inflightBytes,
-        cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3),
-        splitCpuCorrection: +s.cpuCorr.toFixed(3), splitTrusted: s.splitTrusted,
+        cpuShare: +s.share.toFixed(3), splitSamples: s.splitSamples, errors: s.errors, rateCorrection: +s.engCorr.toFixed(3), pipelinedCorrection: +s.pipeCorr.toFixed(3),
+        splitCpuCorrection: +s.cpuCorr.toFixed(3), splitTrusted: [...s.classes.values()].some((c) => c.trusted),
+        splitClasses: Object.fromEntries([...s.classes].sort((a, b) => a[0] - b[0]).map(([k, c]) => [fmtSize(2 ** k), { trusted: c.trusted, samples: c.samples, seenGBps: c.samples ? +(1 / c.nsPerByte).toFixed(2) : 0, lost: c.lost }])),
       }])),
     };
   }
@@ -728,8 +757,8 @@ export class Coordinator implements SendPolicy {
 
   /** explain: build reasons and estimates; dry (explain, crossovers): record and change nothing. */
   /**
-   * gate (decide, explain): leave out a split that is not trusted yet while its trial waits
-   * (EngineState.splitTrusted); crossovers() and the fast tier see the calibrated split.
+   * gate (decide, explain): leave out a split that is not trusted yet at this size while its trial waits
+   * (EngineState.classes); crossovers() and the fast tier see the calibrated split.
    * noSplit: the best choice without any split and without the engines' backlog (a split, which runs
    * only with nothing queued on its publisher, is judged against it).
    */
@@ -754,21 +783,24 @@ export class Coordinator implements SendPolicy {
       const backlog = noSplit ? 0 : st.inflightBytes * perByte(e.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
       const engFixed = predict(e.offload, 0) * k;
       for (const kind of ["offload", "pipelined"] as const) {
-        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k + backlog;
+        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k * (kind === "pipelined" ? st.pipeCorr : 1) + backlog;
         const cpu = predict(kind === "offload" ? e.offloadCpu : e.pipelinedCpu, size);
         const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }
-      const untried = !st.splitTrusted && this.#split !== "always" && performance.now() < st.splitTrialAt;
+      const cls = st.classes.get(classOf(size)) ?? NO_CLASS;
+      const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt;
       if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
         splitGated = true;
         if (explain)
-          reasons.push(`split/${st.label} left out until observed: ${st.splitLost ? `its last trial lost (${st.splitLost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial in ${fmtNs((st.splitTrialAt - performance.now()) * 1e6)}`);
+          reasons.push(`split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}`);
       } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
-        const lat = Math.max(cpuPart, engPart) * st.splitCorr;
+        // as seen for this size class once a split of it ran (its parts' rates beside each other and its wake-ups,
+        // which the model's parts measured alone do not carry), else the model × the calibration's ratio at this size
+        const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : Math.max(cpuPart, engPart) * ratioAt(st.splitCal, size);
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
         all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
       }
@@ -900,7 +932,7 @@ export class Coordinator implements SendPolicy {
       if (st.inflightBytes) reasons.push(`engine ${st.label} backlog: ${st.inflight} send(s), ${fmtSize(st.inflightBytes)} queued ≈ ${fmtNs(st.inflightBytes * perByte(e.offload) * st.engCorr)} before this one`);
       reasons.push(`engine ${st.label}: ${gbps(perByte(e.offload) * st.engCorr)} at large sizes, ${fmtNs(predict(e.offload, 0) * st.engCorr)} per send fixed${st.engSamples ? ` (calibrated × ${st.engCorr.toFixed(2)} as observed over ${st.engSamples} sends)` : ""}; sender CPU per send ${fmtNs(predict(e.offloadCpu, size))}`);
       if (best.kind === "split")
-        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); model × ${st.splitCorr.toFixed(2)} observed overhead${st.cpuCorr !== 1 ? `; the CPU part runs ${st.cpuCorr.toFixed(2)}x its time alone beside the engine (seen)` : ""}`);
+        reasons.push(`split: CPU share ${(st.share * 100).toFixed(1)}% (${st.splitSamples ? `tuned from ${st.splitSamples} sends so both finish together` : "from the calibrated rates"}: CPU ${gbps(Math.min(perByte(this.profile.inlineHot), perByte(this.profile.inlineCold)))}, ${st.label} ${gbps(perByte(e.offload) * st.engCorr)}); ${splitSeen(st, size)}${st.cpuCorr !== 1 ? `; the CPU part runs ${st.cpuCorr.toFixed(2)}x its time alone beside the engine (seen)` : ""}`);
     } else {
       for (const st of this.#engines) {
         if (st.inflightBytes && !blocked.has(st)) {
@@ -945,15 +977,15 @@ export class Coordinator implements SendPolicy {
     });
   }
 
-  /**
-   * DTO's loop, with times instead of wait counts: when the engine's part
-   * finished after the CPU's (the thread waited), move the share toward the
-   * rates seen (half way); when the engine was done first, the engine idled:
-   * the CPU takes 2% less. Waits under 5% of the CPU part are in band.
-   */
-  #learnEngine(st: EngineState, ratio: number) {
+  /** An engine send that ran alone took `ratio` × the profile's time: offload (and split parts) teach the engine's rate, pipelined sends their mode's own cost. */
+  #learnEngine(st: EngineState, ratio: number, pipelined = false) {
+    if (pipelined) {
+      // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
+      st.pipeCorr = Math.min(8, Math.max(0.25, 0.5 * st.pipeCorr + 0.5 * (ratio / st.engCorr)));
+      this.#moved(st);
+      return;
+    }
     st.engSamples++;
-    const before = st.engCorr;
     st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
     this.#moved(st);
   }
@@ -963,19 +995,26 @@ export class Coordinator implements SendPolicy {
     if (this.#split === "always") return;
     const alt = this.#choose(rep.size, this.objective, true, 0, false, true, false, true).best;
     const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : rep.ns <= alt.latencyNs;
+    const c = this.#classFor(st, rep.size);
     if (won) {
-      st.splitTrusted = true;
-      st.splitLost = "";
-      st.splitTrialMs = SPLIT_TRIAL_MS;
+      c.trusted = true;
+      c.lost = "";
+      c.trialMs = SPLIT_TRIAL_MS;
       return;
     }
-    if (st.splitTrusted) this.#version++; // remembered decisions were made with the split in
-    st.splitTrusted = false;
-    st.splitTrialAt = performance.now() + st.splitTrialMs;
-    st.splitTrialMs = Math.min(SPLIT_TRIAL_MAX_MS, st.splitTrialMs * 2);
-    st.splitLost = `a split of ${fmtSize(rep.size)} took ${fmtNs(this.objective === "cpu" ? rep.split!.cpuNs : rep.ns)}${this.objective === "cpu" ? " of this thread's CPU" : ""}; ${name(alt)} is expected to take ${fmtNs(this.objective === "cpu" ? alt.cpuNs : alt.latencyNs)}`;
+    if (c.trusted) this.#version++; // remembered decisions were made with the split in
+    c.trusted = false;
+    c.trialAt = performance.now() + c.trialMs;
+    c.trialMs = Math.min(SPLIT_TRIAL_MAX_MS, c.trialMs * 2);
+    c.lost = `a split of ${fmtSize(rep.size)} took ${fmtNs(this.objective === "cpu" ? rep.split!.cpuNs : rep.ns)}${this.objective === "cpu" ? " of this thread's CPU" : ""}; ${name(alt)} is expected to take ${fmtNs(this.objective === "cpu" ? alt.cpuNs : alt.latencyNs)}`;
   }
 
+  /**
+   * DTO's loop, with times instead of wait counts: when the engine's part
+   * finished after the CPU's (the thread waited), move the share toward the
+   * rates seen (half way); when the engine was done first, the engine idled:
+   * the CPU takes 2% less. Waits under 5% of the CPU part are in band.
+   */
   #tuneSplit(st: EngineState, rep: SendReport) {
     const s = rep.split!;
     const f = st.share;
@@ -999,10 +1038,25 @@ export class Coordinator implements SendPolicy {
       st.share = clampShare(f - 0.02);
     }
     st.splitSamples++;
-    // the split's own overhead (loan, publish, wake-ups) over its critical path, as seen
-    const path = s.cpuNs + s.waitNs;
-    if (path > 0) st.splitCorr = Math.min(4, Math.max(0.8, 0.7 * st.splitCorr + 0.3 * (rep.ns / path)));
+    // what a split of this size class costs here, end to end (send -> published)
+    const c = this.#classFor(st, rep.size);
+    if (rep.ns > 0 && rep.size > 0) {
+      const seen = rep.ns / rep.size;
+      const before = c.nsPerByte;
+      // a send's time can only be inflated (a wake-up preempting the thread): trust a faster one more
+      c.nsPerByte = c.samples ? (seen < before ? 0.5 : 0.2) * seen + (seen < before ? 0.5 : 0.8) * before : seen;
+      c.samples++;
+      if (!(Math.abs(c.nsPerByte - before) <= MEMO_DRIFT * before)) this.#version++; // remembered decisions compared against it
+    }
     this.#moved(st);
+  }
+
+  /** The size class of `size` on `st`, created on first use (by a trial or its observation). */
+  #classFor(st: EngineState, size: number): SplitClass {
+    const k = classOf(size);
+    let c = st.classes.get(k);
+    if (!c) st.classes.set(k, (c = { ...NO_CLASS, trialMs: SPLIT_TRIAL_MS }));
+    return c;
   }
 
   /**
@@ -1026,9 +1080,9 @@ export class Coordinator implements SendPolicy {
   #moved(st: EngineState) {
     const m = st.memoAt;
     const far = (a: number, b: number) => Math.abs(a - b) > MEMO_DRIFT * Math.abs(b);
-    if (far(st.engCorr, m.engCorr) || far(st.share, m.share) || far(st.splitCorr, m.splitCorr) || far(st.cpuCorr, m.cpuCorr)) {
+    if (far(st.engCorr, m.engCorr) || far(st.share, m.share) || far(st.cpuCorr, m.cpuCorr) || far(st.pipeCorr, m.pipeCorr)) {
       this.#version++;
-      st.memoAt = { engCorr: st.engCorr, share: st.share, splitCorr: st.splitCorr, cpuCorr: st.cpuCorr };
+      st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
     }
   }
 
@@ -1049,10 +1103,17 @@ export interface CoordinatorStats {
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };
   engines: Record<string, { health: Health; reason: string; inflight: number; inflightBytes: number; cpuShare: number; splitSamples: number; errors: number; rateCorrection: number;
+    /** pipelined sends as seen / the profile's, beyond rateCorrection (their per-chunk publishes and wake-ups) */
+    pipelinedCorrection: number;
     /** the split's CPU part as seen / alone (memory bandwidth shared with the engine) */
     splitCpuCorrection: number;
-    /** a split on this engine ran here and beat the best choice without one (until then only trials are sent) */
-    splitTrusted: boolean }>;
+    /** a split on this engine ran here and beat the best choice without one, at some size (until then only trials are sent) */
+    splitTrusted: boolean;
+    /**
+     * Per size class splits were tried at (a power of two, "64 MiB"): trusted there, how many ran, the rate
+     * they ran at end to end (GB/s; their estimate from then on), why the last trial lost.
+     */
+    splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
 }
 
 function clampShare(f: number): number {
@@ -1069,15 +1130,36 @@ function name(c: Choice): string {
   return c.kind === "inline" ? "inline/cpu" : `${c.kind}/${c.st!.label}`;
 }
 
-/** The split's observed overhead over its model at calibration (median of measured / modelled), 1 when not measured. */
-function splitCorrection(p: Profile, e: EngineProfile): number {
-  if (!e.split.length || !e.splitShare) return 1;
-  const r = e.split.map(([s, ns]) => {
-    const f = e.splitShare;
+/** The split's time at calibration over its model, per measured size (0.5..4; empty when none was measured). */
+function splitCalibration(p: Profile, e: EngineProfile): Series {
+  if (!e.split.length || !e.splitShare) return [];
+  const f = e.splitShare;
+  return e.split.map(([s, ns]) => {
     const model = Math.max(Math.min(predict(p.inlineHot, s * f), predict(p.inlineCold, s * f)), predict(e.offload, s * (1 - f)));
-    return ns / model;
-  }).sort((a, b) => a - b);
-  return Math.min(4, Math.max(0.5, r[r.length >> 1]!));
+    return [s, Math.min(4, Math.max(0.5, ns / model))] as [number, number];
+  });
+}
+
+/** A calibration series' ratio at `size`: interpolated on log2(size) between measured sizes, the nearest one's outside them (1 when none). */
+function ratioAt(s: Series, size: number): number {
+  if (!s.length) return 1;
+  if (size <= s[0]![0]) return s[0]![1];
+  for (let i = 1; i < s.length; i++) {
+    const [x1, y1] = s[i]!;
+    if (size <= x1) {
+      const [x0, y0] = s[i - 1]!;
+      return y0 + ((y1 - y0) * Math.log2(size / x0)) / Math.log2(x1 / x0);
+    }
+  }
+  return s[s.length - 1]![1];
+}
+
+/** explain(): where a split's estimate at `size` comes from. */
+function splitSeen(st: EngineState, size: number): string {
+  const c = st.classes.get(classOf(size));
+  if (c && c.samples > 0) return `splits of the ${fmtSize(2 ** classOf(size))} class ran at ${gbps(c.nsPerByte)} here (${c.samples} seen): their estimate`;
+  if (st.splitCal.length) return `model × ${ratioAt(st.splitCal, size).toFixed(2)} as calibrated at this size (wake-ups, the parts sharing memory bandwidth)`;
+  return "the model as calibrated";
 }
 
 /** Pipelined chunk: 1/32 of the message as a power of two, 64 KiB .. 4 MiB. */

@@ -142,6 +142,46 @@ describe("decisions follow the calibration", () => {
     expect(won.decide(size, ctx).cpuShare).toBeGreaterThan(0);
   });
 
+  test("the split's measured overhead counts per size, and so does its trust: a lost 16 MiB trial leaves 64 MiB splits trusted", () => {
+    using ch = Channel.create(uniqueName("co-class"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    // CPU and engine both 10 GB/s (30 µs fixed): the model puts a split (half each) at ~half an inline copy.
+    // As calibrated, the 16 MiB split took 2.6x the model (its wake-ups), the 64 MiB one 1.2x: a split wins at 64 MiB only.
+    const p = profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 10 }]);
+    const e = p.engines[0]!;
+    e.splitShare = 0.5;
+    const model = (s: number) => Math.max(1000 + s / 2 / 10, 30_000 + s / 2 / 10);
+    e.split = [[16 * MiB, 2.6 * model(16 * MiB)], [64 * MiB, 1.2 * model(64 * MiB)]];
+    const c = new Coordinator(p, { objective: "latency" });
+    expect(c.explain(16 * MiB).cpuShare).toBe(0);
+    expect(c.explain(64 * MiB).cpuShare).toBeCloseTo(0.5, 2);
+    expect(c.explain(64 * MiB).reasons.join("\n")).toMatch(/model × 1\.20 as calibrated at this size/);
+    expect(c.explain(256 * MiB).cpuShare).toBeGreaterThan(0); // beyond the last measured size: its ratio
+    // one median for every size (the rule before) put 64 MiB at 1.9x the model: inline there
+    // a split's report: its CPU part ran at the profile's 10 GB/s, the thread then waited `waitNs` for the engine
+    const run = (d: ReturnType<Coordinator["decide"]>, size: number, ns: number, waitNs = 0) => {
+      const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
+      c.observe({
+        size, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns,
+        split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs: 1000 + cpuBytes / 10, waitNs, polls: 1, engineFirst: waitNs === 0 },
+      });
+    };
+    const t64 = c.decide(64 * MiB, ctx);
+    expect(t64.cpuShare).toBeGreaterThan(0);
+    run(t64, 64 * MiB, 4_000_000); // beat inline (6.7 ms): trusted at 64 MiB
+    expect(c.stats().engines.sw!.splitClasses["64 MiB"]!.trusted).toBe(true);
+    // a 16 MiB split (the decision's share, as a caller's own policy might send) loses its comparison: only its class is affected
+    const trial16 = { ...t64, cpuShare: 0.5 };
+    run(trial16 as ReturnType<Coordinator["decide"]>, 16 * MiB, 5_000_000, 200_000); // 5 ms: far worse than inline's 1.7 ms
+    const cls = c.stats().engines.sw!.splitClasses;
+    expect(cls["16 MiB"]!.trusted).toBe(false);
+    expect(cls["16 MiB"]!.lost).toMatch(/a split of 16 MiB took 5\.00 ms/);
+    expect(cls["64 MiB"]!.trusted).toBe(true);
+    expect(c.decide(64 * MiB, ctx).cpuShare).toBeGreaterThan(0);
+    expect(c.explain(16 * MiB).cpuShare).toBe(0);
+  });
+
   test("large inline copies slower than calibrated move the crossover down (learnt online)", () => {
     const c = co(10, { fixedUs: 30, gbps: 9 }); // the engine slightly slower than the CPU: inline everywhere
     const size = 64 * MiB;
@@ -282,6 +322,18 @@ describe("load and fallbacks", () => {
     // a send that ran alone teaches it
     done(c.decide(big, ctx), 2 * 900_000);
     expect(c.stats().engines.sw!.rateCorrection).toBeGreaterThan(1.2);
+    // a slow pipelined send (its per-chunk wake-ups) teaches its mode's cost, not the engine's rate
+    const lat = co(10, { fixedUs: 30, gbps: 20 });
+    const est = (x: string) => lat.explain(big).estimates.find((e) => e.choice === x)!.latencyNs;
+    const [off0, pipe0] = [est("offload/sw"), est("pipelined/sw")];
+    const d = lat.decide(big, ctx);
+    expect(d.mode).toBe("pipelined");
+    lat.observe({ size: big, decision: d, engine: "sw", error: null, ns: 3 * pipe0, syncNs: 20_000 });
+    const s = lat.stats().engines.sw!;
+    expect(s.rateCorrection).toBe(1);
+    expect(s.pipelinedCorrection).toBe(2);
+    expect(est("offload/sw")).toBe(off0);
+    expect(est("pipelined/sw")).toBeCloseTo(2 * pipe0, -3);
   });
 
   test("a full queue and a closed engine are fallbacks, recorded with their reasons", () => {

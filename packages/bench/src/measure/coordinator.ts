@@ -63,6 +63,10 @@ export async function coordLatency(
       // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state; 64 B is
       // the run's first size, where 10 rounds left the auto path's code less warm than the fixed one's
       const warm = size <= 256 * 1024 ? 40 : 2;
+      if (process.env.COORD_DEBUG === "1" && size >= 8 * 2 ** 20) {
+        const e = co.explain(size);
+        log(`    before: ${e.estimates.map((x) => `${x.choice} ${(x.latencyNs / 1e6).toFixed(2)}`).join(", ")}; ${e.reasons.filter((r) => r.includes("split") || r.includes("backlog")).join(" | ")}`);
+      }
       for (let i = -warm; i < n; i++)
         for (const j of roundOrder(variants.length, i + warm)) {
           const v = variants[j]!; // each variant follows every other about as often (roundOrder)
@@ -77,6 +81,12 @@ export async function coordLatency(
       const after = sent();
       const did = Object.entries(after).map(([k, m]) => [k, m - (before[k] ?? 0)] as const).filter(([, m]) => m > 0);
       log(`  ${size} B: ${variants.map((v) => `${v.name} ${(at(v.name) / 1e3).toFixed(1)} µs`).join(", ")} (auto: ${choices[size]}; its sends: ${did.map(([k, m]) => `${k} ${m}`).join(", ")})`);
+      if (size >= 8 * 2 ** 20) {
+        // what auto had learnt by then: large inline copies as seen / calibrated, and the splits per size class
+        const st = co.stats();
+        const cls = Object.entries(st.engines).flatMap(([l, e]) => Object.entries(e.splitClasses).map(([k, c]) => `${l} ${k}: ${c.trusted ? "trusted" : c.lost ? `lost (${c.lost})` : "untried"}, ${c.samples} ran${c.samples ? ` at ${c.seenGBps} GB/s` : ""}`));
+        log(`    learnt: inline ${st.inlineCorrection}x calibrated${cls.length ? `; splits ${cls.join("; ")}` : ""}`);
+      }
       src = null;
       Bun.gc(true);
     }
