@@ -361,7 +361,7 @@ export class Coordinator implements SendPolicy {
       memoAt: { engCorr: 1, share: 0, cpuCorr: 1, pipeCorr: 1 },
     }));
     for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
-    shareStats(() => (this.#decided ? this.stats() : null));
+    shareStats(() => (this.#decided || this.#rec.fast ? this.stats() : null));
   }
 
   /**
@@ -669,7 +669,7 @@ export class Coordinator implements SendPolicy {
       id: this.id,
       objective: this.objective,
       profile: { source: this.profileSource, created: this.profile.created, ms: this.profile.ms, note: this.profileNote, engines: this.profile.engines.map((e) => e.label) },
-      decisions: this.#decided,
+      decisions: this.#decided + this.#rec.fast,
       inlineCorrection: +this.#inlineCorr.toFixed(3),
       total: { messages, bytes, ns },
       choices: snap.choices,
@@ -740,7 +740,6 @@ export class Coordinator implements SendPolicy {
     const small = this.#choose(Math.max(0, Math.min(below, 64 * KiB) - 1), this.objective, true, 0, false, true);
     this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;
-    const count = () => this.#decided++;
     this.#fastVersion = this.#version;
     this.#fastHealth = this.#health;
     this.#fastAt = performance.now();
@@ -749,8 +748,12 @@ export class Coordinator implements SendPolicy {
       cache: "hot" as const,
       ...(coldFrom !== Infinity ? { coldFrom } : {}),
       record(size: number, ns: number, error: Error | null) {
-        count();
-        rec.record("inline/cpu", size, ns, ns, error !== null, false);
+        // (each counts as a decision: stats() adds rec.fast)
+        if (error === null) rec.recordInline(size, ns);
+        else {
+          rec.fast++;
+          rec.record("inline/cpu", size, ns, ns, true, false);
+        }
       },
     });
   }
@@ -799,8 +802,15 @@ export class Coordinator implements SendPolicy {
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
         // as seen for this size class once a split of it ran (its parts' rates beside each other and its wake-ups,
-        // which the model's parts measured alone do not carry), else the model × the calibration's ratio at this size
-        const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : Math.max(cpuPart, engPart) * ratioAt(st.splitCal, size);
+        // which the model's parts measured alone do not carry); else the calibration's split at this size (its ratio to
+        // the model with the calibrated rates: what splits of other sizes taught the parts, e.g. one 4 MiB split whose
+        // engine thread was woken onto this CPU, is not carried to sizes that never ran); else the model as learnt
+        let lat: number;
+        if (cls.samples > 0) lat = cls.nsPerByte * size + backlog;
+        else if (st.splitCal.length) {
+          const cal = Math.max(Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)), predict(e.offload, size * (1 - f)));
+          lat = cal * ratioAt(st.splitCal, size) + backlog;
+        } else lat = Math.max(cpuPart, engPart);
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
         all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
       }
