@@ -203,6 +203,8 @@ interface MemoEntry {
    */
   lo: number;
   hi: number;
+  /** performance.now() until which it may stand: when a split it left out (EngineState.classes) may have its next trial; Infinity if none */
+  until: number;
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
@@ -441,9 +443,10 @@ export class Coordinator implements SendPolicy {
       d[KIND] = name(r.best);
       Object.freeze(d);
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
-      if (memo && r.best.kind !== "split" && !r.splitGated) {
+      if (memo && r.best.kind !== "split") {
         const [lo, hi] = this.#inlineBand(size, r);
-        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, decision: d };
+        // (with a split left out until its trial: only until then; a 16 MiB inline send that decided afresh each time cost ~80 µs cold)
+        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, until: r.gatedUntil, decision: d };
       }
     }
     this.#charge(d, size);
@@ -506,6 +509,7 @@ export class Coordinator implements SendPolicy {
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
     if (size >= LARGE && (this.#inlineCorr < m.lo || this.#inlineCorr > m.hi)) return undefined;
+    if (m.until !== Infinity && performance.now() >= m.until) return undefined;
     return m.decision;
   }
 
@@ -766,7 +770,7 @@ export class Coordinator implements SendPolicy {
    * only with nothing queued on its publisher, is judged against it).
    */
   #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
-    let splitGated = false;
+    let gatedUntil = Infinity;
     const p = this.profile;
     const reasons: string[] = [];
     const estimates: Estimate[] = [];
@@ -794,7 +798,7 @@ export class Coordinator implements SendPolicy {
       const cls = st.classes.get(classOf(size)) ?? NO_CLASS;
       const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt;
       if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
-        splitGated = true;
+        gatedUntil = Math.min(gatedUntil, cls.trialAt);
         if (explain)
           reasons.push(`split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}`);
       } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
@@ -860,7 +864,7 @@ export class Coordinator implements SendPolicy {
       else reasons.push("chunk: none (an inline copy is one piece)");
       reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
     }
-    return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, splitGated };
+    return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, gatedUntil };
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -1007,6 +1011,7 @@ export class Coordinator implements SendPolicy {
     const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : rep.ns <= alt.latencyNs;
     const c = this.#classFor(st, rep.size);
     if (won) {
+      if (!c.trusted) this.#version++; // decisions remembered while it was left out
       c.trusted = true;
       c.lost = "";
       c.trialMs = SPLIT_TRIAL_MS;

@@ -140,6 +140,16 @@ describe("decisions follow the calibration", () => {
     run(won, t, 1_700_000); // faster than the engine alone: trusted, every send may split
     expect(won.stats().engines.sw!.splitTrusted).toBe(true);
     expect(won.decide(size, ctx).cpuShare).toBeGreaterThan(0);
+    // while the trial runs, the choice without it (inline here: the engine alone is slower than the CPU) is
+    // remembered, so sends meanwhile do not decide afresh; a won trial ends that at once
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 9 }]), { objective: "latency" });
+    const tr = c.decide(size, ctx);
+    expect(tr.cpuShare).toBeGreaterThan(0);
+    const mid = c.decide(size, ctx);
+    expect(mid.mode).toBe("inline");
+    expect(c.decide(size, ctx)).toBe(mid);
+    run(c, tr, 3_600_000);
+    expect(c.decide(size, ctx).cpuShare).toBeGreaterThan(0);
   });
 
   test("the split's measured overhead counts per size, and so does its trust: a lost 16 MiB trial leaves 64 MiB splits trusted", () => {
