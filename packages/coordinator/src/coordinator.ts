@@ -175,9 +175,17 @@ interface SplitClass {
   trusted: boolean;
   /** why the last trial lost ("" if none did) */
   lost: string;
-  /** no trial before this (performance.now() ms) unless trusted */
+  /**
+   * The next trial comes at trialAt (performance.now() ms) or after `every` sends of this class
+   * left out (`since` counts them), whichever is first: a loss waits 1 s or 2 sends, doubling per
+   * lost trial up to 60 s or 64 sends (a class's first split runs cold: in section 8 the first
+   * 64 MiB split took 4.6 ms and the later ones 2.8-3.3); while a trial runs, `every` is Infinity.
+   */
   trialAt: number;
   trialMs: number;
+  every: number;
+  everyNext: number;
+  since: number;
   /** ns per byte of the splits of this class as seen (send -> published; EWMA, NaN until one ran): their estimate from then on */
   nsPerByte: number;
   samples: number;
@@ -187,7 +195,10 @@ function classOf(size: number): number {
   return Math.round(Math.log2(Math.max(1, size)));
 }
 /** A size class nothing is known of yet (read-only: explain() and crossovers() never create classes). */
-const NO_CLASS: Readonly<SplitClass> = Object.freeze({ trusted: false, lost: "", trialAt: 0, trialMs: 1000, nsPerByte: NaN, samples: 0 });
+const NO_CLASS: Readonly<SplitClass> = Object.freeze({ trusted: false, lost: "", trialAt: 0, trialMs: 1000, every: Infinity, everyNext: 2, since: 0, nsPerByte: NaN, samples: 0 });
+/** A lost trial's next one comes after this many sends of its class at most, doubling per lost trial up to SPLIT_TRIAL_MAX_SENDS (SplitClass). */
+const SPLIT_TRIAL_SENDS = 2;
+const SPLIT_TRIAL_MAX_SENDS = 64;
 
 interface MemoEntry {
   size: number;
@@ -203,8 +214,8 @@ interface MemoEntry {
    */
   lo: number;
   hi: number;
-  /** performance.now() until which it may stand: when a split it left out (EngineState.classes) may have its next trial; Infinity if none */
-  until: number;
+  /** the split size class it left out, if any: it stands only until that class's next trial is due (#recall) */
+  gate: SplitClass | null;
   decision: Tagged;
 }
 const MEMO_SLOTS = 64;
@@ -426,7 +437,11 @@ export class Coordinator implements SendPolicy {
       if (r.best.kind === "split" && this.#split !== "always") {
         const c = this.#classFor(st!, size);
         // a trial: no other of this class until this one was observed, or the cool-down passed
-        if (!c.trusted) c.trialAt = performance.now() + c.trialMs;
+        if (!c.trusted) {
+          c.trialAt = performance.now() + c.trialMs;
+          c.every = Infinity;
+          c.since = 0;
+        }
       }
       d = {
         mode: r.best.kind === "split" ? "offload" : r.best.kind,
@@ -446,7 +461,7 @@ export class Coordinator implements SendPolicy {
       if (memo && r.best.kind !== "split") {
         const [lo, hi] = this.#inlineBand(size, r);
         // (with a split left out until its trial: only until then; a 16 MiB inline send that decided afresh each time cost ~80 µs cold)
-        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, until: r.gatedUntil, decision: d };
+        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, gate: r.gated, decision: d };
       }
     }
     this.#charge(d, size);
@@ -509,7 +524,11 @@ export class Coordinator implements SendPolicy {
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
     if (size >= LARGE && (this.#inlineCorr < m.lo || this.#inlineCorr > m.hi)) return undefined;
-    if (m.until !== Infinity && performance.now() >= m.until) return undefined;
+    const g = m.gate;
+    if (g !== null) {
+      if (g.trusted || g.since >= g.every || performance.now() >= g.trialAt) return undefined; // its next trial is due
+      g.since++; // one more send of that class left out
+    }
     return m.decision;
   }
 
@@ -770,7 +789,7 @@ export class Coordinator implements SendPolicy {
    * only with nothing queued on its publisher, is judged against it).
    */
   #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
-    let gatedUntil = Infinity;
+    let gated: SplitClass | null = null;
     const p = this.profile;
     const reasons: string[] = [];
     const estimates: Estimate[] = [];
@@ -796,11 +815,14 @@ export class Coordinator implements SendPolicy {
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }
       const cls = st.classes.get(classOf(size)) ?? NO_CLASS;
-      const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt;
+      const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt && cls.since < cls.every;
       if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
-        gatedUntil = Math.min(gatedUntil, cls.trialAt);
+        if (!dry) {
+          (cls as SplitClass).since++; // a send of this class left out (decide; a gated class is never NO_CLASS)
+          gated ??= cls as SplitClass;
+        }
         if (explain)
-          reasons.push(`split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}`);
+          reasons.push(`split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}${cls.every !== Infinity ? ` or after ${cls.every - cls.since} more send(s) of it` : ""}`);
       } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
@@ -809,12 +831,7 @@ export class Coordinator implements SendPolicy {
         // which the model's parts measured alone do not carry); else the calibration's split at this size (its ratio to
         // the model with the calibrated rates: what splits of other sizes taught the parts, e.g. one 4 MiB split whose
         // engine thread was woken onto this CPU, is not carried to sizes that never ran); else the model as learnt
-        let lat: number;
-        if (cls.samples > 0) lat = cls.nsPerByte * size + backlog;
-        else if (st.splitCal.length) {
-          const cal = Math.max(Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)), predict(e.offload, size * (1 - f)));
-          lat = cal * ratioAt(st.splitCal, size) + backlog;
-        } else lat = Math.max(cpuPart, engPart);
+        const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : st.splitCal.length ? this.#splitPrior(st, size) + backlog : Math.max(cpuPart, engPart);
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
         all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
       }
@@ -864,7 +881,7 @@ export class Coordinator implements SendPolicy {
       else reasons.push("chunk: none (an inline copy is one piece)");
       reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
     }
-    return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, gatedUntil };
+    return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, gated };
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -1015,12 +1032,16 @@ export class Coordinator implements SendPolicy {
       c.trusted = true;
       c.lost = "";
       c.trialMs = SPLIT_TRIAL_MS;
+      c.everyNext = SPLIT_TRIAL_SENDS;
       return;
     }
     if (c.trusted) this.#version++; // remembered decisions were made with the split in
     c.trusted = false;
     c.trialAt = performance.now() + c.trialMs;
     c.trialMs = Math.min(SPLIT_TRIAL_MAX_MS, c.trialMs * 2);
+    c.every = c.everyNext;
+    c.everyNext = Math.min(SPLIT_TRIAL_MAX_SENDS, c.everyNext * 2);
+    c.since = 0;
     c.lost = `a split of ${fmtSize(rep.size)} took ${fmtNs(this.objective === "cpu" ? rep.split!.cpuNs : rep.ns)}${this.objective === "cpu" ? " of this thread's CPU" : ""}; ${name(alt)} is expected to take ${fmtNs(this.objective === "cpu" ? alt.cpuNs : alt.latencyNs)}`;
   }
 
@@ -1031,6 +1052,7 @@ export class Coordinator implements SendPolicy {
    * the CPU takes 2% less. Waits under 5% of the CPU part are in band.
    */
   #tuneSplit(st: EngineState, rep: SendReport) {
+    const prior = this.#splitPrior(st, rep.size); // (before this split moves the share and the corrections)
     const s = rep.split!;
     const f = st.share;
     // the engine's rate as seen: its part took cpuNs + waitNs (or at most cpuNs when it was done first)
@@ -1053,24 +1075,38 @@ export class Coordinator implements SendPolicy {
       st.share = clampShare(f - 0.02);
     }
     st.splitSamples++;
-    // what a split of this size class costs here, end to end (send -> published)
+    // what a split of this size class costs here, end to end (send -> published), learnt from the estimate it
+    // was sent on: a class's first split runs cold (section 8: 4.6 ms for the first 64 MiB split, 2.8-3.3 ms later)
     const c = this.#classFor(st, rep.size);
     if (rep.ns > 0 && rep.size > 0) {
       const seen = rep.ns / rep.size;
-      const before = c.nsPerByte;
+      const before = c.samples ? c.nsPerByte : prior / rep.size;
       // a send's time can only be inflated (a wake-up preempting the thread): trust a faster one more
-      c.nsPerByte = c.samples ? (seen < before ? 0.5 : 0.2) * seen + (seen < before ? 0.5 : 0.8) * before : seen;
+      c.nsPerByte = before > 0 && Number.isFinite(before) ? (seen < before ? 0.5 : 0.2) * seen + (seen < before ? 0.5 : 0.8) * before : seen;
       c.samples++;
       if (!(Math.abs(c.nsPerByte - before) <= MEMO_DRIFT * before)) this.#version++; // remembered decisions compared against it
     }
     this.#moved(st);
   }
 
+  /**
+   * A split's estimate at `size` before one of its class ran, without backlog: the calibration's split at this size
+   * (its ratio to the model with the calibrated rates), else the model with the parts' rates as learnt.
+   */
+  #splitPrior(st: EngineState, size: number): number {
+    const p = this.profile;
+    const e = st.prof;
+    const f = st.share;
+    const cpu = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f));
+    const eng = predict(e.offload, size * (1 - f));
+    return st.splitCal.length ? Math.max(cpu, eng) * ratioAt(st.splitCal, size) : Math.max(cpu * st.cpuCorr, eng * st.engCorr);
+  }
+
   /** The size class of `size` on `st`, created on first use (by a trial or its observation). */
   #classFor(st: EngineState, size: number): SplitClass {
     const k = classOf(size);
     let c = st.classes.get(k);
-    if (!c) st.classes.set(k, (c = { ...NO_CLASS, trialMs: SPLIT_TRIAL_MS }));
+    if (!c) st.classes.set(k, (c = { ...NO_CLASS, trialMs: SPLIT_TRIAL_MS, everyNext: SPLIT_TRIAL_SENDS }));
     return c;
   }
 
