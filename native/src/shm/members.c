@@ -140,6 +140,18 @@ int ferry__orphans_fix(ferry_channel *ch) {
   return dropped > INT32_MAX ? INT32_MAX : (int)dropped;
 }
 
+bool ferry__reap_needed(ferry_channel *ch) {
+  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+    struct ferry_part *p = &ch->parts[i];
+    /* racy reads of hostile memory, used only to decide whether to take the lock: reap_locked decides again under it */
+    uint32_t kind = __atomic_load_n(&p->kind, __ATOMIC_RELAXED);
+    if (kind == PART_FREE) continue;
+    if (kind != PART_PUB && kind != PART_SUB) return true; /* garbage to free */
+    if (!ferry__alive(__atomic_load_n(&p->pid, __ATOMIC_RELAXED), __atomic_load_n(&p->start, __ATOMIC_RELAXED))) return true;
+  }
+  return false;
+}
+
 int ferry__reap_locked(ferry_channel *ch) {
   int n = 0;
   for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
@@ -157,8 +169,13 @@ int ferry__reap_locked(ferry_channel *ch) {
     ferry__orphans_fix(ch); /* what the dead left half-claimed or half-released */
     ferry__ring_reclaim(ch, true);
   }
-  if (FERRY__COUNT_GET(ch->ctrl->pins_used)) ferry__ring_pin_expire(ch, ferry__now_ns(), UINT32_MAX); /* TTLs */
+  ferry__reap_pins_locked(ch);
   return n;
+}
+
+int ferry__reap_pins_locked(ferry_channel *ch) {
+  if (FERRY__COUNT_GET(ch->ctrl->pins_used)) ferry__ring_pin_expire(ch, ferry__now_ns(), UINT32_MAX); /* TTLs */
+  return 0;
 }
 
 void ferry__repair(ferry_channel *ch) {

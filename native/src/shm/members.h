@@ -4,7 +4,7 @@
 
 #include "shm/layout.h"
 
-/* Every function here runs with the channel lock held. */
+/* Every function here runs with the channel lock held (but ferry__reap_needed). */
 
 /* Join as a publisher (group NULL) or a subscriber of `group` ("" broadcast): participant and consumer slots. */
 int ferry__member_join(ferry_channel *ch, uint32_t kind, const char *group, uint32_t *part, uint32_t *consumer);
@@ -13,8 +13,13 @@ void ferry__member_leave(ferry_channel *ch, uint32_t part, uint32_t kind);
 /* Live subscribers (group NULL or ""), or the members of worker group `group` (0: no such group).
  * Also called without the lock (a count that may be one message old). */
 uint32_t ferry__members_count(ferry_channel *ch, const char *group);
+/* Is any participant slot held by a process that is gone (or garbage)? The one function here that runs
+ * WITHOUT the lock: a hint for the periodic reap, which then takes the lock and decides again. */
+bool ferry__reap_needed(ferry_channel *ch);
 /* Reclaim every participant whose process is gone; returns how many. */
 int ferry__reap_locked(ferry_channel *ch);
+/* The periodic part of a reap when nobody died: expire pins past their TTL; returns 0. */
+int ferry__reap_pins_locked(ferry_channel *ch);
 /* Drop references no live process can be holding (left by one killed inside claim or release); returns how many. */
 int ferry__orphans_fix(ferry_channel *ch);
 /* The previous lock holder died mid-update: rebuild what the lock guards from the descriptors and loans. */
