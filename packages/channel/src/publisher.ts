@@ -24,6 +24,7 @@ import {
 import { Info, Views } from "./views";
 
 const sym = lib.symbols;
+const noop = () => {};
 /** Smallest payload a decision's cpuShare splits (below, a plain offload). */
 const SPLIT_MIN = 64 * 1024;
 const BACKPRESSURE = names(Backpressure);
@@ -266,7 +267,8 @@ export class Publisher extends ChannelMember {
   #auto(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
     if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
       const f = policy.fastInline;
-      if (f && bytes.length < f.below) return this.#fastInline(f, bytes, opts);
+      // (an inline copy is published at once: with offloads in flight it waits for them, or it would overtake them)
+      if (f && bytes.length < f.below) return this.#sends.offloads === 0 ? this.#fastInline(f, bytes, opts) : this.#afterOffloads(() => this.#fastInline(f, bytes, opts));
       const r = policy.remembered;
       if (r) {
         const d = r.take(bytes.length, this);
@@ -333,7 +335,7 @@ export class Publisher extends ChannelMember {
   #remembered(policy: SendPolicy, r: Remembered, d: SendDecision, bytes: Uint8Array, opts: SendOptions): Promise<number> {
     const t0 = Bun.nanoseconds();
     const n = bytes.length;
-    if (d.mode === "inline") {
+    if (d.mode === "inline" && this.#sends.offloads === 0) {
       let seq: number;
       try {
         seq = this.#inline(bytes, "inline", d.cache, opts.header, checkFlag(opts.checksum, "checksum"));
@@ -352,7 +354,7 @@ export class Publisher extends ChannelMember {
     const rep: Partial<SendReport> = { engine: "cpu" };
     let p: Promise<number>;
     try {
-      if (d.mode !== "offload" && d.mode !== "pipelined")
+      if (d.mode !== "offload" && d.mode !== "pipelined" && d.mode !== "inline")
         throw new FerryError(Errno.INVAL, `send policy chose mode "${d.mode}": it must be "inline", "offload" or "pipelined"`);
       p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep)); // (never split: no decision to adjust)
     } catch (e) {
@@ -379,7 +381,7 @@ export class Publisher extends ChannelMember {
     const d0 = decide(policy, bytes.length, { channel: this.channel, publisher: this, engine: this.engine, options: opts });
     // (the send's own time, without decide(): what large inline copies teach a policy is their copy's cost)
     const t1 = observe ? Bun.nanoseconds() : 0;
-    if (d0.mode === "inline") {
+    if (d0.mode === "inline" && this.#sends.offloads === 0) {
       // settled here and now: no promise chain and no copy of the decision on the path of small messages
       const d = opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined
         ? d0
@@ -415,22 +417,36 @@ export class Publisher extends ChannelMember {
   }
 
   /**
-   * A policy's send as decided: a pipelined one while offloads are in flight on this publisher is
-   * submitted once they have settled, and the policy sends after it wait behind it (#gated). An
-   * offload is published when its copy is done, a pipelined send (and an inline one) when it is
+   * A policy's send as decided: a pipelined or inline one while offloads are in flight on this
+   * publisher is submitted once they have settled, and the policy sends after it wait behind it
+   * (#gated). An offload is published when its copy is done, a pipelined send and an inline one when
    * submitted: a policy that switches modes within a stream (by size, by load, from what it learnt)
-   * would otherwise publish the pipelined message before the offloads sent earlier. Explicit modes
-   * keep their documented order (among offload sends only).
+   * would otherwise publish them before the offloads sent earlier (the fast tier and remembered
+   * inline decisions check the same before their synchronous path). Explicit modes keep their
+   * documented order (among offload sends only).
    */
   #inOrder(d: SendDecision, submit: () => Promise<number>): Promise<number> {
-    return d.mode === "pipelined" && this.#sends.offloadsSettled() !== null ? this.#gated(submit, true) : submit();
+    return d.mode === "offload" || this.#sends.offloads === 0 ? submit() : this.#afterOffloads(submit);
   }
 
   /**
-   * Run `start` once the policy sends queued before it have started (#gate) and, with `drain`, once
-   * no offload is in flight; the policy sends after it wait for it. FERRY_E_CLOSED if the publisher
-   * closed meanwhile.
+   * A policy send published at once (inline, pipelined) while offloads are in flight: submitted once the
+   * offloads sent before it have settled. Inside a turn of the gate (a send queued behind another) that
+   * turn holds until then, so the sends queued after it keep waiting (#gated); otherwise it opens a gate.
    */
+  #afterOffloads(submit: () => Promise<number>): Promise<number> {
+    if (!this.#inTurn) return this.#gated(submit, true);
+    const w = this.#sends.offloadsBefore();
+    if (w === null) return submit();
+    const p = w.then(submit);
+    this.#hold = p.then(noop, noop);
+    return p;
+  }
+
+  /** #gated: a turn's start() is running (synchronously), and what that turn must hold for (#afterOffloads). */
+  #inTurn = false;
+  #hold: Promise<void> | null = null;
+
   #gated(start: () => Promise<number>, drain: boolean): Promise<number> {
     const prev = this.#gate;
     let done!: () => void;
@@ -439,9 +455,24 @@ export class Publisher extends ChannelMember {
     const run = async () => {
       try {
         if (prev !== null) await prev;
-        if (drain) for (let w = this.#sends.offloadsSettled(); w !== null; w = this.#sends.offloadsSettled()) await w;
+        if (drain) {
+          // the offloads sent before this one (those sent after it wait behind its gate)
+          const w = this.#sends.offloadsBefore();
+          if (w !== null) await w;
+        }
         void this.handle;
-        return start();
+        this.#inTurn = true;
+        this.#hold = null;
+        let p: Promise<number>;
+        try {
+          p = start();
+        } finally {
+          this.#inTurn = false;
+        }
+        const h = this.#hold;
+        this.#hold = null;
+        if (h !== null) await h; // (the turn's send waits for offloads: the ones queued after it wait with it)
+        return p;
       } finally {
         done();
         if (this.#gate === g) this.#gate = null;

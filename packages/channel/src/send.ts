@@ -29,9 +29,12 @@ export class EngineSends {
   #closed = false;
   /** held (keeps the process alive, collects on every wake-up) while jobs are in flight */
   #waker: SocketWaker | null = null;
-  /** offload jobs in flight (published when they finish), and who waits for none to be left (offloadsSettled) */
+  /** offload jobs in flight (published when they finish, oldest first) */
   #offloads = 0;
-  #offloadsIdle: { p: Promise<void>; resolve: () => void } | null = null;
+  /** offload jobs submitted and settled (published or failed) so far; who waits for a count of settled ones (offloadsBefore) */
+  #offloadsSent = 0;
+  #offloadsDone = 0;
+  #offloadWaiters: { target: number; resolve: () => void }[] = [];
   /** the 10 ms collect slice, only while #polled > 0 */
   #slice: ReturnType<typeof setInterval> | null = null;
 
@@ -43,27 +46,25 @@ export class EngineSends {
   /** Engine sends still in flight. */
   get pending(): number { return this.#jobs.length; }
 
+  /** Offload sends still in flight (each published when its copy is done). */
+  get offloads(): number { return this.#offloads; }
+
   /**
-   * null when no offload send is in flight, else a promise that resolves once every offload in flight
-   * now has settled (published or failed): a message published at its submit (pipelined) after it
-   * would otherwise overtake them.
+   * null when every offload sent so far has settled (published or failed), else a promise that resolves
+   * once they have: a message published at once (inline, pipelined) after them would otherwise overtake
+   * them. Offloads sent after this call are not waited for (they settle in send order, oldest first).
    */
-  offloadsSettled(): Promise<void> | null {
-    if (this.#offloads === 0) return null;
-    if (this.#offloadsIdle === null) {
-      let resolve!: () => void;
-      const p = new Promise<void>((r) => (resolve = r));
-      this.#offloadsIdle = { p, resolve };
-    }
-    return this.#offloadsIdle.p;
+  offloadsBefore(): Promise<void> | null {
+    const target = this.#offloadsSent;
+    if (this.#offloadsDone >= target) return null;
+    return new Promise<void>((resolve) => this.#offloadWaiters.push({ target, resolve }));
   }
 
   #settledOffload() {
-    if (--this.#offloads === 0 && this.#offloadsIdle !== null) {
-      const w = this.#offloadsIdle;
-      this.#offloadsIdle = null;
-      w.resolve();
-    }
+    this.#offloads--;
+    const done = ++this.#offloadsDone;
+    const w = this.#offloadWaiters;
+    while (w.length > 0 && w[0]!.target <= done) w.shift()!.resolve(); // (targets ascend: pushed in call order)
   }
 
   /**
@@ -91,7 +92,10 @@ export class EngineSends {
     const polled = !engine.selfFinish;
     if (polled) this.#polled++;
     const offload = mode === "offload";
-    if (offload) this.#offloads++;
+    if (offload) {
+      this.#offloads++;
+      this.#offloadsSent++;
+    }
     const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, offload, resolve, reject }));
     this.#collect(); // an engine may have finished it already (the cpu engine does, inside the call)
     this.#watch();

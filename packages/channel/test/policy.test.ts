@@ -148,6 +148,50 @@ describe("a custom policy", () => {
     pub.close();
   }, 60_000);
 
+  test("inline decisions (fast tier, remembered, decided) made with offloads in flight wait for them: send order, intact", async () => {
+    // an inline copy is published at once; with an offload still copying it would arrive first. The engine is held
+    // to 1 GB/s (slowplug), so every offload is still in flight when the small sends after it are made
+    try {
+      Engine.load(join(import.meta.dir, "../../../native/build/tests/libferry_engine_slowplug.so"));
+    } catch (e) {
+      if ((e as { code?: string }).code !== "FERRY_E_EXISTS") throw e;
+    }
+    const slow = new Engine("slowplug", { options: "gbps=1" });
+    const name = uniqueName("pol-inline-order");
+    using ch = Channel.create(name, { capacity: 64 * MiB });
+    const sizes = [2 * MiB, 1 * KiB, 2 * MiB, 64 * KiB, 2 * MiB, 256 * KiB, 2 * MiB, 512, 2 * MiB, 128 * KiB];
+    const n = sizes.length;
+    let remembered = 0;
+    const inline: SendDecision = Object.freeze({ mode: "inline" });
+    const policy: SendPolicy = {
+      // below 4 KiB: the fast tier; 64 KiB: remembered; other small sizes: decide()
+      fastInline: { below: 4 * KiB, record() {} },
+      remembered: {
+        take: (size) => (size === 64 * KiB ? (remembered++, inline) : null),
+        settled() {},
+      },
+      decide: (size) => (size >= MiB ? { mode: "offload", engine: slow } : inline),
+    };
+    const sub = spawnPeer("verify-sub.ts", { name, count: n, wait: "hybrid" }, 60_000);
+    await sub.waitFor("ready");
+    const pub = ch.publisher({ policy });
+    await pub.waitForSubscribers(1);
+    const sends: Promise<number>[] = [];
+    for (let i = 0; i < n; i++) {
+      const m = payload(12, i, sizes[i]!);
+      sends.push(pub.send(m.bytes, { header: m.header }));
+    }
+    const seqs = await Promise.all(sends);
+    const r = await sub.result<{ got: Got[]; end: string }>(60_000);
+    expect(r.got.map((g) => g.i)).toEqual([...Array(n).keys()]);
+    expect(r.got.every((g) => g.ok === true && g.err === undefined)).toBe(true);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(remembered).toBe(1);
+    expect(await sub.exited).toBe(0);
+    pub.close();
+    slow.close();
+  }, 60_000);
+
   test("explicit send options win over the decision's engine, cache and chunkBytes", async () => {
     using ch = Channel.create(uniqueName("pol-override"), { capacity: 16 * MiB });
     using decided = new Engine("sw", { threads: 1 });
