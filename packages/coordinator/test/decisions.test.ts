@@ -135,7 +135,7 @@ describe("decisions follow the calibration", () => {
     expect(e.engine).toBe("sw");
     expect(e.reasons.join("\n")).toMatch(/its last trial lost \(a split of 64 MiB took 4\.00 ms; (offload|pipelined)\/sw is expected to take/);
     expect(lost.crossovers().some((x) => x.to === "split/sw")).toBe(true); // the calibrated crossovers still show it
-    expect(e.reasons.join("\n")).toMatch(/or after 2 more send\(s\) of it/);
+    expect(e.reasons.join("\n")).not.toMatch(/more send\(s\) of it/); // a clear loss (1.8x): the time cool-down only
     const won = mk();
     const t = won.decide(size, ctx);
     run(won, t, 1_700_000); // faster than the engine alone: trusted, every send may split
@@ -149,14 +149,16 @@ describe("decisions follow the calibration", () => {
     const mid = c.decide(size, ctx);
     expect(mid.mode).toBe("inline");
     expect(c.decide(size, ctx)).toBe(mid);
-    // a lost trial: the next comes after 2 sends of this size left out (or 1 s), then after 4 once that one lost too
+    // a near miss (7 ms against inline's 6.7: a class's first split runs cold): the next trial comes after 2 sends
+    // of this size left out (or 1 s), then after 4 once that one missed too
     const shares = (n: number) => Array.from({ length: n }, () => c.decide(size, ctx).cpuShare ?? 0);
-    run(c, tr, 9_000_000);
+    run(c, tr, 7_000_000);
+    expect(c.explain(size).reasons.join("\n")).toMatch(/or after 2 more send\(s\) of it/);
     let s = shares(3);
     expect(s.slice(0, 2)).toEqual([0, 0]);
     expect(s[2]).toBeGreaterThan(0);
     expect(shares(2)).toEqual([0, 0]); // while that trial runs: left out
-    run(c, tr, 9_000_000);
+    run(c, tr, 7_000_000);
     s = shares(5);
     expect(s.slice(0, 4)).toEqual([0, 0, 0, 0]);
     expect(s[4]).toBeGreaterThan(0);
