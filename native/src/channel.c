@@ -565,14 +565,23 @@ int ferry__reap_if_due(struct ferry__reaper *r) {
   }
   if (now - r->last_ns < (uint64_t)FERRY__SLICE_NS) return 0;
   r->last_ns = now;
-  /* the liveness checks (a kill(0) and a /proc read per participant, ~10-30 µs) run before the lock, not
-   * under it: every peer's publish and claim waited for them (seen with strace: a subscriber's receive
-   * in futex wait on the lock while its peer's reaper read /proc) */
-  bool dead = ferry__reap_needed(ch);
+  /* the liveness checks (a kill(0) and a /proc read per participant, ~10-30 µs) run outside the lock:
+   * every peer's publish and claim waited for them (seen with strace: a subscriber's receive in futex
+   * wait on the lock while its peer's reaper read /proc). Under the lock: who holds the slots, the pins'
+   * TTLs and the reclaim; the lock again only when someone looks dead (reap_locked decides again) */
   int rc = ferry__chan_trylock(ch);
   if (rc == FERRY_E_BUSY) return 0;
   if (rc) return rc;
-  int n = dead ? ferry__reap_locked(ch) : ferry__reap_pins_locked(ch);
+  struct ferry__part_id ids[FERRY_MAX_PARTICIPANTS];
+  uint32_t nids = ferry__parts_snapshot(ch, ids);
+  ferry__reap_pins_locked(ch);
+  ferry__ring_reclaim(ch, true);
+  ferry__chan_unlock(ch);
+  if (!ferry__parts_any_dead(ids, nids)) return 0;
+  rc = ferry__chan_trylock(ch);
+  if (rc == FERRY_E_BUSY) return 0; /* the next slice tries again */
+  if (rc) return rc;
+  int n = ferry__reap_locked(ch);
   ferry__ring_reclaim(ch, true);
   ferry__chan_unlock(ch);
   return n;

@@ -140,15 +140,20 @@ int ferry__orphans_fix(ferry_channel *ch) {
   return dropped > INT32_MAX ? INT32_MAX : (int)dropped;
 }
 
-bool ferry__reap_needed(ferry_channel *ch) {
+uint32_t ferry__parts_snapshot(ferry_channel *ch, struct ferry__part_id *out) {
+  uint32_t n = 0;
   for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
-    struct ferry_part *p = &ch->parts[i];
-    /* racy reads of hostile memory, used only to decide whether to take the lock: reap_locked decides again under it */
-    uint32_t kind = __atomic_load_n(&p->kind, __ATOMIC_RELAXED);
-    if (kind == PART_FREE) continue;
-    if (kind != PART_PUB && kind != PART_SUB) return true; /* garbage to free */
-    if (!ferry__alive(__atomic_load_n(&p->pid, __ATOMIC_RELAXED), __atomic_load_n(&p->start, __ATOMIC_RELAXED))) return true;
+    const struct ferry_part *p = &ch->parts[i];
+    if (p->kind == PART_FREE) continue;
+    /* garbage kinds (hostile memory) count as dead: reap_locked frees their slots */
+    out[n++] = (struct ferry__part_id){ .pid = (p->kind == PART_PUB || p->kind == PART_SUB) ? p->pid : 0, .start = p->start };
   }
+  return n;
+}
+
+bool ferry__parts_any_dead(const struct ferry__part_id *ids, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!ferry__alive(ids[i].pid, ids[i].start)) return true;
   return false;
 }
 
