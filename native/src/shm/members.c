@@ -178,9 +178,8 @@ int ferry__reap_locked(ferry_channel *ch) {
   return n;
 }
 
-int ferry__reap_pins_locked(ferry_channel *ch) {
+void ferry__reap_pins_locked(ferry_channel *ch) {
   if (FERRY__COUNT_GET(ch->ctrl->pins_used)) ferry__ring_pin_expire(ch, ferry__now_ns(), UINT32_MAX); /* TTLs */
-  return 0;
 }
 
 void ferry__repair(ferry_channel *ch) {

@@ -24,8 +24,8 @@ uint32_t ferry__parts_snapshot(ferry_channel *ch, struct ferry__part_id *out /* 
 bool ferry__parts_any_dead(const struct ferry__part_id *ids, uint32_t n);
 /* Reclaim every participant whose process is gone; returns how many. */
 int ferry__reap_locked(ferry_channel *ch);
-/* The periodic part of a reap when nobody died: expire pins past their TTL; returns 0. */
-int ferry__reap_pins_locked(ferry_channel *ch);
+/* The periodic part of a reap when nobody died: expire pins past their TTL. */
+void ferry__reap_pins_locked(ferry_channel *ch);
 /* Drop references no live process can be holding (left by one killed inside claim or release); returns how many. */
 int ferry__orphans_fix(ferry_channel *ch);
 /* The previous lock holder died mid-update: rebuild what the lock guards from the descriptors and loans. */

@@ -29,9 +29,7 @@ export class EngineSends {
   #closed = false;
   /** held (keeps the process alive, collects on every wake-up) while jobs are in flight */
   #waker: SocketWaker | null = null;
-  /** offload jobs in flight (published when they finish, oldest first) */
-  #offloads = 0;
-  /** offload jobs submitted and settled (published or failed) so far; who waits for a count of settled ones (offloadsBefore) */
+  /** offload jobs submitted and settled (published or failed) so far, oldest first; who waits for a count of settled ones (offloadsBefore) */
   #offloadsSent = 0;
   #offloadsDone = 0;
   #offloadWaiters: { target: number; resolve: () => void }[] = [];
@@ -47,7 +45,7 @@ export class EngineSends {
   get pending(): number { return this.#jobs.length; }
 
   /** Offload sends still in flight (each published when its copy is done). */
-  get offloads(): number { return this.#offloads; }
+  get offloads(): number { return this.#offloadsSent - this.#offloadsDone; }
 
   /**
    * null when every offload sent so far has settled (published or failed), else a promise that resolves
@@ -61,7 +59,6 @@ export class EngineSends {
   }
 
   #settledOffload() {
-    this.#offloads--;
     const done = ++this.#offloadsDone;
     const w = this.#offloadWaiters;
     while (w.length > 0 && w[0]!.target <= done) w.shift()!.resolve(); // (targets ascend: pushed in call order)
@@ -92,10 +89,7 @@ export class EngineSends {
     const polled = !engine.selfFinish;
     if (polled) this.#polled++;
     const offload = mode === "offload";
-    if (offload) {
-      this.#offloads++;
-      this.#offloadsSent++;
-    }
+    if (offload) this.#offloadsSent++;
     const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, offload, resolve, reject }));
     this.#collect(); // an engine may have finished it already (the cpu engine does, inside the call)
     this.#watch();
