@@ -244,6 +244,12 @@ export interface IdleRow {
   rtt_p99_ns: number;
   /** idle-cpu rows: CPU time of the waiting subscriber process over the wall time, in % of one core. */
   cpu_pct?: number;
+  /**
+   * "fresh": the first gapped round trips of new processes (the JS on both sides still in the JIT's
+   * first tiers); "steady": the same after IdleOptions.jitWarm back-to-back round trips through every
+   * transport, as in a service that has run a while (the targets' rows). Absent in results before it.
+   */
+  phase?: "fresh" | "steady";
 }
 
 /* ------------------------------------------------------------------ http */

@@ -95,48 +95,63 @@ export interface IdleOptions {
   iterations: number;
   warmup: number;
   maxMs: number;
+  /**
+   * After the fresh gapped rounds: this many back-to-back round trips through every transport
+   * (the socket's too), then the gapped rounds again ("steady"). 0: fresh only. In new processes the
+   * first few hundred requests run Ferry's JS (and the socket's callback) in the JIT's first tiers.
+   */
+  jitWarm: number;
 }
 
 export interface IdleMeasure {
   key: string;
+  phase: "fresh" | "steady";
   n: number;
   rtt_p50_ns: number;
   rtt_p99_ns: number;
 }
 
-/** Interleaved round trips through Ferry (one peer per wait strategy) and a Unix socket echo. */
+/** Interleaved round trips through Ferry (one peer per wait strategy) and a Unix socket echo: fresh, then (jitWarm) steady. */
 export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
   const pingers: Pinger[] = [];
   try {
     for (const w of o.waits) pingers.push(await ferryPinger(w));
     pingers.push(await socketPinger());
-    const rtt = pingers.map(() => new Float64Array(o.iterations));
-    let n = 0;
-    const deadline = performance.now() + o.maxMs;
-    for (let i = 0; i < o.warmup + o.iterations; i++) {
-      const order = roundOrder(pingers.length, i);
-      for (let k = 0; k < pingers.length; k++) {
-        const j = order[k]!;
-        await Bun.sleep(o.gapMs);
-        const t0 = Bun.nanoseconds();
-        await pingers[j]!.ping((i * 7 + k + 1) & 255);
-        const t1 = Bun.nanoseconds();
-        if (i >= o.warmup) rtt[j]![n] = t1 - t0;
-      }
-      if (i >= o.warmup && ++n === o.iterations) break;
-      if (i >= o.warmup && performance.now() > deadline) break;
+    const out = await gappedRounds(pingers, o, "fresh");
+    if (o.jitWarm > 0) {
+      for (let i = 0; i < o.jitWarm; i++) for (let j = 0; j < pingers.length; j++) await pingers[j]!.ping((i + j + 1) & 255);
+      out.push(...(await gappedRounds(pingers, o, "steady")));
     }
-    return pingers.map((p, j) => {
-      const r = sorted(rtt[j]!.subarray(0, n));
-      return { key: p.key, n, rtt_p50_ns: pct(r, 50), rtt_p99_ns: pct(r, 99) };
-    });
+    return out;
   } finally {
     for (const p of pingers) await p.close().catch(() => {});
     await tick();
   }
 }
 
-/** CPU ticks (1/100 s) of process `pid`: utime + stime from /proc/<pid>/stat. */
+async function gappedRounds(pingers: Pinger[], o: IdleOptions, phase: IdleMeasure["phase"]): Promise<IdleMeasure[]> {
+  const rtt = pingers.map(() => new Float64Array(o.iterations));
+  let n = 0;
+  const deadline = performance.now() + o.maxMs;
+  for (let i = 0; i < o.warmup + o.iterations; i++) {
+    const order = roundOrder(pingers.length, i);
+    for (let k = 0; k < pingers.length; k++) {
+      const j = order[k]!;
+      await Bun.sleep(o.gapMs);
+      const t0 = Bun.nanoseconds();
+      await pingers[j]!.ping((i * 7 + k + 1) & 255);
+      const t1 = Bun.nanoseconds();
+      if (i >= o.warmup) rtt[j]![n] = t1 - t0;
+    }
+    if (i >= o.warmup && ++n === o.iterations) break;
+    if (i >= o.warmup && performance.now() > deadline) break;
+  }
+  return pingers.map((p, j) => {
+    const r = sorted(rtt[j]!.subarray(0, n));
+    return { key: p.key, phase, n, rtt_p50_ns: pct(r, 50), rtt_p99_ns: pct(r, 99) };
+  });
+}
+
 function ticks(pid: number): number {
   const s = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");

@@ -11,7 +11,9 @@
  *   bun run packages/bench/src/tools/idle-floor.ts [gapMs=3] [n=300] [rounds=3]
  *
  * CONFIGS="raw/raw,raw/raw lib/lib,lib/lib ..." overrides the set: requester
- * recv/send, then responder recv/send.
+ * recv/send, then responder recv/send. WARM=n: n back-to-back round trips
+ * first (no gap), so that the JIT has compiled the path as in a service that
+ * has run a while (the 20 gapped warm-ups alone leave it in its first tiers).
  */
 import { Channel, type Publisher, type Subscriber } from "@ferry/channel";
 import { MsgInfoLayout, Wait, lib, nowNs, wordIndex } from "@ferry/native";
@@ -84,6 +86,7 @@ if (role === "peer") {
   const gap = Number(process.argv[2] ?? 3);
   const n = Number(process.argv[3] ?? 300);
   const rounds = Number(process.argv[4] ?? 3);
+  const warm = Number(process.env.WARM ?? 0);
   const configs = (process.env.CONFIGS ?? "raw/raw,raw/raw lib/lib,raw/raw raw/raw,lib/lib lib/lib,lib/lib").split(" ");
   const results = new Map<string, number[]>(configs.map((c) => [c, []]));
   for (let r = 0; r < rounds; r++)
@@ -108,6 +111,12 @@ if (role === "peer") {
       const send = sender(pub, req.send);
       const msg = new Uint8Array(64);
       const rtt: number[] = [];
+      for (let i = 0; i < warm; i++) {
+        // back to back, no gap: the JIT's tiers reach this code as they would in a service that has run a while
+        const got = new Promise<void>((res) => (done = res));
+        send(msg);
+        await got;
+      }
       for (let i = 0; i < n + 20; i++) {
         await Bun.sleep(gap);
         const got = new Promise<void>((res) => (done = res));
