@@ -91,7 +91,7 @@ export const idle = section({
     const def = worstVsSocket(rows, DEFAULT_WAIT, phase);
     const fresh = phase === "steady" ? worstVsSocket(rows, DEFAULT_WAIT, "fresh") : undefined;
     const note = (w: { ratio: number; gap: number } | undefined, wait: WaitStrategy) =>
-      w ? `${phase}: worst gap ${w.gap} ms (${wait}); block's worst: ${fmtRatio(worstVsSocket(rows, "block", phase)?.ratio ?? NaN)}${fresh ? `; fresh processes (first ~270 requests): ${fmtRatio(fresh.ratio)} at ${fresh.gap} ms` : ""}` : undefined;
+      w ? `${phase}: worst gap ${w.gap} ms (${wait}); block's worst: ${fmtRatio(worstVsSocket(rows, "block", phase)?.ratio ?? NaN)}${fresh ? `; fresh processes: ${fmtRatio(fresh.ratio)} at ${fresh.gap} ms` : ""}` : undefined;
     // the default strategy against the best fixed one, gap by gap
     let defVsBest: number | undefined;
     for (const gap of GAPS) {
