@@ -26,7 +26,10 @@
 #define SLOW_NS (40ull * 1000 * 1000) /* a lost wake-up waits out the 50 ms slice */
 
 struct rx {
+  ferry_channel *ch;
+  ferry_pub *pub; /* inline sends */
   ferry_sub *sub;
+  pthread_t thread;
   int rounds;
   _Atomic int taken;           /* messages received so far */
   _Atomic uint64_t taken_ns[ROUNDS_C];
@@ -52,6 +55,27 @@ static void *rx_main(void *arg) {
     atomic_store(&r->taken, i + 1);
   }
   return NULL;
+}
+
+/* (b), (c): a channel, an inline publisher and a block receiver thread taking `rounds` messages */
+static struct rx *rx_start(const char *tag, int rounds) {
+  struct rx *r = calloc(1, sizeof *r);
+  CHECK(r);
+  r->rounds = rounds;
+  OK(ferry_channel_create(test_name(tag), 1 << 16, 64, 0, &r->ch));
+  OK(ferry_pub_open(r->ch, FERRY_BP_ERROR, 0, &r->pub));
+  OK(ferry_pub_inline(r->pub, FERRY_INLINE_MAX));
+  OK(ferry_sub_open(r->ch, NULL, &r->sub));
+  CHECK(pthread_create(&r->thread, NULL, rx_main, r) == 0);
+  return r;
+}
+
+static void rx_stop(struct rx *r) {
+  CHECK(pthread_join(r->thread, NULL) == 0);
+  OK(ferry_sub_close(r->sub));
+  OK(ferry_pub_close(r->pub));
+  OK(ferry_channel_close(r->ch));
+  free(r);
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -97,56 +121,33 @@ static void no_sleeper_no_write(void) {
 
 /* ---------------------------------------------------------------- (b) */
 static void sleeper_woken(void) {
-  ferry_channel *ch;
-  ferry_pub *pub;
-  OK(ferry_channel_create(test_name("wk-b"), 1 << 16, 64, 0, &ch));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
-  OK(ferry_pub_inline(pub, FERRY_INLINE_MAX));
-  struct rx *r = calloc(1, sizeof *r);
-  CHECK(r);
-  r->rounds = ROUNDS_B;
-  OK(ferry_sub_open(ch, NULL, &r->sub));
-  pthread_t t;
-  CHECK(pthread_create(&t, NULL, rx_main, r) == 0);
+  struct rx *r = rx_start("wk-b", ROUNDS_B);
+  ferry_channel *ch = r->ch;
   uint64_t lat[ROUNDS_B];
   for (uint32_t i = 0; i < ROUNDS_B; i++) {
     uint64_t end = now_ns() + 5ull * 1000 * 1000 * 1000;
     while (atomic_load(&ch->ctrl->sub_waiters) == 0) CHECK(now_ns() < end); /* counted: about to sleep */
     sleep_ms(2);                                                              /* asleep by now */
     uint64_t t0 = now_ns();
-    OK(ferry_pub_send(pub, &i, sizeof i, NULL, 0, NULL));
+    OK(ferry_pub_send(r->pub, &i, sizeof i, NULL, 0, NULL));
     while (atomic_load(&r->taken) <= (int)i) CHECK(now_ns() < end);
     CHECK(!atomic_load(&r->bad));
     lat[i] = atomic_load(&r->taken_ns[i]) - t0;
   }
-  CHECK(pthread_join(t, NULL) == 0);
+  rx_stop(r);
   qsort(lat, ROUNDS_B, sizeof lat[0], cmp_u64);
   printf("wake: (b) a sleeping subscriber woken by each publish: median %.3f ms, max %.3f ms\n",
          (double)lat[ROUNDS_B / 2] / 1e6, (double)lat[ROUNDS_B - 1] / 1e6);
   CHECK(lat[ROUNDS_B / 2] < 20ull * 1000 * 1000);
-  OK(ferry_sub_close(r->sub));
-  OK(ferry_pub_close(pub));
-  OK(ferry_channel_close(ch));
-  free(r);
 }
 
 /* ---------------------------------------------------------------- (c) */
 static void dekker_race(void) {
-  ferry_channel *ch;
-  ferry_pub *pub;
-  OK(ferry_channel_create(test_name("wk-c"), 1 << 16, 64, 0, &ch));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
-  OK(ferry_pub_inline(pub, FERRY_INLINE_MAX));
-  struct rx *r = calloc(1, sizeof *r);
-  CHECK(r);
-  r->rounds = ROUNDS_C;
-  OK(ferry_sub_open(ch, NULL, &r->sub));
-  pthread_t t;
-  CHECK(pthread_create(&t, NULL, rx_main, r) == 0);
+  struct rx *r = rx_start("wk-c", ROUNDS_C);
   uint64_t seed = 0x9e3779b97f4a7c15ull, slow = 0, worst = 0, t0 = now_ns();
   for (uint32_t i = 0; i < ROUNDS_C; i++) {
     uint64_t p = now_ns();
-    OK(ferry_pub_send(pub, &i, sizeof i, NULL, 0, NULL));
+    OK(ferry_pub_send(r->pub, &i, sizeof i, NULL, 0, NULL));
     uint64_t end = p + 5ull * 1000 * 1000 * 1000;
     while (atomic_load(&r->taken) <= (int)i) {
       CHECK(now_ns() < end);
@@ -158,14 +159,10 @@ static void dekker_race(void) {
     if (lat >= SLOW_NS) slow++;
     spin_ns(xorshift(&seed) % 30000); /* the receiver is between its miss and its sleep, or asleep */
   }
-  CHECK(pthread_join(t, NULL) == 0);
+  rx_stop(r);
   printf("wake: (c) %d publishes racing a block receiver: %.1f ms, worst %.3f ms, %llu as slow as a wait slice\n",
          ROUNDS_C, (double)(now_ns() - t0) / 1e6, (double)worst / 1e6, (unsigned long long)slow);
   CHECK(slow <= 2);
-  OK(ferry_sub_close(r->sub));
-  OK(ferry_pub_close(pub));
-  OK(ferry_channel_close(ch));
-  free(r);
 }
 
 int main(void) {

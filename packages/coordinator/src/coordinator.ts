@@ -195,13 +195,18 @@ interface SplitClass {
 function classOf(size: number): number {
   return Math.round(Math.log2(Math.max(1, size)));
 }
-/** A size class nothing is known of yet (read-only: explain() and crossovers() never create classes). */
-const NO_CLASS: Readonly<SplitClass> = Object.freeze({ trusted: false, lost: "", trialAt: 0, trialMs: 1000, every: Infinity, everyNext: 2, since: 0, nsPerByte: NaN, samples: 0 });
 /** A lost trial's next one comes after this many sends of its class at most, doubling per lost trial up to SPLIT_TRIAL_MAX_SENDS (SplitClass). */
 const SPLIT_TRIAL_SENDS = 2;
 /** A lost trial within this factor of the choice without a split is a near miss: tried again after SPLIT_TRIAL_SENDS sends (else after the cool-down only). */
 const SPLIT_NEAR_MISS = 1.1;
 const SPLIT_TRIAL_MAX_SENDS = 64;
+/** After a split lost its trial, the next trial waits this long, doubling per lost trial up to SPLIT_TRIAL_MAX_MS (SplitClass). */
+const SPLIT_TRIAL_MS = 1000;
+const SPLIT_TRIAL_MAX_MS = 60_000;
+/** A size class nothing is known of yet (read-only: explain() and crossovers() never create classes; #classFor copies it). */
+const NO_CLASS: Readonly<SplitClass> = Object.freeze({
+  trusted: false, lost: "", trialAt: 0, trialMs: SPLIT_TRIAL_MS, every: Infinity, everyNext: SPLIT_TRIAL_SENDS, since: 0, nsPerByte: NaN, samples: 0,
+});
 
 interface MemoEntry {
   size: number;
@@ -232,9 +237,6 @@ const MEMO_DRIFT = 0.05;
  * thread's CPU). A change of an engine's health rebuilds it at the next send.
  */
 const TIER_LEARN_MS = 250;
-/** After a split lost its trial, the next trial waits this long, doubling per lost trial up to SPLIT_TRIAL_MAX_MS (EngineState.splitTrusted). */
-const SPLIT_TRIAL_MS = 1000;
-const SPLIT_TRIAL_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 
@@ -1115,7 +1117,7 @@ export class Coordinator implements SendPolicy {
   #classFor(st: EngineState, size: number): SplitClass {
     const k = classOf(size);
     let c = st.classes.get(k);
-    if (!c) st.classes.set(k, (c = { ...NO_CLASS, trialMs: SPLIT_TRIAL_MS, everyNext: SPLIT_TRIAL_SENDS }));
+    if (!c) st.classes.set(k, (c = { ...NO_CLASS }));
     return c;
   }
 

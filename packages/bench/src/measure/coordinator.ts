@@ -63,10 +63,6 @@ export async function coordLatency(
       // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state; 64 B is
       // the run's first size, where 10 rounds left the auto path's code less warm than the fixed one's
       const warm = size <= 256 * 1024 ? 40 : 2;
-      if (process.env.COORD_DEBUG === "1" && size >= 8 * 2 ** 20) {
-        const e = co.explain(size);
-        log(`    before: ${e.estimates.map((x) => `${x.choice} ${(x.latencyNs / 1e6).toFixed(2)}`).join(", ")}; ${e.reasons.filter((r) => r.includes("split") || r.includes("backlog")).join(" | ")}`);
-      }
       for (let i = -warm; i < n; i++)
         for (const j of roundOrder(variants.length, i + warm)) {
           const v = variants[j]!; // each variant follows every other about as often (roundOrder)
