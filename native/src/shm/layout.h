@@ -15,7 +15,7 @@
 #include "ferry.h"
 
 #define FERRY_MAGIC 0x3148435952524546ull /* "FERRYCH1" little-endian */
-#define FERRY_LAYOUT_VERSION 8u
+#define FERRY_LAYOUT_VERSION 9u
 #define FERRY_SHM_PREFIX "ferry."
 #define FERRY_PAGE 4096u
 #define FERRY_CACHELINE 64u
@@ -88,7 +88,10 @@ struct ferry_ctrl {
   /* publish notification: futex word + sleeping-subscriber count */
   _Alignas(64) _Atomic uint32_t pub_futex;
   _Atomic uint32_t sub_waiters;
-  _Atomic uint32_t direct_waiters; /* subscribers armed for a direct wake */
+  /* subscribers armed for a direct wake (v9): bit i = participant slot i
+   * (FERRY_MAX_PARTICIPANTS is 64), so a publish reads one word instead of
+   * every participant record (64 records on ~50 pages: cold after an idle gap) */
+  _Atomic uint64_t wake_mask;
 
   /* space notification: a last release bumps it only while a publisher
    * waits for space (space_waiters), so it does not bounce per message */
@@ -129,10 +132,11 @@ struct ferry_part {
    * orphan repair (shm/members.c) never takes a reference a live process
    * still owns. 0: none. */
   _Atomic uint64_t pending;
-  /* direct wake (subscribers): while wake_armed, a publisher sends one byte to
-   * the abstract socket "ferry-wake.<pid>.<slot>.<wake_nonce>" after publishing */
-  _Atomic uint32_t wake_armed;
+  /* direct wake (subscribers): while this slot's bit is set in ctrl->wake_mask, a
+   * publisher sends one byte to the abstract socket "ferry-wake.<pid>.<slot>.<wake_nonce>"
+   * after publishing */
   uint32_t wake_nonce;
+  uint32_t pad2;
   struct ferry_held held[FERRY_MAX_HELD];
 };
 

@@ -66,7 +66,7 @@ static void part_reclaim(ferry_channel *ch, uint32_t i, bool crashed) {
     }
   }
   if (crashed) c->reclaimed++;
-  ferry__wake_disarm(ch, p); /* keep direct_waiters exact */
+  ferry__wake_disarm(ch, p); /* its slot's wake bit goes with it */
   memset(p, 0, sizeof *p); /* (a claim or release it had in flight, `pending`, is left to ferry__orphans_fix) */
   ferry__wake_all(ch); /* state changed for everyone waiting: space, end of stream */
 }

@@ -6,10 +6,10 @@
  * loop wakes with no helper thread in between. Space side: a release that
  * frees a descriptor bumps rel_futex only while publishers wait for space.
  *
- * Direct wake: while a subscriber's part has wake_armed, a publisher sends
- * one byte to "ferry-wake.<pid>.<slot>.<nonce>" and disarms it (one wake per
- * arming). A dead or foreign socket just fails the send; nothing read from
- * shared memory is trusted beyond naming an address.
+ * Direct wake: while a subscriber's bit is set in ctrl->wake_mask, a
+ * publisher sends one byte to "ferry-wake.<pid>.<slot>.<nonce>" and clears it
+ * (one wake per arming). A dead or foreign socket just fails the send; nothing
+ * read from shared memory is trusted beyond naming an address.
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,14 +48,18 @@ int ferry__wake_bind(ferry_channel *ch, uint32_t slot) {
   }
 }
 
+static inline uint64_t part_bit(ferry_channel *ch, struct ferry_part *part) {
+  _Static_assert(FERRY_MAX_PARTICIPANTS <= 64, "wake_mask has one bit per participant slot");
+  return 1ull << (uint32_t)(part - ch->parts);
+}
+
 void ferry__wake_arm(ferry_channel *ch, struct ferry_part *part) {
-  uint32_t zero = 0;
-  if (atomic_compare_exchange_strong(&part->wake_armed, &zero, 1)) atomic_fetch_add(&ch->ctrl->direct_waiters, 1);
+  atomic_fetch_or(&ch->ctrl->wake_mask, part_bit(ch, part));
 }
 
 void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part) {
-  uint32_t one = 1;
-  if (atomic_compare_exchange_strong(&part->wake_armed, &one, 0)) atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
+  uint64_t bit = part_bit(ch, part);
+  if (atomic_load_explicit(&ch->ctrl->wake_mask, memory_order_relaxed) & bit) atomic_fetch_and(&ch->ctrl->wake_mask, ~bit);
 }
 
 static _Atomic int wake_send_fd = -1; /* one unbound sending socket per process, kept open */
@@ -73,15 +77,15 @@ static int send_fd(void) {
   return n;
 }
 
+/* Every armed subscriber, disarmed at once (an arming is good for one wake): only their records are read. */
 static __attribute__((noinline, cold)) void wake_direct(ferry_channel *ch) {
+  uint64_t armed = atomic_exchange(&ch->ctrl->wake_mask, 0);
   int fd = send_fd();
-  for (uint32_t i = 0; i < FERRY_MAX_PARTICIPANTS; i++) {
+  if (fd < 0) return;
+  while (armed) {
+    uint32_t i = (uint32_t)__builtin_ctzll(armed);
+    armed &= armed - 1;
     struct ferry_part *p = &ch->parts[i];
-    if (!atomic_load_explicit(&p->wake_armed, memory_order_relaxed)) continue;
-    uint32_t one = 1;
-    if (!atomic_compare_exchange_strong(&p->wake_armed, &one, 0)) continue;
-    atomic_fetch_sub(&ch->ctrl->direct_waiters, 1);
-    if (fd < 0) continue;
     struct sockaddr_un a;
     char b = 1;
     sendto(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, wake_addr(&a, p->pid, i, p->wake_nonce));
@@ -102,9 +106,9 @@ static inline void mb_after_rmw(void) {
 /*
  * Dekker against each waiter: the waiter (sys/wait.c) reads pub_futex, counts itself in
  * sub_waiters (seq_cst RMW), re-checks (ferry__ring_ready: seq_cst load of the seq) and sleeps
- * on the value it read; an event loop arms its direct wake the same way (ferry_sub_arm_wake).
- * Here: the seq stores, the caller's unlock (an atomic exchange) + the barrier, then the
- * counts. Either the waiter's re-check sees the message, or this sees the waiter and bumps the
+ * on the value it read; an event loop arms its direct wake the same way (ferry_sub_arm_wake:
+ * its bit in wake_mask). Here: the seq stores, the caller's unlock (an atomic exchange) + the
+ * barrier, then the count and the mask. Either the waiter's re-check sees the message, or this sees the waiter and bumps the
  * word (its sleep on the old value returns at once) and wakes it. With nobody asleep the word
  * is not written: a spinning receiver costs the publisher no locked instruction here.
  */
@@ -115,7 +119,7 @@ void ferry__wake_published(ferry_channel *ch) {
     atomic_fetch_add(&c->pub_futex, 1);
     ferry__futex_wake(&c->pub_futex);
   }
-  if (atomic_load(&c->direct_waiters)) wake_direct(ch);
+  if (atomic_load(&c->wake_mask)) wake_direct(ch);
 }
 
 void ferry__wake_space(ferry_channel *ch) {

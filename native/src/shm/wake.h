@@ -14,7 +14,7 @@ void ferry__wake_space(ferry_channel *ch);
 void ferry__wake_all(ferry_channel *ch);
 /* Bind this process's direct-wake socket for participant slot `slot` (nonce recorded in the part). Returns the fd. */
 int ferry__wake_bind(ferry_channel *ch, uint32_t slot);
-/* Arm / disarm participant `part`'s direct wake, keeping ctrl->direct_waiters exact. */
+/* Arm / disarm participant `part`'s direct wake: its bit in ctrl->wake_mask. */
 void ferry__wake_arm(ferry_channel *ch, struct ferry_part *part);
 void ferry__wake_disarm(ferry_channel *ch, struct ferry_part *part);
 

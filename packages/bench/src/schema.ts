@@ -18,8 +18,8 @@ export interface PingPong {
   replySize: number;
   send: "loan" | "copy";
   touch: boolean;
-  /** How both sides take messages: "loop" = a tryReceive() loop (spin's default), "await" = await receive(). */
-  receive?: "loop" | "await";
+  /** How both sides take messages: "loop" = a tryReceive() loop (spin's default), "await" = await receive(), "listen" = subscriber.listen(). */
+  receive?: "loop" | "await" | "listen";
   n: number;
   rtt_p50_ns: number;
   rtt_p99_ns: number;
@@ -238,6 +238,8 @@ export interface IdleRow {
   impl: "ferry" | "unix-socket" | "idle-cpu";
   /** Ferry: both sides' wait strategy ("hybrid" is the default). */
   wait: WaitStrategy | null;
+  /** Ferry: how both sides take messages, `await receive()` or subscriber.listen(); absent: receive. */
+  api?: "receive" | "listen";
   gap_ms: number;
   n: number;
   rtt_p50_ns: number;

@@ -19,7 +19,7 @@
  */
 export { Channel } from "./channel";
 export { Loan, Publisher } from "./publisher";
-export { Subscriber } from "./subscriber";
+export { Subscriber, type Listener } from "./subscriber";
 export { Message } from "./message";
 export {
   DTYPES, PAYLOAD_ALIGN, dtypeOf, loanTensor, sendTensor, sendTensorSync, tensorHeader, type DType, type DTypeArray,

@@ -13,6 +13,28 @@ import { directWake, progressWake, type SocketWaker, type Waker } from "./waker"
 const sym = lib.symbols;
 const RELEASE_LATER_BYTES = MAX_HELD / 8;
 
+/** What listen() returns. */
+export interface Listener {
+  /**
+   * Stop calling the handler; idempotent. `done` resolves. Messages not yet
+   * handed over stay in the channel for a later receive() or listen().
+   */
+  stop(): void;
+  /**
+   * Settles when the listener ends: resolves on stop(), at end of stream (every
+   * publisher closed) or when the subscriber closes; rejects with
+   * FERRY_E_PEERDEAD (a publisher crashed), another receive error
+   * (FERRY_E_CORRUPT from verify), or what the handler threw or its promise
+   * rejected with.
+   */
+  readonly done: Promise<void>;
+}
+
+interface Listening extends Listener {
+  readonly handler: (msg: Message) => unknown;
+  end(err?: unknown): void;
+}
+
 interface Parked {
   resolve(m: Message): void;
   reject(e: unknown): void;
@@ -68,10 +90,22 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
    * none is; throws FerryError FERRY_E_EOF / FERRY_E_PEERDEAD at end of stream.
    */
   tryReceive(): Message | null {
+    if (this.#listening !== null) throw listeningError();
+    if (this.#stash !== null) return this.#unstash();
     const rc = sym.ferry_sub_try_receive(this.handle, null);
     if (rc === 0) return this.#message();
     if (rc === Errno.AGAIN) return null;
     throw fail(rc, "receive");
+  }
+
+  /** A message a listener took ahead (#deliver) but did not hand over before it ended. */
+  #stash: Message | null = null;
+
+  #unstash(): Message {
+    const m = this.#stash!;
+    this.#stash = null;
+    this.handle; // throws FERRY_E_CLOSED once closed
+    return m;
   }
 
   #message(): Message {
@@ -100,6 +134,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       if (opts.wait !== undefined) wait = checkWait(opts.wait);
       timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
     }
+    if (this.#listening !== null) throw listeningError();
+    if (this.#stash !== null) return this.#unstash();
     const rc = sym.ferry_sub_receive(this.handle, null, Wait[wait], timeoutNs(timeoutMs));
     if (rc < 0) throw fail(rc, "receive");
     return this.#message();
@@ -124,6 +160,8 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
         if (opts.wait !== undefined) wait = checkWait(opts.wait);
         timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
       }
+      if (this.#listening !== null) throw listeningError();
+      if (this.#stash !== null && this.#parked.length === 0) return Promise.resolve(this.#unstash());
       if (wait === "spin") return Promise.resolve(this.receiveSync({ wait, timeoutMs }));
       // block and hybrid: receive at once, or arm the direct wake and park
       // (one native call); the wake socket's callback serves parked receives
@@ -162,22 +200,80 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   }
 
   /**
-   * The wake socket's callback (and the 100 ms re-arm tick): hand messages to
-   * parked receives in order until none is left, or nothing is receivable
-   * (armed again), or end of stream / an error (every parked receive rejects).
+   * Call `handler` with every message as it arrives, in order, straight from
+   * the wake-up: no promise per message, and the wake socket stays held (it
+   * keeps the process alive, as a listening server does) until the listener
+   * ends. This is the receive path with the least code per message, for
+   * services that answer requests; `await receive()` / `for await` suit
+   * consumers that pace themselves. The handler owns each message as after
+   * receive(): release it (now, or later from async work). A handler that
+   * returns a promise is not awaited: the next message is handed over when it
+   * arrives (keep your own queue for back-pressure, or use `for await`).
+   *
+   * Between messages the listener sleeps as "block"; a "hybrid" subscriber
+   * spins its adaptive budget once, when the listener starts. While it
+   * listens, the subscriber's receive(), receiveSync() and tryReceive() throw
+   * FERRY_E_STATE, and so does a second listen(); stop() it first. Errors end
+   * the listener: see Listener.done.
    */
-  #serve = () => {
+  listen(handler: (msg: Message) => unknown): Listener {
+    if (typeof handler !== "function") throw new FerryError(Errno.INVAL, "listen() needs a handler function");
+    const h = this.handle;
+    if (this.#listening !== null) throw listeningError();
+    if (this.#parked.length > 0) throw new FerryError(Errno.STATE, "subscriber has receive() calls waiting: listen() after they settle");
+    let settle!: (err?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    const l: Listening = {
+      handler,
+      done,
+      stop: () => l.end(),
+      end: (err) => {
+        if (this.#listening !== l) return;
+        this.#listening = null;
+        if (this.#parked.length === 0) this.#directWaker?.hold(false);
+        settle(err);
+      },
+    };
+    this.#listening = l;
+    const waker = (this.#directWaker ??= directWake(h, this.#serve));
+    waker.hold(true);
+    // served from a microtask (never inside listen(): the handler may use what listen returns),
+    // or once the wake socket is adopted (its first fire)
+    if (waker.connecting === null) queueMicrotask(() => this.#serve(this.wait === "block" ? Wait.block : Wait.hybrid));
+    return l;
+  }
+
+  /** listen(): the handler that gets every message, or null. */
+  #listening: Listening | null = null;
+
+  /**
+   * The wake socket's callback (and the 100 ms re-arm tick): hand messages to
+   * the listener (#deliver), or to parked receives in order, until none is
+   * left, or nothing is receivable (armed again), or end of stream / an error
+   * (the listener ends, every parked receive rejects). `wait`: how the first
+   * receive_or_arm waits (wake-ups never spin).
+   */
+  #serve = (wait: number = Wait.block) => {
     const parked = this.#parked;
-    while (parked.length > 0) {
-      let rc: number;
-      if (this.closed || this.channel.closed) rc = Errno.CLOSED;
-      else rc = sym.ferry_sub_receive_or_arm(this.raw, null, Wait.block);
+    for (;;) {
+      const l = this.#listening;
+      if (l === null && parked.length === 0) break;
+      if (l !== null && this.#stash !== null) {
+        this.#handStash(l);
+        continue;
+      }
+      const rc = this.#take(wait);
+      wait = Wait.block;
       if (rc === 1) return; // armed: the next publish wakes us
       if (rc === Errno.AGAIN) {
         setImmediate(this.#serve); // group members kept taking what arrived: yield, then again
         return;
       }
       if (rc === 0) {
+        if (l !== null) {
+          if (this.#deliver(l)) return;
+          continue;
+        }
         const p = parked.shift()!;
         if (p.timer !== undefined) clearTimeout(p.timer);
         try {
@@ -187,14 +283,90 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
         }
         continue;
       }
-      const err = rc === Errno.CLOSED ? closedError("subscriber") : fail(rc, "receive");
-      for (const p of parked.splice(0)) {
-        if (p.timer !== undefined) clearTimeout(p.timer);
-        p.reject(err);
-      }
+      this.#failAll(rc);
     }
     this.#directWaker?.hold(false);
   };
+
+  /** listen() after a listener ended with a message taken ahead: that one first. */
+  #handStash(l: Listening): void {
+    const m = this.#unstash();
+    let r: unknown;
+    try {
+      r = l.handler(m);
+    } catch (e) {
+      l.end(e);
+      return;
+    }
+    if (r instanceof Promise) r.then(undefined, l.end);
+  }
+
+  /** One ferry_sub_receive_or_arm: 0 a message (in the result record), 1 armed, else an error code. */
+  #take(wait: number): number {
+    return this.closed || this.channel.closed ? Errno.CLOSED : sym.ferry_sub_receive_or_arm(this.raw, null, wait);
+  }
+
+  /**
+   * Hand the message just taken, and any after it, to listener `l`. Before
+   * each handler call it takes the next message or arms the wake, so a reply
+   * the handler publishes is the last thing this side does before its event
+   * loop sleeps (as a socket echo's write is): the requester, woken by it, never
+   * waits for our arming. True when it ended armed (nothing more to serve).
+   */
+  #deliver(l: Listening): boolean {
+    let m: Message;
+    try {
+      m = this.#message();
+    } catch (e) {
+      l.end(e); // verify refused it
+      return false;
+    }
+    for (;;) {
+      const rc = this.#take(Wait.block);
+      let next: Message | null = null;
+      let nextErr: unknown;
+      if (rc === 0) {
+        try {
+          next = this.#message();
+        } catch (e) {
+          nextErr = e;
+        }
+      }
+      let r: unknown;
+      try {
+        r = l.handler(m);
+      } catch (e) {
+        l.end(e);
+        this.#stash = next;
+        return false;
+      }
+      if (r instanceof Promise) r.then(undefined, l.end);
+      if (nextErr !== undefined) {
+        l.end(nextErr);
+        return false;
+      }
+      if (next === null) {
+        if (rc === 1) return true;
+        if (rc !== Errno.AGAIN) this.#failAll(rc);
+        return false; // AGAIN: #serve yields and tries again
+      }
+      if (this.#listening !== l) {
+        this.#stash = next; // stopped by its handler: the next receive (or listen) gets it first
+        return false;
+      }
+      m = next;
+    }
+  }
+
+  /** End of stream or an error from a receive: the listener ends, every parked receive rejects. */
+  #failAll(rc: number): void {
+    const err = rc === Errno.CLOSED ? closedError("subscriber") : fail(rc, "receive");
+    this.#listening?.end(rc === Errno.CLOSED || rc === Errno.EOF ? undefined : err);
+    for (const p of this.#parked.splice(0)) {
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      p.reject(err);
+    }
+  }
 
   /** Messages until every publisher has closed; throws FERRY_E_PEERDEAD if one crashed. */
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
@@ -256,6 +428,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   protected override beforeFree(): void {
     this.#progressWaker?.close();
     this.#directWaker?.close();
+    this.#listening?.end();
     const err = closedError("subscriber");
     for (const p of this.#parked.splice(0)) {
       if (p.timer !== undefined) clearTimeout(p.timer);
@@ -263,3 +436,5 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     }
   }
 }
+
+const listeningError = () => new FerryError(Errno.STATE, "subscriber is listening (listen()): stop() the listener first");

@@ -19,9 +19,10 @@ export function spinReceive(sub: Pick<Subscriber, "tryReceive">): Message {
 /**
  * The next message: "spin" = a tryReceive loop on this thread that returns
  * the message itself (no await, no event-loop turn); "block"/"hybrid" =
- * `await receive()`. Use: `const x = next(); const m = x instanceof Promise ? await x : x;`
+ * `await receive()`; "listen" = subscriber.listen() (no next(): the role's
+ * handler runs from the wake-up). Use: `const x = next(); const m = x instanceof Promise ? await x : x;`
  */
-export type ReceiveHow = "loop" | "await";
+export type ReceiveHow = "loop" | "await" | "listen";
 
 /** How a side takes messages unless told: spin as a tryReceive loop, the other waits through await receive(). */
 export const receiveOf = (x: { wait: string; receive?: ReceiveHow }): ReceiveHow => x.receive ?? (x.wait === "spin" ? "loop" : "await");

@@ -21,15 +21,45 @@ interface Pinger {
   close(): Promise<void>;
 }
 
-async function ferryPinger(wait: WaitStrategy): Promise<Pinger> {
+/**
+ * Ferry with `wait` on both sides. listen: both sides take messages with
+ * subscriber.listen() (the peer answers from its handler; here the handler
+ * settles the ping's promise, as the socket's data callback does below);
+ * otherwise both `await receive()`.
+ */
+async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> {
+  const tag = `idle-${wait}${listen ? "-listen" : ""}`;
   const s = new Session({
     role: "echo",
-    data: { tag: `idle-${wait}`, capacity: 4 * MiB, slots: 1024 },
-    ack: { tag: `idle-${wait}-r`, capacity: 4 * MiB, slots: 1024 },
+    data: { tag, capacity: 4 * MiB, slots: 1024 },
+    ack: { tag: `${tag}-r`, capacity: 4 * MiB, slots: 1024 },
     ackWait: wait,
-    args: [wait, 64, 0],
+    args: [wait, 64, 0, listen ? "listen" : "await"],
   });
   await s.peer.ready;
+  if (listen) {
+    let onReply: (stamp: number) => void = () => {};
+    s.ackSub.listen((m) => {
+      const got = m.bytes[0]!;
+      m.release();
+      onReply(got);
+    });
+    return {
+      key: `ferry:${wait}:listen`,
+      async ping(stamp) {
+        const p = new Promise<number>((r) => (onReply = r));
+        const loan = s.pub.loan(64);
+        loan.bytes[0] = stamp;
+        s.pub.publish(loan);
+        const got = await p;
+        if (got !== stamp) throw new Error(`idle listen ping-pong: reply carries stamp ${got}, expected ${stamp}`);
+      },
+      async close() {
+        await s.end();
+        await s[Symbol.asyncDispose]();
+      },
+    };
+  }
   return {
     key: `ferry:${wait}`,
     async ping(stamp) {
@@ -92,6 +122,8 @@ async function socketPinger(): Promise<Pinger> {
 export interface IdleOptions {
   gapMs: number;
   waits: WaitStrategy[];
+  /** Also Ferry with subscriber.listen() on both sides, with this wait (key `ferry:<wait>:listen`). */
+  listen?: WaitStrategy;
   iterations: number;
   warmup: number;
   maxMs: number;
@@ -116,6 +148,7 @@ export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
   const pingers: Pinger[] = [];
   try {
     for (const w of o.waits) pingers.push(await ferryPinger(w));
+    if (o.listen) pingers.push(await ferryPinger(o.listen, true));
     pingers.push(await socketPinger());
     const out = await gappedRounds(pingers, o, "fresh");
     if (o.jitWarm > 0) {

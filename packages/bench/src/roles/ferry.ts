@@ -4,7 +4,7 @@
  * other side closed), then prints RESULT and exits 0.
  */
 import { Channel, FerryError, type Message, type Publisher, type WaitStrategy } from "@ferry/channel";
-import { hashWork, monoNs, nextOf, touch } from "../lib/msg";
+import { hashWork, monoNs, nextOf, touch, type ReceiveHow } from "../lib/msg";
 
 export const ready = () => process.stdout.write("READY\n");
 
@@ -17,11 +17,23 @@ function isEnd(e: unknown) {
  * returns it without an await) and hand it to `handle`, awaiting only when
  * `handle` returns a promise, so a spinning role never yields to the event loop.
  */
-async function ferryRole(inName: string, outName: string, wait: WaitStrategy, handle: (m: Message, pub: Publisher) => void | Promise<void>, result: () => object, how?: "loop" | "await") {
+async function ferryRole(inName: string, outName: string, wait: WaitStrategy, handle: (m: Message, pub: Publisher) => void | Promise<void>, result: () => object, how?: ReceiveHow) {
   const chIn = Channel.open(inName);
   const chOut = Channel.open(outName);
   const sub = chIn.subscribe({ wait });
   const pub = chOut.publisher({ backpressure: "block", timeoutMs: -1 });
+  if (how === "listen") {
+    // the handler runs from the wake-up; a promise it returns is not awaited (echo's never is)
+    const l = sub.listen((m) => handle(m, pub));
+    ready();
+    await l.done.catch((e) => {
+      if (!isEnd(e)) throw e;
+    });
+    chIn.close();
+    chOut.close();
+    await Bun.write(Bun.stdout, `RESULT ${JSON.stringify(result())}\n`);
+    return;
+  }
   const next = nextOf(sub, wait, how);
   ready();
   try {
@@ -39,11 +51,11 @@ async function ferryRole(inName: string, outName: string, wait: WaitStrategy, ha
 }
 
 /**
- * echo <in> <out> <wait> <replySize> <touch> [loop|await]: read every cache line
+ * echo <in> <out> <wait> <replySize> <touch> [loop|await|listen]: read every cache line
  * (touch=1) or only the stamp byte (touch=0), release, reply with a loan of
  * replySize bytes on <out> carrying the same stamp byte.
  */
-export function echo(inName: string, outName: string, wait: WaitStrategy, replySize: number, doTouch: boolean, how?: "loop" | "await") {
+export function echo(inName: string, outName: string, wait: WaitStrategy, replySize: number, doTouch: boolean, how?: ReceiveHow) {
   let n = 0;
   let sink = 0;
   return ferryRole(inName, outName, wait, (m, pub) => {

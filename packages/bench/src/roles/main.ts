@@ -16,6 +16,7 @@
  *   http-client <json>                           the HTTP load (http.ts)
  */
 import type { WaitStrategy } from "@ferry/channel";
+import type { ReceiveHow } from "../lib/msg";
 import { echo, recv, sink } from "./ferry";
 import { httpClient, httpFront, httpWorker } from "./http";
 import { atomicsEcho } from "../measure/atomics-floor";
@@ -26,7 +27,7 @@ const a = (i: number) => args[i] ?? "";
 
 switch (role) {
   case "echo":
-    await echo(a(0), a(1), a(2) as WaitStrategy, Number(a(3)), a(4) !== "0", (a(5) || undefined) as "loop" | "await" | undefined);
+    await echo(a(0), a(1), a(2) as WaitStrategy, Number(a(3)), a(4) !== "0", (a(5) || undefined) as ReceiveHow | undefined);
     process.exit(0);
   case "sink":
     await sink(a(0), a(1), a(2) as WaitStrategy, a(3) === "1");

@@ -20,6 +20,8 @@ const WAITS: WaitStrategy[] = ["hybrid", "block"];
 
 /** Results before the steady phase have rows without one: fresh. */
 const phaseOf = (x: IdleRow) => x.phase ?? "fresh";
+/** Results before listen() rows have no api: receive. */
+const apiOf = (x: IdleRow) => x.api ?? "receive";
 
 export const idleGrid = (r: IdleRow[]): Grid => {
   const uds = (gap: number, phase: string) => r.find((x) => x.impl === "unix-socket" && x.gap_ms === gap && phaseOf(x) === phase);
@@ -30,7 +32,7 @@ export const idleGrid = (r: IdleRow[]): Grid => {
       return [
         `${x.gap_ms} ms`,
         phaseOf(x),
-        x.impl === "ferry" ? `ferry 64 B, ${x.wait}${x.wait === DEFAULT_WAIT ? " (default)" : ""}` : "Unix socket 64 B",
+        x.impl === "ferry" ? `ferry 64 B, ${x.wait}${x.wait === DEFAULT_WAIT ? " (default)" : ""}${apiOf(x) === "listen" ? ", listen()" : ""}` : "Unix socket 64 B",
         fmtNs(x.rtt_p50_ns),
         fmtNs(x.rtt_p99_ns),
         u && x.impl === "ferry" ? `${fmtRatio(x.rtt_p50_ns / u.rtt_p50_ns)}` : "",
@@ -40,11 +42,11 @@ export const idleGrid = (r: IdleRow[]): Grid => {
   };
 };
 
-/** Worst (largest) ratio of Ferry's p50 with `wait` to the socket's, over the gaps, in `phase`. */
-function worstVsSocket(r: IdleRow[], wait: WaitStrategy, phase = "steady"): { ratio: number; gap: number } | undefined {
+/** Worst (largest) ratio of Ferry's p50 with `wait` (and `api`) to the socket's, over the gaps, in `phase`. */
+function worstVsSocket(r: IdleRow[], wait: WaitStrategy, phase = "steady", api = "receive"): { ratio: number; gap: number } | undefined {
   let worst: { ratio: number; gap: number } | undefined;
   for (const gap of GAPS) {
-    const f = r.find((x) => x.impl === "ferry" && x.wait === wait && x.gap_ms === gap && phaseOf(x) === phase);
+    const f = r.find((x) => x.impl === "ferry" && x.wait === wait && apiOf(x) === api && x.gap_ms === gap && phaseOf(x) === phase);
     const u = r.find((x) => x.impl === "unix-socket" && x.gap_ms === gap && phaseOf(x) === phase);
     if (!f || !u) return undefined;
     const ratio = f.rtt_p50_ns / u.rtt_p50_ns;
@@ -66,12 +68,14 @@ export const idle = section({
     for (const gap of cfg.gaps) {
       Bun.gc(true);
       // interleaved: each round pings every transport once (measure/idle.ts)
-      const res = await idleRoundTrips({ gapMs: gap, waits: cfg.waits, iterations: cfg.iterations, warmup: cfg.warmup, maxMs: 60_000, jitWarm: cfg.jitWarm });
+      const res = await idleRoundTrips({ gapMs: gap, waits: cfg.waits, listen: DEFAULT_WAIT, iterations: cfg.iterations, warmup: cfg.warmup, maxMs: 60_000, jitWarm: cfg.jitWarm });
       for (const phase of ["fresh", "steady"] as const) {
         for (const wait of cfg.waits) {
           const f = res.find((x) => x.key === `ferry:${wait}` && x.phase === phase);
           if (f) out.push({ impl: "ferry", wait, gap_ms: gap, phase, n: f.n, rtt_p50_ns: f.rtt_p50_ns, rtt_p99_ns: f.rtt_p99_ns });
         }
+        const l = res.find((x) => x.key === `ferry:${DEFAULT_WAIT}:listen` && x.phase === phase);
+        if (l) out.push({ impl: "ferry", wait: DEFAULT_WAIT, api: "listen", gap_ms: gap, phase, n: l.n, rtt_p50_ns: l.rtt_p50_ns, rtt_p99_ns: l.rtt_p99_ns });
         const u = res.find((x) => x.key === "unix-socket" && x.phase === phase);
         if (u) out.push({ impl: "unix-socket", wait: null, gap_ms: gap, phase, n: u.n, rtt_p50_ns: u.rtt_p50_ns, rtt_p99_ns: u.rtt_p99_ns });
       }
@@ -95,8 +99,9 @@ export const idle = section({
     // the default strategy against the best fixed one, gap by gap
     let defVsBest: number | undefined;
     for (const gap of GAPS) {
-      const d = rows.find((x) => x.impl === "ferry" && x.wait === DEFAULT_WAIT && x.gap_ms === gap && phaseOf(x) === phase);
-      const best = Math.min(...rows.filter((x) => x.impl === "ferry" && x.gap_ms === gap && phaseOf(x) === phase).map((x) => x.rtt_p50_ns));
+      const recv = (x: IdleRow) => x.impl === "ferry" && apiOf(x) === "receive" && x.gap_ms === gap && phaseOf(x) === phase;
+      const d = rows.find((x) => recv(x) && x.wait === DEFAULT_WAIT);
+      const best = Math.min(...rows.filter(recv).map((x) => x.rtt_p50_ns));
       if (d && Number.isFinite(best)) defVsBest = Math.max(defVsBest ?? 0, d.rtt_p50_ns / best);
     }
     const ratio = (x: number) => `${x.toFixed(2)}x`;
@@ -114,6 +119,12 @@ export const idle = section({
         limit: 0.8,
         fmt: ratio,
       }, def?.ratio),
+      target("<=", {
+        id: "idle-listen-vs-socket",
+        name: "the same with subscriber.listen() on both sides (the handler answers from the wake-up, as the socket's data callback)",
+        limit: 1.0,
+        fmt: ratio,
+      }, worstVsSocket(rows, DEFAULT_WAIT, phase, "listen")?.ratio),
       target("<=", {
         id: "idle-cpu",
         name: "an idle subscriber awaiting receive() with the default wait: CPU, % of one core",
