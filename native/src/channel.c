@@ -412,7 +412,7 @@ void ferry__channel_put(ferry_channel *ch) {
 FERRY_API int ferry_channel_info_get(ferry_channel *ch, ferry_channel_info *out) {
   if (!ch || !out) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   out->arena_size = ch->arena_size;
   out->granule = ch->granule;
   out->ring_slots = ch->ring_slots;
@@ -435,7 +435,7 @@ FERRY_API int ferry_channel_ident(ferry_channel *ch, uint8_t *out) {
 FERRY_API int64_t ferry_channel_pins(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "NULL argument");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   return ferry__ring_pin_count(ch);
 }
 
@@ -461,7 +461,7 @@ static inline int lock_result(ferry_channel *ch, int r) {
 }
 
 int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited) {
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   if (budget_ns < 0 || budget_ns > FERRY_LOCK_MAX_NS) budget_ns = FERRY_LOCK_MAX_NS;
   if (budget_ns < FERRY__LOCK_GRACE_NS) budget_ns = FERRY__LOCK_GRACE_NS;
   return lock_result(ch, ferry__lock_for(&ch->ctrl->lock, budget_ns, waited)); /* reads the clock only when contended */
@@ -470,7 +470,7 @@ int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited
 int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS, NULL); }
 
 int ferry__chan_trylock(ferry_channel *ch) {
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   int r = ferry__trylock(&ch->ctrl->lock);
   return r == FERRY_E_BUSY ? r : lock_result(ch, r);
 }
@@ -551,14 +551,17 @@ FERRY_API int ferry_channel_stats(ferry_channel *ch, ferry_stats *out) {
  * hostile one) skips this slice's reap; the next slice tries again. A dead
  * holder is still taken over (and the channel repaired) at once. The
  * truncation guard (one fstat) runs more often, at most every
- * FERRY__GUARD_NS: after every sleep of a wait, before it touches the segment again.
+ * FERRY__GUARD_NS: after every sleep of a wait, before it touches the segment again
+ * (unless the SIGBUS handler covers the handle: ch->bus).
  */
 int ferry__reap_if_due(struct ferry__reaper *r) {
   ferry_channel *ch = r->ch;
   if (ch->closed) return 0;
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   uint64_t now = ferry__now_ns();
-  if (now - r->guard_ns >= (uint64_t)FERRY__GUARD_NS) {
+  /* a handle the SIGBUS handler covers (fault.c) needs no fstat here: a touch past the end is
+   * caught and turns into FERRY_E_CORRUPT (ferry__lost above), at any time, not only after sleeps */
+  if (!ch->bus && now - r->guard_ns >= (uint64_t)FERRY__GUARD_NS) {
     r->guard_ns = now;
     int g = ferry__seg_guard(ch);
     if (g) return g;

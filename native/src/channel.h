@@ -4,6 +4,7 @@
 
 #include "shm/layout.h"
 #include "shm/lock.h"
+#include "shm/segment.h"
 
 /*
  * Take the channel lock; after a holder died holding it, repair first.
@@ -19,7 +20,7 @@ int ferry__chan_lock(ferry_channel *ch);
 int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited_ns); /* waited_ns: see ferry__lock_for */
 /* The channel lock with a budget: the uncontended case inline (one CAS), the rest in channel.c. */
 static inline int ferry__chan_lock_for(ferry_channel *ch, int64_t budget_ns, uint64_t *waited_ns) {
-  if (__builtin_expect(!ch->lost, 1) && ferry__lock_fast(&ch->ctrl->lock)) return 0;
+  if (__builtin_expect(!ferry__lost(ch), 1) && ferry__lock_fast(&ch->ctrl->lock)) return 0;
   return ferry__chan_lock_slow(ch, budget_ns, waited_ns);
 }
 int ferry__chan_trylock(ferry_channel *ch);

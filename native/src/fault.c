@@ -23,6 +23,19 @@
  *      signal handler must not take.
  * The hot path is untouched: no code runs per message; the table is written
  * under a mutex at guard time and read lock-free (acquire loads) in the handler.
+ *
+ * The same handler contains truncation. A segment shrunk under its mappings
+ * (ftruncate by anyone with write access) raises SIGBUS (BUS_ADRERR) on the
+ * next touch past its new end, from libferry, an engine thread or JS code
+ * reading a view. ferry_fault_guard also records the handle's shared
+ * mappings (control region, arenas) in a second static table (struct
+ * ferry__bus, layout.h); a SIGBUS inside one of them, confirmed against
+ * /proc/self/maps, replaces that mapping in place by private zero pages and
+ * sets the entry's `lost` flag, and the handler returns: the access runs
+ * again and reads zeros, and the handle's next call sees the flag
+ * (ferry__lost), quarantines its other mappings and returns FERRY_E_CORRUPT.
+ * Such a handle needs no fstat guard on its wait path (channel.c).
+ *
  * FERRY_FAULT_GUARD=0 in the environment turns it off (ferry_fault_guard
  * then records nothing and installs nothing).
  */
@@ -36,6 +49,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +71,7 @@ struct guard {
 };
 
 static struct guard tab[GUARDS];
+static struct ferry__bus bus_tab[GUARDS]; /* SIGBUS recovery, one per channel handle (layout.h) */
 static unsigned next_evict;
 static pthread_mutex_t tab_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction prev_segv, prev_bus;
@@ -87,13 +102,14 @@ static int hexval(char c) {
 }
 
 /* Parse "lo-hi perms offset dev inode path" of one maps line; 1 when addr lies in it. */
-static int line_has(const char *l, uintptr_t addr, const char **perms, const char **path) {
+static int line_has(const char *l, uintptr_t addr, const char **perms, const char **path, uintptr_t *mlo, uintptr_t *mhi) {
   uintptr_t lo = 0, hi = 0;
   int d;
   while ((d = hexval(*l)) >= 0) lo = lo * 16 + (uintptr_t)d, l++;
   if (*l++ != '-') return 0;
   while ((d = hexval(*l)) >= 0) hi = hi * 16 + (uintptr_t)d, l++;
   if (addr < lo || addr >= hi) return 0;
+  *mlo = lo, *mhi = hi;
   while (*l == ' ') l++;
   *perms = l;
   for (int f = 0; f < 4 && *l; f++) { /* perms offset dev inode, then the path */
@@ -104,8 +120,12 @@ static int line_has(const char *l, uintptr_t addr, const char **perms, const cha
   return 1;
 }
 
-/* 1 when addr lies in a read-only shared mapping of path (maybe "(deleted)"), per /proc/self/maps. */
-static int mapped_ro_from(uintptr_t addr, const char *path) {
+/*
+ * 1 when addr lies in a shared mapping of path (maybe "(deleted)"), per /proc/self/maps,
+ * read-only unless `any`; [*mlo, *mhi) is that mapping. Static buffers: the handler may run
+ * on several threads at once only for faults of several threads, which all end the same way.
+ */
+static int mapped_from(uintptr_t addr, const char *path, int any, uintptr_t *mlo, uintptr_t *mhi) {
   static char buf[4096], line[512];
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -124,10 +144,10 @@ static int mapped_ro_from(uintptr_t addr, const char *path) {
       line[ll] = 0;
       ll = 0;
       const char *perms, *p;
-      if (!line_has(line, addr, &perms, &p)) continue;
+      if (!line_has(line, addr, &perms, &p, mlo, mhi)) continue;
       done = 1;
       size_t pl = slen(path);
-      found = perms[0] == 'r' && perms[1] == '-' && perms[3] == 's' && !strncmp(p, path, pl) &&
+      found = perms[0] == 'r' && (any || perms[1] == '-') && perms[3] == 's' && !strncmp(p, path, pl) &&
               (p[pl] == 0 || p[pl] == ' ');
     }
   }
@@ -152,14 +172,45 @@ static _Noreturn void die(const struct guard *g) {
   _exit(FERRY_FAULT_EXIT);
 }
 
+/*
+ * SIGBUS past the end of a truncated segment, in a range of a handle's entry: replace the
+ * part of that mapping the fault lies in (as /proc/self/maps has it now: a stale range that
+ * something else reuses is never touched) by private zero pages with the same protection,
+ * set the entry's `lost`, and return: the access runs again and reads zeros. 1 when handled.
+ */
+static int bus_recover(uintptr_t a) {
+  for (int i = 0; i < GUARDS; i++) {
+    struct ferry__bus *b = &bus_tab[i];
+    if (!atomic_load_explicit(&b->used, memory_order_acquire)) continue;
+    for (int k = 0; k < FERRY__BUS_RANGES; k++) {
+      uintptr_t lo = atomic_load_explicit(&b->lo[k], memory_order_acquire);
+      if (!lo || a < lo || a >= b->hi[k]) continue;
+      uintptr_t mlo, mhi;
+      if (!mapped_from(a, b->path, 1, &mlo, &mhi)) return 0;
+      uintptr_t qlo = mlo > lo ? mlo : lo, qhi = mhi < b->hi[k] ? mhi : b->hi[k];
+      if (mmap((void *)qlo, qhi - qlo, b->prot[k], MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) ==
+          MAP_FAILED)
+        return 0;
+      atomic_store_explicit(&b->lost, 1, memory_order_release);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc) {
   int saved = errno;
   if (si && si->si_code > 0 && (sig == SIGBUS || si->si_code == SEGV_ACCERR)) {
     uintptr_t a = (uintptr_t)si->si_addr;
+    uintptr_t mlo, mhi;
+    if (sig == SIGBUS && si->si_code == BUS_ADRERR && bus_recover(a)) {
+      errno = saved;
+      return;
+    }
     for (int i = 0; i < GUARDS; i++) {
       struct guard *g = &tab[i];
       uintptr_t lo = atomic_load_explicit(&g->lo, memory_order_acquire);
-      if (lo && a >= lo && a < g->hi && mapped_ro_from(a, g->path)) die(g);
+      if (lo && a >= lo && a < g->hi && mapped_from(a, g->path, 0, &mlo, &mhi)) die(g);
     }
   }
   errno = saved;
@@ -220,12 +271,41 @@ static struct guard *slot_for(uintptr_t lo) {
   return g;
 }
 
+/* Set range k of entry b if it is not yet (mutex held): hi and prot before lo, which the handler reads first. */
+static void bus_range(struct ferry__bus *b, int k, const void *addr, uint64_t len, int prot) {
+  if (!addr || atomic_load_explicit(&b->lo[k], memory_order_relaxed)) return;
+  b->hi[k] = (uintptr_t)addr + len;
+  b->prot[k] = prot;
+  atomic_store_explicit(&b->lo[k], (uintptr_t)addr, memory_order_release);
+}
+
+/*
+ * Cover handle ch's shared mappings against truncation (mutex held, handler installed): its
+ * entry, claimed on first use, gets every range mapped by now (a publisher's read-write arena
+ * comes later than the rest). A full table leaves the handle to the fstat guard.
+ */
+static void bus_register(ferry_channel *ch) {
+  struct ferry__bus *b = ch->bus;
+  if (!b) {
+    for (int i = 0; i < GUARDS && !b; i++)
+      if (!atomic_load_explicit(&bus_tab[i].used, memory_order_acquire)) b = &bus_tab[i];
+    if (!b || ferry__shm_path(ch->name, b->path, sizeof b->path) != 0) return;
+    atomic_store_explicit(&b->lost, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->used, 1, memory_order_release);
+    ch->bus = b;
+  }
+  bus_range(b, 0, ch->base, ch->map_len, PROT_READ | PROT_WRITE);
+  bus_range(b, 1, ch->arena_ro, ch->arena_size, PROT_READ);
+  bus_range(b, 2, ch->arena_rw, ch->arena_size, PROT_READ | PROT_WRITE);
+}
+
 FERRY_API int ferry_fault_guard(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
   bool on;
   pthread_mutex_lock(&tab_mu);
   int r = ensure_installed(&on);
+  if (on && !ferry__lost(ch)) bus_register(ch);
   if (!on || !ch->arena_ro) goto out;
   uintptr_t lo = (uintptr_t)ch->arena_ro;
   for (int i = 0; i < GUARDS; i++)

@@ -30,14 +30,14 @@ static inline bool pub_bad(ferry_pub *p) { return !p || p->closed || p->ch->clos
 int ferry__pub_check(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (pub_bad(p)) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
-  if (p->ch->lost) return ferry__seg_lost(p->ch);
+  if (ferry__lost(p->ch)) return ferry__seg_lost(p->ch);
   return 0;
 }
 
 /* the common case inline; the error (which of the checks failed) out of line */
 #define PUB_CHECK(p)                                                            \
   do {                                                                          \
-    if (__builtin_expect(pub_bad(p) || (p)->ch->lost, 0)) return ferry__pub_check(p); \
+    if (__builtin_expect(pub_bad(p) || ferry__lost((p)->ch), 0)) return ferry__pub_check(p); \
   } while (0)
 
 FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns, ferry_pub **out) {
@@ -45,7 +45,7 @@ FERRY_API int ferry_pub_open(ferry_channel *ch, uint32_t bp, int64_t timeout_ns,
   *out = NULL;
   if (ch->closed) return ferry__err(FERRY_E_CLOSED, "channel is closed");
   if (bp > FERRY_BP_DROP_OLDEST) return ferry__err(FERRY_E_INVAL, "unknown backpressure policy %u", bp);
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   if (!ch->arena_rw) {
     void *m = mmap(NULL, ch->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->fd,
                    (off_t)ch->arena_off);
@@ -349,7 +349,7 @@ static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
 static inline int acquire_slot(ferry_pub *p) {
   ferry_channel *ch = p->ch;
   struct ferry_ctrl *c = ch->ctrl;
-  if (__builtin_expect(!ch->lost, 1) && ferry__lock_fast(&c->lock)) {
+  if (__builtin_expect(!ferry__lost(ch), 1) && ferry__lock_fast(&c->lock)) {
     if (__builtin_expect(c->tail - c->head < ch->ring_slots, 1)) return 0;
     ferry__chan_unlock(ch);
   }

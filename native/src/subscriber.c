@@ -74,7 +74,7 @@ static inline bool sub_bad(ferry_sub *s) { return !s || s->closed || s->ch->clos
   do {                                                                                     \
     if (!(s)) return ferry__err(FERRY_E_INVAL, "subscriber is NULL");                      \
     if (sub_bad(s)) return ferry__err(FERRY_E_CLOSED, "subscriber or channel is closed");  \
-    if ((s)->ch->lost) return ferry__seg_lost((s)->ch);                                    \
+    if (ferry__lost((s)->ch)) return ferry__seg_lost((s)->ch);                                    \
   } while (0)
 /* receiving needs a cursor: a pin reader (ferry_sub_open_pins) has none */
 #define SUB_CURSOR(s)                                                                                  \

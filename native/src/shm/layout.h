@@ -209,6 +209,25 @@ _Static_assert(FERRY_INLINE_MAX == 64, "the inline bytes fill the descriptor's s
 
 /* ---- the process-local handle of a mapped channel ---- */
 
+/*
+ * A channel handle's shared mappings as the SIGBUS handler sees them (fault.c:
+ * an entry of its static table, claimed by ferry_fault_guard, given back by
+ * ferry__seg_unmap). A fault past the end of a truncated segment inside one
+ * of these ranges replaces that mapping by private zero pages and sets `lost`
+ * instead of killing the process; the handle reads `lost` (ferry__lost) and
+ * fails every later call with FERRY_E_CORRUPT. Static storage, never freed,
+ * so a handler that runs while the handle closes writes nothing it no longer owns.
+ */
+enum { FERRY__BUS_RANGES = 3 }; /* control region, read-only arena, read-write arena */
+struct ferry__bus {
+  _Atomic int used; /* 0: free; set last when claimed, cleared last when given back */
+  _Atomic int lost; /* set by the handler */
+  _Atomic uintptr_t lo[FERRY__BUS_RANGES]; /* 0: no range; each set after its hi and prot */
+  uintptr_t hi[FERRY__BUS_RANGES];
+  int prot[FERRY__BUS_RANGES];
+  char path[128]; /* the segment's /dev/shm path, as /proc/self/maps names it */
+};
+
 struct ferry_channel {
   int fd;
   bool creator;
@@ -234,7 +253,8 @@ struct ferry_channel {
   uint64_t *bitmap; /* 1 bit per granule, 1 = allocated; guarded by the lock */
   int users; /* open pubs + subs on this handle */
   uint64_t last_orphan_ns; /* when this handle last looked for orphaned references (rate limit) */
-  int lost;  /* 0, or FERRY_E_CORRUPT once the segment shrank under this handle (shm/segment.c: ferry__seg_guard) */
+  int lost;  /* 0, or FERRY_E_CORRUPT once the segment shrank under this handle (shm/segment.c: ferry__lost) */
+  struct ferry__bus *bus; /* its SIGBUS recovery entry (fault.c), or NULL: then the fstat guard alone */
 };
 
 /* Membership counters (pubs_live, pubs_ever, pubs_crashed, subs_live) are written under the

@@ -144,6 +144,13 @@ int ferry__seg_map(ferry_channel *ch, const struct ferry_seg_hdr *h) {
 
 /* Unmap and close everything a handle holds, then free it. */
 void ferry__seg_unmap(ferry_channel *ch) {
+  struct ferry__bus *b = ch->bus;
+  if (b) { /* give the SIGBUS entry back before the ranges it names go */
+    for (int k = 0; k < FERRY__BUS_RANGES; k++) atomic_store_explicit(&b->lo[k], 0, memory_order_release);
+    atomic_store_explicit(&b->lost, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->used, 0, memory_order_release);
+    ch->bus = NULL;
+  }
   if (ch->arena_rw) munmap(ch->arena_rw, ch->arena_size);
   if (ch->arena_ro) munmap(ch->arena_ro, ch->arena_size);
   if (ch->base) munmap(ch->base, ch->map_len);
@@ -398,8 +405,16 @@ static void quarantine(ferry_channel *ch) {
   if (ch->arena_rw) mmap(ch->arena_rw, ch->arena_size, PROT_READ | PROT_WRITE, anon, -1, 0);
 }
 
+int ferry__seg_bus_lost(ferry_channel *ch) {
+  if (!ch->lost) {
+    quarantine(ch); /* the handler replaced the mapping that faulted; the others, before they do */
+    ch->lost = FERRY_E_CORRUPT;
+  }
+  return ch->lost;
+}
+
 int ferry__seg_guard(ferry_channel *ch) {
-  if (ch->lost) return ferry__seg_lost(ch);
+  if (ferry__lost(ch)) return ferry__seg_lost(ch);
   struct stat st;
   if (ch->fd < 0 || fstat(ch->fd, &st) != 0 || (uint64_t)st.st_size >= ch->segment_size) return 0;
   quarantine(ch);

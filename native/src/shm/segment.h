@@ -46,5 +46,19 @@ int ferry__seg_unlink_if(const char *path, const struct stat *st);
 int ferry__seg_guard(ferry_channel *ch);
 /* FERRY_E_CORRUPT with a detail, for every call on a lost handle. */
 int ferry__seg_lost(ferry_channel *ch);
+/* The SIGBUS handler found the segment truncated under this handle: quarantine it as the guard does. */
+int ferry__seg_bus_lost(ferry_channel *ch);
+
+/*
+ * Nonzero (FERRY_E_CORRUPT) once the handle is lost: the guard saw the segment
+ * shrink, or the SIGBUS handler (fault.c) caught a fault past its end. The
+ * common case is two loads.
+ */
+static inline int ferry__lost(ferry_channel *ch) {
+  if (__builtin_expect(ch->lost == 0, 1) &&
+      __builtin_expect(!ch->bus || !atomic_load_explicit(&ch->bus->lost, memory_order_relaxed), 1))
+    return 0;
+  return ch->lost ? ch->lost : ferry__seg_bus_lost(ch);
+}
 
 #endif
