@@ -413,8 +413,21 @@ FERRY_API int ferry_sub_arm_wake(ferry_sub *sub);
  * direct wake is armed (sleep on the wake fd); FERRY_E_AGAIN nothing and not
  * armed (other group members kept taking what arrived: call again);
  * otherwise an error (FERRY_E_EOF, FERRY_E_PEERDEAD, FERRY_E_INVAL, ...).
+ * `wait | FERRY_ARM_NO_REAP`: no reap of dead peers in this call (the arm
+ * step's, see ferry_sub_arm_wake): the caller runs ferry_sub_reap on its own
+ * timer instead, at least every 100 ms while it waits, so the liveness
+ * checks (a kill and a /proc read per participant) never sit between a
+ * request it just published and its event loop's sleep.
  */
+#define FERRY_ARM_NO_REAP 0x100u
 FERRY_API int ferry_sub_receive_or_arm(ferry_sub *sub, ferry_msg_info *info, uint32_t wait);
+/*
+ * The periodic reap of ferry_sub_arm_wake on its own: dead peers at most every
+ * 50 ms (their space reclaimed; a dead publisher turns the stream into
+ * FERRY_E_PEERDEAD), and the truncation guard where the fault handler does not
+ * cover the handle. 0, or FERRY_E_CORRUPT / FERRY_E_CLOSED.
+ */
+FERRY_API int ferry_sub_reap(ferry_sub *sub);
 
 /*
  * Pipelined messages (FERRY_MSG_PIPELINED): the payload is still being

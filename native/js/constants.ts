@@ -11,6 +11,8 @@ import { cstr } from "./text";
 
 /** Wait strategies (fixed JS names) → enum ferry_wait. */
 export const Wait = { spin: 0, block: 1, hybrid: 2 } as const;
+/** ferry_sub_receive_or_arm: `wait | ARM_NO_REAP` leaves the reap of dead peers to ferry_sub_reap (the event loop's timer). */
+export const ARM_NO_REAP = 0x100;
 /** Backpressure policies (fixed JS names) → enum ferry_backpressure. */
 export const Backpressure = { block: 0, error: 1, "drop-oldest": 2 } as const;
 /** Engine send modes → enum ferry_send_mode. */
@@ -58,7 +60,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["TRUST_GROUP_WRITE", Trust.groupWrite], ["TRUST_WORLD_WRITE", Trust.worldWrite],
   ["MSG_PIPELINED", MSG_PIPELINED], ["MSG_INLINE", MSG_INLINE], ["INLINE_MAX", INLINE_MAX], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
   ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS], ["MAX_HELD", MAX_HELD],
-  ["FAULT_EXIT", FAULT_EXIT],
+  ["FAULT_EXIT", FAULT_EXIT], ["ARM_NO_REAP", ARM_NO_REAP],
 ];
 
 /** The library's value of FERRY_<name> (Errno.NOTFOUND when it has none). */

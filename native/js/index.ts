@@ -14,7 +14,7 @@ export { NOLIB } from "./ferror";
 export { Errno, FerryError, check, codeName, fail, libraryErrorNames, type FerryErrorCode } from "./errors";
 export {
   Backpressure, CacheHint, ENGINE_F_DRAIN, ENGINE_NAME_MAX, EngineCap, FAULT_EXIT, GROUP_MAX, HEADER_MAX, INLINE_MAX, MAX_HELD, MAX_JOBS, MSG_INLINE, MSG_PIPELINED, NAME_MAX,
-  SEND_COPY_MAX, SendMode, Trust, Wait, constantMismatches, libraryConstant,
+  ARM_NO_REAP, SEND_COPY_MAX, SendMode, Trust, Wait, constantMismatches, libraryConstant,
 } from "./constants";
 export {
   COMPLETION_ALIGN, COMPLETION_SIZE, ChannelInfoLayout, EngineCapsLayout, EngineConfigLayout, EngineProbeLayout, EngineStatsLayout,

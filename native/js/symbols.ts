@@ -81,6 +81,7 @@ const table = {
   ferry_sub_wake_socket: { args: [T.ptr], returns: T.i32 },
   ferry_sub_receive_or_arm: { args: [T.ptr, T.ptr, T.u32], returns: T.i32 },
   ferry_sub_arm_wake: { args: [T.ptr], returns: T.i32 },
+  ferry_sub_reap: { args: [T.ptr], returns: T.i32 },
   ferry_sub_progress: { args: [T.ptr, T.u32], returns: T.i64_fast },
   ferry_sub_wait_progress: { args: [T.ptr, T.u32, T.u64, T.u32, T.i64], returns: T.i64_fast },
   ferry_sub_arm_progress: { args: [T.ptr, T.u32, T.u64], returns: T.i32 },

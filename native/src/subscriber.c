@@ -47,6 +47,7 @@ struct ferry_sub {
   uint32_t consumer;
   bool closed;
   uint32_t polls;              /* try_receive misses since the last liveness check */
+  bool no_reap;                /* inside receive_or_arm with FERRY_ARM_NO_REAP: the caller reaps (ferry_sub_reap) */
   uint64_t hybrid_armed_ns;    /* receive_or_arm: when a hybrid call armed after its spin (0: none) */
   struct ferry__reaper reaper; /* the caller's thread only (the waiter thread keeps its own) */
   struct ferry_waiter *waiter;
@@ -273,7 +274,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   if (cr == FERRY_E_AGAIN) {
     /* a poll-only subscriber must still notice dead publishers: look at the
      * clock every 16 misses, reap at most every FERRY__SLICE_NS */
-    if ((++s->polls & 15) == 0) ferry__reap_if_due(&s->reaper);
+    if ((++s->polls & 15) == 0 && !s->no_reap) ferry__reap_if_due(&s->reaper);
     if (!all_gone(ch)) return FERRY_E_AGAIN;
     /* The end only if nothing is left: the miss above may predate the last
      * publisher's final messages and its close, so look once more now that
@@ -533,9 +534,24 @@ FERRY_API int ferry_sub_wake_fd(ferry_sub *s) {
   return fd;
 }
 
+FERRY_API int ferry_sub_reap(ferry_sub *s) {
+  SUB_CHECK(s);
+  int r = ferry__reap_if_due(&s->reaper);
+  return r < 0 ? r : 0;
+}
+
+static int receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait);
+
 FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
+  s->no_reap = (wait & FERRY_ARM_NO_REAP) != 0;
+  int r = receive_or_arm(s, info, wait & ~FERRY_ARM_NO_REAP);
+  s->no_reap = false;
+  return r;
+}
+
+static int receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   if (wait != FERRY_WAIT_BLOCK && wait != FERRY_WAIT_HYBRID)
     return ferry__err(FERRY_E_INVAL, "receive_or_arm: wait must be block or hybrid, not %u", wait);
   int r = ferry_sub_try_receive(s, info);
@@ -577,7 +593,7 @@ FERRY_API int ferry_sub_arm_wake(ferry_sub *s) {
   SUB_CURSOR(s);
   if (s->wake_fd < 0) return ferry__err(FERRY_E_STATE, "no wake fd: call ferry_sub_wake_fd first");
   ferry_channel *ch = s->ch;
-  ferry__reap_if_due(&s->reaper);
+  if (!s->no_reap) ferry__reap_if_due(&s->reaper);
   struct ferry_part *part = &ch->parts[s->part];
   ferry__wake_arm(ch, part);
   /* armed and counted before this check, so a publish after it sees us (both seq_cst) */

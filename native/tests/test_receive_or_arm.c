@@ -6,9 +6,14 @@
  *  - a message there: 0 with its info, whatever the wait;
  *  - hybrid: a message published by another process while the call spins is
  *    taken by the spin itself (0, no arming, no byte on the wake socket);
- *  - end of stream: FERRY_E_EOF.
+ *  - end of stream: FERRY_E_EOF;
+ *  - FERRY_ARM_NO_REAP: a publisher killed with -9 is not reaped by these
+ *    calls (armed, again and again, past several reap slices), and
+ *    ferry_sub_reap then turns the stream into FERRY_E_PEERDEAD.
  */
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
 #include "util.h"
@@ -115,5 +120,36 @@ int main(void) {
   OK(ferry_sub_close(sub));
   OK(ferry_channel_close(ch));
   ferry_unlink(name);
+
+  /* FERRY_ARM_NO_REAP: the reap is the caller's (ferry_sub_reap) */
+  const char *n2 = test_name("rcvarm-noreap");
+  OK(ferry_channel_create(n2, 1 << 20, 64, 0600, &ch));
+  OK(ferry_sub_open(ch, NULL, &sub));
+  CHECK(ferry_sub_wake_fd(sub) >= 0);
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid = fork();
+  if (pid == 0) {
+    ferry_channel *c2;
+    ferry_pub *p;
+    if (ferry_channel_open(n2, &c2) || ferry_pub_open(c2, 0, -1, &p)) _exit(2);
+    if (write(ready[1], "r", 1) != 1) _exit(3);
+    pause(); /* killed below */
+    _exit(0);
+  }
+  char r;
+  CHECK(read(ready[0], &r, 1) == 1);
+  kill(pid, SIGKILL);
+  CHECK(waitpid(pid, NULL, 0) == pid); /* gone, not a zombie that looks alive */
+  uint64_t t0 = now_ns();
+  while (now_ns() - t0 < 300 * 1000 * 1000ull) { /* six reap slices */
+    CHECK_RC(ferry_sub_receive_or_arm(sub, &info, FERRY_WAIT_BLOCK | FERRY_ARM_NO_REAP), 1);
+    usleep(5000);
+  }
+  OK(ferry_sub_reap(sub));
+  CHECK_RC(ferry_sub_receive_or_arm(sub, &info, FERRY_WAIT_BLOCK | FERRY_ARM_NO_REAP), FERRY_E_PEERDEAD);
+  OK(ferry_sub_close(sub));
+  OK(ferry_channel_close(ch));
+  ferry_unlink(n2);
   return 0;
 }

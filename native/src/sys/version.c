@@ -30,7 +30,8 @@ FERRY_API size_t ferry_sizeof_engine_probe_info(void) { return sizeof(ferry_engi
   X(MSG_INLINE) X(INLINE_MAX)                                                                     \
   X(JOB_IDLE) X(JOB_PENDING) X(JOB_DONE) X(JOB_ERROR) X(CAP_ASYNC) X(CAP_CACHE_HINTS)             \
   X(CAP_PROGRESS) X(CAP_BATCH) X(ENGINE_F_DRAIN) X(TRUST_GROUP_WRITE) X(TRUST_WORLD_WRITE) \
-  X(FAULT_EXIT)
+  X(FAULT_EXIT)                                                                                   \
+  X(ARM_NO_REAP)
 
 FERRY_API int64_t ferry_constant(const char *name) {
   if (!name) return ferry__err(FERRY_E_INVAL, "constant name is NULL");

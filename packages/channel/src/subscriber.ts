@@ -1,6 +1,6 @@
 /** Subscriber: receives messages of one channel handle (broadcast, or one member of a worker group). */
 import { toArrayBuffer, type Pointer } from "bun:ffi";
-import { Errno, FerryError, MAX_HELD, MSG_INLINE, Wait, check, closedError, cstr, fail, lendLocal, lib } from "@ferry/native";
+import { ARM_NO_REAP, Errno, FerryError, MAX_HELD, MSG_INLINE, Wait, check, closedError, cstr, fail, lendLocal, lib } from "@ferry/native";
 import type { Channel } from "./channel";
 import { ChannelMember } from "./handle";
 import { Message } from "./message";
@@ -166,10 +166,10 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       // block and hybrid: receive at once, or arm the direct wake and park
       // (one native call); the wake socket's callback serves parked receives
       const h = this.handle;
-      const waker = (this.#directWaker ??= directWake(h, this.#serve));
+      const waker = (this.#directWaker ??= directWake(h, this.#serve, this.#reap));
       if (waker.connecting === null && this.#parked.length === 0) {
         // hybrid: spin the adaptive budget here first (never on wake-ups below)
-        const rc = sym.ferry_sub_receive_or_arm(h, null, Wait[wait]);
+        const rc = sym.ferry_sub_receive_or_arm(h, null, Wait[wait] | ARM_NO_REAP);
         if (rc === 0) return Promise.resolve(this.#message());
         if (rc < 0 && rc !== Errno.AGAIN) throw fail(rc, "receive");
         if (rc === Errno.AGAIN) setImmediate(this.#serve);
@@ -235,7 +235,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       },
     };
     this.#listening = l;
-    const waker = (this.#directWaker ??= directWake(h, this.#serve));
+    const waker = (this.#directWaker ??= directWake(h, this.#serve, this.#reap));
     waker.hold(true);
     // served from a microtask (never inside listen(): the handler may use what listen returns),
     // or once the wake socket is adopted (its first fire)
@@ -303,8 +303,13 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
 
   /** One ferry_sub_receive_or_arm: 0 a message (in the result record), 1 armed, else an error code. */
   #take(wait: number): number {
-    return this.closed || this.channel.closed ? Errno.CLOSED : sym.ferry_sub_receive_or_arm(this.raw, null, wait);
+    return this.closed || this.channel.closed ? Errno.CLOSED : sym.ferry_sub_receive_or_arm(this.raw, null, wait | ARM_NO_REAP);
   }
+
+  /** The re-arm tick's reap of dead peers (the arm calls above leave it out); errors surface in the next #take. */
+  #reap = () => {
+    if (!this.closed && !this.channel.closed) sym.ferry_sub_reap(this.raw);
+  };
 
   /**
    * Hand the message just taken, and any after it, to listener `l`. Before

@@ -106,7 +106,7 @@ function tick() {
     ticker = null;
     return;
   }
-  for (const w of [...held]) w.fire();
+  for (const w of [...held]) w.tick();
 }
 
 /**
@@ -126,10 +126,13 @@ export class SocketWaker {
   #held = false;
   #closed = false;
   readonly #onWake: () => void;
+  readonly #onTick: (() => void) | undefined;
 
-  constructor(fd: number, onWake: () => void) {
+  /** `onTick`: run first on each re-arm tick (the subscriber's reap of dead peers: ferry_sub_reap). */
+  constructor(fd: number, onWake: () => void, onTick?: () => void) {
     check(fd, "wake socket");
     this.#onWake = onWake;
+    this.#onTick = onTick;
     const self = this;
     this.#connecting = Bun.connect({
       fd,
@@ -158,6 +161,13 @@ export class SocketWaker {
     if (this.#held && !this.#closed) this.#onWake();
   }
 
+  /** @internal the re-arm tick: the owner's periodic work, then a wake-up. */
+  tick() {
+    if (!this.#held || this.#closed) return;
+    this.#onTick?.();
+    this.fire();
+  }
+
   hold(on: boolean) {
     if (on === this.#held || this.#closed) return;
     this.#held = on;
@@ -179,9 +189,14 @@ export class SocketWaker {
   }
 }
 
-/** Subscriber `h`'s direct-wake socket: signalled by publishers when something is receivable. */
-export function directWake(h: Pointer, onWake: () => void): SocketWaker {
-  return new SocketWaker(sym.ferry_sub_wake_socket(h), onWake);
+/**
+ * Subscriber `h`'s direct-wake socket: signalled by publishers when something is receivable.
+ * Its arm calls pass ARM_NO_REAP: the re-arm tick reaps dead peers instead (`reap`, at most
+ * every 100 ms while someone waits), so no liveness check runs between a request the process
+ * just published and its sleep (on a shared CPU the peer that answers waits for that sleep).
+ */
+export function directWake(h: Pointer, onWake: () => void, reap: () => void): SocketWaker {
+  return new SocketWaker(sym.ferry_sub_wake_socket(h), onWake, reap);
 }
 
 /**

@@ -19,7 +19,7 @@ await sleeper.receive({ timeoutMs: 5_000 }).then((m) => m.release()); // the sam
 const loan = pub.loan(100_000);
 loan.bytes.fill(7);
 const asleep = sleeper.receive().then(
-  () => ({ code: "none" }),
+  () => ({ code: "none", ms: -1 }),
   (e) => ({ code: e.code, ms: performance.now() - tGo }),
 );
 let tGo = 0;
