@@ -91,21 +91,10 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
    */
   tryReceive(): Message | null {
     if (this.#listening !== null) throw listeningError();
-    if (this.#stash !== null) return this.#unstash();
     const rc = sym.ferry_sub_try_receive(this.handle, null);
     if (rc === 0) return this.#message();
     if (rc === Errno.AGAIN) return null;
     throw fail(rc, "receive");
-  }
-
-  /** A message a listener took ahead (#deliver) but did not hand over before it ended. */
-  #stash: Message | null = null;
-
-  #unstash(): Message {
-    const m = this.#stash!;
-    this.#stash = null;
-    this.handle; // throws FERRY_E_CLOSED once closed
-    return m;
   }
 
   #message(): Message {
@@ -135,7 +124,6 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
     }
     if (this.#listening !== null) throw listeningError();
-    if (this.#stash !== null) return this.#unstash();
     const rc = sym.ferry_sub_receive(this.handle, null, Wait[wait], timeoutNs(timeoutMs));
     if (rc < 0) throw fail(rc, "receive");
     return this.#message();
@@ -161,7 +149,6 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
         timeoutMs = checkTimeout(opts.timeoutMs, Infinity);
       }
       if (this.#listening !== null) throw listeningError();
-      if (this.#stash !== null && this.#parked.length === 0) return Promise.resolve(this.#unstash());
       if (wait === "spin") return Promise.resolve(this.receiveSync({ wait, timeoutMs }));
       // block and hybrid: receive at once, or arm the direct wake and park
       // (one native call); the wake socket's callback serves parked receives
@@ -258,10 +245,6 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     for (;;) {
       const l = this.#listening;
       if (l === null && parked.length === 0) break;
-      if (l !== null && this.#stash !== null) {
-        this.#handStash(l);
-        continue;
-      }
       const rc = this.#take(wait);
       wait = Wait.block;
       if (rc === 1) return; // armed: the next publish wakes us
@@ -271,7 +254,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       }
       if (rc === 0) {
         if (l !== null) {
-          if (this.#deliver(l)) return;
+          this.#deliver(l);
           continue;
         }
         const p = parked.shift()!;
@@ -288,19 +271,6 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     this.#directWaker?.hold(false);
   };
 
-  /** listen() after a listener ended with a message taken ahead: that one first. */
-  #handStash(l: Listening): void {
-    const m = this.#unstash();
-    let r: unknown;
-    try {
-      r = l.handler(m);
-    } catch (e) {
-      l.end(e);
-      return;
-    }
-    if (r instanceof Promise) r.then(undefined, l.end);
-  }
-
   /** One ferry_sub_receive_or_arm: 0 a message (in the result record), 1 armed, else an error code. */
   #take(wait: number): number {
     return this.closed || this.channel.closed ? Errno.CLOSED : sym.ferry_sub_receive_or_arm(this.raw, null, wait | ARM_NO_REAP);
@@ -312,55 +282,20 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   };
 
   /**
-   * Hand the message just taken, and any after it, to listener `l`. Before
-   * each handler call it takes the next message or arms the wake, so a reply
-   * the handler publishes is the last thing this side does before its event
-   * loop sleeps (as a socket echo's write is): the requester, woken by it, never
-   * waits for our arming. True when it ended armed (nothing more to serve).
+   * Hand the message just taken to listener `l`. It arms (or takes the next)
+   * only after the handler: a reply the handler publishes wakes the requester,
+   * which on a shared CPU runs at once, before this side's arming (measured:
+   * arming first put that call between request and reply).
    */
-  #deliver(l: Listening): boolean {
-    let m: Message;
+  #deliver(l: Listening): void {
+    let r: unknown;
     try {
-      m = this.#message();
+      r = l.handler(this.#message());
     } catch (e) {
-      l.end(e); // verify refused it
-      return false;
+      l.end(e); // the handler threw, or verify refused the message
+      return;
     }
-    for (;;) {
-      const rc = this.#take(Wait.block);
-      let next: Message | null = null;
-      let nextErr: unknown;
-      if (rc === 0) {
-        try {
-          next = this.#message();
-        } catch (e) {
-          nextErr = e;
-        }
-      }
-      let r: unknown;
-      try {
-        r = l.handler(m);
-      } catch (e) {
-        l.end(e);
-        this.#stash = next;
-        return false;
-      }
-      if (r instanceof Promise) r.then(undefined, l.end);
-      if (nextErr !== undefined) {
-        l.end(nextErr);
-        return false;
-      }
-      if (next === null) {
-        if (rc === 1) return true;
-        if (rc !== Errno.AGAIN) this.#failAll(rc);
-        return false; // AGAIN: #serve yields and tries again
-      }
-      if (this.#listening !== l) {
-        this.#stash = next; // stopped by its handler: the next receive (or listen) gets it first
-        return false;
-      }
-      m = next;
-    }
+    if (r instanceof Promise) r.then(undefined, l.end);
   }
 
   /** End of stream or an error from a receive: the listener ends, every parked receive rejects. */

@@ -119,11 +119,19 @@ function tick() {
  * the re-arm tick calls onWake; `hold(false)` otherwise, so an idle
  * subscriber does not keep its process alive. Spurious calls are fine: the
  * owner re-checks and re-arms (ferry_sub_receive_or_arm).
+ *
+ * Letting go is lazy: hold(false) only records it, and the next re-arm tick
+ * (≤ 100 ms) unrefs the socket if nobody held it again meanwhile, so a
+ * request / reply loop does not pay the socket's unref + ref (two native
+ * calls, µs each after an idle gap) on every receive.
  */
 export class SocketWaker {
   #connecting: Promise<void> | null;
   #sock: WakeSocket | null = null;
+  /** someone waits (the owner's view) */
   #held = false;
+  /** the socket is ref'd and in the tick's set (lags #held by up to a tick when letting go) */
+  #refd = false;
   #closed = false;
   readonly #onWake: () => void;
   readonly #onTick: (() => void) | undefined;
@@ -146,7 +154,7 @@ export class SocketWaker {
       this.#sock = s;
       this.#connecting = null;
       if (this.#closed) s.terminate();
-      else if (!this.#held) s.unref();
+      else if (!this.#refd) s.unref();
       this.fire(); // anything that arrived before the socket was adopted
     });
   }
@@ -161,9 +169,10 @@ export class SocketWaker {
     if (this.#held && !this.#closed) this.#onWake();
   }
 
-  /** @internal the re-arm tick: the owner's periodic work, then a wake-up. */
+  /** @internal the re-arm tick: the owner's periodic work, then a wake-up; or let go of the socket. */
   tick() {
-    if (!this.#held || this.#closed) return;
+    if (this.#closed) return;
+    if (!this.#held) return this.#unref();
     this.#onTick?.();
     this.fire();
   }
@@ -171,19 +180,25 @@ export class SocketWaker {
   hold(on: boolean) {
     if (on === this.#held || this.#closed) return;
     this.#held = on;
-    if (on) {
+    if (on && !this.#refd) {
+      this.#refd = true;
       this.#sock?.ref();
       held.add(this);
       ticker ??= setInterval(tick, REARM_MS);
-    } else {
-      this.#sock?.unref();
-      held.delete(this);
     }
+  }
+
+  #unref() {
+    if (!this.#refd) return;
+    this.#refd = false;
+    this.#sock?.unref();
+    held.delete(this);
   }
 
   close() {
     if (this.#closed) return;
     this.hold(false);
+    this.#unref();
     this.#closed = true;
     this.#sock?.terminate();
   }
