@@ -7,7 +7,7 @@
  * numbers move between runs.
  */
 import type { Socket } from "bun";
-import { existsSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync, writeFileSync } from "node:fs";
 import type { WaitStrategy } from "@ferry/channel";
 import { MiB } from "../lib/format";
 import { finish, spawnPeer, tick } from "../lib/procs";
@@ -17,6 +17,8 @@ import { pct, roundOrder, sorted } from "../lib/stats";
 /** One transport: a request/reply of 64 B through its own echo peer. */
 interface Pinger {
   readonly key: string;
+  /** the echo peer's process id (tools/idle-trace.ts labels its trace with it) */
+  readonly pid: number;
   ping(stamp: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -46,6 +48,7 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
     });
     return {
       key: `ferry:${wait}:listen`,
+      pid: s.peer.proc.pid,
       async ping(stamp) {
         const p = new Promise<number>((r) => (onReply = r));
         const loan = s.pub.loan(64);
@@ -62,6 +65,7 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
   }
   return {
     key: `ferry:${wait}`,
+    pid: s.peer.proc.pid,
     async ping(stamp) {
       const loan = s.pub.loan(64);
       loan.bytes[0] = stamp;
@@ -95,6 +99,7 @@ async function socketPinger(): Promise<Pinger> {
   const buf = new Uint8Array(64);
   return {
     key: "unix-socket",
+    pid: peer.proc.pid,
     async ping(stamp) {
       let got = 0;
       let first = -1;
@@ -153,13 +158,26 @@ export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
     const out = await gappedRounds(pingers, o, "fresh");
     if (o.jitWarm > 0) {
       for (let i = 0; i < o.jitWarm; i++) for (let j = 0; j < pingers.length; j++) await pingers[j]!.ping((i + j + 1) & 255);
+      const trace = o.gapMs === Number(process.env.FERRY_IDLE_TRACE) ? traceOn(pingers) : null;
       out.push(...(await gappedRounds(pingers, o, "steady")));
+      trace?.();
     }
     return out;
   } finally {
     for (const p of pingers) await p.close().catch(() => {});
     await tick();
   }
+}
+
+/**
+ * FERRY_IDLE_TRACE=<gap>: kernel tracing (tracefs, set up by tools/idle-trace.ts) on during
+ * that gap's steady rounds, with a marker naming each transport's peer process; returns "off".
+ */
+function traceOn(pingers: Pinger[]): () => void {
+  const T = "/sys/kernel/tracing";
+  writeFileSync(`${T}/tracing_on`, "1");
+  for (const p of pingers) writeFileSync(`${T}/trace_marker`, `idle-peer ${p.key} ${p.pid}`);
+  return () => writeFileSync(`${T}/tracing_on`, "0");
 }
 
 async function gappedRounds(pingers: Pinger[], o: IdleOptions, phase: IdleMeasure["phase"]): Promise<IdleMeasure[]> {
