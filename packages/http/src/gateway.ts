@@ -251,21 +251,16 @@ export function gateway(opts: GatewayOptions): Gateway {
     settle(meta.id, r);
   };
 
-  const replyLoop = (async () => {
-    for (;;) {
-      let msg: Message;
-      try {
-        msg = await sub.receive();
-      } catch (e) {
-        if (closed) return;
-        // not expected (our own publisher keeps the stream open): keep serving after a pause
-        await Bun.sleep(10);
-        continue;
-      }
-      onMessage(msg);
-    }
-  })();
-  void replyLoop;
+  // replies straight from the wake-up (subscriber.listen): no promise per reply
+  const listenReplies = (): void => {
+    sub.listen(onMessage).done.catch(async () => {
+      if (closed) return;
+      // not expected (our own publisher keeps the stream open): keep serving after a pause
+      await Bun.sleep(10);
+      if (!closed) try { listenReplies(); } catch {}
+    });
+  };
+  listenReplies();
 
   /* ------------------------------------------------ liveness of the workers holding requests */
 

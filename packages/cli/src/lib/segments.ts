@@ -9,8 +9,8 @@
  * young to judge; otherwise it is in use while its creator or any registered
  * participant is alive (pid + process start time, so a reused pid does not
  * count), and stale when none is (or when its header is not a valid ferry
- * header). It reads the segment header directly (layout v8, whose header is v7's: the creator and
- * the participant table); a layout version it does not know is reported and
+ * header). It reads the segment header directly (layout v9, whose header is v7's: the creator and
+ * the participant table, whose records still start with kind, pid and start time); a layout version it does not know is reported and
  * never removed. A test checks the decision against ferry_gc() itself.
  */
 import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, constants as C, unlinkSync } from "node:fs";
@@ -19,10 +19,10 @@ export const SHM = "/dev/shm";
 export const PREFIX = "ferry.";
 const PAGE = 4096;
 const MAGIC = 0x3148435952524546n; // "FERRYCH1"
-const LAYOUT = 8;
+const LAYOUT = 9;
 const NAME_MAX = 64;
 const HOST_ID_LEN = 32;
-// struct ferry_seg_hdr offsets (native/src/shm/layout.h, v7 and v8 (128-byte descriptors, same header): pins_off after ring_off; host_id
+// struct ferry_seg_hdr offsets (native/src/shm/layout.h, v7 to v9 (v8: 128-byte descriptors, v9: the wake mask; same header): pins_off after ring_off; host_id
 // and generation after the name). tests in packages/cli check them against libferry's ferry_gc.
 const NAME_OFF = 144;
 const OFF = {
