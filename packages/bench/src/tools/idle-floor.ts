@@ -6,9 +6,10 @@
  * (`await receive()` + release, `loan()` + `publish()`), "lsn" for the
  * receive (subscriber.listen(): the library's Message, no promise), or "raw"
  * (the wake socket's callback calls ferry_sub_receive_or_arm and
- * ferry_sub_release directly, the send is one ferry_pub_send_hint: no
- * Message, no promise per hop). "uds" is a Unix socket echo with the same
- * shape (the requester's data callback settles the ping's promise).
+ * ferry_sub_release directly, arming without the reap as the library does;
+ * the send is one ferry_pub_send_hint: no Message, no promise per hop).
+ * "uds" is a Unix socket echo with the same shape (the requester's data
+ * callback settles the ping's promise).
  *
  *   bun run packages/bench/src/tools/idle-floor.ts [gapMs=3] [n=300]
  *
@@ -23,7 +24,7 @@
  * first tiers).
  */
 import { Channel, type Publisher, type Subscriber } from "@ferry/channel";
-import { MsgInfoLayout, Wait, lib, nowNs, wordIndex } from "@ferry/native";
+import { ARM_NO_REAP, MsgInfoLayout, Wait, lib, nowNs, wordIndex } from "@ferry/native";
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Socket } from "bun";
 import { rmSync } from "node:fs";
@@ -61,7 +62,7 @@ async function receiver(sub: Subscriber, how: Side["recv"], onMsg: () => void): 
   const info = new Uint32Array(toArrayBuffer(sym.ferry_sub_info(h) as Pointer, 0, MsgInfoLayout.size));
   const serve = () => {
     for (;;) {
-      if (sym.ferry_sub_receive_or_arm(h, null, Wait.block) !== 0) return; // armed (or an error: the run stops)
+      if (sym.ferry_sub_receive_or_arm(h, null, Wait.block | ARM_NO_REAP) !== 0) return; // armed (or an error: the run stops)
       sym.ferry_sub_release(h, info[TOKEN]!);
       onMsg();
     }
