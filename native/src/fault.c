@@ -122,11 +122,12 @@ static int line_has(const char *l, uintptr_t addr, const char **perms, const cha
 
 /*
  * 1 when addr lies in a shared mapping of path (maybe "(deleted)"), per /proc/self/maps,
- * read-only unless `any`; [*mlo, *mhi) is that mapping. Static buffers: the handler may run
- * on several threads at once only for faults of several threads, which all end the same way.
+ * read-only unless `any`; [*mlo, *mhi) is that mapping. Buffers on the (alternate) signal
+ * stack, small: threads faulting at once (a truncation reaches every thread that touches
+ * the segment) each parse their own. A longer line is cut; our paths fit in `line`.
  */
 static int mapped_from(uintptr_t addr, const char *path, int any, uintptr_t *mlo, uintptr_t *mhi) {
-  static char buf[4096], line[512];
+  char buf[1024], line[320];
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   size_t ll = 0;
