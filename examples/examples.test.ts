@@ -36,6 +36,15 @@ test("producer-consumer: two processes, either order", async () => {
   }
 });
 
+test("request-reply: listen() on both sides, a service process that idles between requests", async () => {
+  const ch = fresh("rr");
+  const r = await run("request-reply/main.ts", ch);
+  expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: "" });
+  expect(r.out).toContain("service: 20 requests answered");
+  expect(r.out).toContain("client: 20 of 20 answers correct");
+  for (const s of ["req", "rep"]) expect(existsSync(`/dev/shm/ferry.${ch}.${s}`)).toBe(false);
+});
+
 const single: [string, RegExp][] = [
   ["worker-group/main.ts", /main: 60 of 60 jobs done/],
   ["tensors/main.ts", /reader: int16 \[10, 100\] first=0 last=999/],
