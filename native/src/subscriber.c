@@ -47,7 +47,6 @@ struct ferry_sub {
   uint32_t consumer;
   bool closed;
   uint32_t polls;              /* try_receive misses since the last liveness check */
-  bool no_reap;                /* inside receive_or_arm with FERRY_ARM_NO_REAP: the caller reaps (ferry_sub_reap) */
   uint64_t hybrid_armed_ns;    /* receive_or_arm: when a hybrid call armed after its spin (0: none) */
   struct ferry__reaper reaper; /* the caller's thread only (the waiter thread keeps its own) */
   struct ferry_waiter *waiter;
@@ -259,7 +258,8 @@ static int held_slot(ferry_sub *s) {
   return ferry__err(FERRY_E_CORRUPT, "held-message table is corrupt");
 }
 
-FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
+/* ferry_sub_try_receive; `reap`: a poll's periodic reap (off for FERRY_ARM_NO_REAP callers). */
+static int try_receive(ferry_sub *s, ferry_msg_info *info, bool reap) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (!info) info = &s->info;
@@ -274,7 +274,7 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   if (cr == FERRY_E_AGAIN) {
     /* a poll-only subscriber must still notice dead publishers: look at the
      * clock every 16 misses, reap at most every FERRY__SLICE_NS */
-    if ((++s->polls & 15) == 0 && !s->no_reap) ferry__reap_if_due(&s->reaper);
+    if ((++s->polls & 15) == 0 && reap) ferry__reap_if_due(&s->reaper);
     if (!all_gone(ch)) return FERRY_E_AGAIN;
     /* The end only if nothing is left: the miss above may predate the last
      * publisher's final messages and its close, so look once more now that
@@ -325,6 +325,8 @@ FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) {
   info->data = (uint64_t)(uintptr_t)(ch->arena_ro + c.pay_off);
   return 0;
 }
+
+FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) { return try_receive(s, info, true); }
 
 static int receivable_ready(void *s) { return receivable(s); }
 
@@ -540,27 +542,22 @@ FERRY_API int ferry_sub_reap(ferry_sub *s) {
   return r < 0 ? r : 0;
 }
 
-static int receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait);
+static int arm_wake(ferry_sub *s, bool reap);
 
 FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
-  s->no_reap = (wait & FERRY_ARM_NO_REAP) != 0;
-  int r = receive_or_arm(s, info, wait & ~FERRY_ARM_NO_REAP);
-  s->no_reap = false;
-  return r;
-}
-
-static int receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
+  bool reap = !(wait & FERRY_ARM_NO_REAP);
+  wait &= ~FERRY_ARM_NO_REAP;
   if (wait != FERRY_WAIT_BLOCK && wait != FERRY_WAIT_HYBRID)
     return ferry__err(FERRY_E_INVAL, "receive_or_arm: wait must be block or hybrid, not %u", wait);
-  int r = ferry_sub_try_receive(s, info);
+  int r = try_receive(s, info, reap);
   if (r == FERRY_E_AGAIN && wait == FERRY_WAIT_HYBRID) {
     /* hybrid's adaptive spin here, its sleep in the caller's event loop */
     s->hybrid_armed_ns = 0;
     r = wait_receivable(s, FERRY__WAIT_HYBRID_SPIN, -1, NULL, &s->reaper);
     if (r && r != FERRY_E_TIMEOUT) return r;
-    r = ferry_sub_try_receive(s, info);
+    r = try_receive(s, info, reap);
     if (r == FERRY_E_AGAIN) s->hybrid_armed_ns = ferry__now_ns();
   }
   if (r != FERRY_E_AGAIN) {
@@ -573,9 +570,9 @@ static int receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   /* arm == 1: something became receivable after the miss; a group member may
    * take it first, so retry a bounded number of times */
   for (int tries = 0; tries < 64; tries++) {
-    r = ferry_sub_arm_wake(s);
+    r = arm_wake(s, reap);
     if (r <= 0) return r < 0 ? r : 1;
-    r = ferry_sub_try_receive(s, info);
+    r = try_receive(s, info, reap);
     if (r != FERRY_E_AGAIN) return r;
   }
   return FERRY_E_AGAIN;
@@ -588,12 +585,15 @@ FERRY_API int ferry_sub_wake_socket(ferry_sub *s) {
   return dup >= 0 ? dup : ferry__errno(0, "dup(wake socket)");
 }
 
-FERRY_API int ferry_sub_arm_wake(ferry_sub *s) {
+FERRY_API int ferry_sub_arm_wake(ferry_sub *s) { return arm_wake(s, true); }
+
+/* ferry_sub_arm_wake; `reap`: the periodic reap first (off for FERRY_ARM_NO_REAP callers). */
+static int arm_wake(ferry_sub *s, bool reap) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (s->wake_fd < 0) return ferry__err(FERRY_E_STATE, "no wake fd: call ferry_sub_wake_fd first");
   ferry_channel *ch = s->ch;
-  if (!s->no_reap) ferry__reap_if_due(&s->reaper);
+  if (reap) ferry__reap_if_due(&s->reaper);
   struct ferry_part *part = &ch->parts[s->part];
   ferry__wake_arm(ch, part);
   /* armed and counted before this check, so a publish after it sees us (both seq_cst) */

@@ -153,7 +153,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       // block and hybrid: receive at once, or arm the direct wake and park
       // (one native call); the wake socket's callback serves parked receives
       const h = this.handle;
-      const waker = (this.#directWaker ??= directWake(h, this.#serve, this.#reap));
+      const waker = this.#wake(h);
       if (waker.connecting === null && this.#parked.length === 0) {
         // hybrid: spin the adaptive budget here first (never on wake-ups below)
         const rc = sym.ferry_sub_receive_or_arm(h, null, Wait[wait] | ARM_NO_REAP);
@@ -165,6 +165,11 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** The direct-wake socket (made on first use): its callback serves, its tick reaps. */
+  #wake(h: Pointer): SocketWaker {
+    return (this.#directWaker ??= directWake(h, this.#serve, this.#reap));
   }
 
   /** Receives waiting for a message, oldest first (see #serve). */
@@ -222,7 +227,7 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
       },
     };
     this.#listening = l;
-    const waker = (this.#directWaker ??= directWake(h, this.#serve, this.#reap));
+    const waker = this.#wake(h);
     waker.hold(true);
     // served from a microtask (never inside listen(): the handler may use what listen returns),
     // or once the wake socket is adopted (its first fire)

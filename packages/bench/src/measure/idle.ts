@@ -39,6 +39,10 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
     args: [wait, 64, 0, listen ? "listen" : "await"],
   });
   await s.peer.ready;
+  const close = async () => {
+    await s.end();
+    await s[Symbol.asyncDispose]();
+  };
   if (listen) {
     let onReply: (stamp: number) => void = () => {};
     s.ackSub.listen((m) => {
@@ -57,10 +61,7 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
         const got = await p;
         if (got !== stamp) throw new Error(`idle listen ping-pong: reply carries stamp ${got}, expected ${stamp}`);
       },
-      async close() {
-        await s.end();
-        await s[Symbol.asyncDispose]();
-      },
+      close,
     };
   }
   return {
@@ -75,10 +76,7 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
       m.release();
       if (got !== stamp) throw new Error(`idle ping-pong: reply carries stamp ${got}, expected ${stamp}`);
     },
-    async close() {
-      await s.end();
-      await s[Symbol.asyncDispose]();
-    },
+    close,
   };
 }
 

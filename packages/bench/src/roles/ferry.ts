@@ -15,32 +15,28 @@ function isEnd(e: unknown) {
 /**
  * The one receive loop of every role: take the next message (nextOf: a spin
  * returns it without an await) and hand it to `handle`, awaiting only when
- * `handle` returns a promise, so a spinning role never yields to the event loop.
+ * `handle` returns a promise, so a spinning role never yields to the event loop;
+ * or (how "listen") a listener that calls `handle` from the wake-up.
  */
 async function ferryRole(inName: string, outName: string, wait: WaitStrategy, handle: (m: Message, pub: Publisher) => void | Promise<void>, result: () => object, how?: ReceiveHow) {
   const chIn = Channel.open(inName);
   const chOut = Channel.open(outName);
   const sub = chIn.subscribe({ wait });
   const pub = chOut.publisher({ backpressure: "block", timeoutMs: -1 });
-  if (how === "listen") {
-    // the handler runs from the wake-up; a promise it returns is not awaited (echo's never is)
-    const l = sub.listen((m) => handle(m, pub));
-    ready();
-    await l.done.catch((e) => {
-      if (!isEnd(e)) throw e;
-    });
-    chIn.close();
-    chOut.close();
-    await Bun.write(Bun.stdout, `RESULT ${JSON.stringify(result())}\n`);
-    return;
-  }
-  const next = nextOf(sub, wait, how);
-  ready();
   try {
-    for (;;) {
-      const x = next();
-      const r = handle(x instanceof Promise ? await x : x, pub);
-      if (r) await r;
+    if (how === "listen") {
+      // the handler runs from the wake-up; a promise it returns is not awaited (echo's never is)
+      const l = sub.listen((m) => handle(m, pub));
+      ready();
+      await l.done;
+    } else {
+      const next = nextOf(sub, wait, how);
+      ready();
+      for (;;) {
+        const x = next();
+        const r = handle(x instanceof Promise ? await x : x, pub);
+        if (r) await r;
+      }
     }
   } catch (e) {
     if (!isEnd(e)) throw e;

@@ -18,11 +18,11 @@ const msg = await sub.receive({ timeoutMs: 5_000 });
 await sleeper.receive({ timeoutMs: 5_000 }).then((m) => m.release()); // the same message: the sleeper sleeps below
 const loan = pub.loan(100_000);
 loan.bytes.fill(7);
+let tGo = 0; // set when "go" arrives: the sleeper's wake-up is timed from then
 const asleep = sleeper.receive().then(
   () => ({ code: "none", ms: -1 }),
   (e) => ({ code: e.code, ms: performance.now() - tGo }),
 );
-let tGo = 0;
 emit("holding", { first: msg.bytes[0], length: msg.length });
 await waitLine("go");
 tGo = performance.now();
