@@ -308,11 +308,14 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const 
                                     const void *hdr, uint32_t hdr_len, uint32_t mode, uint32_t flags,
                                     uint32_t chunk, ferry_msg_info *info);
 /*
- * Collect the oldest engine send if it has finished: offload publishes it now
- * (or gives its loan back if the copy failed), pipelined drops the
- * publisher's reference. Returns 1 with info->token = job id, info->seq and
- * info->status (0 or the job's error), or 0 when the oldest is still running
- * (or none is in flight).
+ * Collect the oldest engine send if it has finished: an offload is published
+ * now unless the thread that finished its copy published it already (it does
+ * when the channel lock and the space are free at once and every offload sent
+ * before it is out: readers need not wait for this call), or its loan is given
+ * back if the copy failed; pipelined drops the publisher's reference. Returns
+ * 1 with info->token = job id, info->seq and info->status (0 or the job's
+ * error), or 0 when the oldest is still running (or none is in flight).
+ * Offload messages are published in submission order either way.
  */
 FERRY_API int ferry_pub_collect(ferry_pub *pub, ferry_msg_info *info);
 /* Engine sends in flight. */

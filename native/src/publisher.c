@@ -240,10 +240,27 @@ static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   return r;
 }
 
-static int held_slot(const struct ferry_held *held, uint32_t nheld) {
-  if (nheld >= FERRY_MAX_HELD) return -1;
+/* A free loan record. An engine's thread may free one meanwhile (ferry__publish_now): its release store
+ * pairs with this acquire load, so the caller's writes to the record come after the engine's last read. */
+/*
+ * acquire() for a caller that must never wait (an engine's thread publishing a
+ * finished offload, send.c): the lock if free at once and the space if there
+ * at once (try_space: reclaim, reap, drop-oldest as the policy says), else 1
+ * and nothing held, no error detail set; the caller leaves the publish to the
+ * publisher's own thread, which waits as the policy says.
+ */
+static int acquire_now(ferry_pub *p, uint64_t n, int64_t *gran) {
+  ferry_channel *ch = p->ch;
+  if (!ferry__lock_fast(&ch->ctrl->lock)) return 1;
+  if (try_space(p, n, true, gran) == 0) return 0;
+  ferry__chan_unlock(ch);
+  return 1;
+}
+
+static int held_slot(const struct ferry_held *held, const _Atomic uint32_t *nheld) {
+  if (atomic_load_explicit(nheld, memory_order_relaxed) >= FERRY_MAX_HELD) return -1;
   for (int h = 0; h < FERRY_MAX_HELD; h++)
-    if (!held[h].used) return h;
+    if (!__atomic_load_n(&held[h].used, __ATOMIC_ACQUIRE)) return h;
   return -1;
 }
 
@@ -258,7 +275,7 @@ int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   ferry_channel *ch = p->ch;
   int r = ferry__pub_fits(p, size, 0);
   if (r) return r;
-  int h = held_slot(p->held, p->nheld);
+  int h = held_slot(p->held, &p->nheld);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   uint64_t n = grans(ch, size);
   int64_t g;
@@ -266,7 +283,7 @@ int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (r) return r;
   struct ferry_held rec = {.a = (uint64_t)g, .len = size, .b = (uint32_t)n, .used = 1};
   p->held[h] = rec;
-  p->nheld++;
+  atomic_fetch_add_explicit(&p->nheld, 1, memory_order_relaxed);
   ch->parts[p->part].held[h] = rec; /* for the reaper, should we crash */
   ferry__chan_unlock(ch);
   info->seq = 0;
@@ -325,10 +342,10 @@ FERRY_API int ferry_pub_stage_lend(ferry_pub *p, uint64_t *out) {
 /* A loan of private staging memory: no lock, no shared write (nothing to give back after a crash). */
 static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (!info) info = &p->info;
-  int h = held_slot(p->held, p->nheld);
+  int h = held_slot(p->held, &p->nheld);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   p->held[h] = (struct ferry_held){.a = 0, .len = size, .b = 0, .used = PUB_HELD_INLINE};
-  p->nheld++;
+  atomic_fetch_add_explicit(&p->nheld, 1, memory_order_relaxed);
   info->seq = 0;
   info->offset = (uint64_t)h * FERRY_INLINE_MAX;
   info->length = size;
@@ -396,23 +413,26 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   ferry_channel *ch = p->ch;
   if (p->held[token].used == PUB_HELD_INLINE) { /* private staging: nothing shared to give back */
     p->held[token].used = 0;
-    p->nheld--;
+    atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
     return 0;
   }
   if ((r = ferry__chan_lock_for(ch, p->timeout_ns, NULL))) return r;
   struct ferry_held hd = p->held[token];
   p->held[token].used = 0;
-  p->nheld--;
+  atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
   ch->parts[p->part].held[token].used = 0;
   if (hd.b) ferry__free(ch, hd.a, hd.b);
   ferry__chan_unlock(ch);
   return 0;
 }
 
-/* ferry__publish's body, inline in ferry_pub_publish too (one frame per publish, not three) */
+/*
+ * ferry__publish's body, inline in ferry_pub_publish and ferry__publish_now too (one frame per
+ * publish, not three). The callers check the handle. `now`: never wait (acquire_now), 1 if it would.
+ */
 static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr,
-                                                         uint32_t hdr_len, uint32_t eflags, ferry_msg_info *info) {
-  PUB_CHECK(p);
+                                                         uint32_t hdr_len, uint32_t eflags, ferry_msg_info *info,
+                                                         bool now) {
   int r = loan_check(p, token);
   if (r) return r;
   ferry_channel *ch = p->ch;
@@ -430,7 +450,7 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
     if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) { /* no arena space: nothing to fit */
       if ((r = publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
       p->held[token].used = 0;
-      p->nheld--;
+      atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
       if (!info) info = &p->info;
       info->token = token;
       info->offset = (uint64_t)token * FERRY_INLINE_MAX;
@@ -448,20 +468,20 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
       return r;
     }
     p->held[token].used = 0;
-    p->nheld--;
+    atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
     return 0;
   }
   if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
   uint64_t hn = grans(ch, hdr_len);
   uint64_t keep = grans(ch, len);
   int64_t hg;
-  if ((r = acquire(p, hn, true, &hg))) return r;
+  if ((r = now ? acquire_now(p, hn, &hg) : acquire(p, hn, true, &hg))) return r;
   /* lock held */
   if (hn) memcpy(ch->arena_rw + (uint64_t)hg * ch->granule, hdr, hdr_len);
   if (keep < hd.b) ferry__free(ch, hd.a + keep, hd.b - keep); /* return the unused tail */
   part->held[token].used = 0; /* loan record goes first: a crash below leaks nothing twice */
-  p->held[token].used = 0;
-  p->nheld--;
+  __atomic_store_n(&p->held[token].used, 0, __ATOMIC_RELEASE); /* after the last read of it (held_slot) */
+  atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
   struct ferry__ring_msg m = {.pay_gran = hd.a,
                                .pay_len = len,
                                .pay_ngran = (uint32_t)keep,
@@ -503,11 +523,19 @@ FERRY_API int ferry_pub_pin(ferry_pub *p, uint64_t ttl_ns, uint32_t acks) {
 
 int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
                    ferry_msg_info *info) {
-  return publish(p, token, len, hdr, hdr_len, eflags, info);
+  PUB_CHECK(p);
+  return publish(p, token, len, hdr, hdr_len, eflags, info, false);
+}
+
+int ferry__publish_now(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
+                       ferry_msg_info *info) {
+  if (ferry__lost(p->ch)) return 1; /* the publisher's thread reports it */
+  return publish(p, token, len, hdr, hdr_len, 0, info, true);
 }
 
 FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
                                 ferry_msg_info *info) {
-  return publish(p, token, len, hdr, hdr_len, 0, info);
+  PUB_CHECK(p);
+  return publish(p, token, len, hdr, hdr_len, 0, info, false);
 }
 

@@ -17,7 +17,7 @@ struct ferry_pub {
   /* Private copy of this publisher's loans: the shared copy in its participant
    * record exists only so that a reaper can free them after a crash, and is
    * never trusted by this process (a peer may have scribbled on it). */
-  uint32_t nheld;
+  _Atomic uint32_t nheld; /* an engine's thread may publish a loan (ferry__publish_now) */
   struct ferry_held held[FERRY_MAX_HELD];
   /* ferry_pub_pin: acks wanted per message (0: no pin) and the TTL */
   uint32_t pin_acks;
@@ -46,6 +46,16 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token);
  */
 int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
                    ferry_msg_info *info);
+
+/*
+ * ferry__publish for an engine's thread (an offload whose copy finished, send.c): the
+ * same publish if the lock and the space are there at once, else 1 with nothing done
+ * and no error detail set (the publisher's thread then publishes it, waiting as its
+ * policy says). The caller guarantees the handle stays open meanwhile; `token` is a
+ * loan no other thread uses.
+ */
+int ferry__publish_now(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
+                       ferry_msg_info *info);
 
 /* Publish `len` bytes at `data` + header inline in the descriptor (len + hdr_len <= FERRY_INLINE_MAX, no pin). */
 int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,

@@ -12,15 +12,24 @@
  * Each publisher keeps a FIFO of jobs in private memory (completion records
  * must never live where a peer can write: an engine keeps its per-job state
  * in them). JS (or a C caller) collects finished jobs oldest first with
- * ferry_pub_collect, so offload messages are published in the order they
- * were sent. Every job holds a reference on the publisher's notifier: the
- * engine signals it when the job finishes, right after the status is final,
- * so the event loop wakes with no thread in between.
+ * ferry_pub_collect. Every job holds a reference on the publisher's
+ * notifier: the engine signals it when the job finishes, right after the
+ * status is final, so the event loop wakes with no thread in between.
+ *
+ * An offload message is published by the thread that finishes its copy
+ * (publish_ready, from the hook's `after`), in send order: the jobs from
+ * the oldest not yet settled up to the first still copying. Readers get the
+ * message without waiting for the publisher's thread to wake, and that
+ * thread (JS: its event loop) only settles the send when it collects. What
+ * cannot be published at once (the channel lock busy, no space, the jobs'
+ * lock held by a collect) is published by ferry_pub_collect as before, with
+ * the publisher's backpressure. The notifier's mutex orders the two.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -82,6 +91,11 @@ struct ferry_notifier {
   _Atomic int efd;
   _Atomic int sock_w; /* the end the jobs write */
   int sock_r;         /* the end handed out (dup'ed) */
+  /* the publisher whose finished offloads a finishing job publishes (publish_ready): set
+   * with the jobs, cleared under `mu` when the publisher closes; `mu` also covers every
+   * job's `settled` and the jobs' `next` (struct ferry_jobs) */
+  pthread_mutex_t mu;
+  ferry_pub *pub;
 };
 
 static void notifier_put(struct ferry_notifier *n) {
@@ -90,13 +104,24 @@ static void notifier_put(struct ferry_notifier *n) {
     if (efd >= 0) close(efd);
     if (w >= 0) close(w);
     if (n->sock_r >= 0) close(n->sock_r);
+    pthread_mutex_destroy(&n->mu);
     free(n);
   }
 }
 
-/* After the job is final: wake whoever watches (it sees the job finished), drop the job's reference. */
+static void publish_ready(ferry_pub *p);
+
+/*
+ * After the job is final (the hook's `after`, in the thread that finished it): publish the
+ * offloads now ready, unless a collect or another finishing job holds the lock (they do it);
+ * then wake whoever watches (it sees the job finished), and drop the job's reference.
+ */
 static void notifier_signal(void *arg) {
   struct ferry_notifier *n = arg;
+  if (pthread_mutex_trylock(&n->mu) == 0) {
+    if (n->pub) publish_ready(n->pub);
+    pthread_mutex_unlock(&n->mu);
+  }
   int efd = atomic_load(&n->efd), w = atomic_load(&n->sock_w);
   if (efd >= 0) ferry__efd_signal(efd);
   if (w >= 0) {
@@ -119,6 +144,11 @@ struct ferry_job {
   uint32_t idx;   /* pipelined: its ring slot */
   uint32_t hdr_len;
   uint64_t len;
+  /* under the notifier's mu: JOB_OPEN until its place in send order is settled (publish_ready
+   * or collect): JOB_PUBLISHED (offload published, at `pseq`) or JOB_PASSED (left for collect:
+   * a failed copy, or pipelined) */
+  uint32_t settled;
+  uint64_t pseq;
   uint8_t hdr[FERRY_HEADER_MAX]; /* offload: header published with the message */
   /* payloads up to FERRY_SEND_COPY_MAX are copied here at submit, so the
    * engine never reads the caller's memory after the call returns (a JS
@@ -126,10 +156,13 @@ struct ferry_job {
   uint8_t small[FERRY_SEND_COPY_MAX];
 };
 
+enum { JOB_OPEN = 0, JOB_PUBLISHED = 1, JOB_PASSED = 2 };
+
 struct ferry_jobs {
   struct ferry_job *slot; /* FERRY_MAX_JOBS, aligned */
   _Atomic uint32_t head;  /* oldest job not collected */
   _Atomic uint32_t tail;  /* next free */
+  uint32_t next;          /* under the notifier's mu: oldest job whose place in send order is open (head <= next <= tail) */
   struct ferry_notifier *notify; /* one reference held here, one per job in flight */
 };
 
@@ -168,6 +201,8 @@ static int jobs_get(ferry_pub *p, struct ferry_jobs **out) {
     atomic_init(&j->notify->efd, -1);
     atomic_init(&j->notify->sock_w, -1);
     j->notify->sock_r = -1;
+    pthread_mutex_init(&j->notify->mu, NULL);
+    j->notify->pub = p;
     atomic_store(&j->notify->refs, 1);
     p->jobs = j;
     p->on_close = jobs_stop;
@@ -211,6 +246,7 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   job->loan = li.token;
   job->len = len;
   job->hdr_len = 0;
+  job->settled = JOB_OPEN; /* (the slot's last collect is done: nothing else reads it now) */
   job->entry = NULL;
   job->host = (struct ferry__host){.progress = no_progress, .finish = no_finish, .after = notifier_signal, .after_arg = j->notify};
   job->host.detail[0] = 0;
@@ -259,6 +295,35 @@ static inline uint32_t job_status(struct ferry_job *job) {
   return __atomic_load_n(&job->comp.status, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Settle, in send order, the jobs from the oldest open one up to the first
+ * still copying (notifier's mu held, the publisher open): an offload whose
+ * copy is done is published if that needs no wait (ferry__publish_now);
+ * a failed copy and a pipelined message (published at submit) pass. Stops
+ * at the first offload it cannot publish at once: collect publishes it.
+ */
+static void publish_ready(ferry_pub *p) {
+  struct ferry_jobs *j = p->jobs;
+  uint32_t t = atomic_load_explicit(&j->tail, memory_order_acquire); /* jobs below are complete records */
+  for (; j->next != t; j->next++) {
+    struct ferry_job *job = &j->slot[j->next & (FERRY_MAX_JOBS - 1)];
+    if (job->mode == FERRY_SEND_PIPELINED) {
+      job->settled = JOB_PASSED;
+      continue;
+    }
+    uint32_t st = job_status(job);
+    if (st == FERRY_JOB_PENDING) return;
+    if (st != FERRY_JOB_DONE) {
+      job->settled = JOB_PASSED; /* never published: collect gives the loan back and reports it */
+      continue;
+    }
+    ferry_msg_info info;
+    if (ferry__publish_now(p, job->loan, job->len, job->hdr_len ? job->hdr : NULL, job->hdr_len, &info)) return;
+    job->pseq = info.seq;
+    job->settled = JOB_PUBLISHED;
+  }
+}
+
 FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (!info) info = &p->info;
@@ -281,7 +346,15 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   }
   info->token = h;
   info->flags = job->mode == FERRY_SEND_PIPELINED ? FERRY_MSG_PIPELINED : 0;
-  if (job->mode == FERRY_SEND_OFFLOAD) {
+  /* its place in send order: settled by a finishing job (publish_ready), or here */
+  pthread_mutex_lock(&j->notify->mu);
+  bool published = h != j->next && job->settled == JOB_PUBLISHED;
+  if (h == j->next) j->next = h + 1;
+  if (published) {
+    pthread_mutex_unlock(&j->notify->mu);
+    info->seq = job->pseq;
+  } else if (job->mode == FERRY_SEND_OFFLOAD) {
+    /* (the lock stays held: a finishing job must not publish one sent after this before it) */
     if (err == 0 && !p->closed && !p->ch->closed) {
       int r = ferry__publish(p, job->loan, job->len, job->hdr_len ? job->hdr : NULL, job->hdr_len, 0, info);
       if (r) err = r;
@@ -289,8 +362,10 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
       err = FERRY_E_CLOSED;
     }
     if (err) ferry__pub_unloan(p, job->loan); /* nothing is published half-copied */
+    pthread_mutex_unlock(&j->notify->mu);
     info->seq = err ? UINT64_MAX : info->seq;
   } else {
+    pthread_mutex_unlock(&j->notify->mu);
     struct ferry_entry *e = job->entry;
     if (atomic_load(&e->seq) == job->seq + 1) ferry__ring_pubref_drop(p->ch, e, err);
     info->seq = job->seq;
@@ -352,6 +427,9 @@ FERRY_API int ferry_pub_arm(ferry_pub *p) {
  */
 static void jobs_stop(ferry_pub *p) {
   struct ferry_jobs *j = p->jobs;
+  pthread_mutex_lock(&j->notify->mu); /* a finishing job publishes nothing from now on */
+  j->notify->pub = NULL;
+  pthread_mutex_unlock(&j->notify->mu);
   for (uint32_t h = atomic_load(&j->head); h != atomic_load(&j->tail); h++) {
     struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
     while (job_status(job) == FERRY_JOB_PENDING) {

@@ -19,6 +19,11 @@
  *      FERRY_E_CLOSED, nothing half-copied is published (offload), readers of
  *      cancelled pipelined messages get FERRY_E_CLOSED.
  *  (7) limits and argument errors.
+ *  (8) offloads published by the engine's thread as their copies finish:
+ *      visible to a reader with no ferry_pub_collect, in send order (a later
+ *      job that finished first waits for an earlier one still copying), and
+ *      left to collect when the ring is full (published there once there is
+ *      room, or FERRY_E_FULL with the space given back).
  * argv[1] (optional) runs one part only.
  */
 #include <poll.h>
@@ -902,7 +907,116 @@ static void pipelined_bad_flags(void) {
   printf("(7) pipelined send with bad flags: %s\n", r == FERRY_E_AGAIN ? "nothing published" : "PUBLISHED (bug)");
 }
 
-/* argv[1] (optional): run only that part, 1..7 */
+/* ======================================================================== (8) */
+
+/* Receive the next message within timeout_ms (polling): 0 and *ri, or FERRY_E_AGAIN. */
+static int receive_within(ferry_sub *sub, ferry_msg_info *ri, unsigned timeout_ms) {
+  uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+  for (;;) {
+    int r = ferry_sub_try_receive(sub, ri);
+    if (r != FERRY_E_AGAIN || now_ns() > end) return r;
+    sched_yield();
+  }
+}
+
+/* Wait for n signals of the publisher's eventfd: n jobs finished, each after its thread published what it could (send.c notifier_signal). */
+static void wait_signals(int fd, uint64_t n) {
+  for (uint64_t got = 0; got < n;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, 2000) == 1);
+    uint64_t v;
+    CHECK(read(fd, &v, sizeof v) == (ssize_t)sizeof v);
+    got += v;
+    CHECK(got <= n);
+  }
+}
+
+static void engine_publishes(void) {
+  char name[96];
+  ferry_channel *ch;
+  OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, "early"), 16 * MiB, 8, 0, &ch));
+  ferry_pub *pub;
+  ferry_sub *sub;
+  OK(ferry_sub_open(ch, NULL, &sub));
+  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  ferry_engine *sw = open_sw(0), *slow;
+  OK(ferry_engine_open("testplug", NULL, &slow)); /* copies only when polled (collect polls it) */
+  ferry_msg_info si, ci, ri;
+  uint8_t hdr[3] = {'h', 'd', 'r'};
+  int fd = ferry_pub_notify_fd(pub);
+  CHECK(fd >= 0);
+
+  /* (a) no collect: the engine's thread publishes each one, in order, intact */
+  uint64_t len[3] = {1 * MiB, 3000, 2 * MiB + 17};
+  for (int m = 0; m < 3; m++) OK(ferry_pub_send_engine(pub, sw, SRC + m, len[m], hdr, m == 1 ? 3 : 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  for (int m = 0; m < 3; m++) {
+    OK(receive_within(sub, &ri, 2000));
+    CHECK(ri.seq == (uint64_t)m && ri.length == len[m] && ri.flags == 0 && ri.hdr_length == (m == 1 ? 3u : 0u));
+    CHECK(same(arena_ro(ch) + ri.offset, SRC + m, len[m], "early message", m));
+    OK(ferry_sub_release(sub, ri.token));
+  }
+  for (int m = 0; m < 3; m++) {
+    CHECK(ferry_pub_collect(pub, &ci) == 1);
+    CHECK(ci.status == 0 && ci.token == (uint32_t)m && ci.seq == (uint64_t)m);
+  }
+  CHECK(ferry_pub_collect(pub, &ci) == 0);
+  wait_signals(fd, 3);
+  printf("(8) engine-side publish: 3 offloads received with no collect, in order\n");
+
+  /* (b) send order: B (sw, done at once) waits behind A (testplug, done when collect polls it) */
+  OK(ferry_pub_send_engine(pub, slow, SRC + 10, 5000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  OK(ferry_pub_send_engine(pub, sw, SRC + 11, 6000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  wait_signals(fd, 1); /* B's */
+  CHECK_RC(receive_within(sub, &ri, 50), FERRY_E_AGAIN); /* B finished, A did not: nothing is out */
+  CHECK(ferry_pub_collect(pub, &ci) == 1 && ci.status == 0 && ci.seq == 3); /* A, polled and published here */
+  CHECK(ferry_pub_collect(pub, &ci) == 1 && ci.status == 0 && ci.seq == 4); /* then B */
+  wait_signals(fd, 1); /* A's: it finished when collect polled it */
+  for (int m = 0; m < 2; m++) {
+    OK(receive_within(sub, &ri, 2000));
+    CHECK(ri.seq == 3u + (uint64_t)m && ri.length == (m ? 6000u : 5000u));
+    CHECK(same(arena_ro(ch) + ri.offset, SRC + 10 + m, ri.length, "ordered message", m));
+    OK(ferry_sub_release(sub, ri.token));
+  }
+  printf("(8) a finished offload waits for the one sent before it\n");
+
+  /* (c) a full ring: the engine's thread leaves it to collect, which publishes once there is room */
+  for (int m = 0; m < 8; m++) OK(ferry_pub_send(pub, SRC, 100, NULL, 0, &si)); /* 8 slots, all unread */
+  OK(ferry_pub_send_engine(pub, sw, SRC + 20, 7000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  wait_signals(fd, 1);
+  ferry_stats st;
+  OK(ferry_channel_stats(ch, &st));
+  CHECK(st.published == 13); /* 5 + 8 inline: the offload is not out */
+  for (int m = 0; m < 8; m++) {
+    OK(receive_within(sub, &ri, 2000));
+    OK(ferry_sub_release(sub, ri.token));
+  }
+  CHECK_RC(receive_within(sub, &ri, 50), FERRY_E_AGAIN); /* room now, but only collect publishes it */
+  CHECK(ferry_pub_collect(pub, &ci) == 1 && ci.status == 0 && ci.seq == 13);
+  OK(receive_within(sub, &ri, 2000));
+  CHECK(ri.seq == 13 && ri.length == 7000 && same(arena_ro(ch) + ri.offset, SRC + 20, 7000, "deferred message", 0));
+  OK(ferry_sub_release(sub, ri.token));
+  /* still full at collect: FERRY_E_FULL (backpressure "error"), nothing published, the space given back */
+  for (int m = 0; m < 8; m++) OK(ferry_pub_send(pub, SRC, 100, NULL, 0, &si));
+  OK(ferry_pub_send_engine(pub, sw, SRC + 21, 7000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  wait_signals(fd, 1);
+  CHECK(ferry_pub_collect(pub, &ci) == 1 && ci.status == FERRY_E_FULL && ci.seq == UINT64_MAX);
+  for (int m = 0; m < 8; m++) {
+    OK(receive_within(sub, &ri, 2000));
+    CHECK(ri.length == 100);
+    OK(ferry_sub_release(sub, ri.token));
+  }
+  CHECK_RC(receive_within(sub, &ri, 50), FERRY_E_AGAIN);
+  CHECK(arena_used(ch) == 0);
+  printf("(8) full ring: left to collect (published with room, FERRY_E_FULL without)\n");
+
+  OK(ferry_engine_close(sw));
+  OK(ferry_engine_close(slow));
+  OK(ferry_pub_close(pub));
+  OK(ferry_sub_close(sub));
+  OK(ferry_channel_close(ch));
+}
+
+/* argv[1] (optional): run only that part, 1..8 */
 int main(int argc, char **argv) {
   int only = argc > 1 ? atoi(argv[1]) : 0;
   test_init(BASE);
@@ -923,6 +1037,7 @@ int main(int argc, char **argv) {
   if (!only || only == 6) engine_close_inflight();
   if (!only || only == 7) limits();
   if (!only || only == 7) pipelined_bad_flags();
+  if (!only || only == 8) engine_publishes();
 
   OK(ferry_engine_unregister("testplug"));
   CHECK_NO_LEFTOVERS();

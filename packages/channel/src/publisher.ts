@@ -14,7 +14,7 @@ import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
 import { decide, defaultPolicy, getDefaultPolicy, type FastInline, type Remembered, type SendDecision, type SendPolicy, type SendReport } from "./policy";
 import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
-import { EngineSends } from "./send";
+import { EngineSends, type Settle } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
 import {
   bytesOf, cacheHint, checkChunkBytes, checkFlag, checkGroup, checkInt, checkTimeout, names, optionsOf, timeoutNs,
@@ -287,7 +287,7 @@ export class Publisher extends ChannelMember {
   /** One send as `mode` (after the policy, if any); `d`: the decision, for a split. */
   #send(
     bytes: Uint8Array, mode: Mode, engine: EngineLike | undefined, cache: CachePlacement | undefined, chunkBytes: number | undefined,
-    opts: SendOptions, d: SendDecision | null, rep?: Partial<SendReport>,
+    opts: SendOptions, d: SendDecision | null, rep?: Partial<SendReport>, then: Settle | null = null,
   ): Promise<number> {
     const chunk = checkChunkBytes(chunkBytes);
     const sum = checkFlag(opts.checksum, "checksum");
@@ -301,7 +301,24 @@ export class Publisher extends ChannelMember {
     if (mode === "offload" && share > 0 && !verify && bytes.length >= SPLIT_MIN && this.#sends.pending === 0 && !this.#splitting)
       return this.#split(bytes, e, share, hint, hdr, d?.spinNs ?? 50_000, rep);
     if (d) d.cpuShare = 0; // not split after all
-    return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, verify);
+    return this.#sends.submit(bytes, e, hdr, mode, hint, chunk, verify, then);
+  }
+
+  /**
+   * `p` (a policy send) with `then` run when it settles: by the engine send itself when submit() took
+   * the hook (no promise in between), else chained here (an inline, split or gated send).
+   */
+  #settleWith(p: Promise<number>, then: Settle): Promise<number> {
+    if (then.attached) return p;
+    then.sealed = true; // (a gated send submitted later must not take it as well)
+    return p.then((seq) => {
+      try {
+        then.ok(seq);
+      } catch {
+        // ignored
+      }
+      return seq;
+    }, (err: Error) => then.fail(err));
   }
 
   /** send() in mode "auto" below the policy's fastInline size: an inline copy, counted by the policy (policy.ts FastInline). */
@@ -352,26 +369,23 @@ export class Publisher extends ChannelMember {
       return Promise.resolve(seq);
     }
     const rep: Partial<SendReport> = { engine: "cpu" };
+    let syncNs = -1; // (a hook run inside submit, by an engine that finished there: the send is still synchronous)
+    const sync = () => (syncNs >= 0 ? syncNs : Bun.nanoseconds() - t0);
+    const then: Settle = {
+      ok: () => r.settled(d, n, Bun.nanoseconds() - t0, sync()),
+      fail: (err) => this.#failed(policy, d, bytes, opts, err, t0, sync(), rep),
+      attached: false, sealed: false,
+    };
     let p: Promise<number>;
     try {
       if (d.mode !== "offload" && d.mode !== "pipelined" && d.mode !== "inline")
         throw new FerryError(Errno.INVAL, `send policy chose mode "${d.mode}": it must be "inline", "offload" or "pipelined"`);
-      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep)); // (never split: no decision to adjust)
+      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, null, rep, then)); // (never split: no decision to adjust)
     } catch (e) {
       p = Promise.reject(e);
     }
-    const syncNs = Bun.nanoseconds() - t0;
-    return p.then(
-      (seq) => {
-        try {
-          r.settled(d, n, Bun.nanoseconds() - t0, syncNs);
-        } catch {
-          // ignored
-        }
-        return seq;
-      },
-      (err: Error) => this.#failed(policy, d, bytes, opts, err, t0, syncNs, rep),
-    );
+    syncNs = Bun.nanoseconds() - t0;
+    return this.#settleWith(p, then);
   }
 
   /** send() in mode "auto" with a policy: decide, send, tell the policy how it went (and retry inline if it asks). */
@@ -399,21 +413,23 @@ export class Publisher extends ChannelMember {
     }
     const d: SendDecision = { ...d0, engine: opts.engine ?? d0.engine, cache: opts.cache ?? d0.cache, chunkBytes: opts.chunkBytes ?? d0.chunkBytes };
     const rep: Partial<SendReport> = { engine: "cpu" };
+    let syncNs = -1; // (see #remembered)
+    const sync = () => (syncNs >= 0 ? syncNs : Bun.nanoseconds() - t1);
+    const then: Settle | null = !observe && !policy.retryInline ? null : {
+      ok: () => {
+        if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", null, t0, sync(), rep.split ? { split: rep.split } : undefined);
+      },
+      fail: (err) => this.#failed(policy, d, bytes, opts, err, t0, sync(), rep),
+      attached: false, sealed: false,
+    };
     let p: Promise<number>;
     try {
-      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep));
+      p = this.#inOrder(d, () => this.#send(bytes, d.mode, d.engine, d.cache, d.chunkBytes, opts, d, rep, then));
     } catch (e) {
       p = Promise.reject(e);
     }
-    const syncNs = Bun.nanoseconds() - t1;
-    if (!policy.observe && !policy.retryInline) return p;
-    return p.then(
-      (seq) => {
-        if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", null, t0, syncNs, rep.split ? { split: rep.split } : undefined);
-        return seq;
-      },
-      (err: Error) => this.#failed(policy, d, bytes, opts, err, t0, syncNs, rep),
-    );
+    syncNs = Bun.nanoseconds() - t1;
+    return then === null ? p : this.#settleWith(p, then);
   }
 
   /**
