@@ -498,7 +498,7 @@ export class Coordinator implements SendPolicy {
       alone = st.busyMax <= 1;
       if (st.inflight === 0) st.busyMax = 0;
     }
-    this.#rec.record(d[KIND]!, size, ns, syncNs, false, false);
+    this.#rec.recordLater(d[KIND]!, size, ns, syncNs);
     if (d.mode === "inline") {
       if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
     } else if (st && size >= SPLIT_MIN && alone) {
@@ -815,7 +815,11 @@ export class Coordinator implements SendPolicy {
       const engFixed = predict(e.offload, 0) * k;
       for (const kind of ["offload", "pipelined"] as const) {
         const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k * (kind === "pipelined" ? st.pipeCorr : 1) + backlog;
-        const cpu = predict(kind === "offload" ? e.offloadCpu : e.pipelinedCpu, size);
+        // a pipelined send's publish runs on the sending thread, an offload's on the engine's (libferry send.c): so
+        // pipelined never costs the sender less than offload on the same engine, whatever a few calibration
+        // sends (with no receiver to wake) measured
+        const offCpu = predict(e.offloadCpu, size);
+        const cpu = kind === "offload" ? offCpu : Math.max(offCpu, predict(e.pipelinedCpu, size));
         const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
         all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
       }

@@ -73,27 +73,38 @@ export class Recorder {
   dirty = false;
 
   /**
-   * Successful inline sends of the publishers' fast tier, not yet folded in: (size, ns) pairs. recordInline()
-   * only writes two numbers here, so the path of a small message touches one array, not the choice map, its
-   * record and its histogram (each a cold cache line and page after a gap; section 8's 64 B cell).
+   * Successful sends not yet folded in: (size, ns, syncNs) per send, their choice apart. recordLater() only
+   * writes here, so the path of a send the policy did not decide afresh (the fast tier, a remembered
+   * decision) touches one array, not the choice map, its record and its histogram (each a cold cache line
+   * and page after a gap or a large copy: section 8's 64 B cell, 8b's 16 MiB stream).
    */
-  readonly #later = new Float64Array(2 * 256);
+  readonly #later = new Float64Array(3 * 256);
+  readonly #laterChoice: string[] = new Array<string>(256).fill("");
   #laterN = 0;
   /** Sends of the publishers' fast tier (the coordinator counts them as decisions). */
   fast = 0;
 
+  /** A successful send of the publishers' fast tier. */
   recordInline(size: number, ns: number): void {
-    const i = this.#laterN;
-    this.#later[2 * i] = size;
-    this.#later[2 * i + 1] = ns;
     this.fast++;
+    this.recordLater("inline/cpu", size, ns, ns);
+  }
+
+  /** A successful send, folded into the choice's record when stats are read (or every 256). */
+  recordLater(choice: string, size: number, ns: number, syncNs: number): void {
+    const i = this.#laterN;
+    this.#later[3 * i] = size;
+    this.#later[3 * i + 1] = ns;
+    this.#later[3 * i + 2] = syncNs;
+    this.#laterChoice[i] = choice;
     if ((this.#laterN = i + 1) === 256) this.#fold();
   }
 
   #fold(): void {
     const n = this.#laterN;
     this.#laterN = 0;
-    for (let i = 0; i < n; i++) this.record("inline/cpu", this.#later[2 * i]!, this.#later[2 * i + 1]!, this.#later[2 * i + 1]!, false, false);
+    const l = this.#later;
+    for (let i = 0; i < n; i++) this.record(this.#laterChoice[i]!, l[3 * i]!, l[3 * i + 1]!, l[3 * i + 2]!, false, false);
   }
 
   record(choice: string, size: number, ns: number, syncNs: number, error: boolean, retried: boolean): void {

@@ -31,7 +31,7 @@ export async function coordLatency(
     data: { tag: "coord", capacity: max + 4 * MiB, slots: 64 },
     ack: { tag: "coack", capacity: MiB, slots: 64 },
     ackWait: "block",
-    args: [MiB, "hybrid"],
+    args: [MiB, "block"],
   });
   await s.peer.ready;
   const auto: Publisher = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
@@ -61,8 +61,11 @@ export async function coordLatency(
       const r = new Map(variants.map((v) => [v.name, [] as number[]]));
       const n = iterations(size);
       // small sizes are cheap to warm: every variant's code reaches its steady (JIT) state; 64 B is
-      // the run's first size, where 10 rounds left the auto path's code less warm than the fixed one's
-      const warm = size <= 256 * 1024 ? 40 : 2;
+      // the run's first size, where 10 rounds left the auto path's code less warm than the fixed one's.
+      // The same up to 4 MiB, the first size auto decides above its fast tier (remembered.take/settled,
+      // code no smaller size runs): after 2 rounds they still ran in JSC's first tiers, ~15 + 8 µs per
+      // 4 MiB send against ~2 + 2 µs once compiled (tools/auto-pieces.ts 4 60 vs 300)
+      const warm = size <= 256 * 1024 ? 40 : size <= 4 * MiB ? 40 : size <= 16 * MiB ? 10 : 2;
       for (let i = -warm; i < n; i++)
         for (const j of roundOrder(variants.length, i + warm)) {
           const v = variants[j]!; // each variant follows every other about as often (roundOrder)

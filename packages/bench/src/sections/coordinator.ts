@@ -46,7 +46,7 @@ function config(o: Options): CoordConfig {
   return {
     quick: Q,
     sizes: Q ? [64, 16 * KiB, MiB, 16 * MiB, 64 * MiB] : [64, KiB, 16 * KiB, 256 * KiB, MiB, 4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB],
-    iterations: (s) => (s <= 256 * KiB ? (Q ? 30 : 100) : s <= 4 * MiB ? (Q ? 15 : 40) : s <= 16 * MiB ? (Q ? 7 : 15) : s <= 64 * MiB ? (Q ? 5 : 9) : 5),
+    iterations: (s) => (s <= 256 * KiB ? (Q ? 30 : 300) : s <= 4 * MiB ? (Q ? 15 : 40) : s <= 16 * MiB ? (Q ? 7 : 15) : s <= 64 * MiB ? (Q ? 5 : 9) : 5),
     cpuSizes: Q ? [16 * MiB] : [16 * MiB, 64 * MiB],
     cpuBytes: Q ? 256 * MiB : 1024 * MiB,
     emulatedDsa: process.env.FERRY_BENCH_NO_DSA !== "1",
