@@ -10,7 +10,7 @@
  *     fixed choice here, never one auto considers by default);
  *  b. sending-thread CPU per GiB, a stream of 16 and 64 MiB messages (<= 2
  *     sends in flight), inline vs auto under objective cpu: 64 warm-up sends
- *     each, then 3 alternating rounds, the median round.
+ *     each, then 7 alternating rounds (3 with --quick), the median round.
  *
  * Targets: auto within 10% of the best fixed choice at every size; auto's
  * geometric mean over the sizes below every fixed choice's; sender CPU per
@@ -46,7 +46,7 @@ function config(o: Options): CoordConfig {
   return {
     quick: Q,
     sizes: Q ? [64, 16 * KiB, MiB, 16 * MiB, 64 * MiB] : [64, KiB, 16 * KiB, 256 * KiB, MiB, 4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB],
-    iterations: (s) => (s <= 256 * KiB ? (Q ? 30 : 300) : s <= 4 * MiB ? (Q ? 15 : 40) : s <= 16 * MiB ? (Q ? 7 : 15) : s <= 64 * MiB ? (Q ? 5 : 9) : 5),
+    iterations: (s) => (s <= 256 * KiB ? (Q ? 30 : 300) : s <= 4 * MiB ? (Q ? 15 : 100) : s <= 16 * MiB ? (Q ? 7 : 40) : s <= 64 * MiB ? (Q ? 5 : 15) : Q ? 5 : 9),
     cpuSizes: Q ? [16 * MiB] : [16 * MiB, 64 * MiB],
     cpuBytes: Q ? 256 * MiB : 1024 * MiB,
     emulatedDsa: process.env.FERRY_BENCH_NO_DSA !== "1",
@@ -71,7 +71,7 @@ async function run(cfg: CoordConfig, log: Log): Promise<CoordResult> {
     log("end-to-end latency per size (8a), median:");
     const lat = await coordLatency(cfg.sizes, variants, co, cfg.iterations, log);
     log("sending-thread CPU per GiB, objective cpu vs inline (8b):");
-    const cpu = await coordCpu(cfg.cpuSizes, cfg.cpuBytes, cpuCo);
+    const cpu = await coordCpu(cfg.cpuSizes, cfg.cpuBytes, cpuCo, cfg.quick ? 3 : 7);
     for (const c of cpu) log(`  ${fmtSize(c.size)}: inline ${fmtNs(c.inline_thread_ns_per_gib)}/GiB, auto ${fmtNs(c.auto_thread_ns_per_gib)}/GiB (${(c.ratio * 100).toFixed(1)}%; ${c.choice})`);
     return {
       calibration: { source: co.profileSource, ms: co.profile.ms, engines: co.profile.engines.map((e) => e.label), note: co.profileNote },
