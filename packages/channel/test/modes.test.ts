@@ -35,6 +35,7 @@ const MiB = 2 ** 20;
 const PLUGINS = join(import.meta.dir, "../../../native/build/tests");
 const TESTPLUG = join(PLUGINS, "libferry_engine_testplug.so");
 const FAILPLUG = join(PLUGINS, "libferry_engine_failplug.so");
+const SLOWPLUG = join(PLUGINS, "libferry_engine_slowplug.so");
 
 type Got = {
   p: number; i: number; seq: number; len: number; pipelined: boolean; headerSize: number; hash?: string; ok?: boolean;
@@ -160,6 +161,39 @@ describe("offload send through an engine", () => {
   test('engine "sw" by name', async () => {
     await offloadRun(3, "sw", false);
   }, 60_000);
+
+  test("published by the engine's thread: a subscriber process gets the messages while the sending thread is busy", async () => {
+    // slowplug starts each job 50 ms after its submit (its own thread): nothing is done by the time
+    // send() returns, so only a publish from the engine's side can reach the subscriber before this
+    // thread's event loop runs again (until 7a44115 offloads were published by the sender's collect)
+    loadPlugin(SLOWPLUG, "slowplug");
+    const slow = new Engine("slowplug", { options: "latency_us=50000" });
+    const name = uniqueName("off-busy");
+    const ch = Channel.create(name, { capacity: 16 * MiB });
+    try {
+      const sub = await startSub(name, { count: 2, wait: "block", emitReceived: true });
+      const pub = ch.publisher();
+      const ms = [payload(4, 0, 2 * MiB), payload(4, 1, 100 * KiB)];
+      const t0 = Date.now();
+      const sent = ms.map((m) => pub.send(m.bytes, { mode: "offload", engine: slow, header: m.header }));
+      expect(ch.stats().published).toBe(0);
+      while (Date.now() - t0 < 800); // this thread's event loop cannot run: no collect, no publish from here
+      const t1 = Date.now();
+      const seqs = await Promise.all(sent);
+      expect(seqs[1]).toBe(seqs[0]! + 1);
+      for (const seq of seqs) {
+        const received = await sub.waitFor((e) => e.event === "received" && e.seq === seq);
+        expect(received.t as number).toBeLessThan(t1); // it arrived before this thread was free again
+      }
+      const r = await sub.result<SubResult>();
+      expectDelivered(r.got, ms.map((m, i) => ({ i, seq: seqs[i]!, size: m.bytes.length, hash: m.hash })));
+      pub.close();
+      expect(ch.stats().arenaUsed).toBe(0);
+    } finally {
+      slow.close();
+      ch.close();
+    }
+  }, 30_000);
 });
 
 /* ------------------------------------------------------------------ 3. pipelined */
