@@ -112,6 +112,16 @@ static ferry_engine *open_sw(uint32_t flags) {
   return e;
 }
 
+/* A channel "<BASE>-<what>" of `cap` bytes and `slots` descriptors, a subscriber, then a publisher (backpressure "error"). */
+static ferry_channel *open_local(const char *what, uint64_t cap, uint32_t slots, ferry_pub **pub, ferry_sub **sub) {
+  char name[96];
+  ferry_channel *ch;
+  OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, what), cap, slots, 0, &ch));
+  OK(ferry_sub_open(ch, NULL, sub));
+  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, pub));
+  return ch;
+}
+
 /* bytes read from a ferry_pub_wake_socket by collect_wait_on (one per finished job) */
 static uint64_t sock_bytes;
 
@@ -347,13 +357,9 @@ static void offload_engine(const char *engine, int n, int wake) {
 
 /* (2) extra: pipelined through the synchronous cpu engine is complete at once. */
 static void cpu_pipelined(void) {
-  char name[96];
-  ferry_channel *ch;
-  OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, "cpupipe"), 16 * MiB, 64, 0, &ch));
   ferry_pub *pub;
   ferry_sub *sub;
-  OK(ferry_sub_open(ch, NULL, &sub));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  ferry_channel *ch = open_local("cpupipe", 16 * MiB, 64, &pub, &sub);
   ferry_engine *e;
   OK(ferry_engine_open("cpu", NULL, &e));
   const uint8_t *ro = arena_ro(ch);
@@ -804,14 +810,9 @@ static void engine_close_inflight(void) {
 /* ======================================================================== (7) */
 
 static void limits(void) {
-  char name[96];
-  test_name_sub(name, sizeof name, BASE, "limits");
-  ferry_channel *ch;
-  OK(ferry_channel_create(name, 16 * MiB, 256, 0, &ch));
   ferry_pub *pub;
   ferry_sub *sub;
-  OK(ferry_sub_open(ch, NULL, &sub));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  ferry_channel *ch = open_local("limits", 16 * MiB, 256, &pub, &sub);
   ferry_engine *e;
   OK(ferry_engine_open("testplug", NULL, &e)); /* jobs stay pending until polled */
   ferry_msg_info si, ci, ri;
@@ -882,13 +883,9 @@ static void limits(void) {
  * FERRY_E_INVAL as the copy's error).
  */
 static void pipelined_bad_flags(void) {
-  char name[96];
-  ferry_channel *ch;
-  OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, "badflags"), 4 * MiB, 64, 0, &ch));
   ferry_pub *pub;
   ferry_sub *sub;
-  OK(ferry_sub_open(ch, NULL, &sub));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  ferry_channel *ch = open_local("badflags", 4 * MiB, 64, &pub, &sub);
   ferry_engine *e = open_sw(0);
   ferry_msg_info si, ri;
   CHECK_RC(ferry_pub_send_engine(pub, e, SRC, 1000, NULL, 0, FERRY_SEND_PIPELINED, 4, 0, &si), FERRY_E_INVAL);
@@ -932,13 +929,9 @@ static void wait_signals(int fd, uint64_t n) {
 }
 
 static void engine_publishes(void) {
-  char name[96];
-  ferry_channel *ch;
-  OK(ferry_channel_create(test_name_sub(name, sizeof name, BASE, "early"), 16 * MiB, 8, 0, &ch));
   ferry_pub *pub;
   ferry_sub *sub;
-  OK(ferry_sub_open(ch, NULL, &sub));
-  OK(ferry_pub_open(ch, FERRY_BP_ERROR, 0, &pub));
+  ferry_channel *ch = open_local("early", 16 * MiB, 8, &pub, &sub);
   ferry_engine *sw = open_sw(0), *slow;
   OK(ferry_engine_open("testplug", NULL, &slow)); /* copies only when polled (collect polls it) */
   ferry_msg_info si, ci, ri;
