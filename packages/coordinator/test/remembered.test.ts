@@ -93,6 +93,37 @@ describe("remembered decisions", () => {
     expect(c.stats().fallbacks.byKind["engine failing: sw"]).toBe(2); // the failure, then the decision that avoided the engine
   });
 
+  test("take(): a remembered inline decision stands only while nothing it was decided on moved (the last one is kept apart)", () => {
+    // objective latency, engine idle: an engine mode beats inline (419 µs) at 4 MiB; behind a 4 MiB backlog (+210 µs) inline wins
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), { objective: "latency", split: false });
+    using ch = Channel.create(uniqueName("co-take-last"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 4 * MiB;
+    const queue = () => {
+      const eng = c.decide(size, ctx); // charged: 4 MiB queued on sw
+      expect(eng.mode).not.toBe("inline");
+      const inl = c.decide(size, ctx);
+      expect(inl.mode).toBe("inline");
+      return { eng, inl };
+    };
+    const { eng, inl } = queue();
+    for (let i = 0; i < 3; i++) expect(c.remembered.take(size, pub)).toBe(inl); // the memo table, then the last one kept apart
+    expect(c.stats().engines.sw!.inflightBytes).toBe(size); // inline charges nothing
+    expect(c.remembered.take(size + 4096, pub)).toBeNull(); // another size
+    c.remembered.settled(eng, size, 250_000, 30_000); // the backlog is gone
+    const after = c.remembered.take(size, pub);
+    expect(after).not.toBe(inl); // nothing queued now: not the inline decision made behind the backlog
+    if (after !== null) c.remembered.settled(after, size, 250_000, 30_000);
+    const again = queue();
+    expect(c.remembered.take(size, pub)).toBe(again.inl);
+    expect(c.remembered.take(size, pub)).toBe(again.inl);
+    // a failure makes the engine unhealthy (the version moves): nothing is taken, the last one included
+    c.observe({ size, decision: again.eng, engine: "sw", error: Object.assign(new Error("engine copy failed"), { code: "FERRY_E_SYS" }), ns: 1, syncNs: 1 });
+    expect(c.stats().engines.sw!.health).toBe("failing");
+    expect(c.remembered.take(size, pub)).toBeNull();
+  });
+
   test("an engine that fails under a remembered decision: retried inline, observed, the fallback recorded with its reason", async () => {
     loadSlowplug();
     using bad = new Engine("slowplug", { options: "fail_after=3" });
