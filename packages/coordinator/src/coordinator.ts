@@ -226,6 +226,17 @@ interface MemoEntry {
   gate: SplitClass | null;
   decision: Tagged;
 }
+/**
+ * May a decision remembered with split class `g` left out stand for one more send? Yes (counting the send) until
+ * the class's next trial is due (by count or time) or it is trusted; always without a class.
+ */
+function leftOut(g: SplitClass | null): boolean {
+  if (g === null) return true;
+  if (g.trusted || g.since >= g.every || performance.now() >= g.trialAt) return false; // its next trial is due
+  g.since++; // one more send of that class left out
+  return true;
+}
+
 const MEMO_SLOTS = 64;
 /** How far a learnt correction may drift before remembered decisions are dropped (timings jitter by a few % per message). */
 const MEMO_DRIFT = 0.05;
@@ -479,8 +490,8 @@ export class Coordinator implements SendPolicy {
    * reads the coordinator's own fields instead of the memo table, every engine's state and the load per
    * engine, each a cold cache line after a large copy (a throwaway that skipped take() altogether gained
    * ~3% at 4 and 16 MiB there). It stands for what #recall checks: the version covers health (#health moves
-   * with it) and learnt corrections, #loads every change of an engine's backlog; an entry with a split left
-   * out (gate) is never kept here, as its trial comes due by count and time.
+   * with it) and learnt corrections, #loads every change of an engine's backlog; a split left out until its
+   * next trial (gate) is checked and counted as #recall does.
    */
   #last: MemoEntry | null = null;
   #lastVersion = -1;
@@ -495,8 +506,10 @@ export class Coordinator implements SendPolicy {
     if (q !== null && q.size === size && this.#lastVersion === this.#version && this.#lastLoads === this.#loads &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
       (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi))) {
-      this.#decided++; // (an inline decision: nothing to charge)
-      return q.decision;
+      if (leftOut(q.gate)) {
+        this.#decided++; // (an inline decision: nothing to charge)
+        return q.decision;
+      }
     }
     if (!this.#memoOk()) return null;
     const waiting = this.#waitingFor(size, pub.channel);
@@ -506,7 +519,7 @@ export class Coordinator implements SendPolicy {
     this.#decided++;
     this.#charge(d, size);
     const m = this.#memo[slot]!;
-    if (d.mode === "inline" && m.gate === null) {
+    if (d.mode === "inline") {
       this.#last = m;
       this.#lastVersion = this.#version;
       this.#lastLoads = this.#loads;
@@ -561,12 +574,7 @@ export class Coordinator implements SendPolicy {
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
     if (size >= LARGE && (this.#inlineCorr < m.lo || this.#inlineCorr > m.hi)) return undefined;
-    const g = m.gate;
-    if (g !== null) {
-      if (g.trusted || g.since >= g.every || performance.now() >= g.trialAt) return undefined; // its next trial is due
-      g.since++; // one more send of that class left out
-    }
-    return m.decision;
+    return leftOut(m.gate) ? m.decision : undefined;
   }
 
   /**
