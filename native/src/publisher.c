@@ -257,10 +257,12 @@ static int acquire_now(ferry_pub *p, uint64_t n, int64_t *gran) {
   return 1;
 }
 
-static int held_slot(const struct ferry_held *held, const _Atomic uint32_t *nheld) {
-  if (atomic_load_explicit(nheld, memory_order_relaxed) >= FERRY_MAX_HELD) return -1;
+/* A free loan record. An engine's thread may free one meanwhile (ferry__publish_now): its release store
+ * pairs with this acquire load, so the caller's writes to the record come after the engine's last read. */
+static int held_slot(const ferry_pub *p) {
+  if (p->nheld - atomic_load_explicit(&p->nfreed, memory_order_relaxed) >= FERRY_MAX_HELD) return -1;
   for (int h = 0; h < FERRY_MAX_HELD; h++)
-    if (!__atomic_load_n(&held[h].used, __ATOMIC_ACQUIRE)) return h;
+    if (!__atomic_load_n(&p->held[h].used, __ATOMIC_ACQUIRE)) return h;
   return -1;
 }
 
@@ -275,7 +277,7 @@ int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   ferry_channel *ch = p->ch;
   int r = ferry__pub_fits(p, size, 0);
   if (r) return r;
-  int h = held_slot(p->held, &p->nheld);
+  int h = held_slot(p);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   uint64_t n = grans(ch, size);
   int64_t g;
@@ -283,7 +285,7 @@ int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (r) return r;
   struct ferry_held rec = {.a = (uint64_t)g, .len = size, .b = (uint32_t)n, .used = 1};
   p->held[h] = rec;
-  atomic_fetch_add_explicit(&p->nheld, 1, memory_order_relaxed);
+  p->nheld++;
   ch->parts[p->part].held[h] = rec; /* for the reaper, should we crash */
   ferry__chan_unlock(ch);
   info->seq = 0;
@@ -342,10 +344,10 @@ FERRY_API int ferry_pub_stage_lend(ferry_pub *p, uint64_t *out) {
 /* A loan of private staging memory: no lock, no shared write (nothing to give back after a crash). */
 static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (!info) info = &p->info;
-  int h = held_slot(p->held, &p->nheld);
+  int h = held_slot(p);
   if (h < 0) return ferry__err(FERRY_E_LIMIT, "more than %d loans outstanding", FERRY_MAX_HELD);
   p->held[h] = (struct ferry_held){.a = 0, .len = size, .b = 0, .used = PUB_HELD_INLINE};
-  atomic_fetch_add_explicit(&p->nheld, 1, memory_order_relaxed);
+  p->nheld++;
   info->seq = 0;
   info->offset = (uint64_t)h * FERRY_INLINE_MAX;
   info->length = size;
@@ -413,13 +415,13 @@ int ferry__pub_unloan(ferry_pub *p, uint32_t token) {
   ferry_channel *ch = p->ch;
   if (p->held[token].used == PUB_HELD_INLINE) { /* private staging: nothing shared to give back */
     p->held[token].used = 0;
-    atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
+    p->nheld--;
     return 0;
   }
   if ((r = ferry__chan_lock_for(ch, p->timeout_ns, NULL))) return r;
   struct ferry_held hd = p->held[token];
   p->held[token].used = 0;
-  atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
+  p->nheld--;
   ch->parts[p->part].held[token].used = 0;
   if (hd.b) ferry__free(ch, hd.a, hd.b);
   ferry__chan_unlock(ch);
@@ -450,7 +452,7 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
     if (len + hdr_len <= p->inline_max && !p->pin_acks && !eflags) { /* no arena space: nothing to fit */
       if ((r = publish_inline(p, src, len, hdr, hdr_len, info))) return r; /* the loan stays */
       p->held[token].used = 0;
-      atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
+      p->nheld--;
       if (!info) info = &p->info;
       info->token = token;
       info->offset = (uint64_t)token * FERRY_INLINE_MAX;
@@ -468,7 +470,7 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
       return r;
     }
     p->held[token].used = 0;
-    atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
+    p->nheld--;
     return 0;
   }
   if ((r = ferry__pub_fits(p, len, hdr_len))) return r; /* the loan stays: unloan it or publish less */
@@ -481,7 +483,8 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
   if (keep < hd.b) ferry__free(ch, hd.a + keep, hd.b - keep); /* return the unused tail */
   part->held[token].used = 0; /* loan record goes first: a crash below leaks nothing twice */
   __atomic_store_n(&p->held[token].used, 0, __ATOMIC_RELEASE); /* after the last read of it (held_slot) */
-  atomic_fetch_sub_explicit(&p->nheld, 1, memory_order_relaxed);
+  if (now) atomic_fetch_add_explicit(&p->nfreed, 1, memory_order_relaxed); /* an engine's thread: its own counter */
+  else p->nheld--;
   struct ferry__ring_msg m = {.pay_gran = hd.a,
                                .pay_len = len,
                                .pay_ngran = (uint32_t)keep,

@@ -17,7 +17,10 @@ struct ferry_pub {
   /* Private copy of this publisher's loans: the shared copy in its participant
    * record exists only so that a reaper can free them after a crash, and is
    * never trusted by this process (a peer may have scribbled on it). */
-  _Atomic uint32_t nheld; /* an engine's thread may publish a loan (ferry__publish_now) */
+  /* loans held: nheld - nfreed. nheld is the publisher's thread's alone (plain, on the loan and publish
+   * hot path); an engine's thread that publishes a loan (ferry__publish_now) counts it in nfreed */
+  uint32_t nheld;
+  _Atomic uint32_t nfreed;
   struct ferry_held held[FERRY_MAX_HELD];
   /* ferry_pub_pin: acks wanted per message (0: no pin) and the TTL */
   uint32_t pin_acks;
