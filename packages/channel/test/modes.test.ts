@@ -177,7 +177,7 @@ describe("offload send through an engine", () => {
       const t0 = Date.now();
       const sent = ms.map((m) => pub.send(m.bytes, { mode: "offload", engine: slow, header: m.header }));
       expect(ch.stats().published).toBe(0);
-      while (Date.now() - t0 < 800); // this thread's event loop cannot run: no collect, no publish from here
+      while (Date.now() - t0 < 1500); // this thread's event loop cannot run: no collect, no publish from here
       const t1 = Date.now();
       const seqs = await Promise.all(sent);
       expect(seqs[1]).toBe(seqs[0]! + 1);
