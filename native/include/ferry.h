@@ -320,6 +320,15 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *pub, ferry_engine *engine, const 
 FERRY_API int ferry_pub_collect(ferry_pub *pub, ferry_msg_info *info);
 /* Engine sends in flight. */
 FERRY_API int ferry_pub_jobs_pending(ferry_pub *pub);
+/*
+ * For a publisher about to close: from now on its engine sends that finish are
+ * published only by ferry_pub_collect, no longer by the engines' threads, and a
+ * collect publishes a finished offload only if the lock and the space are there at
+ * once (else FERRY_E_CLOSED, its loan given back), so closing never waits. Then
+ * collect what finished and close: every send is settled truthfully, published
+ * (and collected) or not (the close gives its loan back). Idempotent.
+ */
+FERRY_API int ferry_pub_quiesce(ferry_pub *pub);
 /* eventfd the engine signals whenever an engine send finishes (then call ferry_pub_collect). */
 FERRY_API int ferry_pub_notify_fd(ferry_pub *pub);
 /* 1 when the oldest engine send has finished (collect now), else 0 (wait for the fd). */

@@ -62,6 +62,7 @@ const table = {
   ferry_pub_send_engine: { args: [T.ptr, T.ptr, T.ptr, T.u64, T.ptr, T.u32, T.u32, T.u32, T.u32, T.ptr], returns: T.i32 },
   ferry_pub_collect: { args: [T.ptr, T.ptr], returns: T.i32 },
   ferry_pub_jobs_pending: { args: [T.ptr], returns: T.i32 },
+  ferry_pub_quiesce: { args: [T.ptr], returns: T.i32 },
   ferry_pub_notify_fd: { args: [T.ptr], returns: T.i32 },
   ferry_pub_arm: { args: [T.ptr], returns: T.i32 },
   ferry_pub_wake_socket: { args: [T.ptr], returns: T.i32 },

@@ -163,6 +163,7 @@ struct ferry_jobs {
   _Atomic uint32_t head;  /* oldest job not collected */
   _Atomic uint32_t tail;  /* next free */
   uint32_t next;          /* under the notifier's mu: oldest job whose place in send order is open (head <= next <= tail) */
+  bool quiesced;          /* ferry_pub_quiesce: the publisher is closing (the publisher's thread only) */
   struct ferry_notifier *notify; /* one reference held here, one per job in flight */
 };
 
@@ -356,7 +357,11 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   } else if (job->mode == FERRY_SEND_OFFLOAD) {
     /* (the lock stays held: a finishing job must not publish one sent after this before it) */
     if (err == 0 && !p->closed && !p->ch->closed) {
-      int r = ferry__publish(p, job->loan, job->len, job->hdr_len ? job->hdr : NULL, job->hdr_len, 0, info);
+      const void *hdr = job->hdr_len ? job->hdr : NULL;
+      /* quiesced (closing): only what fits at once, so that closing never waits for space */
+      int r = j->quiesced ? ferry__publish_now(p, job->loan, job->len, hdr, job->hdr_len, info)
+                          : ferry__publish(p, job->loan, job->len, hdr, job->hdr_len, 0, info);
+      if (r == 1) r = ferry__err(FERRY_E_CLOSED, "publisher closing: no room to publish finished engine send %u", h);
       if (r) err = r;
     } else if (err == 0) {
       err = FERRY_E_CLOSED;
@@ -374,6 +379,22 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   info->token = h; /* ferry__publish wrote the loan's token there */
   atomic_store(&j->head, h + 1);
   return 1;
+}
+
+/* The engines' threads publish nothing more for this publisher (jobs_stop does the same at close). */
+static void jobs_detach(struct ferry_jobs *j) {
+  pthread_mutex_lock(&j->notify->mu); /* waits for a finishing job's publish in progress */
+  j->notify->pub = NULL;
+  pthread_mutex_unlock(&j->notify->mu);
+}
+
+FERRY_API int ferry_pub_quiesce(ferry_pub *p) {
+  if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
+  if (p->jobs) {
+    jobs_detach(p->jobs);
+    p->jobs->quiesced = true;
+  }
+  return 0;
 }
 
 FERRY_API int ferry_pub_jobs_pending(ferry_pub *p) {
@@ -427,9 +448,7 @@ FERRY_API int ferry_pub_arm(ferry_pub *p) {
  */
 static void jobs_stop(ferry_pub *p) {
   struct ferry_jobs *j = p->jobs;
-  pthread_mutex_lock(&j->notify->mu); /* a finishing job publishes nothing from now on */
-  j->notify->pub = NULL;
-  pthread_mutex_unlock(&j->notify->mu);
+  jobs_detach(j); /* a finishing job publishes nothing from now on */
   for (uint32_t h = atomic_load(&j->head); h != atomic_load(&j->tail); h++) {
     struct ferry_job *job = &j->slot[h & (FERRY_MAX_JOBS - 1)];
     while (job_status(job) == FERRY_JOB_PENDING) {

@@ -1002,6 +1002,28 @@ static void engine_publishes(void) {
   CHECK(arena_used(ch) == 0);
   printf("(8) full ring: left to collect (published with room, FERRY_E_FULL without)\n");
 
+  /* (d) quiesced (closing): a collect never waits for room, even under backpressure "block" */
+  ferry_pub *bp;
+  OK(ferry_pub_open(ch, FERRY_BP_BLOCK, 5000000000ll, &bp));
+  int bfd = ferry_pub_notify_fd(bp);
+  CHECK(bfd >= 0);
+  for (int m = 0; m < 8; m++) OK(ferry_pub_send(bp, SRC, 100, NULL, 0, &si)); /* the ring is full */
+  OK(ferry_pub_send_engine(bp, sw, SRC + 22, 7000, NULL, 0, FERRY_SEND_OFFLOAD, 0, 0, &si));
+  wait_signals(bfd, 1); /* finished; its thread could not publish it */
+  OK(ferry_pub_quiesce(bp));
+  OK(ferry_pub_quiesce(bp)); /* idempotent */
+  uint64_t tq = now_ns();
+  CHECK(ferry_pub_collect(bp, &ci) == 1 && ci.status == FERRY_E_CLOSED && ci.seq == UINT64_MAX);
+  CHECK(now_ns() - tq < 1000000000ull); /* not the 5 s a blocking publish would wait */
+  for (int m = 0; m < 8; m++) {
+    OK(receive_within(sub, &ri, 2000));
+    CHECK(ri.length == 100);
+    OK(ferry_sub_release(sub, ri.token));
+  }
+  OK(ferry_pub_close(bp));
+  CHECK(arena_used(ch) == 0);
+  printf("(8) quiesced: collect does not wait for room (FERRY_E_CLOSED, space back)\n");
+
   OK(ferry_engine_close(sw));
   OK(ferry_engine_close(slow));
   OK(ferry_pub_close(pub));

@@ -155,8 +155,17 @@ export class EngineSends {
     }
   }
 
-  /** Before the publisher's native close: stop the pump's wake-ups. */
+  /**
+   * Before the publisher's native close: the engines' threads stop publishing for it, what finished is
+   * collected (published, and its send resolved; an offload published by an engine's thread is only
+   * known once collected), then the pump's wake-ups stop. What is still copying is not published: the
+   * close gives its space back and rejectAll() rejects its send.
+   */
   stop(): void {
+    if (!this.#closed && this.#jobs.length > 0) {
+      sym.ferry_pub_quiesce(this.#handle);
+      this.#collect();
+    }
     this.#closed = true;
     this.#waker?.close();
     if (this.#slice !== null) clearInterval(this.#slice);

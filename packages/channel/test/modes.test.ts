@@ -196,6 +196,52 @@ describe("offload send through an engine", () => {
   }, 30_000);
 });
 
+test("close with offloads in flight: every send that resolved was delivered, every one that rejected was not", async () => {
+  // slowplug copies one job at a time at 10 MB/s: 256 KiB jobs finish ~26 ms apart, and its thread publishes each;
+  // close() comes while some are published and not yet collected by this (busy) thread, and others still copy
+  loadPlugin(SLOWPLUG, "slowplug");
+  const slow = new Engine("slowplug", { options: "gbps=0.01" });
+  const name = uniqueName("off-close");
+  const ch = Channel.create(name, { capacity: 16 * MiB });
+  try {
+    const sub = ch.subscribe();
+    const pub = ch.publisher();
+    const n = 6;
+    const settled: ("resolved" | "rejected")[] = [];
+    const sends = Array.from({ length: n }, (_, i) =>
+      pub.send(new Uint8Array(256 * KiB).fill(i + 1), { mode: "offload", engine: slow }).then(
+        (seq) => ((settled[i] = "resolved"), seq),
+        (e: FerryError) => ((settled[i] = "rejected"), expect(e.code).toBe("FERRY_E_CLOSED"), -1),
+      ));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 70); // two or so published by the engine's thread, none collected here
+    pub.close();
+    const seqs = await Promise.all(sends);
+    const got: number[] = [];
+    for (;;) {
+      let m;
+      try {
+        m = sub.tryReceive();
+      } catch (e) {
+        expect((e as FerryError).code).toBe("FERRY_E_EOF"); // every publisher closed, nothing left
+        break;
+      }
+      if (m === null) break;
+      got.push(m.bytes[0]! - 1);
+      m.release();
+    }
+    const resolved = [...Array(n).keys()].filter((i) => settled[i] === "resolved");
+    expect(got).toEqual(resolved); // delivered exactly the sends that resolved, in order
+    expect(resolved.length).toBeGreaterThanOrEqual(1);
+    for (const i of resolved) expect(seqs[i]).toBeGreaterThanOrEqual(0);
+    sub.close();
+    expect(ch.stats().arenaUsed).toBe(0);
+  } finally {
+    slow.close();
+    ch.close();
+  }
+}, 30_000);
+
 /* ------------------------------------------------------------------ 3. pipelined */
 
 describe("pipelined 64 MiB, consumed with chunks({ minBytes: 4 MiB })", () => {
