@@ -240,8 +240,6 @@ static int acquire(ferry_pub *p, uint64_t n, bool ring, int64_t *gran) {
   return r;
 }
 
-/* A free loan record. An engine's thread may free one meanwhile (ferry__publish_now): its release store
- * pairs with this acquire load, so the caller's writes to the record come after the engine's last read. */
 /*
  * acquire() for a caller that must never wait (an engine's thread publishing a
  * finished offload, send.c): the lock if free at once and the space if there
@@ -483,7 +481,7 @@ static inline __attribute__((always_inline)) int publish(ferry_pub *p, uint32_t 
   if (keep < hd.b) ferry__free(ch, hd.a + keep, hd.b - keep); /* return the unused tail */
   part->held[token].used = 0; /* loan record goes first: a crash below leaks nothing twice */
   __atomic_store_n(&p->held[token].used, 0, __ATOMIC_RELEASE); /* after the last read of it (held_slot) */
-  if (now) atomic_fetch_add_explicit(&p->nfreed, 1, memory_order_relaxed); /* an engine's thread: its own counter */
+  if (now) atomic_fetch_add_explicit(&p->nfreed, 1, memory_order_relaxed); /* maybe an engine's thread: nheld is not its */
   else p->nheld--;
   struct ferry__ring_msg m = {.pay_gran = hd.a,
                                .pay_len = len,

@@ -18,7 +18,8 @@ struct ferry_pub {
    * record exists only so that a reaper can free them after a crash, and is
    * never trusted by this process (a peer may have scribbled on it). */
   /* loans held: nheld - nfreed. nheld is the publisher's thread's alone (plain, on the loan and publish
-   * hot path); an engine's thread that publishes a loan (ferry__publish_now) counts it in nfreed */
+   * hot path); a loan published by ferry__publish_now (an engine's thread, or a closing collect) is
+   * counted in nfreed */
   uint32_t nheld;
   _Atomic uint32_t nfreed;
   struct ferry_held held[FERRY_MAX_HELD];

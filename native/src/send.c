@@ -93,7 +93,8 @@ struct ferry_notifier {
   int sock_r;         /* the end handed out (dup'ed) */
   /* the publisher whose finished offloads a finishing job publishes (publish_ready): set
    * with the jobs, cleared under `mu` when the publisher closes; `mu` also covers every
-   * job's `settled` and the jobs' `next` (struct ferry_jobs) */
+   * job's `published` and the jobs' `next` (struct ferry_jobs); NULL also makes a collect publish
+   * only what fits at once (ferry_pub_quiesce) */
   pthread_mutex_t mu;
   ferry_pub *pub;
 };
@@ -144,10 +145,8 @@ struct ferry_job {
   uint32_t idx;   /* pipelined: its ring slot */
   uint32_t hdr_len;
   uint64_t len;
-  /* under the notifier's mu: JOB_OPEN until its place in send order is settled (publish_ready
-   * or collect): JOB_PUBLISHED (offload published, at `pseq`) or JOB_PASSED (left for collect:
-   * a failed copy, or pipelined) */
-  uint32_t settled;
+  /* under the notifier's mu: published by a finishing job (publish_ready), at `pseq` */
+  bool published;
   uint64_t pseq;
   uint8_t hdr[FERRY_HEADER_MAX]; /* offload: header published with the message */
   /* payloads up to FERRY_SEND_COPY_MAX are copied here at submit, so the
@@ -156,14 +155,11 @@ struct ferry_job {
   uint8_t small[FERRY_SEND_COPY_MAX];
 };
 
-enum { JOB_OPEN = 0, JOB_PUBLISHED = 1, JOB_PASSED = 2 };
-
 struct ferry_jobs {
   struct ferry_job *slot; /* FERRY_MAX_JOBS, aligned */
   _Atomic uint32_t head;  /* oldest job not collected */
   _Atomic uint32_t tail;  /* next free */
   uint32_t next;          /* under the notifier's mu: oldest job whose place in send order is open (head <= next <= tail) */
-  bool quiesced;          /* ferry_pub_quiesce: the publisher is closing (the publisher's thread only) */
   struct ferry_notifier *notify; /* one reference held here, one per job in flight */
 };
 
@@ -247,7 +243,7 @@ FERRY_API int ferry_pub_send_engine(ferry_pub *p, ferry_engine *engine, const vo
   job->loan = li.token;
   job->len = len;
   job->hdr_len = 0;
-  job->settled = JOB_OPEN; /* (the slot's last collect is done: nothing else reads it now) */
+  job->published = false; /* (the slot's last collect is done: nothing else reads it now) */
   job->entry = NULL;
   job->host = (struct ferry__host){.progress = no_progress, .finish = no_finish, .after = notifier_signal, .after_arg = j->notify};
   job->host.detail[0] = 0;
@@ -300,28 +296,23 @@ static inline uint32_t job_status(struct ferry_job *job) {
  * Settle, in send order, the jobs from the oldest open one up to the first
  * still copying (notifier's mu held, the publisher open): an offload whose
  * copy is done is published if that needs no wait (ferry__publish_now);
- * a failed copy and a pipelined message (published at submit) pass. Stops
- * at the first offload it cannot publish at once: collect publishes it.
+ * a failed copy (collect gives its loan back) and a pipelined message
+ * (published at submit) pass. Stops at the first offload it cannot publish
+ * at once: collect publishes it.
  */
 static void publish_ready(ferry_pub *p) {
   struct ferry_jobs *j = p->jobs;
   uint32_t t = atomic_load_explicit(&j->tail, memory_order_acquire); /* jobs below are complete records */
   for (; j->next != t; j->next++) {
     struct ferry_job *job = &j->slot[j->next & (FERRY_MAX_JOBS - 1)];
-    if (job->mode == FERRY_SEND_PIPELINED) {
-      job->settled = JOB_PASSED;
-      continue;
-    }
+    if (job->mode == FERRY_SEND_PIPELINED) continue;
     uint32_t st = job_status(job);
     if (st == FERRY_JOB_PENDING) return;
-    if (st != FERRY_JOB_DONE) {
-      job->settled = JOB_PASSED; /* never published: collect gives the loan back and reports it */
-      continue;
-    }
+    if (st != FERRY_JOB_DONE) continue;
     ferry_msg_info info;
     if (ferry__publish_now(p, job->loan, job->len, job->hdr_len ? job->hdr : NULL, job->hdr_len, &info)) return;
     job->pseq = info.seq;
-    job->settled = JOB_PUBLISHED;
+    job->published = true;
   }
 }
 
@@ -349,7 +340,7 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
   info->flags = job->mode == FERRY_SEND_PIPELINED ? FERRY_MSG_PIPELINED : 0;
   /* its place in send order: settled by a finishing job (publish_ready), or here */
   pthread_mutex_lock(&j->notify->mu);
-  bool published = h != j->next && job->settled == JOB_PUBLISHED;
+  bool published = h != j->next && job->published;
   if (h == j->next) j->next = h + 1;
   if (published) {
     pthread_mutex_unlock(&j->notify->mu);
@@ -358,8 +349,8 @@ FERRY_API int ferry_pub_collect(ferry_pub *p, ferry_msg_info *info) {
     /* (the lock stays held: a finishing job must not publish one sent after this before it) */
     if (err == 0 && !p->closed && !p->ch->closed) {
       const void *hdr = job->hdr_len ? job->hdr : NULL;
-      /* quiesced (closing): only what fits at once, so that closing never waits for space */
-      int r = j->quiesced ? ferry__publish_now(p, job->loan, job->len, hdr, job->hdr_len, info)
+      /* detached (ferry_pub_quiesce: closing): only what fits at once, so that closing never waits */
+      int r = j->notify->pub == NULL ? ferry__publish_now(p, job->loan, job->len, hdr, job->hdr_len, info)
                           : ferry__publish(p, job->loan, job->len, hdr, job->hdr_len, 0, info);
       if (r == 1) r = ferry__err(FERRY_E_CLOSED, "publisher closing: no room to publish finished engine send %u", h);
       if (r) err = r;
@@ -390,10 +381,7 @@ static void jobs_detach(struct ferry_jobs *j) {
 
 FERRY_API int ferry_pub_quiesce(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
-  if (p->jobs) {
-    jobs_detach(p->jobs);
-    p->jobs->quiesced = true;
-  }
+  if (p->jobs) jobs_detach(p->jobs);
   return 0;
 }
 

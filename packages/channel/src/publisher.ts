@@ -14,7 +14,7 @@ import { ChannelMember } from "./handle";
 import { encodeHeader } from "./header";
 import { decide, defaultPolicy, getDefaultPolicy, type FastInline, type Remembered, type SendDecision, type SendPolicy, type SendReport } from "./policy";
 import { POLL_MAX_MS, POLL_MIN_MS, sleep } from "./poll";
-import { EngineSends, type Settle } from "./send";
+import { EngineSends, settledOk, type Settle } from "./send";
 import { typedView, writeRaw, type TypedArrayConstructor, type ViewOptions } from "./tensor";
 import {
   bytesOf, cacheHint, checkChunkBytes, checkFlag, checkGroup, checkInt, checkTimeout, names, optionsOf, timeoutNs,
@@ -309,16 +309,9 @@ export class Publisher extends ChannelMember {
    * the hook (no promise in between), else chained here (an inline, split or gated send).
    */
   #settleWith(p: Promise<number>, then: Settle): Promise<number> {
-    if (then.attached) return p;
-    then.sealed = true; // (a gated send submitted later must not take it as well)
-    return p.then((seq) => {
-      try {
-        then.ok(seq);
-      } catch {
-        // ignored
-      }
-      return seq;
-    }, (err: Error) => then.fail(err));
+    if (then.taken) return p;
+    then.taken = true; // (a gated send submitted later must not take it as well)
+    return p.then((seq) => (settledOk(then, seq), seq), (err: Error) => then.fail(err));
   }
 
   /** send() in mode "auto" below the policy's fastInline size: an inline copy, counted by the policy (policy.ts FastInline). */
@@ -374,7 +367,7 @@ export class Publisher extends ChannelMember {
     const then: Settle = {
       ok: () => r.settled(d, n, Bun.nanoseconds() - t0, sync()),
       fail: (err) => this.#failed(policy, d, bytes, opts, err, t0, sync(), rep),
-      attached: false, sealed: false,
+      taken: false,
     };
     let p: Promise<number>;
     try {
@@ -420,7 +413,7 @@ export class Publisher extends ChannelMember {
         if (observe) this.#report(policy, bytes.length, d, rep.engine ?? "cpu", null, t0, sync(), rep.split ? { split: rep.split } : undefined);
       },
       fail: (err) => this.#failed(policy, d, bytes, opts, err, t0, sync(), rep),
-      attached: false, sealed: false,
+      taken: false,
     };
     let p: Promise<number>;
     try {

@@ -23,13 +23,22 @@ type Job = {
  * run by the job's own settle instead of a promise chained after it: a `.then` per send cost the
  * sending thread ~10 µs per 16 MiB offload (a reaction and its microtask, run cold after the copy).
  * `ok` sees the sequence number; `fail` sees the error and returns the sequence number of a retry, or
- * throws. submit() takes it unless `sealed` (the caller chained it already); `attached` says it did.
+ * throws. Whoever takes it first runs it: submit() (`taken` set: nothing to chain) or the caller's
+ * chain (publisher.ts #settleWith: then a gated send submitted later leaves it alone).
  */
 export interface Settle {
   ok(seq: number): void;
   fail(err: Error): number;
-  attached: boolean;
-  sealed: boolean;
+  taken: boolean;
+}
+
+/** `t.ok(seq)`; what a policy's bookkeeping throws is not the sender's error. */
+export function settledOk(t: Settle, seq: number): void {
+  try {
+    t.ok(seq);
+  } catch {
+    // ignored
+  }
 }
 
 
@@ -106,8 +115,8 @@ export class EngineSends {
     const offload = mode === "offload";
     if (offload) this.#offloadsSent++;
     if (then !== null) {
-      if (then.sealed) then = null;
-      else then.attached = true;
+      if (then.taken) then = null;
+      else then.taken = true;
     }
     const p = new Promise<number>((resolve, reject) => this.#jobs.push({ id, src: bytes, hash, polled, offload, resolve, reject, then }));
     this.#collect(); // an engine may have finished it already (the cpu engine does, inside the call)
@@ -191,11 +200,7 @@ function settle(job: Job, err: Error | null, seq: number) {
     return;
   }
   if (err === null) {
-    try {
-      t.ok(seq);
-    } catch {
-      // ignored: what a policy's bookkeeping throws is not the sender's error
-    }
+    settledOk(t, seq);
     job.resolve(seq);
     return;
   }

@@ -82,6 +82,20 @@ function expectDelivered(got: Got[], sent: { i: number; seq: number; size: numbe
 
 /* ------------------------------------------------------------------ 1. offload */
 
+/** A 16 MiB channel and a slowplug engine opened with `options`, both closed after `fn`. */
+async function withSlowplug(options: string, tag: string, fn: (ch: Channel, name: string, slow: Engine) => Promise<void>) {
+  loadPlugin(SLOWPLUG, "slowplug");
+  const slow = new Engine("slowplug", { options });
+  const name = uniqueName(tag);
+  const ch = Channel.create(name, { capacity: 16 * MiB });
+  try {
+    await fn(ch, name, slow);
+  } finally {
+    slow.close();
+    ch.close();
+  }
+}
+
 describe("offload send through an engine", () => {
   const rand = rng(1234);
   const SIZES = [0, 1, 4 * KiB + 3, MiB, 16 * MiB, 64 * MiB, ...Array.from({ length: 8 }, () => rand() % (3 * MiB))];
@@ -166,11 +180,7 @@ describe("offload send through an engine", () => {
     // slowplug starts each job 50 ms after its submit (its own thread): nothing is done by the time
     // send() returns, so only a publish from the engine's side can reach the subscriber before this
     // thread's event loop runs again (until 7a44115 offloads were published by the sender's collect)
-    loadPlugin(SLOWPLUG, "slowplug");
-    const slow = new Engine("slowplug", { options: "latency_us=50000" });
-    const name = uniqueName("off-busy");
-    const ch = Channel.create(name, { capacity: 16 * MiB });
-    try {
+    await withSlowplug("latency_us=50000", "off-busy", async (ch, name, slow) => {
       const sub = await startSub(name, { count: 2, wait: "block", emitReceived: true });
       const pub = ch.publisher();
       const ms = [payload(4, 0, 2 * MiB), payload(4, 1, 100 * KiB)];
@@ -189,21 +199,14 @@ describe("offload send through an engine", () => {
       expectDelivered(r.got, ms.map((m, i) => ({ i, seq: seqs[i]!, size: m.bytes.length, hash: m.hash })));
       pub.close();
       expect(ch.stats().arenaUsed).toBe(0);
-    } finally {
-      slow.close();
-      ch.close();
-    }
+    });
   }, 30_000);
 });
 
 test("close with offloads in flight: every send that resolved was delivered, every one that rejected was not", async () => {
   // slowplug copies one job at a time at 10 MB/s: 256 KiB jobs finish ~26 ms apart, and its thread publishes each;
   // close() comes while some are published and not yet collected by this (busy) thread, and others still copy
-  loadPlugin(SLOWPLUG, "slowplug");
-  const slow = new Engine("slowplug", { options: "gbps=0.01" });
-  const name = uniqueName("off-close");
-  const ch = Channel.create(name, { capacity: 16 * MiB });
-  try {
+  await withSlowplug("gbps=0.01", "off-close", async (ch, _name, slow) => {
     const sub = ch.subscribe();
     const pub = ch.publisher();
     const n = 6;
@@ -236,10 +239,7 @@ test("close with offloads in flight: every send that resolved was delivered, eve
     for (const i of resolved) expect(seqs[i]).toBeGreaterThanOrEqual(0);
     sub.close();
     expect(ch.stats().arenaUsed).toBe(0);
-  } finally {
-    slow.close();
-    ch.close();
-  }
+  });
 }, 30_000);
 
 /* ------------------------------------------------------------------ 3. pipelined */

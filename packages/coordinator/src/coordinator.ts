@@ -485,16 +485,16 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * The memo entry of the last inline decision #take handed out, with #version and #loads then: a stream of
-   * one size above the fast tier (4 and 16 MiB in section 8) asks for it again and again, and this check
-   * reads the coordinator's own fields instead of the memo table, every engine's state and the load per
+   * The memo entry of the last inline decision #take handed out, with #loads then: a stream of one size
+   * above the fast tier (4 and 16 MiB in section 8) asks for it again and again, and this check reads the
+   * entry and the coordinator's own fields instead of the memo table, every engine's state and the load per
    * engine, each a cold cache line after a large copy (a throwaway that skipped take() altogether gained
-   * ~3% at 4 and 16 MiB there). It stands for what #recall checks: the version covers health (#health moves
-   * with it) and learnt corrections, #loads every change of an engine's backlog; a split left out until its
-   * next trial (gate) is checked and counted as #recall does.
+   * ~3% at 4 and 16 MiB there). It stands for what #recall checks: the entry's version covers health
+   * (#health moves with it) and learnt corrections, #loads every change of an engine's backlog; a split left
+   * out until its next trial (gate) is checked and counted as #recall does. (#memoOk's closed-engine check
+   * is left out: a closed engine cannot make an inline decision wrong.)
    */
   #last: MemoEntry | null = null;
-  #lastVersion = -1;
   #lastLoads = -1;
   /** Changes whenever an engine's inflightBytes does (#charge, #settled, observe). */
   #loads = 0;
@@ -503,7 +503,7 @@ export class Coordinator implements SendPolicy {
   #take(size: number, pub: Publisher): SendDecision | null {
     if (size <= 64 * KiB) return null; // (small sizes: the fast tier, and decide() is one comparison there)
     const q = this.#last;
-    if (q !== null && q.size === size && this.#lastVersion === this.#version && this.#lastLoads === this.#loads &&
+    if (q !== null && q.size === size && q.version === this.#version && this.#lastLoads === this.#loads &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
       (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi))) {
       if (leftOut(q.gate)) {
@@ -521,7 +521,6 @@ export class Coordinator implements SendPolicy {
     const m = this.#memo[slot]!;
     if (d.mode === "inline") {
       this.#last = m;
-      this.#lastVersion = this.#version;
       this.#lastLoads = this.#loads;
     }
     return d;
