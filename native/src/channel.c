@@ -469,13 +469,13 @@ int ferry__chan_lock_slow(ferry_channel *ch, int64_t budget_ns, uint64_t *waited
 
 int ferry__chan_lock(ferry_channel *ch) { return ferry__chan_lock_for(ch, FERRY_LOCK_MAX_NS, NULL); }
 
-int ferry__chan_trylock(ferry_channel *ch) {
+FERRY__HOT int ferry__chan_trylock(ferry_channel *ch) {
   if (ferry__lost(ch)) return ferry__seg_lost(ch);
   int r = ferry__trylock(&ch->ctrl->lock);
   return r == FERRY_E_BUSY ? r : lock_result(ch, r);
 }
 
-void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
+FERRY__HOT void ferry__chan_unlock(ferry_channel *ch) { ferry__unlock(&ch->ctrl->lock); }
 
 FERRY_API int ferry_channel_reap(ferry_channel *ch) {
   if (!ch) return ferry__err(FERRY_E_INVAL, "channel is NULL");

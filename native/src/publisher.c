@@ -27,7 +27,7 @@ static int loan_inline(ferry_pub *p, uint64_t size, ferry_msg_info *info);
 
 static inline bool pub_bad(ferry_pub *p) { return !p || p->closed || p->ch->closed; }
 
-int ferry__pub_check(ferry_pub *p) {
+FERRY__HOT int ferry__pub_check(ferry_pub *p) {
   if (!p) return ferry__err(FERRY_E_INVAL, "publisher is NULL");
   if (pub_bad(p)) return ferry__err(FERRY_E_CLOSED, "publisher or channel is closed");
   if (ferry__lost(p->ch)) return ferry__seg_lost(p->ch);
@@ -116,7 +116,7 @@ static __attribute__((noinline, cold)) int never_fits(ferry_channel *ch, uint64_
                     (unsigned long long)ch->granule, (unsigned long long)ch->nbits);
 }
 
-int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len) {
+FERRY__HOT int ferry__pub_fits(ferry_pub *p, uint64_t len, uint32_t hdr_len) {
   ferry_channel *ch = p->ch;
   if (__builtin_expect(len <= ch->arena_size && grans(ch, len) + grans(ch, hdr_len) <= ch->nbits, 1)) return 0;
   return never_fits(ch, len, hdr_len);
@@ -257,20 +257,20 @@ static int acquire_now(ferry_pub *p, uint64_t n, int64_t *gran) {
 
 /* A free loan record. An engine's thread may free one meanwhile (ferry__publish_now): its release store
  * pairs with this acquire load, so the caller's writes to the record come after the engine's last read. */
-static int held_slot(const ferry_pub *p) {
+FERRY__HOT static int held_slot(const ferry_pub *p) {
   if (p->nheld - atomic_load_explicit(&p->nfreed, memory_order_relaxed) >= FERRY_MAX_HELD) return -1;
   for (int h = 0; h < FERRY_MAX_HELD; h++)
     if (!__atomic_load_n(&p->held[h].used, __ATOMIC_ACQUIRE)) return h;
   return -1;
 }
 
-FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
+FERRY__HOT FERRY_API int ferry_pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   PUB_CHECK(p);
   if (p->inline_max && size <= p->inline_max && !p->pin_acks) return loan_inline(p, size, info);
   return ferry__pub_loan(p, size, info);
 }
 
-int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
+FERRY__HOT int ferry__pub_loan(ferry_pub *p, uint64_t size, ferry_msg_info *info) {
   if (!info) info = &p->info;
   ferry_channel *ch = p->ch;
   int r = ferry__pub_fits(p, size, 0);
@@ -391,7 +391,7 @@ static inline __attribute__((always_inline)) int publish_inline(ferry_pub *p, co
   return 0;
 }
 
-int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+FERRY__HOT int ferry__publish_inline(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
                           ferry_msg_info *info) {
   return publish_inline(p, data, len, hdr, hdr_len, info);
 }
@@ -522,7 +522,7 @@ FERRY_API int ferry_pub_pin(ferry_pub *p, uint64_t ttl_ns, uint32_t acks) {
   return 0;
 }
 
-int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
+FERRY__HOT int ferry__publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len, uint32_t eflags,
                    ferry_msg_info *info) {
   PUB_CHECK(p);
   return publish(p, token, len, hdr, hdr_len, eflags, info, false);
@@ -534,7 +534,7 @@ int ferry__publish_now(ferry_pub *p, uint32_t token, uint64_t len, const void *h
   return publish(p, token, len, hdr, hdr_len, 0, info, true);
 }
 
-FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
+FERRY__HOT FERRY_API int ferry_pub_publish(ferry_pub *p, uint32_t token, uint64_t len, const void *hdr, uint32_t hdr_len,
                                 ferry_msg_info *info) {
   PUB_CHECK(p);
   return publish(p, token, len, hdr, hdr_len, 0, info, false);

@@ -42,7 +42,7 @@
 
 /* ---------------------------------------------------------------- inline */
 
-FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+FERRY__HOT FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
                                   uint32_t flags, ferry_msg_info *info) {
   int r = ferry__pub_check(p);
   if (r) return r;
@@ -66,7 +66,7 @@ FERRY_API int ferry_pub_send_hint(ferry_pub *p, const void *data, uint64_t len, 
   return r;
 }
 
-FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
+FERRY__HOT FERRY_API int ferry_pub_send(ferry_pub *p, const void *data, uint64_t len, const void *hdr, uint32_t hdr_len,
                              ferry_msg_info *info) {
   return ferry_pub_send_hint(p, data, len, hdr, hdr_len, FERRY_COPY_AUTO, info);
 }

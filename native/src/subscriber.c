@@ -208,7 +208,7 @@ FERRY_API uint32_t *ferry_sub_release_later(ferry_sub *s) { return s ? s->rel_la
 
 /* End of stream: publishers existed and none is left (after draining). */
 /* Every publisher that ever was is gone (then: an acquire fence, so what they published is visible). */
-static bool all_gone(ferry_channel *ch) {
+FERRY__HOT static bool all_gone(ferry_channel *ch) {
   struct ferry_ctrl *c = ch->ctrl;
   if (!FERRY__COUNT_GET(c->pubs_ever) || FERRY__COUNT_GET(c->pubs_live)) return false;
   atomic_thread_fence(memory_order_acquire);
@@ -222,7 +222,7 @@ static int eos(ferry_channel *ch) {
 }
 
 /* Something to claim, or the end of the stream. */
-static bool receivable(ferry_sub *s) {
+FERRY__HOT static bool receivable(ferry_sub *s) {
   ferry_channel *ch = s->ch;
   if (ferry__ring_ready(ch, &ch->cons[s->consumer])) return true;
   struct ferry_ctrl *c = ch->ctrl;
@@ -249,7 +249,7 @@ static void held_flush(ferry_sub *s) {
 }
 
 /* A free held-message record: its index, FERRY_E_LIMIT when this subscriber holds the most it may, or FERRY_E_CORRUPT. */
-static int held_slot(ferry_sub *s) {
+FERRY__HOT static int held_slot(ferry_sub *s) {
   held_flush(s);
   if (s->nheld >= FERRY_MAX_HELD)
     return ferry__err(FERRY_E_LIMIT, "more than %d messages held: release some", FERRY_MAX_HELD);
@@ -259,7 +259,7 @@ static int held_slot(ferry_sub *s) {
 }
 
 /* ferry_sub_try_receive; `reap`: a poll's periodic reap (off for FERRY_ARM_NO_REAP callers). */
-static int try_receive(ferry_sub *s, ferry_msg_info *info, bool reap) {
+FERRY__HOT static int try_receive(ferry_sub *s, ferry_msg_info *info, bool reap) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (!info) info = &s->info;
@@ -326,7 +326,7 @@ static int try_receive(ferry_sub *s, ferry_msg_info *info, bool reap) {
   return 0;
 }
 
-FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) { return try_receive(s, info, true); }
+FERRY__HOT FERRY_API int ferry_sub_try_receive(ferry_sub *s, ferry_msg_info *info) { return try_receive(s, info, true); }
 
 static int receivable_ready(void *s) { return receivable(s); }
 
@@ -343,7 +343,7 @@ static int wait_receivable(ferry_sub *s, uint32_t wait, int64_t timeout_ns, _Ato
   return ferry__wait_run(&w, wait, timeout_ns, stop);
 }
 
-FERRY_API int ferry_sub_receive(ferry_sub *s, ferry_msg_info *info, uint32_t wait, int64_t timeout_ns) {
+FERRY__HOT FERRY_API int ferry_sub_receive(ferry_sub *s, ferry_msg_info *info, uint32_t wait, int64_t timeout_ns) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (wait > FERRY_WAIT_HYBRID) return ferry__err(FERRY_E_INVAL, "unknown wait strategy %u", wait);
@@ -372,7 +372,7 @@ static int held_entry(ferry_sub *s, uint32_t token, struct sub_held *out) {
   return 0;
 }
 
-FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
+FERRY__HOT FERRY_API int ferry_sub_release(ferry_sub *s, uint32_t token) {
   SUB_CHECK(s);
   struct sub_held hd;
   if (token < FERRY_MAX_HELD) s->rel_later[token / 32] &= ~(1u << (token % 32)); /* released now, not later */
@@ -544,7 +544,7 @@ FERRY_API int ferry_sub_reap(ferry_sub *s) {
 
 static int arm_wake(ferry_sub *s, bool reap);
 
-FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
+FERRY__HOT FERRY_API int ferry_sub_receive_or_arm(ferry_sub *s, ferry_msg_info *info, uint32_t wait) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   bool reap = !(wait & FERRY_ARM_NO_REAP);
@@ -588,7 +588,7 @@ FERRY_API int ferry_sub_wake_socket(ferry_sub *s) {
 FERRY_API int ferry_sub_arm_wake(ferry_sub *s) { return arm_wake(s, true); }
 
 /* ferry_sub_arm_wake; `reap`: the periodic reap first (off for FERRY_ARM_NO_REAP callers). */
-static int arm_wake(ferry_sub *s, bool reap) {
+FERRY__HOT static int arm_wake(ferry_sub *s, bool reap) {
   SUB_CHECK(s);
   SUB_CURSOR(s);
   if (s->wake_fd < 0) return ferry__err(FERRY_E_STATE, "no wake fd: call ferry_sub_wake_fd first");

@@ -17,6 +17,7 @@
 
 #include "engine/copy.h"
 #include "sys/error.h"
+#include "sys/sys.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -143,7 +144,7 @@ static uint64_t auto_threshold(void) {
   return v;
 }
 
-int ferry__cache_check(uint32_t flags) {
+FERRY__HOT int ferry__cache_check(uint32_t flags) {
   if (flags & ~(uint32_t)FERRY_COPY_CACHE_MASK || (flags & FERRY_COPY_CACHE_MASK) == FERRY_COPY_CACHE_MASK)
     return ferry__err(FERRY_E_INVAL, "unknown cache hint 0x%x (FERRY_COPY_AUTO, HOT or COLD)", flags);
   return 0;

@@ -95,7 +95,7 @@ int ferry__trylock(_Atomic uint32_t *w) {
   return FERRY_E_BUSY;
 }
 
-void ferry__unlock(_Atomic uint32_t *w) {
+FERRY__HOT void ferry__unlock(_Atomic uint32_t *w) {
   uint32_t v = atomic_exchange_explicit(w, 0, memory_order_release);
   if (v & FERRY_LOCK_WAITERS) ferry__futex_wake(w);
 }

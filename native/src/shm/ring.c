@@ -67,7 +67,7 @@
 
 /* ---------------------------------------------------------------- references and reclaim */
 
-void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
+FERRY__HOT void ferry__ring_unref(ferry_channel *ch, struct ferry_entry *e) {
   uint32_t r = atomic_load_explicit(&e->refs, memory_order_relaxed);
   for (int i = 0;; i++) {
     if (r == 0 || i == CAS_TRIES) return; /* corrupt, double release, or a peer scribbling: never wrap, never spin */
@@ -387,7 +387,7 @@ static inline void published(ferry_channel *ch, uint64_t s, uint32_t consumers) 
   }
 }
 
-uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m) {
+FERRY__HOT uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m) {
   struct ferry_ctrl *c = ch->ctrl;
   uint64_t s = c->tail;
   struct ferry_entry *e = &ch->ring[s & ch->ring_mask];
@@ -424,7 +424,7 @@ uint64_t ferry__ring_publish(ferry_channel *ch, const struct ferry__ring_msg *m)
   return s;
 }
 
-uint64_t ferry__ring_publish_inline(ferry_channel *ch, uint32_t publisher, const void *pay, uint64_t len,
+FERRY__HOT uint64_t ferry__ring_publish_inline(ferry_channel *ch, uint32_t publisher, const void *pay, uint64_t len,
                                     const void *hdr, uint32_t hdr_len) {
   struct ferry_ctrl *c = ch->ctrl;
   uint64_t s = c->tail;
@@ -493,7 +493,7 @@ static int claim_inline(ferry_channel *ch, struct ferry_consumer *k, _Atomic uin
   return 1;
 }
 
-int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
+FERRY__HOT int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint64_t *pending, struct ferry__claim *c,
                      struct ferry_entry **out, uint8_t *inl_dst) {
   for (int i = 0; i < CAS_TRIES; i++) {
     uint64_t cur = atomic_load_explicit(&k->cursor, memory_order_acquire);
@@ -526,7 +526,7 @@ int ferry__ring_claim(ferry_channel *ch, struct ferry_consumer *k, _Atomic uint6
   return FERRY_E_AGAIN;
 }
 
-int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
+FERRY__HOT int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
   if (c->flags & ENT_INLINE)
     return ferry__err(FERRY_E_CORRUPT, "message %llu is inline where a referenced one was expected", (unsigned long long)c->seq);
   uint64_t asz = ch->arena_size, pg = c->pay_off, hg = c->hdr_off, hl = c->hdr_len;
@@ -538,7 +538,7 @@ int ferry__ring_check(ferry_channel *ch, struct ferry__claim *c) {
   return 0;
 }
 
-int ferry__ring_release(ferry_channel *ch, uint32_t idx, uint64_t seq) {
+FERRY__HOT int ferry__ring_release(ferry_channel *ch, uint32_t idx, uint64_t seq) {
   if (idx > ch->ring_mask) return ferry__err(FERRY_E_CORRUPT, "ring index out of range");
   struct ferry_entry *e = &ch->ring[idx];
   if (atomic_load(&e->seq) != seq + 1) return ferry__err(FERRY_E_CORRUPT, "descriptor changed while held");

@@ -15,7 +15,7 @@
 #include "sys/error.h"
 #include "sys/sys.h"
 
-uint64_t ferry__now_ns(void) {
+FERRY__HOT uint64_t ferry__now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

@@ -81,7 +81,7 @@ static void adapt(bool spun_ok) {
     spin_budget = spin_budget / 2 < SPIN_MIN_NS ? 0 : spin_budget / 2; /* 0: no spin until a short wait (learn) */
 }
 
-void ferry__wait_learn(int64_t waited_ns) {
+FERRY__HOT void ferry__wait_learn(int64_t waited_ns) {
   if (waited_ns <= 0 || waited_ns >= SPIN_MAX_NS) {
     adapt(false);
     return;
