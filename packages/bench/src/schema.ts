@@ -252,6 +252,8 @@ export interface IdleRow {
    * transport, as in a service that has run a while (the targets' rows). Absent in results before it.
    */
   phase?: "fresh" | "steady";
+  /** Request bytes; absent: 64 (answered with 64 B). Above 64: an upload answered with 1 byte (section 6's upload rows). */
+  size?: number;
 }
 
 /* ------------------------------------------------------------------ http */

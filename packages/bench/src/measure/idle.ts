@@ -6,13 +6,13 @@
  * under the same conditions, so their ratio is fair even when the absolute
  * numbers move between runs.
  */
-import type { Socket } from "bun";
-import { existsSync, unlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import type { WaitStrategy } from "@ferry/channel";
 import { MiB } from "../lib/format";
 import { finish, spawnPeer, tick } from "../lib/procs";
 import { Session } from "../lib/session";
 import { pct, roundOrder, sorted } from "../lib/stats";
+import { udsServer } from "../lib/uds";
 
 /** One transport: a request/reply of 64 B through its own echo peer. */
 interface Pinger {
@@ -27,22 +27,33 @@ interface Pinger {
  * Ferry with `wait` on both sides. listen: both sides take messages with
  * subscriber.listen() (the peer answers from its handler; here the handler
  * settles the ping's promise, as the socket's data callback does below);
- * otherwise both `await receive()`.
+ * otherwise both `await receive()`. size: the request's bytes; above 64 the
+ * requester writes the whole payload into its loan (as a socket's write copies
+ * it) and the peer answers with 1 byte (an upload and its ack).
  */
-async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> {
-  const tag = `idle-${wait}${listen ? "-listen" : ""}`;
+async function ferryPinger(wait: WaitStrategy, listen = false, size = 64): Promise<Pinger> {
+  const upload = size > 64;
+  const tag = `idle-${wait}${listen ? "-listen" : ""}${upload ? `-${size}` : ""}`;
   const s = new Session({
     role: "echo",
-    data: { tag, capacity: 4 * MiB, slots: 1024 },
+    data: { tag, capacity: 4 * MiB, slots: 1024 }, // (room for the largest upload, 1 MiB, several times)
     ack: { tag: `${tag}-r`, capacity: 4 * MiB, slots: 1024 },
     ackWait: wait,
-    args: [wait, 64, 0, listen ? "listen" : "await"],
+    args: [wait, upload ? 1 : 64, 0, listen ? "listen" : "await"],
   });
   await s.peer.ready;
   const close = async () => {
     await s.end();
     await s[Symbol.asyncDispose]();
   };
+  const payload = upload ? new Uint8Array(size).fill(7) : null;
+  const request = (stamp: number) => {
+    const loan = s.pub.loan(size);
+    if (payload) loan.bytes.set(payload);
+    loan.bytes[0] = stamp;
+    s.pub.publish(loan);
+  };
+  const key = `ferry:${wait}${listen ? ":listen" : ""}`;
   if (listen) {
     let onReply: (stamp: number) => void = () => {};
     s.ackSub.listen((m) => {
@@ -51,13 +62,11 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
       onReply(got);
     });
     return {
-      key: `ferry:${wait}:listen`,
+      key,
       pid: s.peer.proc.pid,
       async ping(stamp) {
         const p = new Promise<number>((r) => (onReply = r));
-        const loan = s.pub.loan(64);
-        loan.bytes[0] = stamp;
-        s.pub.publish(loan);
+        request(stamp);
         const got = await p;
         if (got !== stamp) throw new Error(`idle listen ping-pong: reply carries stamp ${got}, expected ${stamp}`);
       },
@@ -65,12 +74,10 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
     };
   }
   return {
-    key: `ferry:${wait}`,
+    key,
     pid: s.peer.proc.pid,
     async ping(stamp) {
-      const loan = s.pub.loan(64);
-      loan.bytes[0] = stamp;
-      s.pub.publish(loan);
+      request(stamp);
       const m = await s.ackSub.receive();
       const got = m.bytes[0];
       m.release();
@@ -81,20 +88,20 @@ async function ferryPinger(wait: WaitStrategy, listen = false): Promise<Pinger> 
 }
 
 let counter = 0;
-async function socketPinger(): Promise<Pinger> {
-  const path = `/tmp/ferry-bench-idle-${process.pid}-${counter++}.sock`;
-  if (existsSync(path)) unlinkSync(path);
-  let onOpen: (s: Socket) => void = () => {};
-  let onData: (d: Uint8Array) => void = () => {};
-  const server = Bun.listen({
-    unix: path,
-    socket: { open: (s) => onOpen(s), data: (_s, d) => onData(d), error: (_s, e) => console.error("unix socket:", e) },
-  });
-  const conn = new Promise<Socket>((r) => (onOpen = r));
-  const peer = spawnPeer("uds-echo", [path]);
+/**
+ * A Unix-socket echo of 64 B requests; size above 64: a sink that assembles
+ * each request in its buffer (a user needs the message contiguous) and acks it
+ * with 1 byte.
+ */
+async function socketPinger(size = 64): Promise<Pinger> {
+  const upload = size > 64;
+  const u = udsServer(`/tmp/ferry-bench-idle-${process.pid}-${counter++}.sock`);
+  const conn = u.accept();
+  const peer = upload ? spawnPeer("uds-sink", [u.path, size]) : spawnPeer("uds-echo", [u.path]);
   const sock = await conn;
   await peer.ready;
-  const buf = new Uint8Array(64);
+  const buf = new Uint8Array(size).fill(7);
+  const want = upload ? 1 : 64;
   return {
     key: "unix-socket",
     pid: peer.proc.pid,
@@ -102,22 +109,23 @@ async function socketPinger(): Promise<Pinger> {
       let got = 0;
       let first = -1;
       const p = new Promise<void>((r) => {
-        onData = (d) => {
+        u.on.data = (d) => {
           if (first < 0 && d.length) first = d[0]!;
           got += d.length;
-          if (got >= 64) r();
+          if (got >= want) r();
         };
       });
       buf[0] = stamp;
-      sock.write(buf); // 64 B fit the socket buffer: no short write here
+      if (upload) await u.writeAll(sock, buf);
+      else sock.write(buf); // 64 B fit the socket buffer: no short write here
       await p;
-      if (first !== stamp) throw new Error(`idle socket echo: got stamp ${first}, expected ${stamp}`);
+      // (the sink's ack is always 1)
+      if (first !== (upload ? 1 : stamp)) throw new Error(`idle socket echo: got ${first}, expected ${upload ? 1 : stamp}`);
     },
     async close() {
       sock.end();
       await finish(peer, 10_000);
-      server.stop(true);
-      if (existsSync(path)) unlinkSync(path);
+      u.stop();
     },
   };
 }
@@ -136,6 +144,8 @@ export interface IdleOptions {
    * first few hundred requests run Ferry's JS (and the socket's callback) in the JIT's first tiers.
    */
   jitWarm: number;
+  /** Request bytes (default 64, answered with 64 B); above 64, an upload answered with 1 byte. */
+  size?: number;
 }
 
 export interface IdleMeasure {
@@ -150,13 +160,13 @@ export interface IdleMeasure {
 export async function idleRoundTrips(o: IdleOptions): Promise<IdleMeasure[]> {
   const pingers: Pinger[] = [];
   try {
-    for (const w of o.waits) pingers.push(await ferryPinger(w));
-    if (o.listen) pingers.push(await ferryPinger(o.listen, true));
-    pingers.push(await socketPinger());
+    for (const w of o.waits) pingers.push(await ferryPinger(w, false, o.size));
+    if (o.listen) pingers.push(await ferryPinger(o.listen, true, o.size));
+    pingers.push(await socketPinger(o.size));
     const out = await gappedRounds(pingers, o, "fresh");
     if (o.jitWarm > 0) {
       for (let i = 0; i < o.jitWarm; i++) for (let j = 0; j < pingers.length; j++) await pingers[j]!.ping((i + j + 1) & 255);
-      const trace = o.gapMs === Number(process.env.FERRY_IDLE_TRACE) ? traceOn(pingers) : null;
+      const trace = o.gapMs === Number(process.env.FERRY_IDLE_TRACE) && (o.size ?? 64) === 64 ? traceOn(pingers) : null;
       out.push(...(await gappedRounds(pingers, o, "steady")));
       trace?.();
     }

@@ -5,11 +5,10 @@
  * Each: a 64 MiB round trip (payload one way, small ack back) and 64 B ping-pong
  * latency (RTT/2, same payload echoed back).
  */
-import type { Socket } from "bun";
-import { existsSync, unlinkSync } from "node:fs";
 import { MiB } from "../lib/format";
 import { finish, spawnPeer, tick } from "../lib/procs";
 import { median, pct, sorted } from "../lib/stats";
+import { udsServer } from "../lib/uds";
 import type { LatStats, PeerResult, RttStats } from "../schema";
 
 /** The large message of the peers section. */
@@ -93,49 +92,10 @@ export async function bunIpc(o: PeerOptions): Promise<PeerResult> {
 let sockCounter = 0;
 
 export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
-  const path = `/tmp/ferry-bench-${process.pid}-${sockCounter++}.sock`;
-  if (existsSync(path)) unlinkSync(path);
-  let onOpen: (s: Socket) => void = () => {};
-  let onData: (d: Uint8Array) => void = () => {};
-  let onDrain: () => void = () => {};
-  const server = Bun.listen({
-    unix: path,
-    socket: {
-      open(s) {
-        onOpen(s);
-      },
-      data(_s, d) {
-        onData(d);
-      },
-      drain() {
-        onDrain();
-      },
-      error(_s, e) {
-        console.error("unix socket:", e);
-      },
-    },
-  });
-  const accept = () => new Promise<Socket>((r) => (onOpen = r));
-
-  const writeAll = (s: Socket, buf: Uint8Array) =>
-    new Promise<void>((resolve, reject) => {
-      let off = 0;
-      const pump = () => {
-        while (off < buf.length) {
-          const n = s.write(buf.subarray(off));
-          if (n < 0) return reject(new Error("unix socket closed"));
-          if (n === 0) {
-            onDrain = pump; // wait for the kernel buffer to drain
-            return;
-          }
-          off += n;
-        }
-        onDrain = () => {};
-        resolve();
-      };
-      pump();
-    });
-
+  const u = udsServer(`/tmp/ferry-bench-${process.pid}-${sockCounter++}.sock`);
+  const path = u.path;
+  const accept = u.accept;
+  const writeAll = u.writeAll;
   try {
     // 64 B ping-pong against an echo peer
     let conn = accept();
@@ -149,7 +109,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
       if (o.gapMs) await Bun.sleep(o.gapMs);
       let got = 0;
       const p = new Promise<void>((r) => {
-        onData = (d) => {
+        u.on.data = (d) => {
           got += d.length;
           if (got >= 64) r();
         };
@@ -175,7 +135,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     const big = new Uint8Array(o.bigSize).fill(7);
     const rtt: number[] = [];
     for (let r = -1; r < o.bigReps; r++) {
-      const p = new Promise<void>((res) => (onData = () => res()));
+      const p = new Promise<void>((res) => (u.on.data = () => res()));
       const t0 = Bun.nanoseconds();
       await writeAll(s, big);
       await p;
@@ -186,8 +146,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     await finish(sink, 10_000);
     return { impl: "unix-socket", rtt: rttStats(rtt), lat64: latStats(lat) };
   } finally {
-    server.stop(true);
-    if (existsSync(path)) unlinkSync(path);
+    u.stop();
     await tick();
   }
 }
