@@ -70,7 +70,6 @@ export class Recorder {
   readonly fallbackCounts = new Map<string, number>();
   readonly recent: FallbackRecord[] = [];
   fallbacks = 0;
-  dirty = false;
 
   /**
    * Successful sends not yet folded in: (size, ns, syncNs) per send, their choice apart. recordLater() only
@@ -117,7 +116,6 @@ export class Recorder {
     if (error) c.s.errors++;
     if (retried) c.s.retriedInline++;
     c.h.add(ns);
-    this.dirty = true;
   }
 
   fallback(f: Omit<FallbackRecord, "at">): FallbackRecord {
@@ -127,7 +125,6 @@ export class Recorder {
     this.fallbackCounts.set(key, (this.fallbackCounts.get(key) ?? 0) + 1);
     this.recent.push(r);
     if (this.recent.length > 50) this.recent.shift();
-    this.dirty = true;
     return r;
   }
 
