@@ -15,9 +15,10 @@
  * ferry_sub_release), so the publish makes no system call: libferry's own
  * code and shared lines only.
  *
- *   bench_cold [--json] [--unarmed] [-n N=300] [--gap µs=10000]
+ *   bench_cold [--json] [--quick] [--unarmed] [-n N=300] [--gap µs=10000]
  *
- * Prints each phase's p50 and p90 in ns. Warm numbers: --gap 0.
+ * Prints each phase's p50 and p90 in ns. Warm numbers: --gap 0. --quick: 40
+ * rounds (unless -n). packages/bench's section 4 runs it armed and unarmed.
  */
 #include <sys/socket.h>
 #include <time.h>
@@ -38,16 +39,17 @@ static uint64_t mono_ns(void) {
 }
 
 int main(int argc, char **argv) {
-  uint64_t n = 300, gap_us = 10000;
-  int json = 0, unarmed = 0;
+  uint64_t n = 0, gap_us = 10000;
+  int json = 0, unarmed = 0, quick = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
     else if (!strcmp(argv[i], "--unarmed")) unarmed = 1;
+    else if (!strcmp(argv[i], "--quick")) quick = 1;
     else if (!strcmp(argv[i], "-n") && i + 1 < argc) n = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--gap") && i + 1 < argc) gap_us = strtoull(argv[++i], NULL, 10);
-    else bench_die("usage: bench_cold [--json] [--unarmed] [-n N] [--gap µs]");
+    else bench_die("usage: bench_cold [--json] [--quick] [--unarmed] [-n N] [--gap µs]");
   }
-  if (n == 0) n = 1;
+  if (n == 0) n = quick ? 40 : 300;
   bench_cleanup_init();
   char name[64];
   snprintf(name, sizeof name, "bench-cold-%d", (int)getpid());

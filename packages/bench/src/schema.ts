@@ -89,7 +89,18 @@ export interface CThroughput {
   reps: number;
 }
 
-export type CRecord = CPingPong | CThroughput;
+/** bench_cold: libferry's request path after an idle gap, one process (native/bench/bench_cold.c). */
+export interface CCold {
+  bench: "cold";
+  /** true: the subscriber is armed, so the send formats the wake address and sends the datagram. */
+  armed: boolean;
+  phase: "send" | "take" | "release";
+  gap_us: number;
+  p50_ns: number;
+  p90_ns: number;
+}
+
+export type CRecord = CPingPong | CThroughput | CCold;
 
 export interface CRun {
   name: string;

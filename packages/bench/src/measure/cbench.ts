@@ -1,5 +1,6 @@
 /**
  * The C microbenchmarks of native/bench (built into native/build/bench/):
+ * ping-pong, throughput, the cold request path (bench_cold) and iceoryx;
  * run each one that exists with --json (and --quick), collect one JSON
  * object per stdout line. A missing binary is reported as "not built".
  */
@@ -15,6 +16,7 @@ const SRC = join(REPO_ROOT, "native/bench");
 function isRecord(x: unknown): x is CRecord {
   if (!x || typeof x !== "object") return false;
   const r = x as Record<string, unknown>;
+  if (r.bench === "cold") return typeof r.phase === "string" && typeof r.p50_ns === "number";
   return (r.bench === "pingpong" || r.bench === "throughput") && typeof r.size === "number";
 }
 
@@ -45,6 +47,10 @@ export async function cBenches(quick: boolean, timeoutS: number, deadline = Infi
   runs.push(await runOne("bench_pingpong", pp ? [pp, ...flags] : null, limit()));
   const tp = bin("bench_throughput");
   runs.push(await runOne("bench_throughput", tp ? [tp, ...flags] : null, limit()));
+  // libferry's request path after 10 ms idle (issue 7): with the wake's sendto, and without it
+  const cold = bin("bench_cold");
+  runs.push(await runOne("bench_cold", cold ? [cold, ...flags] : null, limit()));
+  runs.push(await runOne("bench_cold --unarmed", cold ? [cold, ...flags, "--unarmed"] : null, limit()));
   // iceoryx: the wrapper script starts RouDi and the binary; fall back to the binary alone
   const script = [join(BUILD, "run_iox.sh"), join(SRC, "run_iox.sh")].find(existsSync);
   const iox = bin("bench_iox_pingpong");

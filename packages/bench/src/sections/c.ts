@@ -1,23 +1,36 @@
-/** 4. The C microbenchmarks (native/build/bench): ping-pong, throughput and iceoryx, same run. */
+/** 4. The C microbenchmarks (native/build/bench): ping-pong, throughput, libferry's cold request path and iceoryx, same run. */
 import { fmtNs, fmtSize, table, type Grid } from "../lib/format";
 import { target } from "../lib/target";
 import { cBenches } from "../measure/cbench";
-import type { CPingPong, CRun, CThroughput, Result } from "../schema";
+import type { CCold, CPingPong, CRun, CThroughput, Result } from "../schema";
 import { section } from "../section";
 
 export const cPingPongs = (runs: CRun[]) => runs.flatMap((r) => r.records).filter((x): x is CPingPong => x.bench === "pingpong");
 export const cThroughputs = (runs: CRun[]) => runs.flatMap((r) => r.records).filter((x): x is CThroughput => x.bench === "throughput");
+export const cColds = (runs: CRun[]) => runs.flatMap((r) => r.records).filter((x): x is CCold => x.bench === "cold");
 
-/** The C ping-pong and throughput tables that have rows (printed, and pasted by report.ts). */
+/** The C ping-pong, throughput and cold-path tables that have rows (printed, and pasted by report.ts). */
 export function cGrids(runs: CRun[]): Grid[] {
   const out: Grid[] = [];
   const pp = cPingPongs(runs);
   const tp = cThroughputs(runs);
+  const cold = cColds(runs);
   if (pp.length) out.push({ head: ["impl", "wait", "size", "p50", "p99", "n"], rows: pp.map((r) => [r.impl, r.wait, fmtSize(r.size), fmtNs(r.p50_ns), fmtNs(r.p99_ns), r.n]) });
   if (tp.length) {
     const sizes = [...new Set(tp.map((r) => r.size))].sort((a, b) => a - b);
     const impls = [...new Set(tp.map((r) => r.impl))];
     out.push({ head: ["size", ...impls.map((i) => `C ${i} GB/s`)], rows: sizes.map((s) => [fmtSize(s), ...impls.map((i) => tp.find((r) => r.impl === i && r.size === s)?.gbps.toFixed(2) ?? "-")]) });
+  }
+  if (cold.length) {
+    const cell = (armed: boolean, phase: string) => {
+      const r = cold.find((x) => x.armed === armed && x.phase === phase);
+      return r ? `${fmtNs(r.p50_ns)} (p90 ${fmtNs(r.p90_ns)})` : "-";
+    };
+    const gap = `${cold[0]!.gap_us / 1000} ms`;
+    out.push({
+      head: [`libferry after ${gap} idle (bench_cold, p50)`, "wake armed (send incl. sendto)", "no wake"],
+      rows: (["send", "take", "release"] as const).map((ph) => [ph, cell(true, ph), cell(false, ph)]),
+    });
   }
   return out;
 }
