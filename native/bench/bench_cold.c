@@ -27,17 +27,6 @@
 
 #include "ferry.h"
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static uint64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 int main(int argc, char **argv) {
   uint64_t n = 0, gap_us = 10000;
   int json = 0, unarmed = 0, quick = 0;
@@ -75,14 +64,14 @@ int main(int argc, char **argv) {
       struct timespec s = {(time_t)(gap_us / 1000000), (long)(gap_us % 1000000) * 1000};
       nanosleep(&s, NULL);
     }
-    uint64_t a = mono_ns();
+    uint64_t a = bench_mono_ns();
     FCHK(ferry_pub_send_hint(pub, payload, sizeof payload, NULL, 0, 0, NULL));
-    uint64_t b = mono_ns();
+    uint64_t b = bench_mono_ns();
     r = unarmed ? ferry_sub_try_receive(sub, &mi) : ferry_sub_receive_or_arm(sub, &mi, arm);
-    uint64_t c = mono_ns();
+    uint64_t c = bench_mono_ns();
     if (r != 0) bench_die("take: expected a message, got %d", r);
     FCHK(ferry_sub_release(sub, mi.token));
-    uint64_t d = mono_ns();
+    uint64_t d = bench_mono_ns();
     char buf[8];
     while (recv(wfd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
     }
@@ -95,8 +84,8 @@ int main(int argc, char **argv) {
   }
   static const char *phase[3] = {"send", "take", "release"};
   for (int p = 0; p < 3; p++) {
-    qsort(t + p * n, n, sizeof *t, cmp_u64);
-    uint64_t p50 = t[p * n + n / 2], p90 = t[p * n + n * 9 / 10];
+    qsort(t + p * n, n, sizeof *t, bench_cmp_u64);
+    uint64_t p50 = bench_pct_u64(t + p * n, n, 0.5), p90 = bench_pct_u64(t + p * n, n, 0.9);
     if (json)
       printf("{\"bench\":\"cold\",\"armed\":%s,\"phase\":\"%s\",\"gap_us\":%" PRIu64 ",\"p50_ns\":%" PRIu64 ",\"p90_ns\":%" PRIu64 "}\n", unarmed ? "false" : "true", phase[p],
              gap_us, p50, p90);
