@@ -108,8 +108,9 @@ export class Subscriber extends ChannelMember implements AsyncIterable<Message> 
   /**
    * Take the next message on this thread, synchronously: the event loop does
    * not run until it returns. With wait "spin" it busy-waits in libferry (one
-   * native call, the lowest latency a Bun process gets: a tryReceive() loop
-   * pays a call per poll); "block" sleeps the thread on the channel's futex;
+   * native call: its polls cost less than a tryReceive() loop's, a call each;
+   * the latency of the two is about the same, the loop's often a little
+   * lower: docs/benchmarks.md); "block" sleeps the thread on the channel's futex;
    * "hybrid" spins libferry's adaptive budget, then sleeps. For worker
    * threads and dedicated loops; a service that must stay responsive awaits
    * receive() instead. `wait` overrides the subscriber's strategy for this
