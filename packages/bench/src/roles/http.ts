@@ -11,6 +11,7 @@
  * Paths: /hash answers {"n","h"}; /echo answers the body.
  */
 import { gateway, serveWorker } from "@ferry/http";
+import { rmSync } from "node:fs";
 
 const hashOf = (b: Uint8Array) => Bun.hash(b).toString(16); // wyhash: memory speed, the work is not the point
 const small = (n: number, h: string) => `{"n":${n},"h":"${h}"}`;
@@ -102,6 +103,8 @@ export async function httpFront(impl: string, port: number, maxBody: number) {
   const quit = async () => {
     for (const w of workers) w.kill(15);
     await Promise.all(workers.map((w) => w.exited));
+    // a killed proxy worker leaves its Unix socket file behind
+    if (impl === "proxy") for (const n of names) rmSync(n, { force: true });
     gw?.close();
     server.stop(true);
     process.exit(0);
