@@ -8,9 +8,9 @@
  *           for a direct wake (so the publish formats the wake address and
  *           sends the datagram, as a request to an idle peer does);
  *   take    ferry_sub_receive_or_arm (block): takes that message;
- *   arm     ferry_sub_release of it, then ferry_sub_receive_or_arm again:
- *           nothing left, so it arms the wake for the next round.
- * The wake datagram is drained outside the timed part. --unarmed: the
+ *   release ferry_sub_release of it.
+ * Untimed, between rounds: the wake datagram is drained, and the next round's
+ * ferry_sub_receive_or_arm finds nothing and arms the wake. --unarmed: the
  * subscriber never arms (take is ferry_sub_try_receive, release is
  * ferry_sub_release), so the publish makes no system call: libferry's own
  * code and shared lines only.

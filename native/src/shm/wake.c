@@ -97,7 +97,7 @@ FERRY__HOT static int send_fd(void) {
 }
 
 /* Every armed subscriber, disarmed at once (an arming is good for one wake): only their records are read. */
-static FERRY__HOT __attribute__((noinline)) void wake_direct(ferry_channel *ch) {
+FERRY__HOT static __attribute__((noinline)) void wake_direct(ferry_channel *ch) {
   uint64_t armed = atomic_exchange(&ch->ctrl->wake_mask, 0);
   int fd = send_fd();
   if (fd < 0) return;

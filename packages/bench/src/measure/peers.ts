@@ -93,13 +93,10 @@ let sockCounter = 0;
 
 export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
   const u = udsServer(`/tmp/ferry-bench-${process.pid}-${sockCounter++}.sock`);
-  const path = u.path;
-  const accept = u.accept;
-  const writeAll = u.writeAll;
   try {
     // 64 B ping-pong against an echo peer
-    let conn = accept();
-    const echo = spawnPeer("uds-echo", [path]);
+    let conn = u.accept();
+    const echo = spawnPeer("uds-echo", [u.path]);
     let s = await conn;
     await echo.ready;
     const ping = new Uint8Array(64).fill(9);
@@ -128,8 +125,8 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     if (!o.bigSize) return { impl: "unix-socket", rtt: rttStats([0]), lat64: latStats(lat) };
 
     // 64 MiB one way + 1-byte ack, against a sink that assembles the message
-    conn = accept();
-    const sink = spawnPeer("uds-sink", [path, o.bigSize]);
+    conn = u.accept();
+    const sink = spawnPeer("uds-sink", [u.path, o.bigSize]);
     s = await conn;
     await sink.ready;
     const big = new Uint8Array(o.bigSize).fill(7);
@@ -137,7 +134,7 @@ export async function unixSocket(o: PeerOptions): Promise<PeerResult> {
     for (let r = -1; r < o.bigReps; r++) {
       const p = new Promise<void>((res) => (u.on.data = () => res()));
       const t0 = Bun.nanoseconds();
-      await writeAll(s, big);
+      await u.writeAll(s, big);
       await p;
       const t1 = Bun.nanoseconds();
       if (r >= 0) rtt.push(t1 - t0);

@@ -26,8 +26,7 @@
 import { Channel, type Publisher, type Subscriber } from "@ferry/channel";
 import { ARM_NO_REAP, MsgInfoLayout, Wait, lib, nowNs, wordIndex } from "@ferry/native";
 import { toArrayBuffer, type Pointer } from "bun:ffi";
-import type { Socket } from "bun";
-import { rmSync } from "node:fs";
+import { udsServer } from "../lib/uds";
 
 const TOKEN = wordIndex(MsgInfoLayout).token;
 const sym = lib.symbols;
@@ -135,26 +134,22 @@ async function ferryPinger(cfg: string, tag: string): Promise<Pinger> {
 }
 
 async function socketPinger(tag: string): Promise<Pinger> {
-  const path = `/tmp/${tag}.sock`;
-  let onOpen: (s: Socket) => void = () => {};
-  let onData: () => void = () => {};
-  const server = Bun.listen({ unix: path, socket: { open: (s) => onOpen(s), data: () => onData(), error() {} } });
-  const conn = new Promise<Socket>((r) => (onOpen = r));
-  const peer = Bun.spawn(["bun", import.meta.path, "uds", path], { stdout: "pipe", stderr: "inherit" });
+  const u = udsServer(`/tmp/${tag}.sock`);
+  const conn = u.accept();
+  const peer = Bun.spawn(["bun", import.meta.path, "uds", u.path], { stdout: "pipe", stderr: "inherit" });
   const sock = await conn;
   await waitReady(peer);
   const msg = new Uint8Array(64);
   return {
     ping() {
-      const got = new Promise<void>((res) => (onData = res)); // 64 B arrive in one read here
+      const got = new Promise<void>((res) => (u.on.data = () => res())); // 64 B arrive in one read here
       sock.write(msg);
       return got;
     },
     async close() {
       peer.kill();
       await peer.exited;
-      server.stop(true);
-      rmSync(path, { force: true });
+      u.stop();
     },
   };
 }

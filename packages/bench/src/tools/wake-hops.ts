@@ -15,7 +15,7 @@
  */
 import { Channel } from "@ferry/channel";
 import { nowNs } from "@ferry/native";
-import type { Socket } from "bun";
+import { udsServer } from "../lib/uds";
 
 const [role, a1, a2] = process.argv.slice(2);
 const gap = Number(role === "peer" || role === "speer" ? 3 : (process.argv[2] ?? 3));
@@ -112,19 +112,16 @@ if (role === "peer") {
   }
   // Unix socket
   {
-    const path = `/tmp/hops-${process.pid}.sock`;
-    let onOpen: (s: Socket) => void = () => {};
-    let onData: (d: Uint8Array) => void = () => {};
-    const server = Bun.listen({ unix: path, socket: { open: (s) => onOpen(s), data: (_s, d) => onData(d) } });
-    const conn = new Promise<Socket>((r) => (onOpen = r));
-    const peer = Bun.spawn(["bun", import.meta.path, "speer", path], { stdout: "pipe", stderr: "inherit" });
+    const u = udsServer(`/tmp/hops-${process.pid}.sock`);
+    const conn = u.accept();
+    const peer = Bun.spawn(["bun", import.meta.path, "speer", u.path], { stdout: "pipe", stderr: "inherit" });
     const s = await conn;
     await ready(peer);
     const ping = new Uint8Array(64);
     const rows: number[][] = [];
     for (let i = 0; i < N + 20; i++) {
       await Bun.sleep(gap);
-      const p = new Promise<Uint8Array>((r) => (onData = r));
+      const p = new Promise<Uint8Array>((r) => (u.on.data = r));
       const t0 = nowNs();
       s.write(ping);
       const t0b = nowNs();
@@ -135,7 +132,7 @@ if (role === "peer") {
     }
     report("unix socket", rows);
     s.end();
-    server.stop(true);
+    u.stop();
     await peer.exited;
   }
 }
