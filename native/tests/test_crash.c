@@ -462,17 +462,6 @@ static void kill_wait(pid_t pid) {
   CHECK(wait_child(pid) == 128 + SIGKILL);
 }
 
-/*
- * ferry_gc judges every segment in /dev/shm, so it would also sweep away
- * segments leaked by other tests before a leak check sees them. Where we may,
- * run it in a private mount namespace with its own /dev/shm.
- */
-static bool private_dev_shm(void) {
-  if (unshare(CLONE_NEWNS) != 0) return false;
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return false;
-  return mount("ferry-test", "/dev/shm", "tmpfs", 0, "size=64m,mode=1777") == 0;
-}
-
 static void test_gc(void) {
   char dead[96], live[96], inuse[96], stale[96], junk[96], p[256];
   test_name_sub(dead, sizeof dead, BASE, "gc-dead");
@@ -579,7 +568,7 @@ int main(void) {
   pid_t gcp = fork();
   CHECK(gcp >= 0);
   if (gcp == 0) {
-    bool priv = private_dev_shm();
+    bool priv = test_private_dev_shm("64m");
     printf(priv ? "  (d) gc runs in a private mount namespace with its own /dev/shm\n"
                 : "  (d) note: no private /dev/shm (unshare/mount not permitted): gc runs on the real one\n");
     test_gc();

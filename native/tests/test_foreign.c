@@ -98,10 +98,8 @@ int main(void) {
     printf("test_foreign: skipped: no unused uid in 61000..64999\n");
     return 77;
   }
-  /* ferry_gc judges every segment: run in a private mount namespace with its own
-   * /dev/shm, so it cannot sweep away what tests running beside this one look at */
-  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-      mount("ferry-test", "/dev/shm", "tmpfs", 0, "size=16m,mode=1777") != 0) {
+  /* ferry_gc judges every segment: run with a private /dev/shm (util.h) */
+  if (!test_private_dev_shm("16m")) {
     printf("test_foreign: skipped: cannot mount a private /dev/shm (%s)\n", strerror(errno));
     return 77;
   }

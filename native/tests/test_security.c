@@ -260,23 +260,12 @@ struct planted {
   const char *name;
 };
 
-/*
- * ferry_gc judges every segment in /dev/shm, so it would also sweep away
- * stale segments that tests running beside this one still look at. Where we
- * may, the gc part runs in a private mount namespace with its own /dev/shm.
- */
-static bool private_dev_shm(void) {
-  if (unshare(CLONE_NEWNS) != 0) return false;
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return false;
-  return mount("ferry-test", "/dev/shm", "tmpfs", 0, "size=16m,mode=1777") == 0;
-}
-
 /* In a child with an alarm: a call that blocks fails the test instead of hanging it. */
 static int planted_child(void *arg) {
   const struct planted *pl = arg;
   const char *kind = pname[pl->kind];
   alarm(5);
-  bool priv = private_dev_shm();
+  bool priv = test_private_dev_shm("16m");
   char path[256], target[] = "/dev/shm/ferry-security-target-XXXXXX";
   shm_path_of(pl->name, path, sizeof path);
   int tf = mkstemp(target);

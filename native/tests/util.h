@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,6 +186,23 @@ static inline void test_init(const char *base) {
 }
 /* End-of-test check: no segment of this test is left in /dev/shm. */
 #define CHECK_NO_LEFTOVERS() CHECK(shm_leftovers(test_prefix_, test_main_pid_, 0) == 0)
+
+/*
+ * ferry_gc judges every segment in /dev/shm: run in the calling process, it would also sweep
+ * away what tests running beside this one (ctest -j) look at, e.g. a header test_hostile has
+ * corrupted on purpose. Where we may (root), move this process into a private mount namespace
+ * with its own /dev/shm (a tmpfs of `size`, e.g. "16m"); false where unshare/mount is refused.
+ * ctest also keeps every such test apart (RESOURCE_LOCK dev_shm_gc) for when this fails.
+ */
+#ifdef CLONE_NEWNS /* declared where _GNU_SOURCE came before the first system header */
+static inline bool test_private_dev_shm(const char *size) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "size=%s,mode=1777", size);
+  if (unshare(CLONE_NEWNS) != 0) return false;
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return false;
+  return mount("ferry-test", "/dev/shm", "tmpfs", 0, opts) == 0;
+}
+#endif
 
 /* Fork a child that runs fn(arg) and _exits with its return value. */
 static inline pid_t fork_child(int (*fn)(void *), void *arg) {
