@@ -24,6 +24,7 @@ const SYMBOLS_READERS = [
   "tests/native-symbols.test.ts", // reads the table's keys only, to compare them with ferry.h and nm -D
   "tests/native-binding.test.ts", // @ferry/native's own checks against its library (struct sizes)
   "packages/bench/src/tools/idle-floor.ts", // measures the idle round trip WITHOUT the library's JS: raw calls are its point
+  "packages/bench/src/tools/cold-calls.ts", // times one bare native call after an idle gap: the raw call is its point
 ].map((g) => new Bun.Glob(g));
 
 /** Files allowed to call dlopen(. */
