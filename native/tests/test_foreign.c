@@ -17,8 +17,6 @@
 #define _GNU_SOURCE
 #include <grp.h>
 #include <pwd.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "util.h"
