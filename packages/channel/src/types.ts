@@ -202,7 +202,7 @@ export function trustArgs(trust: TrustOptions | undefined): { flags: number; uid
 /** The FERRY_COPY_* hint of a cache placement (default "auto"); FERRY_E_INVAL for an unknown one. */
 export function cacheHint(cache: CachePlacement | undefined): number {
   // compares, not a Map: this runs on every send, and a Map lookup is a runtime call that costs µs when
-  // its code is cold (a send after an idle gap)
+  // its code is cold (a send after an idle gap: ~3 µs after 10 ms here, tools/cold-calls.ts)
   if (cache === undefined || cache === "auto") return CacheHint.auto;
   if (cache === "hot") return CacheHint.hot;
   if (cache === "cold") return CacheHint.cold;
