@@ -129,7 +129,9 @@ void ferry__copy(void *dst, const void *src, uint64_t len, bool cold) {
 }
 
 /* Half the LLC, at most 16 MiB (a VM's share of a large shared L3 is far
- * smaller than what sysconf reports), or 4 MiB when the LLC is unknown. */
+ * smaller than what sysconf reports), or 4 MiB when the LLC is unknown.
+ * @ferry/coordinator's coldFromBytes (machine.ts) applies the same rule to a
+ * profile's LLC: change both together. */
 uint64_t ferry__default_cold_threshold(void) {
   long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
   if (l3 <= 0) return 4ull << 20;

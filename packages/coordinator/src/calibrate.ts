@@ -17,7 +17,7 @@
  */
 import { Channel, defaultPolicy, type EngineLike, type Publisher, type SendPolicy } from "@ferry/channel";
 import { engineByName } from "@ferry/native";
-import { llcBytes, libraryKey, machineKey, threadCpuNs } from "./machine";
+import { coldFromBytes, llcBytes, libraryKey, machineKey, threadCpuNs } from "./machine";
 import { DEFAULT_SIZES, perByte, predict, type EngineProfile, type Profile, type Series } from "./profile";
 import { availableParallelism } from "node:os";
 
@@ -57,9 +57,9 @@ export function balancedShare(cpuNsPerByte: number, engineNsPerByte: number): nu
   return Math.min(0.95, Math.max(0.05, rc / (rc + re)));
 }
 
-/** The knee of a copy's cost: LLC/2 (where libferry's cache "auto" turns cold) and LLC, when known and between 1 and 64 MiB. */
+/** The knee of a copy's cost: where libferry's cache "auto" turns cold (coldFromBytes) and the LLC, when known and between 1 and 64 MiB. */
 function kneeSizes(llc: number): number[] {
-  return llc > 0 ? [llc / 2, llc].map(Math.round).filter((s) => s > MiB && s < 64 * MiB) : [];
+  return llc > 0 ? [coldFromBytes(llc), llc].map(Math.round).filter((s) => s > MiB && s < 64 * MiB) : [];
 }
 
 /** The sizes a profile measures: DEFAULT_SIZES and the cache knee (kneeSizes), ascending. */

@@ -27,6 +27,7 @@ import {
 import { Engine } from "@ferry/native";
 import { detect as detectDsa, dsaEngine } from "@ferry/dsa-engine";
 import { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
+import { coldFromBytes } from "./machine";
 import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile, type Series } from "./profile";
 import { Recorder, shareStats, type FallbackKind, type FallbackRecord, type ChoiceStats } from "./stats";
 
@@ -338,7 +339,7 @@ export class Coordinator implements SendPolicy {
   #health = 0;
   /** large inline copies: seen / profile (#learnInline); remembered decisions of sizes >= LARGE carry the band it may move in (MemoEntry.lo/hi) */
   #inlineCorr = 1;
-  /** From this size every copy is cold whatever the receiver does (#cache: LLC/2): "is a receiver waiting" is not asked there. */
+  /** From this size every copy is cold whatever the receiver does (#cache: coldFromBytes): "is a receiver waiting" is not asked there. */
   readonly #coldFrom: number;
   /**
    * SendPolicy.remembered: a decision remembered for this size and load (#take), followed by the
@@ -359,7 +360,7 @@ export class Coordinator implements SendPolicy {
     this.profileSource = opts.source ?? "given";
     this.profileNote = opts.note ?? "";
     this.#split = opts.split ?? true;
-    this.#coldFrom = profile.llcBytes ? profile.llcBytes / 2 : 16 * MiB;
+    this.#coldFrom = coldFromBytes(profile.llcBytes);
     this.remembered = Object.freeze({
       take: (size: number, pub: Publisher) => this.#take(size, pub),
       settled: (d: SendDecision, size: number, ns: number, syncNs: number) => this.#settled(d as Tagged, size, ns, syncNs),
@@ -953,15 +954,16 @@ export class Coordinator implements SendPolicy {
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
     const p = this.profile;
     const llc = p.llcBytes;
-    // cold from LLC/2, libferry's own threshold for cache "auto": end to end here (section 8, a receiver reusing
-    // warm arena slots, a 32 MiB LLC) hot stores won at 4 MiB, cold ones at 16 MiB (tools/auto-cost.ts: 178 vs 197 µs; 0.76 vs 1.07 ms)
-    const comfy = llc ? llc / 2 : 16 * MiB;
+    // cold from libferry's own threshold for cache "auto" (min(LLC/2, 16 MiB)): end to end here (section 8, a receiver
+    // reusing warm arena slots, a 32 MiB LLC) hot stores won at 4 MiB, cold ones at 16 MiB (tools/auto-cost.ts: 178 vs
+    // 197 µs; 0.76 vs 1.07 ms); on a 16-core Xeon VM reporting a 300 MiB L3, hot offloads took 276 vs 186 µs at 16 MiB
+    const comfy = this.#coldFrom;
     if (size <= 64 * KiB) {
       reasons?.push(`cache hot: ${fmtSize(size)} is small; it lands in cache and the reader comes soon`);
       return "hot";
     }
     if (size >= comfy) {
-      reasons?.push(`cache cold: ${fmtSize(size)} ≥ LLC/2 (${llc ? fmtSize(comfy) : "LLC unknown: 16 MiB"}): it would not fit comfortably and would evict the reader's data`);
+      reasons?.push(`cache cold: ${fmtSize(size)} ≥ ${llc ? `min(LLC/2, 16 MiB) (${fmtSize(comfy)})` : `${fmtSize(comfy)} (LLC unknown)`}: it would not fit comfortably and would evict the reader's data`);
       return "cold";
     }
     if (!waiting) {

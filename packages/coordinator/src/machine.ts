@@ -24,6 +24,17 @@ export function llcText(): string {
   }
 }
 
+/**
+ * Where libferry's cache "auto" turns cold for an LLC of `llc` bytes (0: unknown): half the LLC, at most
+ * 16 MiB, or 4 MiB when the LLC is unknown — the rule of ferry__default_cold_threshold (native/src/engine/copy.c;
+ * change both together). The cap matters on VMs: sysconf and sysfs report the host's whole L3 (300 MiB on a
+ * 16-core Xeon VM), of which a guest's share is far smaller; with LLC/2 uncapped, 16 and 64 MiB sends counted
+ * as "fits comfortably" and were sent hot, 1.5-1.9x slower end to end there than cold (docs/benchmarks.md).
+ */
+export function coldFromBytes(llc: number): number {
+  return llc > 0 ? Math.min(llc / 2, 16 * MiB) : 4 * MiB;
+}
+
 /** The LLC (L3) size in bytes, 0 when unknown. */
 export function llcBytes(): number {
   const m = /^(\d+)\s*([KMG]?)/i.exec(llcText());

@@ -16,6 +16,7 @@ import {
   resetSharedCoordinator, sharedCoordinator, statsJson, statsText,
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
+import { coldFromBytes } from "../src/machine";
 
 registerCleanup();
 
@@ -237,6 +238,15 @@ describe("decisions follow the calibration", () => {
     expect(c.explain(64 * MiB).cache).toBe("cold"); // > LLC/2 of 32 MiB
     expect(c.explain(2 * MiB).cache).toBe("hot");
     expect(c.explain(2 * MiB, { receiverWaiting: false }).cache).toBe("cold");
+    // a VM that reports its host's whole L3 (300 MiB on a 16-core Xeon VM): cold from 16 MiB, as libferry's
+    // cache "auto" (min(LLC/2, 16 MiB)); LLC/2 uncapped sent 16 and 64 MiB hot there, 1.5-1.9x slower
+    const big = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }], 300 * MiB));
+    expect(big.explain(8 * MiB).cache).toBe("hot");
+    expect(big.explain(16 * MiB).cache).toBe("cold");
+    expect(big.explain(64 * MiB).reasons.join("\n")).toMatch(/cache cold: 64 MiB ≥ min\(LLC\/2, 16 MiB\) \(16 MiB\)/);
+    expect(coldFromBytes(300 * MiB)).toBe(16 * MiB);
+    expect(coldFromBytes(8 * MiB)).toBe(4 * MiB);
+    expect(coldFromBytes(0)).toBe(4 * MiB);
     expect(c.explain(64).wait).toBe("spin");
     expect(c.explain(64).spinNs).toBeGreaterThan(0);
     expect(c.explain(256 * MiB).wait).toBe("block");
