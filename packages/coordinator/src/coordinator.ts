@@ -165,6 +165,9 @@ interface EngineState {
    * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
    */
   pipeCorr: number;
+  /** performance.now() when engCorr / pipeCorr last learnt or relaxed (#relax) */
+  engAt: number;
+  pipeAt: number;
   errors: number;
   /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
   memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
@@ -249,6 +252,15 @@ const MEMO_DRIFT = 0.05;
  * thread's CPU). A change of an engine's health rebuilds it at the next send.
  */
 const TIER_LEARN_MS = 250;
+/**
+ * A learnt engine correction (EngineState.engCorr, pipeCorr) not confirmed by a send for this long moves half
+ * way back to the calibration (in log terms), and again every RELAX_MS after: the choice it priced out is
+ * tried again, and relearnt if it really is slow. Without it one slow send stuck for good: an engine's first
+ * send in a process (its threads start, its pages fault) took 16x the profile's time, the correction hit its
+ * cap of 8, inline won at 1 MiB from then on, and no engine send came to correct it (section 8 on the device
+ * machine: auto 1.47x the fixed offload at 1 MiB; docs/benchmarks.md).
+ */
+const RELAX_MS = 250;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 
@@ -385,6 +397,8 @@ export class Coordinator implements SendPolicy {
       splitSamples: 0,
       engCorr: 1,
       pipeCorr: 1,
+      engAt: 0,
+      pipeAt: 0,
       engSamples: 0,
       errors: 0,
       cpuCorr: 1,
@@ -442,6 +456,7 @@ export class Coordinator implements SendPolicy {
   decide(size: number, ctx: SendContext): SendDecision {
     this.#decided++;
     if (size <= 64 * KiB && size < this.fastInline.below) return this.#fast!; // (the getter rebuilds the tier and #fast when stale)
+    this.#maybeRelax();
     const waiting = this.#waitingFor(size, ctx.channel);
     const pending = ctx.publisher.pending;
     const memo = this.#memoOk();
@@ -503,6 +518,7 @@ export class Coordinator implements SendPolicy {
   /** SendPolicy.remembered.take: the remembered decision for this size and load, or null (the publisher then calls decide()). */
   #take(size: number, pub: Publisher): SendDecision | null {
     if (size <= 64 * KiB) return null; // (small sizes: the fast tier, and decide() is one comparison there)
+    this.#maybeRelax();
     const q = this.#last;
     if (q !== null && q.size === size && q.version === this.#version && this.#lastLoads === this.#loads &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
@@ -833,8 +849,10 @@ export class Coordinator implements SendPolicy {
       below,
       cache: "hot" as const,
       ...(coldFrom !== Infinity ? { coldFrom } : {}),
-      record(size: number, ns: number, error: Error | null) {
-        // (each counts as a decision: stats() adds rec.fast)
+      record: (size: number, ns: number, error: Error | null) => {
+        // (each counts as a decision: stats() adds rec.fast; a correction that priced an engine out of these
+        // sizes must still relax, or they would stay in the tier for good)
+        if ((rec.fast & 15) === 15) this.#maybeRelax();
         if (error === null) rec.recordInline(size, ns);
         else {
           rec.fast++;
@@ -1078,15 +1096,42 @@ export class Coordinator implements SendPolicy {
 
   /** An engine send that ran alone took `ratio` × the profile's time: offload (and split parts) teach the engine's rate, pipelined sends their mode's own cost. */
   #learnEngine(st: EngineState, ratio: number, pipelined = false) {
+    const now = performance.now();
     if (pipelined) {
       // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
-      st.pipeCorr = Math.min(8, Math.max(0.25, 0.5 * st.pipeCorr + 0.5 * (ratio / st.engCorr)));
+      st.pipeCorr = towards(st.pipeCorr, ratio / st.engCorr);
+      st.pipeAt = now;
       this.#moved(st);
       return;
     }
     st.engSamples++;
-    st.engCorr = Math.min(8, Math.max(0.25, 0.5 * st.engCorr + 0.5 * ratio));
+    st.engCorr = towards(st.engCorr, ratio);
+    st.engAt = now;
     this.#moved(st);
+  }
+
+  /** Next time #relax looks (performance.now()). */
+  #relaxAt = 0;
+
+  /** #relax when due: from decide(), remembered decisions (#take) and every 16th send of the fast tier. */
+  #maybeRelax(): void {
+    const now = performance.now();
+    if (now < this.#relaxAt) return;
+    this.#relaxAt = now + RELAX_MS / 2;
+    for (const st of this.#engines) {
+      let moved = false;
+      if (st.engCorr !== 1 && now - st.engAt >= RELAX_MS) {
+        st.engCorr = relaxed(st.engCorr);
+        st.engAt = now;
+        moved = true;
+      }
+      if (st.pipeCorr !== 1 && now - st.pipeAt >= RELAX_MS) {
+        st.pipeCorr = relaxed(st.pipeCorr);
+        st.pipeAt = now;
+        moved = true;
+      }
+      if (moved) this.#moved(st);
+    }
   }
 
   /** A split ran: trust splits on this engine while they beat the best choice without one (as predicted now), else wait for the next trial. */
@@ -1239,6 +1284,22 @@ export interface CoordinatorStats {
      * they ran at end to end (GB/s; their estimate from then on), why the last trial lost.
      */
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
+}
+
+/**
+ * An engine correction (0.25..8) moved towards a send's `ratio` (seen / expected): half way for a faster send,
+ * a fifth for a slower one — a send's time can only be inflated (a wake-up preempting it, a first send
+ * starting threads and faulting pages), so a fast one is the better evidence.
+ */
+function towards(corr: number, ratio: number): number {
+  const w = ratio < corr ? 0.5 : 0.2;
+  return Math.min(8, Math.max(0.25, (1 - w) * corr + w * ratio));
+}
+
+/** A correction half way back to 1 (the calibration) in log terms; within 2% of it, 1. */
+function relaxed(corr: number): number {
+  const r = Math.sqrt(corr);
+  return Math.abs(r - 1) < 0.02 ? 1 : r;
 }
 
 function clampShare(f: number): number {
