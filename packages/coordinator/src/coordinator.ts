@@ -165,12 +165,22 @@ interface EngineState {
    * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
    */
   pipeCorr: number;
-  /** performance.now() when engCorr / pipeCorr last learnt or relaxed (#relax) */
-  engAt: number;
-  pipeAt: number;
+  /** engCorr's and pipeCorr's relaxation (#maybeRelax) */
+  engRelax: Relaxing;
+  pipeRelax: Relaxing;
   errors: number;
   /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
   memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
+}
+
+/** How an engine correction relaxes (RELAX_MS). */
+interface Relaxing {
+  /** performance.now() when the correction last learnt from a send or relaxed */
+  at: number;
+  /** how long it waits unconfirmed before relaxing: RELAX_MS, doubled (to RELAX_MAX_MS) each time a send after a relaxation priced the choice out again */
+  ms: number;
+  /** the correction a relaxation left (the next send through it is a trial of it), 0 when none */
+  trial: number;
 }
 
 /** What the coordinator knows of splits of one size class on one engine (EngineState.classes). */
@@ -254,13 +264,16 @@ const MEMO_DRIFT = 0.05;
 const TIER_LEARN_MS = 250;
 /**
  * A learnt engine correction (EngineState.engCorr, pipeCorr) not confirmed by a send for this long moves half
- * way back to the calibration (in log terms), and again every RELAX_MS after: the choice it priced out is
+ * way back to the calibration (in log terms), and again every interval after: the choice it priced out is
  * tried again, and relearnt if it really is slow. Without it one slow send stuck for good: an engine's first
- * send in a process (its threads start, its pages fault) took 16x the profile's time, the correction hit its
- * cap of 8, inline won at 1 MiB from then on, and no engine send came to correct it (section 8 on the device
- * machine: auto 1.47x the fixed offload at 1 MiB; docs/benchmarks.md).
+ * send in a process (its threads start, its pages fault) took 16-30x the profile's time, the correction hit
+ * its cap of 8, inline won at 1 MiB from then on, and no engine send came to correct it (section 8 on the
+ * device machine: auto 1.47x the fixed offload at 1 MiB; docs/benchmarks.md). A trial that shows the choice
+ * slow again doubles the interval (to RELAX_MAX_MS): pipelined sends on two vCPUs really cost ~2x their
+ * calibration, and a trial every 250 ms of a 256 MiB one would cost more than it could find.
  */
 const RELAX_MS = 250;
+const RELAX_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 
@@ -397,8 +410,8 @@ export class Coordinator implements SendPolicy {
       splitSamples: 0,
       engCorr: 1,
       pipeCorr: 1,
-      engAt: 0,
-      pipeAt: 0,
+      engRelax: { at: 0, ms: RELAX_MS, trial: 0 },
+      pipeRelax: { at: 0, ms: RELAX_MS, trial: 0 },
       engSamples: 0,
       errors: 0,
       cpuCorr: 1,
@@ -1096,17 +1109,14 @@ export class Coordinator implements SendPolicy {
 
   /** An engine send that ran alone took `ratio` × the profile's time: offload (and split parts) teach the engine's rate, pipelined sends their mode's own cost. */
   #learnEngine(st: EngineState, ratio: number, pipelined = false) {
-    const now = performance.now();
     if (pipelined) {
       // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
-      st.pipeCorr = towards(st.pipeCorr, ratio / st.engCorr);
-      st.pipeAt = now;
+      st.pipeCorr = learnt(st.pipeRelax, st.pipeCorr, ratio / st.engCorr);
       this.#moved(st);
       return;
     }
     st.engSamples++;
-    st.engCorr = towards(st.engCorr, ratio);
-    st.engAt = now;
+    st.engCorr = learnt(st.engRelax, st.engCorr, ratio);
     this.#moved(st);
   }
 
@@ -1119,18 +1129,11 @@ export class Coordinator implements SendPolicy {
     if (now < this.#relaxAt) return;
     this.#relaxAt = now + RELAX_MS / 2;
     for (const st of this.#engines) {
-      let moved = false;
-      if (st.engCorr !== 1 && now - st.engAt >= RELAX_MS) {
-        st.engCorr = relaxed(st.engCorr);
-        st.engAt = now;
-        moved = true;
-      }
-      if (st.pipeCorr !== 1 && now - st.pipeAt >= RELAX_MS) {
-        st.pipeCorr = relaxed(st.pipeCorr);
-        st.pipeAt = now;
-        moved = true;
-      }
-      if (moved) this.#moved(st);
+      const e = st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
+      if (e) st.engCorr = e;
+      const p = st.pipeCorr !== 1 && relaxes(st.pipeRelax, st.pipeCorr, now);
+      if (p) st.pipeCorr = p;
+      if (e || p) this.#moved(st);
     }
   }
 
@@ -1287,19 +1290,25 @@ export interface CoordinatorStats {
 }
 
 /**
- * An engine correction (0.25..8) moved towards a send's `ratio` (seen / expected): half way for a faster send,
- * a fifth for a slower one — a send's time can only be inflated (a wake-up preempting it, a first send
- * starting threads and faulting pages), so a fast one is the better evidence.
+ * An engine correction (0.25..8) half way to a send's `ratio` (seen / expected), and its relaxation's
+ * bookkeeping: the first send after a relaxation is its trial; one that moved the correction back up by
+ * more than 10% doubles the wait before the next relaxation, one that did not resets it.
  */
-function towards(corr: number, ratio: number): number {
-  const w = ratio < corr ? 0.5 : 0.2;
-  return Math.min(8, Math.max(0.25, (1 - w) * corr + w * ratio));
+function learnt(r: Relaxing, corr: number, ratio: number): number {
+  const next = Math.min(8, Math.max(0.25, 0.5 * corr + 0.5 * ratio));
+  if (r.trial) r.ms = next > r.trial * 1.1 ? Math.min(RELAX_MAX_MS, r.ms * 2) : RELAX_MS;
+  r.trial = 0;
+  r.at = performance.now();
+  return next;
 }
 
-/** A correction half way back to 1 (the calibration) in log terms; within 2% of it, 1. */
-function relaxed(corr: number): number {
-  const r = Math.sqrt(corr);
-  return Math.abs(r - 1) < 0.02 ? 1 : r;
+/** The relaxed correction when `r` is due at `now` (half way back to 1 in log terms; within 2% of it, 1), else 0. */
+function relaxes(r: Relaxing, corr: number, now: number): number {
+  if (now - r.at < r.ms) return 0;
+  const next = Math.sqrt(corr);
+  r.at = now;
+  r.trial = Math.abs(next - 1) < 0.02 ? 1 : next;
+  return r.trial;
 }
 
 function clampShare(f: number): number {

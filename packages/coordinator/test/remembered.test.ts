@@ -81,7 +81,7 @@ describe("remembered decisions", () => {
     expect(c.remembered.take(1024, pub)).toBeNull(); // the fast tier's sizes
     // it ran alone and took 2x the profile: the engine's rate is learnt, and what was remembered goes stale
     c.remembered.settled(taken!, size, 2 * pred, 30_000);
-    expect(c.stats().engines.sw!.rateCorrection).toBe(1.2); // a fifth of the way: a slower send is weaker evidence
+    expect(c.stats().engines.sw!.rateCorrection).toBe(1.5);
     expect(c.stats().choices["offload/sw"]!.messages).toBe(2);
     expect(c.remembered.take(size, pub)).toBeNull();
     const fresh = c.decide(size, ctx);
