@@ -165,8 +165,11 @@ interface EngineState {
    * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
    */
   pipeCorr: number;
-  /** engCorr's and pipeCorr's relaxation (#maybeRelax) */
+  /** what engCorr learns from (the last sends) and its relaxation (#maybeRelax) */
   engRelax: Relaxing;
+  /** engCorr > 1 is what keeps this engine out of sizes being sent (#pricedOut): only then it relaxes; cleared when the engine is chosen */
+  pricedOut: boolean;
+  /** what pipeCorr learns from (it does not relax: the pipelined mode's own cost is the machine's, e.g. the per-chunk wake-ups on two vCPUs) */
   pipeRelax: Relaxing;
   errors: number;
   /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
@@ -179,8 +182,12 @@ interface Relaxing {
   at: number;
   /** how long it waits unconfirmed before relaxing: RELAX_MS, doubled (to RELAX_MAX_MS) each time a send after a relaxation priced the choice out again */
   ms: number;
-  /** the correction a relaxation left (the next send through it is a trial of it), 0 when none */
+  /** the correction a relaxation left (the sends through it next are its trial), 0 when none */
   trial: number;
+  /** sends learnt from since the relaxation (the trial's verdict comes within two) */
+  trialSends: number;
+  /** the last three sends' ratios (seen / expected), oldest first, seeded with the correction itself */
+  last: [number, number, number];
 }
 
 /** What the coordinator knows of splits of one size class on one engine (EngineState.classes). */
@@ -263,14 +270,13 @@ const MEMO_DRIFT = 0.05;
  */
 const TIER_LEARN_MS = 250;
 /**
- * A learnt engine correction (EngineState.engCorr, pipeCorr) not confirmed by a send for this long moves half
- * way back to the calibration (in log terms), and again every interval after: the choice it priced out is
- * tried again, and relearnt if it really is slow. Without it one slow send stuck for good: an engine's first
- * send in a process (its threads start, its pages fault) took 16-30x the profile's time, the correction hit
- * its cap of 8, inline won at 1 MiB from then on, and no engine send came to correct it (section 8 on the
- * device machine: auto 1.47x the fixed offload at 1 MiB; docs/benchmarks.md). A trial that shows the choice
- * slow again doubles the interval (to RELAX_MAX_MS): pipelined sends on two vCPUs really cost ~2x their
- * calibration, and a trial every 250 ms of a 256 MiB one would cost more than it could find.
+ * An engine's learnt rate (EngineState.engCorr) that no send through the engine has confirmed for this long
+ * moves half way back to the calibration (in log terms), and again every interval after: an engine priced
+ * out by a slow spell (load, another process on the engine's CPUs) is tried again, and relearnt if it is
+ * still slow; a trial that shows it slow again doubles the interval (to RELAX_MAX_MS). The pipelined
+ * correction (pipeCorr) does not relax: it is the mode's cost on this machine (per-chunk wake-ups, ~2x on
+ * two vCPUs), and relaxing it made section 8 here try pipelined sends of 64-256 MiB again and again and
+ * judge trusted splits against their too-cheap estimate (geomean 1.08x against 0.95-1.0x).
  */
 const RELAX_MS = 250;
 const RELAX_MAX_MS = 60_000;
@@ -410,8 +416,9 @@ export class Coordinator implements SendPolicy {
       splitSamples: 0,
       engCorr: 1,
       pipeCorr: 1,
-      engRelax: { at: 0, ms: RELAX_MS, trial: 0 },
-      pipeRelax: { at: 0, ms: RELAX_MS, trial: 0 },
+      engRelax: relaxing(),
+      pricedOut: false,
+      pipeRelax: relaxing(),
       engSamples: 0,
       errors: 0,
       cpuCorr: 1,
@@ -478,6 +485,7 @@ export class Coordinator implements SendPolicy {
     let d = memo ? this.#recall(slot, size, waiting, full) : undefined;
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
+      this.#pricedOut(size, r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
       const st = r.best.st;
       if (r.best.kind === "split" && this.#split !== "always") {
         const c = this.#classFor(st!, size);
@@ -587,6 +595,10 @@ export class Coordinator implements SendPolicy {
       st.inflightBytes += size;
       this.#loads++;
       if (st.inflight > st.busyMax) st.busyMax = st.inflight;
+      // in use: its rate is not relaxed (a stream with sends in flight teaches no rate; relaxing it there
+      // would only drop the remembered decisions every RELAX_MS)
+      st.engRelax.at = performance.now();
+      st.pricedOut = false;
     }
   }
 
@@ -852,6 +864,7 @@ export class Coordinator implements SendPolicy {
         }
       if (r === null || visit(s, r)) break;
     }
+    if (below > 64 * KiB) this.#pricedOut(below - 1, look(below - 1).best, () => look(below - 1).best); // (the tier's largest size)
     const small = this.#choose(Math.max(0, Math.min(below, 64 * KiB) - 1), this.objective, true, 0, false, true);
     this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;
@@ -1120,6 +1133,27 @@ export class Coordinator implements SendPolicy {
     this.#moved(st);
   }
 
+  /**
+   * Is an engine's learnt rate what keeps it out of `size`? With `best` chosen (not that engine), `again()`
+   * chooses once more with every engine's rate above 1 set back to the calibration: an engine chosen then is
+   * marked pricedOut, and only such a rate relaxes (#maybeRelax). An engine simply not competitive at the
+   * sizes sent keeps what it learnt (section 8 here: its rate learnt at 16 MiB had relaxed away by the 64 MiB
+   * sends, and the trusted split there was judged against a too-cheap offload).
+   */
+  #pricedOut(size: number, best: Choice, again: () => Choice): void {
+    const raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut && st !== best.st); // (marked already: nothing to ask)
+    if (raised.length === 0 || size < SPLIT_MIN) return;
+    const kept = raised.map((st) => st.engCorr);
+    for (const st of raised) st.engCorr = 1;
+    let b: Choice;
+    try {
+      b = again();
+    } finally {
+      raised.forEach((st, i) => (st.engCorr = kept[i]!));
+    }
+    if (b.st && raised.includes(b.st)) b.st.pricedOut = true;
+  }
+
   /** Next time #relax looks (performance.now()). */
   #relaxAt = 0;
 
@@ -1129,11 +1163,11 @@ export class Coordinator implements SendPolicy {
     if (now < this.#relaxAt) return;
     this.#relaxAt = now + RELAX_MS / 2;
     for (const st of this.#engines) {
-      const e = st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
-      if (e) st.engCorr = e;
-      const p = st.pipeCorr !== 1 && relaxes(st.pipeRelax, st.pipeCorr, now);
-      if (p) st.pipeCorr = p;
-      if (e || p) this.#moved(st);
+      const e = st.pricedOut && st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
+      if (e) {
+        st.engCorr = e;
+        this.#moved(st);
+      }
     }
   }
 
@@ -1289,15 +1323,35 @@ export interface CoordinatorStats {
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
 }
 
+function relaxing(): Relaxing {
+  return { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0, last: [1, 1, 1] };
+}
+
 /**
- * An engine correction (0.25..8) half way to a send's `ratio` (seen / expected), and its relaxation's
- * bookkeeping: the first send after a relaxation is its trial; one that moved the correction back up by
- * more than 10% doubles the wait before the next relaxation, one that did not resets it.
+ * An engine correction (0.25..8) moved towards what sends show: the median of the last three sends' ratios
+ * (seen / expected; the window starts seeded with the correction itself), half way when that median is more
+ * than 25% off the correction (the engine or the machine changed: two sends show it), a tenth of the way when
+ * within. One send alone moves nothing: a first send that ran cold (threads starting, pages faulting: 9-30x
+ * here) or one a wake-up preempted. And the jitter of single sends (0.7-1.6x on this VM) no longer moves the
+ * correction past MEMO_DRIFT at every other send, dropping every remembered decision with it: section 8 here
+ * decided 143 of 190 offloads of 4 MiB afresh, ~26 µs each before the copy (1.2x the fixed offload).
+ * And its relaxation's bookkeeping: when the trial's sends move the correction back up by more than 10%
+ * the wait before the next relaxation doubles; two sends that do not reset it.
  */
 function learnt(r: Relaxing, corr: number, ratio: number): number {
-  const next = Math.min(8, Math.max(0.25, 0.5 * corr + 0.5 * ratio));
-  if (r.trial) r.ms = next > r.trial * 1.1 ? Math.min(RELAX_MAX_MS, r.ms * 2) : RELAX_MS;
-  r.trial = 0;
+  const l = r.last;
+  l[0] = l[1];
+  l[1] = l[2];
+  l[2] = ratio;
+  const m = Math.max(Math.min(l[0], l[1]), Math.min(Math.max(l[0], l[1]), l[2])); // median of three
+  const w = Math.abs(m / corr - 1) > 0.25 ? 0.5 : 0.1;
+  const next = Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
+  if (r.trial) {
+    r.trialSends++;
+    if (next > r.trial * 1.1) r.ms = Math.min(RELAX_MAX_MS, r.ms * 2);
+    else if (r.trialSends >= 2) r.ms = RELAX_MS;
+    if (next > r.trial * 1.1 || r.trialSends >= 2) r.trial = 0;
+  }
   r.at = performance.now();
   return next;
 }
@@ -1305,10 +1359,13 @@ function learnt(r: Relaxing, corr: number, ratio: number): number {
 /** The relaxed correction when `r` is due at `now` (half way back to 1 in log terms; within 2% of it, 1), else 0. */
 function relaxes(r: Relaxing, corr: number, now: number): number {
   if (now - r.at < r.ms) return 0;
-  const next = Math.sqrt(corr);
+  const sq = Math.sqrt(corr);
+  const next = Math.abs(sq - 1) < 0.02 ? 1 : sq;
   r.at = now;
-  r.trial = Math.abs(next - 1) < 0.02 ? 1 : next;
-  return r.trial;
+  r.trial = next;
+  r.trialSends = 0;
+  r.last = [next, next, next];
+  return next;
 }
 
 function clampShare(f: number): number {
