@@ -184,10 +184,10 @@ interface Relaxing {
   ms: number;
   /** the correction a relaxation left (the sends through it next are its trial), 0 when none */
   trial: number;
-  /** sends learnt from since the relaxation (the trial's verdict comes within two) */
+  /** sends learnt from since the relaxation (the trial's verdict comes within three) */
   trialSends: number;
-  /** the last three sends' ratios (seen / expected), oldest first, seeded with the correction itself */
-  last: [number, number, number];
+  /** the last five sends' ratios (seen / expected), seeded with the correction itself */
+  last: number[];
 }
 
 /** What the coordinator knows of splits of one size class on one engine (EngineState.classes). */
@@ -1324,33 +1324,35 @@ export interface CoordinatorStats {
 }
 
 function relaxing(): Relaxing {
-  return { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0, last: [1, 1, 1] };
+  return { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0, last: [1, 1, 1, 1, 1] };
 }
 
 /**
- * An engine correction (0.25..8) moved towards what sends show: the median of the last three sends' ratios
+ * An engine correction (0.25..8) moved towards what sends show: the median of the last five sends' ratios
  * (seen / expected; the window starts seeded with the correction itself), half way when that median is more
- * than 25% off the correction (the engine or the machine changed: two sends show it), a tenth of the way when
- * within. One send alone moves nothing: a first send that ran cold (threads starting, pages faulting: 9-30x
- * here) or one a wake-up preempted. And the jitter of single sends (0.7-1.6x on this VM) no longer moves the
- * correction past MEMO_DRIFT at every other send, dropping every remembered decision with it: section 8 here
- * decided 143 of 190 offloads of 4 MiB afresh, ~26 µs each before the copy (1.2x the fixed offload).
+ * than 25% off the correction (the engine or the machine changed: three sends show it), a tenth of the way
+ * when within. Two sends alone move nothing: an engine's first sends in a process run cold (its threads
+ * waking, the send path's JS in the JIT's first tiers: 9-30x the profile here for the first, and on the
+ * device machine the first two offloads and pipelined sends of 1 MiB priced both out for good), and a send a
+ * wake-up preempted is slow too. The jitter of single sends (0.7-1.6x on this VM) no longer moves the
+ * correction past MEMO_DRIFT at every other send, dropping every remembered decision with it (section 8's
+ * measurement at 4 MiB with a profile on which offload wins: 143 of 190 offloads decided afresh, ~26 µs each
+ * before the copy, 1.2x the fixed offload).
  * And its relaxation's bookkeeping: when the trial's sends move the correction back up by more than 10%
- * the wait before the next relaxation doubles; two sends that do not reset it.
+ * the wait before the next relaxation doubles; three sends that do not reset it.
  */
 function learnt(r: Relaxing, corr: number, ratio: number): number {
   const l = r.last;
-  l[0] = l[1];
-  l[1] = l[2];
-  l[2] = ratio;
-  const m = Math.max(Math.min(l[0], l[1]), Math.min(Math.max(l[0], l[1]), l[2])); // median of three
+  l.shift();
+  l.push(ratio);
+  const m = [...l].sort((a, b) => a - b)[2]!; // the median of five
   const w = Math.abs(m / corr - 1) > 0.25 ? 0.5 : 0.1;
   const next = Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
   if (r.trial) {
     r.trialSends++;
     if (next > r.trial * 1.1) r.ms = Math.min(RELAX_MAX_MS, r.ms * 2);
-    else if (r.trialSends >= 2) r.ms = RELAX_MS;
-    if (next > r.trial * 1.1 || r.trialSends >= 2) r.trial = 0;
+    else if (r.trialSends >= 3) r.ms = RELAX_MS;
+    if (next > r.trial * 1.1 || r.trialSends >= 3) r.trial = 0;
   }
   r.at = performance.now();
   return next;
@@ -1364,7 +1366,7 @@ function relaxes(r: Relaxing, corr: number, now: number): number {
   r.at = now;
   r.trial = next;
   r.trialSends = 0;
-  r.last = [next, next, next];
+  r.last = [next, next, next, next, next];
   return next;
 }
 

@@ -79,13 +79,14 @@ describe("remembered decisions", () => {
     expect(c.stats().decisions).toBe(2);
     expect(c.remembered.take(size + 1, pub)).toBeNull();
     expect(c.remembered.take(1024, pub)).toBeNull(); // the fast tier's sizes
-    // it ran alone and took 2x the profile: the engine's rate is learnt (the median of the last three sends:
-    // this one and the one before settled at the profile's time leave it at 1), and what was remembered goes stale
+    // sends that ran alone and took 2x the profile: the engine's rate is learnt once they are the median of
+    // the last five (the third), and what was remembered goes stale
     c.remembered.settled(taken!, size, 2 * pred, 30_000);
+    c.remembered.settled(c.remembered.take(size, pub)!, size, 2 * pred, 30_000);
     expect(c.stats().engines.sw!.rateCorrection).toBe(1);
     c.remembered.settled(c.remembered.take(size, pub)!, size, 2 * pred, 30_000);
     expect(c.stats().engines.sw!.rateCorrection).toBe(1.5);
-    expect(c.stats().choices["offload/sw"]!.messages).toBe(3);
+    expect(c.stats().choices["offload/sw"]!.messages).toBe(4);
     expect(c.remembered.take(size, pub)).toBeNull();
     const fresh = c.decide(size, ctx);
     // a failure reported through observe() makes the engine unhealthy: nothing is taken until decide() looked again
