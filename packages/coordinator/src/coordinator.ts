@@ -595,8 +595,8 @@ export class Coordinator implements SendPolicy {
       st.inflightBytes += size;
       this.#loads++;
       if (st.inflight > st.busyMax) st.busyMax = st.inflight;
-      // in use: its rate is not relaxed (a stream with sends in flight teaches no rate; relaxing it there
-      // would only drop the remembered decisions every RELAX_MS)
+      // in use: its rate is not what keeps it out, and does not relax until RELAX_MS after its last use
+      // (a stream with sends in flight teaches no rate; relaxing it there would only drop remembered decisions)
       st.engRelax.at = performance.now();
       st.pricedOut = false;
     }
@@ -864,7 +864,8 @@ export class Coordinator implements SendPolicy {
         }
       if (r === null || visit(s, r)) break;
     }
-    if (below > 64 * KiB) this.#pricedOut(below - 1, look(below - 1).best, () => look(below - 1).best); // (the tier's largest size)
+    // an engine whose learnt rate keeps it out of the tier's largest size may relax (#pricedOut)
+    if (below > 64 * KiB && this.#engines.some((st) => st.engCorr > 1 && !st.pricedOut)) this.#pricedOut(below - 1, look(below - 1).best, () => look(below - 1).best);
     const small = this.#choose(Math.max(0, Math.min(below, 64 * KiB) - 1), this.objective, true, 0, false, true);
     this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;

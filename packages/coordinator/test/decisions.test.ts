@@ -409,6 +409,34 @@ describe("load and fallbacks", () => {
     pub.close();
   });
 
+  test("an engine's learnt rate relaxes only where it is what keeps the engine out of the sizes sent", async () => {
+    using ch = Channel.create(uniqueName("co-priced"), { capacity: 4 * MiB });
+    const c = co(10, { fixedUs: 1000, gbps: 20 }); // 64 MiB: offload 4.4 ms, inline 6.7 ms; 8 MiB: inline even at the calibrated rate
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const huge = 64 * MiB;
+    const pred = 1_000_000 + huge / 20;
+    for (let i = 0; i < 3; i++) {
+      const d = c.decide(huge, ctx);
+      expect(d.engine).toBe("sw");
+      c.observe({ size: huge, decision: { ...d, mode: "offload" }, engine: "sw", error: null, ns: 2 * pred, syncNs: 5_000 });
+    }
+    const corr = () => c.stats().engines.sw!.rateCorrection;
+    expect(corr()).toBe(1.5); // three sends at 2x: half way
+    // only 8 MiB sent now: inline there whatever the rate, so the rate is not what keeps the engine out
+    for (let i = 0; i < 3; i++) {
+      expect(c.decide(8 * MiB, ctx).mode).toBe("inline");
+      await Bun.sleep(150);
+    }
+    expect(corr()).toBe(1.5);
+    // at 64 MiB it is (inline now, the engine at its calibrated rate): it relaxes, and the engine is tried again
+    expect(c.decide(huge, ctx).mode).toBe("inline");
+    await Bun.sleep(300);
+    expect(c.decide(huge, ctx).engine).toBe("sw");
+    expect(corr()).toBeCloseTo(Math.sqrt(1.5), 3);
+    pub.close();
+  });
+
   test("a stream with sends in flight: decisions are remembered per backlog, and sends queued behind others teach no rate", () => {
     using ch = Channel.create(uniqueName("co-stream"), { capacity: 4 * MiB });
     const c = co(10, { fixedUs: 30, gbps: 20 }, "cpu");
