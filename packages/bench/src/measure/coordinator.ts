@@ -19,7 +19,6 @@ export interface Variant {
   /** null: auto through the coordinator's publisher */
   mode: "inline" | "offload" | "pipelined" | null;
   engine?: Engine | string;
-  cache?: "hot" | "cold";
 }
 
 /** End-to-end latency (send start -> the receiver has every byte) per size and variant; variants interleaved. */
@@ -46,7 +45,7 @@ export async function coordLatency(
     const g = Bun.nanoseconds();
     while (Bun.nanoseconds() - g < GAP_NS);
     const t0 = monoNs();
-    await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, cache: v.cache, header });
+    await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, header });
     const a = await s.ackSub.receive();
     const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
     a.release();
