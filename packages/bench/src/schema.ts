@@ -311,6 +311,12 @@ export interface CoordCell {
   variant: string;
   n: number;
   median_ns: number;
+  /**
+   * The median over rounds of auto's time / this variant's time in the same round. Steadier than the ratio
+   * of the two medians where the times are bimodal (64 B here: 10-20 µs on one CPU, 35-55 µs when a halted
+   * vCPU must wake; an A/A run read up to 1.08x as a ratio of medians, up to 1.04x per round).
+   */
+  auto_per_round: number;
 }
 
 /** Sending-thread CPU per GiB, inline vs auto under objective cpu. */

@@ -72,7 +72,12 @@ export async function coordLatency(
           const t = await once(src, v);
           if (i >= 0) r.get(v.name)!.push(t);
         }
-      for (const v of variants) cells.push({ size, variant: v.name, n, median_ns: median(r.get(v.name)!) });
+      const autoTimes = r.get("auto");
+      for (const v of variants) {
+        const ts = r.get(v.name)!;
+        const perRound = autoTimes ? median(ts.map((t, i) => autoTimes[i]! / t)) : NaN;
+        cells.push({ size, variant: v.name, n, median_ns: median(ts), auto_per_round: perRound });
+      }
       const e = co.explain(size);
       choices[size] = `${e.mode}/${e.engine}${e.cpuShare ? ` split ${(e.cpuShare * 100).toFixed(0)}%` : ""}`;
       const at = (name: string) => cells.find((c) => c.size === size && c.variant === name)!.median_ns;
