@@ -165,18 +165,19 @@ interface EngineState {
    * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
    */
   pipeCorr: number;
-  /** what engCorr learns from (the last sends) and its relaxation (#maybeRelax) */
+  /** the last five ratios (seen / expected) engCorr and pipeCorr learn from (towardsMedian), seeded with the correction itself */
+  engSeen: number[];
+  pipeSeen: number[];
+  /** engCorr's relaxation (#maybeRelax; pipeCorr does not relax: the pipelined mode's own cost is the machine's, e.g. the per-chunk wake-ups on two vCPUs) */
   engRelax: Relaxing;
   /** engCorr > 1 is what keeps this engine out of sizes being sent (#pricedOut): only then it relaxes; cleared when the engine is chosen */
   pricedOut: boolean;
-  /** what pipeCorr learns from (it does not relax: the pipelined mode's own cost is the machine's, e.g. the per-chunk wake-ups on two vCPUs) */
-  pipeRelax: Relaxing;
   errors: number;
   /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
   memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
 }
 
-/** How an engine correction relaxes (RELAX_MS). */
+/** How an engine's learnt rate relaxes (RELAX_MS). */
 interface Relaxing {
   /** performance.now() when the correction last learnt from a send or relaxed */
   at: number;
@@ -186,8 +187,6 @@ interface Relaxing {
   trial: number;
   /** sends learnt from since the relaxation (the trial's verdict comes within three) */
   trialSends: number;
-  /** the last five sends' ratios (seen / expected), seeded with the correction itself */
-  last: number[];
 }
 
 /** What the coordinator knows of splits of one size class on one engine (EngineState.classes). */
@@ -416,9 +415,10 @@ export class Coordinator implements SendPolicy {
       splitSamples: 0,
       engCorr: 1,
       pipeCorr: 1,
-      engRelax: relaxing(),
+      engSeen: [1, 1, 1, 1, 1],
+      pipeSeen: [1, 1, 1, 1, 1],
+      engRelax: { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0 },
       pricedOut: false,
-      pipeRelax: relaxing(),
       engSamples: 0,
       errors: 0,
       cpuCorr: 1,
@@ -1125,12 +1125,13 @@ export class Coordinator implements SendPolicy {
   #learnEngine(st: EngineState, ratio: number, pipelined = false) {
     if (pipelined) {
       // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
-      st.pipeCorr = learnt(st.pipeRelax, st.pipeCorr, ratio / st.engCorr);
+      st.pipeCorr = towardsMedian(st.pipeSeen, st.pipeCorr, ratio / st.engCorr);
       this.#moved(st);
       return;
     }
     st.engSamples++;
-    st.engCorr = learnt(st.engRelax, st.engCorr, ratio);
+    st.engCorr = towardsMedian(st.engSeen, st.engCorr, ratio);
+    trialSeen(st.engRelax, st.engCorr);
     this.#moved(st);
   }
 
@@ -1167,6 +1168,7 @@ export class Coordinator implements SendPolicy {
       const e = st.pricedOut && st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
       if (e) {
         st.engCorr = e;
+        st.engSeen.fill(e); // (the window starts again from the relaxed value)
         this.#moved(st);
       }
     }
@@ -1324,42 +1326,42 @@ export interface CoordinatorStats {
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
 }
 
-function relaxing(): Relaxing {
-  return { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0, last: [1, 1, 1, 1, 1] };
-}
-
 /**
  * An engine correction (0.25..8) moved towards what sends show: the median of the last five sends' ratios
- * (seen / expected; the window starts seeded with the correction itself), half way when that median is more
- * than 25% off the correction (the engine or the machine changed: three sends show it), a tenth of the way
- * when within. Two sends alone move nothing: an engine's first sends in a process run cold (its threads
- * waking, the send path's JS in the JIT's first tiers: 9-30x the profile here for the first, and on the
- * device machine the first two offloads and pipelined sends of 1 MiB priced both out for good), and a send a
- * wake-up preempted is slow too. The jitter of single sends (0.7-1.6x on this VM) no longer moves the
+ * (seen / expected; `seen`, the window, starts seeded with the correction itself), half way when that median
+ * is more than 25% off the correction (the engine or the machine changed: three sends show it), a tenth of
+ * the way when within. Two sends alone move nothing: an engine's first sends in a process run cold (its
+ * threads waking, the send path's JS in the JIT's first tiers: 9-30x the profile here for the first, and on
+ * the device machine the first two offloads and pipelined sends of 1 MiB priced both out for good), and a
+ * send a wake-up preempted is slow too. The jitter of single sends (0.7-1.6x on this VM) no longer moves the
  * correction past MEMO_DRIFT at every other send, dropping every remembered decision with it (section 8's
  * measurement at 4 MiB with a profile on which offload wins: 143 of 190 offloads decided afresh, ~26 µs each
  * before the copy, 1.2x the fixed offload).
- * And its relaxation's bookkeeping: when the trial's sends move the correction back up by more than 10%
- * the wait before the next relaxation doubles; three sends that do not reset it.
  */
-function learnt(r: Relaxing, corr: number, ratio: number): number {
-  const l = r.last;
-  l.shift();
-  l.push(ratio);
-  const m = [...l].sort((a, b) => a - b)[2]!; // the median of five
+function towardsMedian(seen: number[], corr: number, ratio: number): number {
+  seen.shift();
+  seen.push(ratio);
+  const m = [...seen].sort((a, b) => a - b)[2]!; // the median of five
   const w = Math.abs(m / corr - 1) > 0.25 ? 0.5 : 0.1;
-  const next = Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
-  if (r.trial) {
-    r.trialSends++;
-    if (next > r.trial * 1.1) r.ms = Math.min(RELAX_MAX_MS, r.ms * 2);
-    else if (r.trialSends >= 3) r.ms = RELAX_MS;
-    if (next > r.trial * 1.1 || r.trialSends >= 3) r.trial = 0;
-  }
-  r.at = performance.now();
-  return next;
+  return Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
 }
 
-/** The relaxed correction when `r` is due at `now` (half way back to 1 in log terms; within 2% of it, 1), else 0. */
+/**
+ * A send taught the engine's rate `corr` (towardsMedian): a relaxation's trial ends when its sends moved the
+ * rate back up by more than 10% (the wait before the next relaxation doubles) or after three that did not (it
+ * resets).
+ */
+function trialSeen(r: Relaxing, corr: number): void {
+  if (r.trial) {
+    r.trialSends++;
+    if (corr > r.trial * 1.1) r.ms = Math.min(RELAX_MAX_MS, r.ms * 2);
+    else if (r.trialSends >= 3) r.ms = RELAX_MS;
+    if (corr > r.trial * 1.1 || r.trialSends >= 3) r.trial = 0;
+  }
+  r.at = performance.now();
+}
+
+/** The relaxed rate when `r` is due at `now` (half way back to 1 in log terms; within 2% of it, 1), else 0. */
 function relaxes(r: Relaxing, corr: number, now: number): number {
   if (now - r.at < r.ms) return 0;
   const sq = Math.sqrt(corr);
@@ -1367,7 +1369,6 @@ function relaxes(r: Relaxing, corr: number, now: number): number {
   r.at = now;
   r.trial = next;
   r.trialSends = 0;
-  r.last = [next, next, next, next, next];
   return next;
 }
 

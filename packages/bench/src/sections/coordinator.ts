@@ -94,10 +94,11 @@ async function run(cfg: CoordConfig, log: Log): Promise<CoordResult> {
 export function coordSummary(r: CoordResult) {
   const sizes = [...new Set(r.cells.map((c) => c.size))];
   const fixed = r.variants.filter((v) => v !== "auto");
-  const at = (v: string, s: number) => r.cells.find((c) => c.variant === v && c.size === s)?.median_ns ?? NaN;
+  const cell = (v: string, s: number) => r.cells.find((c) => c.variant === v && c.size === s);
+  const at = (v: string, s: number) => cell(v, s)?.median_ns ?? NaN;
   const perSize = sizes.map((s) => {
     const best = fixed.reduce((b, v) => (at(v, s) < at(b, s) ? v : b), fixed[0]!);
-    const perRound = r.cells.find((c) => c.variant === best && c.size === s)?.auto_per_round ?? NaN;
+    const perRound = cell(best, s)?.auto_per_round ?? NaN;
     return { size: s, auto: at("auto", s), best, bestNs: at(best, s), ratio: at("auto", s) / at(best, s), perRound, choice: r.choices[s] ?? "" };
   });
   const geo = (v: string) => Math.exp(sizes.reduce((a, s) => a + Math.log(at(v, s)), 0) / sizes.length);
