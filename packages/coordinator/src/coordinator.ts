@@ -246,6 +246,12 @@ interface MemoEntry {
   gate: SplitClass | null;
   decision: Tagged;
 }
+
+/** A decision's engine (its EngineState, if any) is not a closed Engine (#memoOk's check for one engine). */
+function open(st: EngineState | undefined): boolean {
+  return st === undefined || typeof st.engine === "string" || !st.engine.closed;
+}
+
 /**
  * May a decision remembered with split class `g` left out stand for one more send? Yes (counting the send) until
  * the class's next trial is due (by count or time) or it is trusted; always without a class.
@@ -522,14 +528,18 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * The memo entry of the last inline decision #take handed out, with #loads then: a stream of one size
-   * above the fast tier (4 and 16 MiB in section 8) asks for it again and again, and this check reads the
-   * entry and the coordinator's own fields instead of the memo table, every engine's state and the load per
-   * engine, each a cold cache line after a large copy (a throwaway that skipped take() altogether gained
-   * ~3% at 4 and 16 MiB there). It stands for what #recall checks: the entry's version covers health
-   * (#health moves with it) and learnt corrections, #loads every change of an engine's backlog; a split left
-   * out until its next trial (gate) is checked and counted as #recall does. (#memoOk's closed-engine check
-   * is left out: a closed engine cannot make an inline decision wrong.)
+   * The memo entry #take handed out last: a stream of one size above the fast tier (4, 16 and 64 MiB in
+   * section 8) asks for it again and again, and this check reads the entry and the coordinator's own
+   * fields instead of the memo table and every engine's state, each a cold cache line after a large copy
+   * (a throwaway that skipped take() altogether gained ~3% at 4 and 16 MiB there; in a stream of 16 MiB
+   * offloads under objective cpu, take() took 3.5-4.8 µs (median) of the sending thread's ~50 µs per send
+   * through the table, 1.1-1.4 µs through this check: tools/send-cpu.ts). It stands for what
+   * #recall checks: the entry's version covers health (#health moves with it) and learnt corrections, the
+   * backlog is #loads unchanged (an inline decision) or every engine's as the entry has it (#sameLoad: an
+   * engine send in a stream finds the one before it in flight each time); a split left out until its
+   * next trial (gate) is checked and counted as #recall does. #memoOk's closed-engine check is made for
+   * the decision's own engine only (a closed engine cannot make an inline decision wrong, nor one that
+   * sends through another engine).
    */
   #last: MemoEntry | null = null;
   #lastLoads = -1;
@@ -541,11 +551,13 @@ export class Coordinator implements SendPolicy {
     if (size <= 64 * KiB) return null; // (small sizes: the fast tier, and decide() is one comparison there)
     this.#maybeRelax();
     const q = this.#last;
-    if (q !== null && q.size === size && q.version === this.#version && this.#lastLoads === this.#loads &&
+    if (q !== null && q.size === size && q.version === this.#version && (this.#lastLoads === this.#loads || this.#sameLoad(q.loads)) &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
-      (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi))) {
+      (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi)) && open(q.decision[TAG])) {
       if (leftOut(q.gate)) {
-        this.#decided++; // (an inline decision: nothing to charge)
+        this.#decided++;
+        this.#charge(q.decision, size); // (an inline decision: nothing to charge)
+        this.#lastLoads = this.#loads;
         return q.decision;
       }
     }
@@ -556,11 +568,8 @@ export class Coordinator implements SendPolicy {
     if (d === undefined) return null;
     this.#decided++;
     this.#charge(d, size);
-    const m = this.#memo[slot]!;
-    if (d.mode === "inline") {
-      this.#last = m;
-      this.#lastLoads = this.#loads;
-    }
+    this.#last = this.#memo[slot]!;
+    this.#lastLoads = this.#loads;
     return d;
   }
 
@@ -1153,17 +1162,21 @@ export class Coordinator implements SendPolicy {
     } finally {
       raised.forEach((st, i) => (st.engCorr = kept[i]!));
     }
-    if (b.st && raised.includes(b.st)) b.st.pricedOut = true;
+    if (b.st && raised.includes(b.st)) b.st.pricedOut = this.#anyPricedOut = true;
   }
 
   /** Next time #relax looks (performance.now()). */
   #relaxAt = 0;
+  /** Some engine was marked pricedOut since #maybeRelax last found none (#charge clears an engine's mark, not this). */
+  #anyPricedOut = false;
 
   /** #relax when due: from decide(), remembered decisions (#take) and every 16th send of the fast tier. */
   #maybeRelax(): void {
+    if (!this.#anyPricedOut) return; // (no clock read on the path of sends while nothing is priced out)
     const now = performance.now();
     if (now < this.#relaxAt) return;
     this.#relaxAt = now + RELAX_MS / 2;
+    let any = false;
     for (const st of this.#engines) {
       const e = st.pricedOut && st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
       if (e) {
@@ -1171,7 +1184,9 @@ export class Coordinator implements SendPolicy {
         st.engSeen.fill(e); // (the window starts again from the relaxed value)
         this.#moved(st);
       }
+      any ||= st.pricedOut;
     }
+    this.#anyPricedOut = any;
   }
 
   /** A split ran: trust splits on this engine while they beat the best choice without one (as predicted now), else wait for the next trial. */

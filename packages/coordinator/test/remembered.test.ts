@@ -97,6 +97,37 @@ describe("remembered decisions", () => {
     expect(c.stats().fallbacks.byKind["engine failing: sw"]).toBe(2); // the failure, then the decision that avoided the engine
   });
 
+  test("take(): a stream's engine decision is taken again at the same backlog (the last one kept apart), never for a closed engine", () => {
+    const e = new Engine("sw", { threads: 1 });
+    const c = new Coordinator(profileOf(10, [{ label: "mine", fixedUs: 30, gbps: 20 }]), { objective: "cpu", split: false, engineMap: new Map([["mine", e]]) });
+    using ch = Channel.create(uniqueName("co-take-stream"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 4 * MiB;
+    const first = c.decide(size, ctx); // nothing queued
+    const queued = c.decide(size, ctx); // one send queued ahead
+    expect(queued.mode).toBe("offload");
+    expect(queued.engine).toBe(e);
+    c.remembered.settled(first, size, 300_000, 30_000);
+    // a stream with one send always in flight: each take finds the same backlog, and is charged like decide()
+    let prev = queued;
+    for (let i = 0; i < 4; i++) {
+      const t = c.remembered.take(size, pub);
+      expect(t).toBe(queued);
+      expect(c.stats().engines.mine!.inflightBytes).toBe(2 * size);
+      c.remembered.settled(prev, size, 300_000, 30_000);
+      prev = t!;
+    }
+    expect(c.remembered.take(size, pub)).toBe(queued);
+    expect(c.stats().engines.mine!.inflightBytes).toBe(2 * size);
+    c.remembered.settled(prev, size, 300_000, 30_000);
+    e.close();
+    expect(c.remembered.take(size, pub)).toBeNull(); // closed: the publisher asks decide(), which records the fallback
+    expect(c.decide(size, ctx).mode).toBe("inline");
+    expect(c.stats().fallbacks.byKind["engine gone: mine"]).toBe(1);
+    expect(c.stats().decisions).toBe(8);
+  });
+
   test("take(): a remembered inline decision stands only while nothing it was decided on moved (the last one is kept apart)", () => {
     // objective latency, engine idle: an engine mode beats inline (419 µs) at 4 MiB; behind a 4 MiB backlog (+210 µs) inline wins
     const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), { objective: "latency", split: false });
