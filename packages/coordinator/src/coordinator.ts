@@ -556,8 +556,8 @@ export class Coordinator implements SendPolicy {
       (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi)) && open(q.decision[TAG])) {
       if (leftOut(q.gate)) {
         this.#decided++;
+        this.#lastLoads = this.#loads; // (before the charge: an engine decision's own send changes the backlog)
         this.#charge(q.decision, size); // (an inline decision: nothing to charge)
-        this.#lastLoads = this.#loads;
         return q.decision;
       }
     }
@@ -567,9 +567,9 @@ export class Coordinator implements SendPolicy {
     const d = this.#recall(slot, size, waiting, pub.pending >= QUEUE_LIMIT);
     if (d === undefined) return null;
     this.#decided++;
-    this.#charge(d, size);
     this.#last = this.#memo[slot]!;
     this.#lastLoads = this.#loads;
+    this.#charge(d, size);
     return d;
   }
 

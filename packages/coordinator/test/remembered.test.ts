@@ -120,6 +120,8 @@ describe("remembered decisions", () => {
     }
     expect(c.remembered.take(size, pub)).toBe(queued);
     expect(c.stats().engines.mine!.inflightBytes).toBe(2 * size);
+    // two sends queued ahead now: no decision was made at that backlog, so none is taken (the last one's was one)
+    expect(c.remembered.take(size, pub)).toBeNull();
     c.remembered.settled(prev, size, 300_000, 30_000);
     e.close();
     expect(c.remembered.take(size, pub)).toBeNull(); // closed: the publisher asks decide(), which records the fallback
