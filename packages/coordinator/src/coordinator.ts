@@ -247,7 +247,7 @@ interface MemoEntry {
   decision: Tagged;
 }
 
-/** A decision's engine (its EngineState, if any) is not a closed Engine (#memoOk's check for one engine). */
+/** An engine (a decision's EngineState, if it has one) is not a closed Engine: #memoOk asks it of every engine, #take of the decision's own. */
 function open(st: EngineState | undefined): boolean {
   return st === undefined || typeof st.engine === "string" || !st.engine.closed;
 }
@@ -533,7 +533,8 @@ export class Coordinator implements SendPolicy {
    * fields instead of the memo table and every engine's state, each a cold cache line after a large copy
    * (a throwaway that skipped take() altogether gained ~3% at 4 and 16 MiB there; in a stream of 16 MiB
    * offloads under objective cpu, take() took 3.5-4.8 µs (median) of the sending thread's ~50 µs per send
-   * through the table, 1.1-1.4 µs through this check: tools/send-cpu.ts). It stands for what
+   * through the table, 1.1-1.4 µs through this check: one-off timing around the calls in tools/send-cpu.ts's
+   * stream, docs/benchmarks.md "Issue 9, eleventh session"). It stands for what
    * #recall checks: the entry's version covers health (#health moves with it) and learnt corrections, the
    * backlog is #loads unchanged (an inline decision) or every engine's as the entry has it (#sameLoad: an
    * engine send in a stream finds the one before it in flight each time); a split left out until its
@@ -661,7 +662,7 @@ export class Coordinator implements SendPolicy {
   /** May a remembered decision stand? Every engine healthy (the load is checked per entry). */
   #memoOk(): boolean {
     for (const st of this.#engines)
-      if (st.health !== "ok" || (typeof st.engine !== "string" && st.engine.closed)) return false;
+      if (st.health !== "ok" || !open(st)) return false;
     return true;
   }
 
