@@ -491,7 +491,7 @@ export class Coordinator implements SendPolicy {
     let d = memo ? this.#recall(slot, size, waiting, full) : undefined;
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
-      this.#pricedOut(size, r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
+      this.#pricedOut(size, () => r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
       const st = r.best.st;
       if (r.best.kind === "split" && this.#split !== "always") {
         const c = this.#classFor(st!, size);
@@ -875,7 +875,7 @@ export class Coordinator implements SendPolicy {
       if (r === null || visit(s, r)) break;
     }
     // an engine whose learnt rate keeps it out of the tier's largest size may relax (#pricedOut)
-    if (below > 64 * KiB && this.#engines.some((st) => st.engCorr > 1 && !st.pricedOut)) this.#pricedOut(below - 1, look(below - 1).best, () => look(below - 1).best);
+    if (below > 64 * KiB) this.#pricedOut(below - 1, () => look(below - 1).best, () => look(below - 1).best);
     const small = this.#choose(Math.max(0, Math.min(below, 64 * KiB) - 1), this.objective, true, 0, false, true);
     this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;
@@ -1146,15 +1146,20 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * Is an engine's learnt rate what keeps it out of `size`? With `best` chosen (not that engine), `again()`
+   * Is an engine's learnt rate what keeps it out of `size`? With `best()` chosen (not that engine; asked only
+   * when some engine's rate is raised and not marked yet: the fast tier computes it for this), `again()`
    * chooses once more with every engine's rate above 1 set back to the calibration: an engine chosen then is
    * marked pricedOut, and only such a rate relaxes (#maybeRelax). An engine simply not competitive at the
    * sizes sent keeps what it learnt (section 8 here: its rate learnt at 16 MiB had relaxed away by the 64 MiB
    * sends, and the trusted split there was judged against a too-cheap offload).
    */
-  #pricedOut(size: number, best: Choice, again: () => Choice): void {
-    const raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut && st !== best.st); // (marked already: nothing to ask)
-    if (raised.length === 0 || size < SPLIT_MIN) return;
+  #pricedOut(size: number, best: () => Choice, again: () => Choice): void {
+    if (size < SPLIT_MIN) return;
+    let raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut); // (marked already: nothing to ask)
+    if (raised.length === 0) return;
+    const chosen = best().st;
+    raised = raised.filter((st) => st !== chosen);
+    if (raised.length === 0) return;
     const kept = raised.map((st) => st.engCorr);
     for (const st of raised) st.engCorr = 1;
     let b: Choice;
