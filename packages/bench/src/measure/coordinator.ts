@@ -111,11 +111,20 @@ function threadCpuNs(): number {
 
 /**
  * Sending-thread CPU per GiB: a stream of `size` messages (<= 2 sends in flight) to a sink, inline vs auto
- * under `co` (objective cpu). Each variant first sends WARM_SENDS messages (a count, not bytes: the JIT and
- * the arena's pages warm per send), then `rounds` rounds of `bytes` each alternate inline and auto (which
- * goes first alternates too); each gives the median round (one round of 16-64 sends moves by 10-30%).
+ * under `co` (objective cpu), at the stream's steady state: before the first size auto sends `steady`
+ * messages of it, and at every size each variant sends WARM_SENDS (a count, not bytes: the JIT and the
+ * arena's pages warm per send); then `rounds` rounds of `bytes` each alternate inline and auto (which goes
+ * first alternates too); each gives the median round (one round of 16-64 sends moves by 10-30%).
  */
 const WARM_SENDS = 64;
+/**
+ * The sending thread's CPU per engine send drops in one step after ~800-1,200 sends of a stream, the fixed
+ * offload's and auto's alike (JSC's optimising tier taking over the send path; a count of sends, whatever
+ * their size): `tools/send-warmup.ts 16 100 32 offload|auto` here (2026-11-28, one run each): offload ~50 µs
+ * per send for the first ~800 sends, then 20-30 µs; auto 35-45 µs, then 25-35 µs after ~1,200. The target
+ * is a stream's cost, so section 8b measures after this many (cold rounds: docs/benchmarks.md).
+ */
+export const STEADY_SENDS = 2048;
 
 /**
  * A sink peer for streams of up to `max`-byte messages, and stream(): `k` sends of `bufs` in turn,
@@ -155,7 +164,7 @@ export async function sendStream(tag: string, max: number) {
   return { session: s, stream };
 }
 
-export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, rounds = 3): Promise<CoordCpu[]> {
+export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, rounds = 3, steady = STEADY_SENDS): Promise<CoordCpu[]> {
   const { session, stream } = await sendStream("cocpu", Math.max(...sizes));
   await using s = session;
   const auto = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
@@ -166,8 +175,9 @@ export async function coordCpu(sizes: number[], bytes: number, co: Coordinator, 
       const k = Math.max(4, Math.floor(bytes / size));
       const bufs = [0, 1, 2].map((i) => new Uint8Array(size).fill(i + 1));
       const variants = [["inline", null], ["auto", auto]] as const;
-      // warm-up: section 8's tools/send-warmup.ts shows the sending thread's CPU per send falling for the first
-      // 40-60 sends of a stream, offload and auto alike (64 MiB: 16 sends, the count used before, were not enough)
+      // warm-up: the sending thread's CPU per send falls steeply over a stream's first 40-60 sends and again in a
+      // step after ~1,000 (STEADY_SENDS), offload and auto alike (64 MiB: 16 sends, the count used before, were not enough)
+      if (out.length === 0 && steady > 0) await run(auto, steady, bufs); // (the sizes ascend: the quickest stream to reach it)
       for (const [, pub] of variants) await run(pub, WARM_SENDS, bufs);
       const res: Record<string, { cpu: number[]; wall: number[] }> = { inline: { cpu: [], wall: [] }, auto: { cpu: [], wall: [] } };
       for (let r = 0; r < rounds; r++)

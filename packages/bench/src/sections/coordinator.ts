@@ -9,8 +9,11 @@
  *     pipelined through the emulated DSA device (a correctness vehicle: a
  *     fixed choice here, never one auto considers by default);
  *  b. sending-thread CPU per GiB, a stream of 16 and 64 MiB messages (<= 2
- *     sends in flight), inline vs auto under objective cpu: 64 warm-up sends
- *     each, then 7 alternating rounds (3 with --quick), the median round.
+ *     sends in flight), inline vs auto under objective cpu, at the stream's
+ *     steady state: auto first sends STEADY_SENDS (2,048) 16 MiB messages (not
+ *     with --quick, which measures the cold stream), then 64 warm-up sends of
+ *     each variant and size, then 7 alternating rounds (3 with --quick), the
+ *     median round.
  *
  * Each size's table row also shows auto against the best fixed choice per round (the median of
  * auto's time / its time in the same round): steadier where the times are bimodal (64 B), shown
@@ -30,7 +33,7 @@ import { dsaEngine } from "@ferry/dsa-engine";
 import { KiB, MiB, fmtNs, fmtSize, table } from "../lib/format";
 import { chart, type Series } from "../lib/svg";
 import { target } from "../lib/target";
-import { coordCpu, coordLatency, type Variant } from "../measure/coordinator";
+import { STEADY_SENDS, coordCpu, coordLatency, type Variant } from "../measure/coordinator";
 import type { CoordResult } from "../schema";
 import { section, type Log, type Options } from "../section";
 
@@ -75,7 +78,7 @@ async function run(cfg: CoordConfig, log: Log): Promise<CoordResult> {
     log("end-to-end latency per size (8a), median:");
     const lat = await coordLatency(cfg.sizes, variants, co, cfg.iterations, log);
     log("sending-thread CPU per GiB, objective cpu vs inline (8b):");
-    const cpu = await coordCpu(cfg.cpuSizes, cfg.cpuBytes, cpuCo, cfg.quick ? 3 : 7);
+    const cpu = await coordCpu(cfg.cpuSizes, cfg.cpuBytes, cpuCo, cfg.quick ? 3 : 7, cfg.quick ? 0 : STEADY_SENDS);
     for (const c of cpu) log(`  ${fmtSize(c.size)}: inline ${fmtNs(c.inline_thread_ns_per_gib)}/GiB, auto ${fmtNs(c.auto_thread_ns_per_gib)}/GiB (${(c.ratio * 100).toFixed(1)}%; ${c.choice})`);
     return {
       calibration: { source: co.profileSource, ms: co.profile.ms, engines: co.profile.engines.map((e) => e.label), note: co.profileNote },
