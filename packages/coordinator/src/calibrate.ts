@@ -18,7 +18,7 @@
 import { Channel, defaultPolicy, type EngineLike, type Publisher, type SendPolicy } from "@ferry/channel";
 import { engineByName } from "@ferry/native";
 import { coldFromBytes, llcBytes, libraryKey, machineKey, threadCpuNs } from "./machine";
-import { DEFAULT_SIZES, perByte, predict, type EngineProfile, type Profile, type Series } from "./profile";
+import { CALIBRATION_METHOD, DEFAULT_SIZES, perByte, predict, type EngineProfile, type Profile, type Series } from "./profile";
 import { availableParallelism } from "node:os";
 
 const MiB = 1 << 20;
@@ -96,20 +96,23 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
         break;
       }
       const view = src.subarray(0, size);
-      const h: number[] = [];
-      const c: number[] = [];
       const reps = INLINE_REPS[size] ?? 5;
-      for (let i = -2; i < reps; i++) {
-        let t = Bun.nanoseconds();
-        pub.sendSync(view, { cache: "hot" });
-        const th = Bun.nanoseconds() - t;
-        t = Bun.nanoseconds();
-        pub.sendSync(view, { cache: "cold" });
-        const tc = Bun.nanoseconds() - t;
-        if (i >= 0) (h.push(th), c.push(tc));
-      }
-      inlineHot.push([size, median(h)]);
-      inlineCold.push([size, median(c)]);
+      // each placement in a run of its own, as a stream of one size sends them: a hot copy right after a cold
+      // one (non-temporal stores that left the destination out of the cache) took 1.7-1.9x as long at 1-8 MiB
+      // (this 2-vCPU EPYC VM: 4 MiB 150-160 µs against 88 µs in a run of hot copies), which in some calibrations put
+      // a pipelined send or a CPU + engine split at 4 MiB, where a hot inline copy is faster end to end (section 8:
+      // 165 µs against the split's 183 µs); tools/calibration-spread.ts shows both
+      const run = (cache: "hot" | "cold") => {
+        const ts: number[] = [];
+        for (let i = -2; i < reps; i++) {
+          const t = Bun.nanoseconds();
+          pub.sendSync(view, { cache });
+          if (i >= 0) ts.push(Bun.nanoseconds() - t);
+        }
+        return median(ts);
+      };
+      inlineHot.push([size, run("hot")]);
+      inlineCold.push([size, run("cold")]);
     }
 
     const out: EngineProfile[] = [];
@@ -184,6 +187,7 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
     pub.close();
     return {
       format: 1,
+      method: CALIBRATION_METHOD,
       machine: machineKey(),
       library: libraryKey(),
       created: new Date().toISOString(),

@@ -36,8 +36,17 @@ export interface EngineProfile {
   splitShare: number;
 }
 
+/**
+ * The calibration's method (calibrate.ts): a cached profile measured by another method is measured again.
+ * 2: inline copies with cache "hot" and "cold" timed in runs of their own (method 1 alternated them, and a
+ * hot copy right after a cold one took 1.7-1.9x as long at 1-8 MiB).
+ */
+export const CALIBRATION_METHOD = 2;
+
 export interface Profile {
   format: 1;
+  /** CALIBRATION_METHOD of a measured profile (absent: method 1, or a profile not measured here) */
+  method?: number;
   machine: MachineKey;
   library: LibraryKey;
   /** ISO time of the measurement. */
@@ -115,6 +124,8 @@ export function loadCached(labels: string[], dir = cacheDir()): CacheLookup {
     return { profile: null, file, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no cached profile" : `unreadable cache (${(e as Error).message})` };
   }
   if (p?.format !== 1 || !Array.isArray(p.engines)) return { profile: null, file, why: "cached profile has another format" };
+  if ((p.method ?? 1) !== CALIBRATION_METHOD)
+    return { profile: null, file, why: `cached profile was measured by calibration method ${p.method ?? 1} (now ${CALIBRATION_METHOD})` };
   const m = machineKey();
   if (p.machine?.id !== m.id) return { profile: null, file, why: `cached profile is of another machine (${p.machine?.cpu ?? "?"}, ${p.machine?.cpus ?? "?"} CPUs)` };
   const l = libraryKey();

@@ -12,7 +12,7 @@ import { describe, expect, test } from "bun:test";
 import { Channel, Engine, defaultPolicy, getDefaultPolicy, setDefaultPolicy, type SendContext } from "@ferry/channel";
 import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
 import {
-  Coordinator, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
+  CALIBRATION_METHOD, Coordinator, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
   resetSharedCoordinator, sharedCoordinator, statsJson, statsText,
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
@@ -531,7 +531,14 @@ describe("calibration", () => {
     expect(Coordinator.fromCache({ engines: ["sw"] }).why).toMatch(/another machine \(Elsewhere CPU/);
     const d = await Coordinator.calibrate({ engines: ["sw"] });
     expect(d.profileSource).toBe("measured");
+    expect(d.profile.method).toBe(CALIBRATION_METHOD);
     expect((await Coordinator.calibrate({ engines: ["sw"] })).profileSource).toBe("cache");
+    // measured by an older calibration method (a profile written before `method` existed)
+    const r = JSON.parse(readFileSync(file, "utf8"));
+    delete r.method;
+    writeFileSync(file, JSON.stringify(r));
+    expect(Coordinator.fromCache({ engines: ["sw"] }).why).toBe(`cached profile was measured by calibration method 1 (now ${CALIBRATION_METHOD})`);
+    expect((await Coordinator.calibrate({ engines: ["sw"] })).profileSource).toBe("measured");
   }, 30_000);
 
   test("the CLI text: explain and stat", async () => {
