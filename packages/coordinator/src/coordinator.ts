@@ -1032,9 +1032,11 @@ export class Coordinator implements SendPolicy {
       return "cold";
     }
     // (objective latency: hot even where the calibration's cold copy is much cheaper for the sender: calibration
-    // alternates hot and cold sends into the same slots, so each hot copy there writes lines the cold one before
-    // had just pushed out of cache, while a channel's slots are normally reused warm; end to end, section 8
-    // measured hot as fast or faster at 1-4 MiB where the calibration said cold was 40% cheaper)
+    // method 1 alternated hot and cold sends into the same slots, so each hot copy there wrote lines the cold one
+    // before had just pushed out of cache, while a channel's slots are normally reused warm; end to end, section 8
+    // measured hot as fast or faster at 1-4 MiB where that calibration said cold was 40% cheaper. Method 2 times
+    // each in a run of its own: 1-4 MiB cold copies are 5-15% cheaper there, under the 20% the other objectives
+    // ask; 8 MiB ones still 25-30%)
     reasons?.push(`cache hot: the receiver is waiting and ${fmtSize(size)} fits the LLC (${fmtSize(llc)}) comfortably; hot copy ${fmtNs(hot)} vs cold ${fmtNs(cold)} (as calibrated)`);
     return "hot";
   }
