@@ -100,8 +100,8 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
       // each placement in a run of its own, as a stream of one size sends them: a hot copy right after a cold
       // one (non-temporal stores that left the destination out of the cache) took 1.7-1.9x as long at 1-8 MiB
       // (this 2-vCPU EPYC VM: 4 MiB 150-160 µs against 88 µs in a run of hot copies), which in some calibrations put
-      // a pipelined send or a CPU + engine split at 4 MiB, where a hot inline copy is faster end to end (section 8:
-      // 165 µs against the split's 183 µs); tools/calibration-spread.ts shows both
+      // a pipelined send or a CPU + engine split at 4 MiB, where a hot inline copy is faster end to end (one section 8
+      // run: 165 µs against the split's 183 µs); tools/calibration-spread.ts shows both
       const run = (cache: "hot" | "cold") => {
         const ts: number[] = [];
         for (let i = -2; i < reps; i++) {

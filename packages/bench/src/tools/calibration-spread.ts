@@ -16,7 +16,7 @@
  */
 import { Channel, defaultPolicy } from "@ferry/channel";
 import { Coordinator, predict } from "@ferry/coordinator";
-import { KiB, MiB } from "../lib/format";
+import { KiB, MiB, fmtSize } from "../lib/format";
 import { median } from "../lib/stats";
 
 const n = Number(process.argv[2] ?? 10);
@@ -48,7 +48,7 @@ const us = (ns: number) => (ns / 1e3).toFixed(0);
           const t = time(cache);
           if (i >= 0) out.push(t);
         }
-      rows.push(`${size / MiB} MiB: hot ${us(median(altHot))} alternating / ${us(median(hot))} in a run; cold ${us(median(altCold))} / ${us(median(cold))}`);
+      rows.push(`${fmtSize(size)}: hot ${us(median(altHot))} alternating / ${us(median(hot))} in a run; cold ${us(median(altCold))} / ${us(median(cold))}`);
     }
     console.log(`inline sendSync, µs (median of 20): method 1 alternated the placements, method 2 runs each alone\n  ${rows.join("\n  ")}`);
   } finally {
@@ -70,10 +70,10 @@ for (let i = 0; i < n; i++) {
     const m = picks.get(s)!;
     m.set(pick, (m.get(pick) ?? 0) + 1);
     const inl = Math.min(predict(p.inlineHot, s), predict(p.inlineCold, s));
-    return `${s >= MiB ? `${s / MiB} MiB` : `${s / KiB} KiB`} ${pick}${sw ? ` (${(predict(sw.offload, s) / inl).toFixed(2)})` : ""}`;
+    return `${fmtSize(s)} ${pick}${sw ? ` (${(predict(sw.offload, s) / inl).toFixed(2)})` : ""}`;
   });
   console.log(`  ${p.ms} ms: ${cells.join(" | ")}`);
   await Bun.sleep(100);
 }
 for (const [s, m] of picks)
-  console.log(`${s >= MiB ? `${s / MiB} MiB` : `${s / KiB} KiB`}: ${[...m].map(([k, c]) => `${k} ${c}`).join(", ")}`);
+  console.log(`${fmtSize(s)}: ${[...m].map(([k, c]) => `${k} ${c}`).join(", ")}`);
