@@ -554,7 +554,7 @@ export class Coordinator implements SendPolicy {
     const q = this.#last;
     if (q !== null && q.size === size && q.version === this.#version && (this.#lastLoads === this.#loads || this.#sameLoad(q.loads)) &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
-      (size < LARGE || (this.#inlineCorr >= q.lo && this.#inlineCorr <= q.hi)) && open(q.decision[TAG])) {
+      this.#inBand(size, q) && open(q.decision[TAG])) {
       if (leftOut(q.gate)) {
         this.#decided++;
         this.#lastLoads = this.#loads; // (before the charge: an engine decision's own send changes the backlog)
@@ -624,8 +624,13 @@ export class Coordinator implements SendPolicy {
     const m = this.#memo[slot];
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
-    if (size >= LARGE && (this.#inlineCorr < m.lo || this.#inlineCorr > m.hi)) return undefined;
+    if (!this.#inBand(size, m)) return undefined;
     return leftOut(m.gate) ? m.decision : undefined;
+  }
+
+  /** The learnt inline correction is inside `m`'s band (only estimates from LARGE up carry it). */
+  #inBand(size: number, m: MemoEntry): boolean {
+    return size < LARGE || (this.#inlineCorr >= m.lo && this.#inlineCorr <= m.hi);
   }
 
   /**
@@ -1173,12 +1178,12 @@ export class Coordinator implements SendPolicy {
     if (b.st && raised.includes(b.st)) b.st.pricedOut = this.#anyPricedOut = true;
   }
 
-  /** Next time #relax looks (performance.now()). */
+  /** Next time #maybeRelax looks at the engines (performance.now()). */
   #relaxAt = 0;
   /** Some engine was marked pricedOut since #maybeRelax last found none (#charge clears an engine's mark, not this). */
   #anyPricedOut = false;
 
-  /** #relax when due: from decide(), remembered decisions (#take) and every 16th send of the fast tier. */
+  /** Relax the rates of priced-out engines that are due (relaxes()): from decide(), remembered decisions (#take) and every 16th send of the fast tier. */
   #maybeRelax(): void {
     if (!this.#anyPricedOut) return; // (no clock read on the path of sends while nothing is priced out)
     const now = performance.now();
@@ -1377,9 +1382,11 @@ function towardsMedian(seen: number[], corr: number, ratio: number): number {
 function trialSeen(r: Relaxing, corr: number): void {
   if (r.trial) {
     r.trialSends++;
-    if (corr > r.trial * 1.1) r.ms = Math.min(RELAX_MAX_MS, r.ms * 2);
-    else if (r.trialSends >= 3) r.ms = RELAX_MS;
-    if (corr > r.trial * 1.1 || r.trialSends >= 3) r.trial = 0;
+    const slow = corr > r.trial * 1.1;
+    if (slow || r.trialSends >= 3) {
+      r.ms = slow ? Math.min(RELAX_MAX_MS, r.ms * 2) : RELAX_MS;
+      r.trial = 0;
+    }
   }
   r.at = performance.now();
 }
