@@ -173,7 +173,7 @@ interface EngineState {
   /** engCorr > 1 is what keeps this engine out of sizes being sent (#pricedOut): only then it relaxes; cleared when the engine is chosen */
   pricedOut: boolean;
   errors: number;
-  /** engCorr, share and cpuCorr when remembered decisions were last invalidated (Coordinator.#moved) */
+  /** share and cpuCorr when remembered decisions were last invalidated, engCorr and pipeCorr when the fast tier was last told (Coordinator.#moved) */
   memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
 }
 
@@ -242,6 +242,13 @@ interface MemoEntry {
    */
   lo: number;
   hi: number;
+  /**
+   * Every engine's learnt rate and pipelined correction when decided (engCorr, pipeCorr per engine, in
+   * #engines order), and the factor each may move by either way before the decision could change
+   * (#engineBand): the memo follows these corrections by this band, not by #version.
+   */
+  corr: number[];
+  tol: number[];
   /** the split size class it left out, if any: it stands only until that class's next trial is due (#recall) */
   gate: SplitClass | null;
   decision: Tagged;
@@ -266,6 +273,16 @@ function leftOut(g: SplitClass | null): boolean {
 const MEMO_SLOTS = 64;
 /** How far a learnt correction may drift before remembered decisions are dropped (timings jitter by a few % per message). */
 const MEMO_DRIFT = 0.05;
+/**
+ * The bands a remembered engine decision tries for the correction its own sends teach (#engineBand: the engine's
+ * rate for an offload, its pipelined correction for a pipelined send), widest first: the decision stands while that
+ * correction stays within the band and every other within MEMO_DRIFT, when the choice is the same with all of them
+ * at the far end against it; else within MEMO_DRIFT, as every decision did before. A stream of 4 MiB offloads on
+ * this VM moves its engine's rate by 10-30% now and then (a send preempted by the wake-up it caused takes 1.5-2x
+ * as long, and the median of five flips between the two), and each move past MEMO_DRIFT made the sends after it
+ * decide afresh, 30-250 µs each before the copy with the coordinator's code cold.
+ */
+const ENGINE_BANDS = [1.5, 1.25];
 /**
  * The fast tier follows learnt corrections (#moved, #learnInline) at most this often:
  * rebuilding it runs #choose over the grid up to LARGE (~130 sizes, 60-130 µs), and
@@ -359,18 +376,23 @@ export class Coordinator implements SendPolicy {
   /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
   #fastInline: FastInline | null = null;
   #fastVersion = -1;
+  #fastLearnt = -1;
   /** #health when the tier was built, and when (performance.now()) */
   #fastHealth = -1;
   #fastAt = 0;
   /**
    * Decisions remembered per size while nothing they depend on moved (#memoOk: no
    * engine send in flight, every engine healthy): direct-mapped by size, checked
-   * against #version, which every change of an engine's health, learnt rate or
-   * split bumps. Deciding afresh costs ~0.6 µs warm but ~10 µs when this code
-   * runs cold (after the receiver ran on this CPU), which is the common case.
+   * against #version, which every change of an engine's health or of what splits
+   * learnt bumps, and against the band the engines' learnt rates may move in
+   * (MemoEntry.corr/tol, #inCorr). Deciding afresh costs ~0.6 µs warm but 30-250 µs
+   * when this code runs cold (after an engine's copy and the receiver ran on this
+   * CPU), which is the common case.
    */
   #memo: (MemoEntry | undefined)[] = new Array(MEMO_SLOTS);
   #version = 0;
+  /** bumped when an engine's learnt rate or pipelined correction moved more than MEMO_DRIFT (#moved): the fast tier follows it (at most every TIER_LEARN_MS); remembered decisions follow their band instead */
+  #learnt = 0;
   /** bumped (with #version) by every change of an engine's health: the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
   #health = 0;
   /** large inline copies: seen / profile (#learnInline); remembered decisions of sizes >= LARGE carry the band it may move in (MemoEntry.lo/hi) */
@@ -475,7 +497,7 @@ export class Coordinator implements SendPolicy {
   /** Sizes below `below` are inline whatever the load: publishers skip decide() and observe() for them (SendPolicy.fastInline; see #fastTier). */
   get fastInline(): FastInline {
     const f = this.#fastInline;
-    if (f !== null && (this.#fastVersion === this.#version || (this.#fastHealth === this.#health && performance.now() - this.#fastAt < TIER_LEARN_MS))) return f;
+    if (f !== null && ((this.#fastVersion === this.#version && this.#fastLearnt === this.#learnt) || (this.#fastHealth === this.#health && performance.now() - this.#fastAt < TIER_LEARN_MS))) return f;
     return (this.#fastInline = this.#fastTier());
   }
 
@@ -519,8 +541,12 @@ export class Coordinator implements SendPolicy {
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
       if (memo && r.best.kind !== "split") {
         const [lo, hi] = this.#inlineBand(size, r);
+        const tol = this.#engineBand(size, waiting, pending, r.best);
         // (with a split left out until its trial: only until then; a 16 MiB inline send that decided afresh each time cost ~80 µs cold)
-        this.#memo[slot] = { size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi, gate: r.gated, decision: d };
+        this.#memo[slot] = {
+          size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi,
+          corr: this.#engines.flatMap((e) => [e.engCorr, e.pipeCorr]), tol, gate: r.gated, decision: d,
+        };
       }
     }
     this.#charge(d, size);
@@ -554,7 +580,7 @@ export class Coordinator implements SendPolicy {
     const q = this.#last;
     if (q !== null && q.size === size && q.version === this.#version && (this.#lastLoads === this.#loads || this.#sameLoad(q.loads)) &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
-      this.#inBand(size, q) && open(q.decision[TAG])) {
+      this.#inBand(size, q) && this.#inCorr(q) && open(q.decision[TAG])) {
       if (leftOut(q.gate)) {
         this.#decided++;
         this.#lastLoads = this.#loads; // (before the charge: an engine decision's own send changes the backlog)
@@ -624,8 +650,56 @@ export class Coordinator implements SendPolicy {
     const m = this.#memo[slot];
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
-    if (!this.#inBand(size, m)) return undefined;
+    if (!this.#inBand(size, m) || !this.#inCorr(m)) return undefined;
     return leftOut(m.gate) ? m.decision : undefined;
+  }
+
+  /** Every engine's learnt rate and pipelined correction are within `m`'s band (MemoEntry.corr/tol). */
+  #inCorr(m: MemoEntry): boolean {
+    const es = this.#engines, c = m.corr, t = m.tol;
+    for (let i = 0; i < es.length; i++) {
+      const k = es[i]!.engCorr / c[2 * i]!, p = es[i]!.pipeCorr / c[2 * i + 1]!, tk = t[2 * i]!, tp = t[2 * i + 1]!;
+      if (k > tk || k * tk < 1 || p > tp || p * tp < 1) return false;
+    }
+    return true;
+  }
+
+  /**
+   * How far (a factor, either way) each engine's learnt rate and pipelined correction may move before `best`
+   * could lose (MemoEntry.tol, in MemoEntry.corr's order): for an engine decision the correction its own sends
+   * teach gets the widest of ENGINE_BANDS with which `best` is still chosen when every correction is at the end of
+   * its band that goes against it (its own engine's rate up and every other engine's down; the same engine's other
+   * mode cheaper), every other correction MEMO_DRIFT; without such a band, or for an inline decision, MEMO_DRIFT
+   * for all. One dry #choose per band tried. Every estimate only grows with a rate or correction it depends on, so
+   * that corner is the worst of the band for each comparison `best` has to win (against inline, another engine,
+   * the same engine's other mode or split).
+   */
+  #engineBand(size: number, waiting: boolean, pending: number, best: Choice): number[] {
+    const es = this.#engines;
+    const tol = es.flatMap(() => [1 + MEMO_DRIFT, 1 + MEMO_DRIFT]);
+    const own = best.st ? 2 * es.indexOf(best.st) + (best.kind === "pipelined" ? 1 : 0) : -1;
+    if (own < 0 || best.kind === "split") return tol;
+    const kept = es.flatMap((st) => [st.engCorr, st.pipeCorr]);
+    for (const band of ENGINE_BANDS) {
+      tol[own] = band;
+      es.forEach((st, i) => {
+        const mine = st === best.st;
+        st.engCorr = mine ? kept[2 * i]! * tol[2 * i]! : kept[2 * i]! / tol[2 * i]!;
+        st.pipeCorr = mine && best.kind === "pipelined" ? kept[2 * i + 1]! * tol[2 * i + 1]! : kept[2 * i + 1]! / tol[2 * i + 1]!;
+      });
+      let b: Choice;
+      try {
+        b = this.#choose(size, this.objective, waiting, pending, false, true, true).best;
+      } finally {
+        es.forEach((st, i) => {
+          st.engCorr = kept[2 * i]!;
+          st.pipeCorr = kept[2 * i + 1]!;
+        });
+      }
+      if (b.kind === best.kind && b.st === best.st) return tol;
+    }
+    tol[own] = 1 + MEMO_DRIFT;
+    return tol;
   }
 
   /** The learnt inline correction is inside `m`'s band (only estimates from LARGE up carry it). */
@@ -885,6 +959,7 @@ export class Coordinator implements SendPolicy {
     this.#fast = Object.freeze({ mode: "inline", cache: small.cache, wait: small.wait }) as SendDecision;
     const rec = this.#rec;
     this.#fastVersion = this.#version;
+    this.#fastLearnt = this.#learnt;
     this.#fastHealth = this.#health;
     this.#fastAt = performance.now();
     return Object.freeze({
@@ -1314,13 +1389,23 @@ export class Coordinator implements SendPolicy {
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }
 
-  /** After learning: remembered decisions go stale once a rate, share or split correction moved MEMO_DRIFT (5%) from when they were made. */
+  /**
+   * After learning: remembered decisions go stale once the split's share or CPU correction moved MEMO_DRIFT (5%)
+   * from when they were made (#version), or an engine's rate or pipelined correction left their band (#inCorr);
+   * the fast tier follows the rates once they moved MEMO_DRIFT (#learnt).
+   */
   #moved(st: EngineState) {
     const m = st.memoAt;
     const far = (a: number, b: number) => Math.abs(a - b) > MEMO_DRIFT * Math.abs(b);
-    if (far(st.engCorr, m.engCorr) || far(st.share, m.share) || far(st.cpuCorr, m.cpuCorr) || far(st.pipeCorr, m.pipeCorr)) {
+    if (far(st.share, m.share) || far(st.cpuCorr, m.cpuCorr)) {
       this.#version++;
-      st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
+      m.share = st.share;
+      m.cpuCorr = st.cpuCorr;
+    }
+    if (far(st.engCorr, m.engCorr) || far(st.pipeCorr, m.pipeCorr)) {
+      this.#learnt++;
+      m.engCorr = st.engCorr;
+      m.pipeCorr = st.pipeCorr;
     }
   }
 

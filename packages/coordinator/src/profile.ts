@@ -152,7 +152,7 @@ export function saveCached(p: Profile, dir = cacheDir()): string | null {
 
 /** A synthetic profile (tests, what-ifs): inline and engines given as series; machine/library of this process. */
 export function syntheticProfile(p: {
-  inlineHot: Series; inlineCold?: Series; engines?: Partial<EngineProfile> & { label: string; offload: Series }[]; llcBytes?: number; cpus?: number;
+  inlineHot: Series; inlineCold?: Series; engines?: (Partial<EngineProfile> & { label: string; offload: Series })[]; llcBytes?: number; cpus?: number;
 }): Profile {
   return {
     format: 1,

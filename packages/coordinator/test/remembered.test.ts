@@ -6,12 +6,13 @@
  * ask decide() again, and a remembered send that fails goes the full way
  * (retried inline, reported to observe(), the fallback recorded with its
  * reason). Remembered decisions from 8 MiB up carry the band in which the
- * learnt inline correction may move before the choice could change.
+ * learnt inline correction may move before the choice could change, and
+ * every remembered decision the band the engines' learnt rates may move in.
  */
 import { describe, expect, test } from "bun:test";
 import { Channel, Engine, defaultPolicy, type SendContext, type SendReport } from "@ferry/channel";
 import { registerCleanup, uniqueName } from "@ferry/testkit";
-import { Coordinator } from "./entry";
+import { Coordinator, linear, syntheticProfile } from "./entry";
 import { MiB, loadSlowplug, profileOf } from "./helpers";
 
 registerCleanup();
@@ -80,13 +81,18 @@ describe("remembered decisions", () => {
     expect(c.remembered.take(size + 1, pub)).toBeNull();
     expect(c.remembered.take(1024, pub)).toBeNull(); // the fast tier's sizes
     // sends that ran alone and took 2x the profile: the engine's rate is learnt once they are the median of
-    // the last five (the third), and what was remembered goes stale
+    // the last five (the third); what was remembered stands inside its band (1.5x: objective cpu, the offload
+    // costs the sender 20 µs against inline's 420 µs at any rate), and goes stale outside it
     c.remembered.settled(taken!, size, 2 * pred, 30_000);
     c.remembered.settled(c.remembered.take(size, pub)!, size, 2 * pred, 30_000);
     expect(c.stats().engines.sw!.rateCorrection).toBe(1);
     c.remembered.settled(c.remembered.take(size, pub)!, size, 2 * pred, 30_000);
     expect(c.stats().engines.sw!.rateCorrection).toBe(1.5);
-    expect(c.stats().choices["offload/sw"]!.messages).toBe(4);
+    const inBand = c.remembered.take(size, pub);
+    expect(inBand).toBe(d);
+    c.remembered.settled(inBand!, size, 2 * pred, 30_000);
+    expect(c.stats().engines.sw!.rateCorrection).toBe(1.75);
+    expect(c.stats().choices["offload/sw"]!.messages).toBe(5);
     expect(c.remembered.take(size, pub)).toBeNull();
     const fresh = c.decide(size, ctx);
     // a failure reported through observe() makes the engine unhealthy: nothing is taken until decide() looked again
@@ -217,5 +223,59 @@ describe("remembered decisions", () => {
     const e = c.decide(size, ctx);
     expect(e.mode).not.toBe("inline");
     expect(e.engine).toBe("sw");
+  });
+
+  test("a remembered engine decision stands while the engine's learnt rate moves inside its band: 1.5x where the choice is clear, 5% near the edge", () => {
+    const size = 4 * MiB;
+    /**
+     * A coordinator whose engine offloads at `gbps` (30 µs fixed; its pipelined sends 1.5x that) against inline at
+     * 10 GB/s (4 MiB: 420 µs), and its decision: an offload.
+     */
+    const setup = (ch: Channel, gbps: number) => {
+      const offload = linear(30_000, gbps);
+      const profile = syntheticProfile({ inlineHot: linear(1000, 10), engines: [{ label: "sw", offload, pipelined: offload.map(([n, t]) => [n, 1.5 * t]) }] });
+      const c = new Coordinator(profile, { objective: "latency", split: false });
+      const pub = ch.publisher({ policy: defaultPolicy });
+      const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+      const d = c.decide(size, ctx);
+      expect(d.mode).toBe("offload");
+      expect(d.engine).toBe("sw");
+      const pred = 30_000 + size / gbps; // the profile's ns
+      const learnt = () => c.stats().engines.sw!.rateCorrection;
+      return { c, pub, ctx, d, pred, learnt };
+    };
+    {
+      // 20 GB/s: 240 µs against inline's 420; still chosen at 1.5x its rate (360 µs against 399, inline less the 5% margin)
+      using ch = Channel.create(uniqueName("co-engband"), { capacity: MiB });
+      const { c, pub, d, pred, learnt } = setup(ch, 20);
+      c.remembered.settled(d, size, 1.3 * pred, 1.3 * pred);
+      for (let i = 0; i < 2; i++) {
+        const t = c.remembered.take(size, pub);
+        expect(t).toBe(d);
+        c.remembered.settled(t!, size, 1.3 * pred, 1.3 * pred);
+      }
+      // three sends 1.3x the profile: the rate moved half way, well past the 5% that dropped every remembered decision before
+      expect(learnt()).toBeGreaterThan(1.1);
+      expect(learnt()).toBeLessThan(1.2);
+      const t = c.remembered.take(size, pub); // (it charges the engine's backlog: settled() gives it back)
+      expect(t).toBe(d);
+      for (let i = 0; i < 3; i++) c.remembered.settled(d, size, 2 * pred, 2 * pred);
+      expect(learnt()).toBeGreaterThan(1.5);
+      expect(c.remembered.take(size, pub)).toBeNull(); // out of the band: decide again
+      pub.close();
+    }
+    {
+      // 12 GB/s: 380 µs against 399, chosen by 5%; at 1.25x its rate inline would win: the band is MEMO_DRIFT's 5%
+      using ch = Channel.create(uniqueName("co-engband-edge"), { capacity: MiB });
+      const { c, pub, ctx, d, pred, learnt } = setup(ch, 12);
+      c.remembered.settled(d, size, 1.03 * pred, 1.03 * pred); // (the median of five: one send moves nothing)
+      const t = c.remembered.take(size, pub);
+      expect(t).toBe(d);
+      for (let i = 0; i < 3; i++) c.remembered.settled(d, size, 1.3 * pred, 1.3 * pred);
+      expect(learnt()).toBeGreaterThan(1.1);
+      expect(c.remembered.take(size, pub)).toBeNull();
+      expect(c.decide(size, ctx).mode).toBe("inline"); // 1.15x its rate: 437 µs, not 5% below inline's 420
+      pub.close();
+    }
   });
 });

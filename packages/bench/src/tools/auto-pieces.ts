@@ -9,6 +9,10 @@
  * default hint, as a control for the spread; VARIANTS=auto,inline,... keeps
  * only those). NOREM=1: without
  * SendPolicy.remembered (decide/observe on every send above the fast tier).
+ * INLINE_SCALE=6: the calibrated profile with inline copies 6x as slow (a
+ * synthetic profile on which the engines win from ~1 MiB: auto's engine path
+ * on this VM). WARM=30: warm-up rounds (default 2). "took" counts the sends
+ * that followed a remembered decision; the rest decided afresh.
  *
  *   bun run packages/bench/src/tools/auto-pieces.ts [sizesMiB=16, comma-separated] [rounds=15]
  *
@@ -28,7 +32,16 @@ const sizes = (process.argv[2] ?? "16").split(",").map((x) => Number(x) * MiB);
 const n = Number(process.argv[3] ?? 15);
 const task = `/proc/self/task/${process.pid}`;
 const tcpu = () => Number(readFileSync(`${task}/schedstat`, "utf8").split(" ")[0]);
-const co = await Coordinator.calibrate({ objective: "latency" });
+const calibrated = await Coordinator.calibrate({ objective: "latency" });
+const inlineScale = Number(process.env.INLINE_SCALE ?? 1);
+const co = inlineScale === 1 ? calibrated : (() => {
+  const p = structuredClone(calibrated.profile);
+  p.inlineHot = p.inlineHot.map(([s, t]) => [s, t * inlineScale]);
+  p.inlineCold = p.inlineCold.map(([s, t]) => [s, t * inlineScale]);
+  p.source = "synthetic";
+  return new Coordinator(p, { objective: "latency" });
+})();
+const warm = Number(process.env.WARM ?? 2);
 const t = { fi: 0, dec: 0, obs: 0, took: 0 };
 const wrap: SendPolicy = {
   get fastInline() { const a = Bun.nanoseconds(); const f = co.fastInline; t.fi += Bun.nanoseconds() - a; return f; },
@@ -57,8 +70,8 @@ for (const size of sizes) {
   const src = new Uint8Array(size).fill(5);
   const r: Record<string, { e2e: number[]; sync: number[]; cpu: number[]; fi: number[]; dec: number[]; obs: number[] }> = {};
   for (const v of variants) r[v.name] = { e2e: [], sync: [], cpu: [], fi: [], dec: [], obs: [] };
-  for (let i = -2; i < n; i++)
-    for (const j of roundOrder(variants.length, i + 2)) {
+  for (let i = -warm; i < n; i++)
+    for (const j of roundOrder(variants.length, i + warm)) {
       const v = variants[j]!;
       const g = Bun.nanoseconds();
       while (Bun.nanoseconds() - g < 100_000);
