@@ -244,11 +244,12 @@ interface MemoEntry {
   hi: number;
   /**
    * Every engine's learnt rate and pipelined correction when decided (engCorr, pipeCorr per engine, in
-   * #engines order), and the factor each may move by either way before the decision could change
-   * (#engineBand): the memo follows these corrections by this band, not by #version.
+   * #engines order), and the factor each may move by either way before the decision could change: MEMO_DRIFT
+   * until one moved further, then what #engineBand finds (null: not looked for yet). The memo follows these
+   * corrections by this band, not by #version.
    */
   corr: number[];
-  tol: number[];
+  tol: number[] | null;
   /** the split size class it left out, if any: it stands only until that class's next trial is due (#recall) */
   gate: SplitClass | null;
   decision: Tagged;
@@ -510,7 +511,7 @@ export class Coordinator implements SendPolicy {
     const memo = this.#memoOk();
     const full = pending >= QUEUE_LIMIT;
     const slot = this.#slot(size, waiting);
-    let d = memo ? this.#recall(slot, size, waiting, full) : undefined;
+    let d = memo ? this.#recall(slot, size, waiting, pending) : undefined;
     if (d === undefined) {
       const r = this.#choose(size, this.objective, waiting, pending, false);
       this.#pricedOut(size, () => r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
@@ -541,11 +542,10 @@ export class Coordinator implements SendPolicy {
       // (a split is not remembered: its share is tuned after every split, in steps smaller than MEMO_DRIFT)
       if (memo && r.best.kind !== "split") {
         const [lo, hi] = this.#inlineBand(size, r);
-        const tol = this.#engineBand(size, waiting, pending, r.best);
         // (with a split left out until its trial: only until then; a 16 MiB inline send that decided afresh each time cost ~80 µs cold)
         this.#memo[slot] = {
           size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi,
-          corr: this.#engines.flatMap((e) => [e.engCorr, e.pipeCorr]), tol, gate: r.gated, decision: d,
+          corr: this.#engines.flatMap((e) => [e.engCorr, e.pipeCorr]), tol: null, gate: r.gated, decision: d,
         };
       }
     }
@@ -580,7 +580,7 @@ export class Coordinator implements SendPolicy {
     const q = this.#last;
     if (q !== null && q.size === size && q.version === this.#version && (this.#lastLoads === this.#loads || this.#sameLoad(q.loads)) &&
       q.full === pub.pending >= QUEUE_LIMIT && q.waiting === this.#waitingFor(size, pub.channel) &&
-      this.#inBand(size, q) && this.#inCorr(q) && open(q.decision[TAG])) {
+      this.#inBand(size, q) && this.#inCorr(q, pub.pending) && open(q.decision[TAG])) {
       if (leftOut(q.gate)) {
         this.#decided++;
         this.#lastLoads = this.#loads; // (before the charge: an engine decision's own send changes the backlog)
@@ -591,7 +591,7 @@ export class Coordinator implements SendPolicy {
     if (!this.#memoOk()) return null;
     const waiting = this.#waitingFor(size, pub.channel);
     const slot = this.#slot(size, waiting);
-    const d = this.#recall(slot, size, waiting, pub.pending >= QUEUE_LIMIT);
+    const d = this.#recall(slot, size, waiting, pub.pending);
     if (d === undefined) return null;
     this.#decided++;
     this.#last = this.#memo[slot]!;
@@ -646,57 +646,72 @@ export class Coordinator implements SendPolicy {
   }
 
   /** The decision remembered in `slot` if it is for this size, receiver state, queue state, version and backlog, and the inline correction is inside its band. */
-  #recall(slot: number, size: number, waiting: boolean, full: boolean): Tagged | undefined {
+  #recall(slot: number, size: number, waiting: boolean, pending: number): Tagged | undefined {
     const m = this.#memo[slot];
+    const full = pending >= QUEUE_LIMIT;
     if (m === undefined || m.size !== size || m.waiting !== waiting || m.version !== this.#version || m.full !== full || !this.#sameLoad(m.loads))
       return undefined;
-    if (!this.#inBand(size, m) || !this.#inCorr(m)) return undefined;
+    if (!this.#inBand(size, m) || !this.#inCorr(m, pending)) return undefined;
     return leftOut(m.gate) ? m.decision : undefined;
   }
 
-  /** Every engine's learnt rate and pipelined correction are within `m`'s band (MemoEntry.corr/tol). */
-  #inCorr(m: MemoEntry): boolean {
-    const es = this.#engines, c = m.corr, t = m.tol;
+  /**
+   * Every engine's learnt rate and pipelined correction are within `m`'s band (MemoEntry.corr/tol). The first
+   * time one has moved past MEMO_DRIFT, the band is looked for (#engineBand): a decision made once and never
+   * asked for again (a size sent once) costs no more than before.
+   */
+  #inCorr(m: MemoEntry, pending: number): boolean {
+    const es = this.#engines, c = m.corr;
+    let t = m.tol;
     for (let i = 0; i < es.length; i++) {
-      const k = es[i]!.engCorr / c[2 * i]!, p = es[i]!.pipeCorr / c[2 * i + 1]!, tk = t[2 * i]!, tp = t[2 * i + 1]!;
-      if (k > tk || k * tk < 1 || p > tp || p * tp < 1) return false;
+      const k = es[i]!.engCorr / c[2 * i]!, p = es[i]!.pipeCorr / c[2 * i + 1]!;
+      const tk = t === null ? 1 + MEMO_DRIFT : t[2 * i]!, tp = t === null ? 1 + MEMO_DRIFT : t[2 * i + 1]!;
+      if (k > tk || k * tk < 1 || p > tp || p * tp < 1) {
+        if (t !== null) return false;
+        t = m.tol = this.#engineBand(m, pending);
+        i = -1; // (again, with the band)
+      }
     }
     return true;
   }
 
   /**
-   * How far (a factor, either way) each engine's learnt rate and pipelined correction may move before `best`
-   * could lose (MemoEntry.tol, in MemoEntry.corr's order): for an engine decision the correction its own sends
-   * teach gets the widest of ENGINE_BANDS with which `best` is still chosen when every correction is at the end of
-   * its band that goes against it (its own engine's rate up and every other engine's down; the same engine's other
-   * mode cheaper), every other correction MEMO_DRIFT; without such a band, or for an inline decision, MEMO_DRIFT
-   * for all. One dry #choose per band tried. Every estimate only grows with a rate or correction it depends on, so
-   * that corner is the worst of the band for each comparison `best` has to win (against inline, another engine,
-   * the same engine's other mode or split).
+   * How far (a factor, either way) each engine's learnt rate and pipelined correction may move from what they were
+   * when `m` was decided before its decision could change (MemoEntry.tol, in MemoEntry.corr's order): for an engine
+   * decision the correction its own sends teach gets the widest of ENGINE_BANDS with which the decision is still
+   * chosen when every correction is at the end of its band that goes against it (its own engine's rate up and every
+   * other engine's down; the same engine's other mode cheaper), every other correction MEMO_DRIFT; without such a
+   * band, or for an inline decision, MEMO_DRIFT for all. One dry #choose per band tried, with everything else as it
+   * is now (#recall has checked the backlog, the queue and the receiver against the entry's). Every estimate only
+   * grows with a rate or correction it depends on, so that corner is the worst of the band for each comparison the
+   * decision has to win (against inline, another engine, the same engine's other mode or split).
    */
-  #engineBand(size: number, waiting: boolean, pending: number, best: Choice): number[] {
+  #engineBand(m: MemoEntry, pending: number): number[] {
     const es = this.#engines;
+    const d = m.decision;
+    const st0 = d[TAG];
     const tol = es.flatMap(() => [1 + MEMO_DRIFT, 1 + MEMO_DRIFT]);
-    const own = best.st ? 2 * es.indexOf(best.st) + (best.kind === "pipelined" ? 1 : 0) : -1;
-    if (own < 0 || best.kind === "split") return tol;
+    const own = st0 && d.mode !== "inline" ? 2 * es.indexOf(st0) + (d.mode === "pipelined" ? 1 : 0) : -1;
+    if (own < 0) return tol;
     const kept = es.flatMap((st) => [st.engCorr, st.pipeCorr]);
+    const base = m.corr;
     for (const band of ENGINE_BANDS) {
       tol[own] = band;
       es.forEach((st, i) => {
-        const mine = st === best.st;
-        st.engCorr = mine ? kept[2 * i]! * tol[2 * i]! : kept[2 * i]! / tol[2 * i]!;
-        st.pipeCorr = mine && best.kind === "pipelined" ? kept[2 * i + 1]! * tol[2 * i + 1]! : kept[2 * i + 1]! / tol[2 * i + 1]!;
+        const mine = st === st0;
+        st.engCorr = mine ? base[2 * i]! * tol[2 * i]! : base[2 * i]! / tol[2 * i]!;
+        st.pipeCorr = mine && d.mode === "pipelined" ? base[2 * i + 1]! * tol[2 * i + 1]! : base[2 * i + 1]! / tol[2 * i + 1]!;
       });
       let b: Choice;
       try {
-        b = this.#choose(size, this.objective, waiting, pending, false, true, true).best;
+        b = this.#choose(m.size, this.objective, m.waiting, pending, false, true, true).best;
       } finally {
         es.forEach((st, i) => {
           st.engCorr = kept[2 * i]!;
           st.pipeCorr = kept[2 * i + 1]!;
         });
       }
-      if (b.kind === best.kind && b.st === best.st) return tol;
+      if (b.kind === d.mode && b.st === st0) return tol;
     }
     tol[own] = 1 + MEMO_DRIFT;
     return tol;
