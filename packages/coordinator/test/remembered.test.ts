@@ -228,20 +228,21 @@ describe("remembered decisions", () => {
   test("a remembered engine decision stands while the engine's learnt rate moves inside its band: 1.5x where the choice is clear, 5% near the edge", () => {
     const size = 4 * MiB;
     /**
-     * A coordinator whose engine offloads at `gbps` (30 µs fixed; its pipelined sends 1.5x that) against inline at
-     * 10 GB/s (4 MiB: 420 µs), and its decision: an offload.
+     * A coordinator whose engine offloads at `gbps` (30 µs fixed; its pipelined sends `pipe` x that) against inline
+     * at 10 GB/s (4 MiB: 420 µs), and its decision: an offload (a pipelined send when `pipe` < 1).
      */
-    const setup = (ch: Channel, gbps: number) => {
+    const setup = (ch: Channel, gbps: number, pipe = 1.5) => {
       const offload = linear(30_000, gbps);
-      const profile = syntheticProfile({ inlineHot: linear(1000, 10), engines: [{ label: "sw", offload, pipelined: offload.map(([n, t]) => [n, 1.5 * t]) }] });
+      const profile = syntheticProfile({ inlineHot: linear(1000, 10), engines: [{ label: "sw", offload, pipelined: offload.map(([n, t]) => [n, pipe * t]) }] });
       const c = new Coordinator(profile, { objective: "latency", split: false });
       const pub = ch.publisher({ policy: defaultPolicy });
       const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
       const d = c.decide(size, ctx);
-      expect(d.mode).toBe("offload");
+      expect(d.mode).toBe(pipe < 1 ? "pipelined" : "offload");
       expect(d.engine).toBe("sw");
-      const pred = 30_000 + size / gbps; // the profile's ns
-      const learnt = () => c.stats().engines.sw!.rateCorrection;
+      const pred = (30_000 + size / gbps) * (pipe < 1 ? pipe : 1); // the profile's ns
+      // what its sends teach: the engine's rate, or for pipelined sends their own correction over it
+      const learnt = () => (pipe < 1 ? c.stats().engines.sw!.pipelinedCorrection : c.stats().engines.sw!.rateCorrection);
       return { c, pub, ctx, d, pred, learnt };
     };
     {
@@ -275,6 +276,22 @@ describe("remembered decisions", () => {
       expect(learnt()).toBeGreaterThan(1.1);
       expect(c.remembered.take(size, pub)).toBeNull();
       expect(c.decide(size, ctx).mode).toBe("inline"); // 1.15x its rate: 437 µs, not 5% below inline's 420
+      pub.close();
+    }
+    {
+      // pipelined sends at 0.6x the offload's 240 µs: 144 µs; still chosen with their correction 1.5x against them
+      // and the engine's rate 5% (227 µs against the offload's 252)
+      using ch = Channel.create(uniqueName("co-engband-pipe"), { capacity: MiB });
+      const { c, pub, d, pred, learnt } = setup(ch, 20, 0.6);
+      for (let i = 0; i < 3; i++) c.remembered.settled(d, size, 1.3 * pred, 1.3 * pred);
+      expect(learnt()).toBeGreaterThan(1.1);
+      expect(learnt()).toBeLessThan(1.2);
+      expect(c.stats().engines.sw!.rateCorrection).toBe(1); // pipelined sends teach their own correction only
+      const t = c.remembered.take(size, pub);
+      expect(t).toBe(d);
+      for (let i = 0; i < 3; i++) c.remembered.settled(d, size, 2 * pred, 2 * pred);
+      expect(learnt()).toBeGreaterThan(1.5);
+      expect(c.remembered.take(size, pub)).toBeNull();
       pub.close();
     }
   });
