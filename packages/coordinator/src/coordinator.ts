@@ -645,7 +645,7 @@ export class Coordinator implements SendPolicy {
     return (size ^ (size >>> 11) ^ (waiting ? 0 : 0x155) ^ (load >>> 20) ^ (load >>> 26)) & (MEMO_SLOTS - 1);
   }
 
-  /** The decision remembered in `slot` if it is for this size, receiver state, queue state, version and backlog, and the inline correction is inside its band. */
+  /** The decision remembered in `slot` if it is for this size, receiver state, queue state, version and backlog, and the inline correction and the engines' corrections are inside its bands. */
   #recall(slot: number, size: number, waiting: boolean, pending: number): Tagged | undefined {
     const m = this.#memo[slot];
     const full = pending >= QUEUE_LIMIT;
