@@ -281,7 +281,8 @@ const MEMO_DRIFT = 0.05;
  * at the far end against it; else within MEMO_DRIFT, as every decision did before. A stream of 4 MiB offloads on
  * this VM moves its engine's rate by 10-30% now and then (a send preempted by the wake-up it caused takes 1.5-2x
  * as long, and the median of five flips between the two), and each move past MEMO_DRIFT made the sends after it
- * decide afresh, 30-250 µs each before the copy with the coordinator's code cold.
+ * decide afresh, 30-250 µs each before the copy with the coordinator's code cold (one-off timings; the count of
+ * fresh decisions: tools/auto-pieces.ts with INLINE_SCALE=6, 26-61 of 230 sends before, 5-12 with the band).
  */
 const ENGINE_BANDS = [1.5, 1.25];
 /**
@@ -387,7 +388,7 @@ export class Coordinator implements SendPolicy {
    * against #version, which every change of an engine's health or of what splits
    * learnt bumps, and against the band the engines' learnt rates may move in
    * (MemoEntry.corr/tol, #inCorr). Deciding afresh costs ~0.6 µs warm but 30-250 µs
-   * when this code runs cold (after an engine's copy and the receiver ran on this
+   * (one-off timings) when this code runs cold (after an engine's copy and the receiver ran on this
    * CPU), which is the common case.
    */
   #memo: (MemoEntry | undefined)[] = new Array(MEMO_SLOTS);
@@ -661,16 +662,19 @@ export class Coordinator implements SendPolicy {
    * asked for again (a size sent once) costs no more than before.
    */
   #inCorr(m: MemoEntry, pending: number): boolean {
-    const es = this.#engines, c = m.corr;
-    let t = m.tol;
+    if (this.#within(m.corr, m.tol)) return true;
+    if (m.tol !== null) return false;
+    m.tol = this.#engineBand(m, pending);
+    return this.#within(m.corr, m.tol);
+  }
+
+  /** Every engine's rate and pipelined correction within `tol` (null: MEMO_DRIFT) of `corr` (MemoEntry's). */
+  #within(corr: number[], tol: number[] | null): boolean {
+    const es = this.#engines;
     for (let i = 0; i < es.length; i++) {
-      const k = es[i]!.engCorr / c[2 * i]!, p = es[i]!.pipeCorr / c[2 * i + 1]!;
-      const tk = t === null ? 1 + MEMO_DRIFT : t[2 * i]!, tp = t === null ? 1 + MEMO_DRIFT : t[2 * i + 1]!;
-      if (k > tk || k * tk < 1 || p > tp || p * tp < 1) {
-        if (t !== null) return false;
-        t = m.tol = this.#engineBand(m, pending);
-        i = -1; // (again, with the band)
-      }
+      const k = es[i]!.engCorr / corr[2 * i]!, p = es[i]!.pipeCorr / corr[2 * i + 1]!;
+      const tk = tol === null ? 1 + MEMO_DRIFT : tol[2 * i]!, tp = tol === null ? 1 + MEMO_DRIFT : tol[2 * i + 1]!;
+      if (k > tk || k * tk < 1 || p > tp || p * tp < 1) return false;
     }
     return true;
   }
@@ -693,24 +697,18 @@ export class Coordinator implements SendPolicy {
     const tol = es.flatMap(() => [1 + MEMO_DRIFT, 1 + MEMO_DRIFT]);
     const own = st0 && d.mode !== "inline" ? 2 * es.indexOf(st0) + (d.mode === "pipelined" ? 1 : 0) : -1;
     if (own < 0) return tol;
-    const kept = es.flatMap((st) => [st.engCorr, st.pipeCorr]);
     const base = m.corr;
+    // the far end of each band against the decision: its own engine dearer (for an offload its pipelined sends
+    // cheaper, for a pipelined send dearer), every other engine cheaper
+    const corner = (st: EngineState, i: number) => {
+      const mine = st === st0;
+      const k = mine ? base[2 * i]! * tol[2 * i]! : base[2 * i]! / tol[2 * i]!;
+      const p = mine && d.mode === "pipelined" ? base[2 * i + 1]! * tol[2 * i + 1]! : base[2 * i + 1]! / tol[2 * i + 1]!;
+      return [k, p] as const;
+    };
     for (const band of ENGINE_BANDS) {
       tol[own] = band;
-      es.forEach((st, i) => {
-        const mine = st === st0;
-        st.engCorr = mine ? base[2 * i]! * tol[2 * i]! : base[2 * i]! / tol[2 * i]!;
-        st.pipeCorr = mine && d.mode === "pipelined" ? base[2 * i + 1]! * tol[2 * i + 1]! : base[2 * i + 1]! / tol[2 * i + 1]!;
-      });
-      let b: Choice;
-      try {
-        b = this.#choose(m.size, this.objective, m.waiting, pending, false, true, true).best;
-      } finally {
-        es.forEach((st, i) => {
-          st.engCorr = kept[2 * i]!;
-          st.pipeCorr = kept[2 * i + 1]!;
-        });
-      }
+      const b = this.#withRates(corner, () => this.#choose(m.size, this.objective, m.waiting, pending, false, true, true).best);
       if (b.kind === d.mode && b.st === st0) return tol;
     }
     tol[own] = 1 + MEMO_DRIFT;
@@ -1257,15 +1255,26 @@ export class Coordinator implements SendPolicy {
     const chosen = best().st;
     raised = raised.filter((st) => st !== chosen);
     if (raised.length === 0) return;
-    const kept = raised.map((st) => st.engCorr);
-    for (const st of raised) st.engCorr = 1;
-    let b: Choice;
-    try {
-      b = again();
-    } finally {
-      raised.forEach((st, i) => (st.engCorr = kept[i]!));
-    }
+    const b = this.#withRates((st) => (raised.includes(st) ? [1, st.pipeCorr] : null), again);
     if (b.st && raised.includes(b.st)) b.st.pricedOut = this.#anyPricedOut = true;
+  }
+
+  /**
+   * `f()` with each engine's learnt rate and pipelined correction as `rates` gives them ([engCorr, pipeCorr], or
+   * null: as they are), put back afterwards whatever `f` does: the what-if choices of #pricedOut and #engineBand.
+   */
+  #withRates<T>(rates: (st: EngineState, i: number) => readonly [number, number] | null, f: () => T): T {
+    const es = this.#engines;
+    const kept = es.map((st) => [st.engCorr, st.pipeCorr] as const);
+    es.forEach((st, i) => {
+      const r = rates(st, i);
+      if (r) [st.engCorr, st.pipeCorr] = r;
+    });
+    try {
+      return f();
+    } finally {
+      es.forEach((st, i) => ([st.engCorr, st.pipeCorr] = kept[i]!));
+    }
   }
 
   /** Next time #maybeRelax looks at the engines (performance.now()). */
