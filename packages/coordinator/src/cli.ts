@@ -80,7 +80,7 @@ export function statsText(all: ProcessStats[] = statsJson()): string {
   const out: string[] = [];
   for (const p of all)
     for (const c of p.coordinators as CoordinatorStats[]) {
-      out.push(`pid ${p.pid} (${p.argv}) coordinator #${c.id}, objective ${c.objective}, profile ${c.profile.source}${c.profile.created ? ` ${c.profile.created}` : ""}; ${c.decisions} decisions, updated ${p.updated}`);
+      out.push(`pid ${p.pid} (${p.argv}) coordinator #${c.id}, objective ${c.objective}, profile ${c.profile.source}${c.profile.created ? ` ${c.profile.created}` : ""}; ${c.decisions} decisions (${c.decidedAfresh ?? "?"} computed afresh), updated ${p.updated}`);
       out.push(`  ${"choice".padEnd(18)} ${"messages".padStart(9)} ${"bytes".padStart(10)} ${"mean".padStart(9)} ${"p50".padStart(9)} ${"p99".padStart(9)} ${"errors".padStart(6)} ${"→inline".padStart(7)}`);
       for (const [k, s] of Object.entries(c.choices))
         out.push(`  ${k.padEnd(18)} ${String(s.messages).padStart(9)} ${fmtSize(s.bytes).padStart(10)} ${fmtNs(s.ns / Math.max(1, s.messages)).padStart(9)} ${("≤" + fmtNs(s.p50Ns)).padStart(9)} ${("≤" + fmtNs(s.p99Ns)).padStart(9)} ${String(s.errors).padStart(6)} ${String(s.retriedInline).padStart(7)}`);

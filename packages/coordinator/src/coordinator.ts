@@ -373,6 +373,8 @@ export class Coordinator implements SendPolicy {
   /** last fallback reported per engine+kind (to warn once per change, not per message) */
   readonly #warned = new Set<string>();
   #decided = 0;
+  /** decisions #choose computed (decide() without a remembered one): stats().decidedAfresh */
+  #fresh = 0;
   /** decide()'s answer below min(fast tier, 64 KiB), where inline wins whatever the load and the cache is hot (built with the tier) */
   #fast: SendDecision | null = null;
   /** What publishers read at each send (SendPolicy.fastInline): the same threshold and decision, counted without decide()/observe(). */
@@ -514,6 +516,7 @@ export class Coordinator implements SendPolicy {
     const slot = this.#slot(size, waiting);
     let d = memo ? this.#recall(slot, size, waiting, pending) : undefined;
     if (d === undefined) {
+      this.#fresh++;
       const r = this.#choose(size, this.objective, waiting, pending, false);
       this.#pricedOut(size, () => r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
       const st = r.best.st;
@@ -882,6 +885,7 @@ export class Coordinator implements SendPolicy {
       objective: this.objective,
       profile: { source: this.profileSource, created: this.profile.created, ms: this.profile.ms, note: this.profileNote, engines: this.profile.engines.map((e) => e.label) },
       decisions: this.#decided + this.#rec.fast,
+      decidedAfresh: this.#fresh,
       inlineCorrection: +this.#inlineCorr.toFixed(3),
       total: { messages, bytes, ns },
       choices: snap.choices,
@@ -1444,6 +1448,11 @@ export interface CoordinatorStats {
   objective: Objective;
   profile: { source: string; created: string; ms: number; note: string; engines: string[] };
   decisions: number;
+  /**
+   * Of those, the decisions computed afresh (every choice estimated); the others came from the fast tier or were
+   * remembered (decided for the same size and load before, with nothing they depend on moved past its band).
+   */
+  decidedAfresh: number;
   /** inline copies of 4 MiB and more as seen / the profile (learnt online; applied to their estimates) */
   inlineCorrection: number;
   total: { messages: number; bytes: number; ns: number };

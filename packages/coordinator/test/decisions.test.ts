@@ -562,7 +562,10 @@ describe("calibration", () => {
     expect(s.choices["inline/cpu"]!.messages).toBe(1);
     expect(Object.keys(s.choices).some((k) => k.endsWith("/sw"))).toBe(true);
     expect(s.total).toMatchObject({ messages: 2, bytes: 100 + 2 * MiB });
+    expect(s.decisions).toBe(2);
+    expect(s.decidedAfresh).toBe(1); // the 2 MiB one (100 B: the fast tier)
     expect(statsText()).toContain(`pid ${process.pid}`);
+    expect(statsText()).toMatch(/\d+ decisions \(\d+ computed afresh\)/);
   }, 30_000);
 });
 

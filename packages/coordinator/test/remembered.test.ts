@@ -54,6 +54,8 @@ describe("remembered decisions", () => {
     expect(calls.observe.length).toBe(calls.decide);
     const s = c.stats();
     expect(s.decisions).toBe(6);
+    expect(s.decidedAfresh).toBeGreaterThanOrEqual(1);
+    expect(s.decidedAfresh).toBeLessThanOrEqual(calls.decide);
     expect(s.choices["offload/sw"]?.messages ?? s.choices["pipelined/sw"]?.messages).toBe(6);
     expect(s.total.messages).toBe(6);
     expect(s.engines.sw!.inflight).toBe(0);
@@ -260,6 +262,7 @@ describe("remembered decisions", () => {
       expect(learnt()).toBeLessThan(1.2);
       const t = c.remembered.take(size, pub); // (it charges the engine's backlog: settled() gives it back)
       expect(t).toBe(d);
+      expect(c.stats().decidedAfresh).toBe(1); // only the first decide()
       for (let i = 0; i < 3; i++) c.remembered.settled(d, size, 2 * pred, 2 * pred);
       expect(learnt()).toBeGreaterThan(1.5);
       expect(c.remembered.take(size, pub)).toBeNull(); // out of the band: decide again
