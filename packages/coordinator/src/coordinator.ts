@@ -282,7 +282,7 @@ const MEMO_DRIFT = 0.05;
  * this VM moves its engine's rate by 10-30% now and then (a send preempted by the wake-up it caused takes 1.5-2x
  * as long, and the median of five flips between the two), and each move past MEMO_DRIFT made the sends after it
  * decide afresh, 30-250 µs each before the copy with the coordinator's code cold (one-off timings; the count of
- * fresh decisions: tools/auto-pieces.ts with INLINE_SCALE=6, 26-61 of 230 sends before, 5-12 with the band).
+ * fresh decisions: tools/auto-pieces.ts with INLINE_SCALE=6, 26-61 of 230 sends before, 8-12 with the band).
  */
 const ENGINE_BANDS = [1.5, 1.25];
 /**
