@@ -560,13 +560,13 @@ export class Coordinator implements SendPolicy {
   /**
    * The memo entry #take handed out last: a stream of one size above the fast tier (4, 16 and 64 MiB in
    * section 8) asks for it again and again, and this check reads the entry and the coordinator's own
-   * fields instead of the memo table and every engine's state, each a cold cache line after a large copy
+   * fields instead of the memo table and every engine's backlog, each a cold cache line after a large copy
    * (a throwaway that skipped take() altogether gained ~3% at 4 and 16 MiB there; in a stream of 16 MiB
    * offloads under objective cpu, take() took 3.5-4.8 µs (median) of the sending thread's ~50 µs per send
    * through the table, 1.1-1.4 µs through this check: one-off timing around the calls in tools/send-cpu.ts's
    * stream, docs/benchmarks.md "Issue 9, eleventh session"). It stands for what
-   * #recall checks: the entry's version covers health (#health moves with it) and learnt corrections, the
-   * backlog is #loads unchanged (an inline decision) or every engine's as the entry has it (#sameLoad: an
+   * #recall checks: the entry's version covers health (#health moves with it) and what splits learnt, the
+   * inline and engine bands (#inBand, #inCorr: each engine's two corrections) the learnt rates, the backlog is #loads unchanged (an inline decision) or every engine's as the entry has it (#sameLoad: an
    * engine send in a stream finds the one before it in flight each time); a split left out until its
    * next trial (gate) is checked and counted as #recall does. #memoOk's closed-engine check is made for
    * the decision's own engine only (a closed engine cannot make an inline decision wrong, nor one that
@@ -676,7 +676,7 @@ export class Coordinator implements SendPolicy {
     const es = this.#engines;
     for (let i = 0; i < es.length; i++) {
       const k = es[i]!.engCorr / corr[2 * i]!, p = es[i]!.pipeCorr / corr[2 * i + 1]!;
-      const tk = tol === null ? 1 + MEMO_DRIFT : tol[2 * i]!, tp = tol === null ? 1 + MEMO_DRIFT : tol[2 * i + 1]!;
+      const tk = tol?.[2 * i] ?? 1 + MEMO_DRIFT, tp = tol?.[2 * i + 1] ?? 1 + MEMO_DRIFT;
       if (k > tk || k * tk < 1 || p > tp || p * tp < 1) return false;
     }
     return true;
