@@ -213,8 +213,25 @@ interface SplitClass {
 }
 /** Splits' size classes: log2 of the size, rounded (48 MiB .. 90 MiB is the 64 MiB class). */
 function classOf(size: number): number {
-  return Math.round(Math.log2(Math.max(1, size)));
+  const s = Math.max(1, size);
+  // (whole sizes below 2^31 from a table: Math.log2 is a call into libm, which #choose makes per engine and which
+  // costs a few µs when its code is cold; the table holds the same answers, found with Math.log2 itself)
+  if (s < 2 ** 31 && Number.isInteger(s)) {
+    const e = 31 - Math.clz32(s);
+    return s >= CLASS_UP[e]! ? e + 1 : e;
+  }
+  return Math.round(Math.log2(s));
 }
+/** CLASS_UP[e]: the least whole size in [2^e, 2^(e+1)) whose class is e + 1 (classOf). */
+const CLASS_UP = Array.from({ length: 31 }, (_, e) => {
+  let lo = 2 ** e, hi = 2 ** (e + 1); // Math.round(Math.log2(lo)) is e; hi's is e + 1
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (Math.round(Math.log2(mid)) > e) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+});
 /** A lost trial's next one comes after this many sends of its class at most, doubling per lost trial up to SPLIT_TRIAL_MAX_SENDS (SplitClass). */
 const SPLIT_TRIAL_SENDS = 2;
 /** A lost trial within this factor of the choice without a split is a near miss: tried again after SPLIT_TRIAL_SENDS sends (else after the cool-down only). */
@@ -547,10 +564,13 @@ export class Coordinator implements SendPolicy {
       if (memo && r.best.kind !== "split") {
         const [lo, hi] = this.#inlineBand(size, r);
         // (with a split left out until its trial: only until then; a 16 MiB inline send that decided afresh each time cost ~80 µs cold)
-        this.#memo[slot] = {
-          size, waiting, version: this.#version, full, loads: this.#engines.map((e) => e.inflightBytes), lo, hi,
-          corr: this.#engines.flatMap((e) => [e.engCorr, e.pipeCorr]), tol: null, gate: r.gated, decision: d,
-        };
+        const es = this.#engines;
+        const loads: number[] = [], corr: number[] = [];
+        for (const e of es) {
+          loads.push(e.inflightBytes);
+          corr.push(e.engCorr, e.pipeCorr);
+        }
+        this.#memo[slot] = { size, waiting, version: this.#version, full, loads, lo, hi, corr, tol: null, gate: r.gated, decision: d };
       }
     }
     this.#charge(d, size);
@@ -925,7 +945,7 @@ export class Coordinator implements SendPolicy {
     }
     if (pending >= QUEUE_LIMIT)
       return { ok: false, kind: "queue full", reason: `${pending} engine sends in flight on this publisher (libferry allows 64)` };
-    return { ok: true };
+    return USABLE;
   }
 
   /**
@@ -1004,6 +1024,9 @@ export class Coordinator implements SendPolicy {
    * only with nothing queued on its publisher, is judged against it).
    */
   #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
+    // (written to run cold: decide() calls this when a decision is not remembered, usually right after a large copy
+    // has pushed this code out of the caches; each allocation, closure and array builtin is more code to fetch
+    // then: one-off, a fresh decide() of 10-40 MiB after such a copy took 66-87 µs, 10-11 µs with its code warm)
     let gated: SplitClass | null = null;
     const p = this.profile;
     const reasons: string[] = [];
@@ -1011,38 +1034,34 @@ export class Coordinator implements SendPolicy {
     const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
     const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
     const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr : 1);
-    const cost = (c: Omit<Choice, "cost">) => (objective === "latency" ? c.latencyNs : objective === "throughput" ? c.busyNs : c.cpuNs) + c.latencyNs * 1e-3;
-    const mk = (c: Omit<Choice, "cost">): Choice => ({ ...c, cost: cost(c) });
-    const inline = mk({ kind: "inline", st: null, latencyNs: inl, cpuNs: inl, busyNs: inl });
+    const inline = choice(objective, "inline", null, inl, inl, inl);
     const all: Choice[] = [inline];
-    const blocked = new Map<EngineState, { kind: FallbackKind; reason: string }>();
+    let blocked: Map<EngineState, { kind: FallbackKind; reason: string }> | null = null;
     for (const st of this.#engines) {
       const u = this.#usable(st, pending, dry);
-      if (!u.ok) blocked.set(st, u);
+      if (!u.ok) (blocked ??= new Map()).set(st, u);
       const e = st.prof;
       const k = st.engCorr;
       const backlog = noSplit ? 0 : st.inflightBytes * perByte(e.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
       const engFixed = predict(e.offload, 0) * k;
-      for (const kind of ["offload", "pipelined"] as const) {
-        const lat = predict(kind === "offload" ? e.offload : e.pipelined, size) * k * (kind === "pipelined" ? st.pipeCorr : 1) + backlog;
-        // a pipelined send's publish runs on the sending thread, an offload's on the engine's (libferry send.c): so
-        // pipelined never costs the sender less than offload on the same engine, whatever a few calibration
-        // sends (with no receiver to wake) measured
-        const offCpu = predict(e.offloadCpu, size);
-        const cpu = kind === "offload" ? offCpu : Math.max(offCpu, predict(e.pipelinedCpu, size));
-        const busy = Math.max(cpu, predict(e.offload, size) * k - engFixed);
-        all.push(mk({ kind, st, latencyNs: lat, cpuNs: cpu, busyNs: busy }));
-      }
+      // a pipelined send's publish runs on the sending thread, an offload's on the engine's (libferry send.c): so
+      // pipelined never costs the sender less than offload on the same engine, whatever a few calibration
+      // sends (with no receiver to wake) measured
+      const offCpu = predict(e.offloadCpu, size);
+      const pipeCpu = Math.max(offCpu, predict(e.pipelinedCpu, size));
+      const engBusy = predict(e.offload, size) * k - engFixed;
+      all.push(choice(objective, "offload", st, predict(e.offload, size) * k + backlog, offCpu, Math.max(offCpu, engBusy)));
+      all.push(choice(objective, "pipelined", st, predict(e.pipelined, size) * k * st.pipeCorr + backlog, pipeCpu, Math.max(pipeCpu, engBusy)));
+      if (!(this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit)) continue;
       const cls = st.classes.get(classOf(size)) ?? NO_CLASS;
       const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt && cls.since < cls.every;
-      if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit && gate && untried) {
+      if (gate && untried) {
         if (!dry) {
           (cls as SplitClass).since++; // a send of this class left out (decide; a gated class is never NO_CLASS)
           gated ??= cls as SplitClass;
         }
-        if (explain)
-          reasons.push(`split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}${cls.every !== Infinity ? ` or after ${cls.every - cls.since} more send(s) of it` : ""}`);
-      } else if (this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit) {
+        if (explain) reasons.push(leftOutReason(st, cls));
+      } else {
         const f = st.share;
         const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
         const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
@@ -1052,31 +1071,14 @@ export class Coordinator implements SendPolicy {
         // engine thread was woken onto this CPU, is not carried to sizes that never ran); else the model as learnt
         const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : st.splitCal.length ? this.#splitPrior(st, size) + backlog : Math.max(cpuPart, engPart);
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
-        all.push(mk({ kind: "split", st, latencyNs: lat, cpuNs: cpu, busyNs: Math.max(cpu, engPart - engFixed) }));
+        all.push(choice(objective, "split", st, lat, cpu, Math.max(cpu, engPart - engFixed)));
       }
     }
     // the best of all (usable or not), then the best usable one
-    const pick = (cs: Choice[]) => {
-      const eligible = cs.filter((c) => c === inline || c.cost < inline.cost * (1 - MARGIN) || (c.kind === "split" && this.#split === "always"));
-      const ns = argmin(eligible.filter((c) => c.kind !== "split"))!;
-      const sp = argmin(eligible.filter((c) => c.kind === "split"));
-      let best = sp && (this.#split === "always" || sp.cost < ns.cost * (1 - MARGIN)) ? sp : ns;
-      if (objective === "cpu" && best.kind === "pipelined") {
-        // publishing early (and waking readers per chunk) is not cheaper for the sender: offload unless pipelined is clearly so
-        const off = eligible.find((c) => c.kind === "offload" && c.st === best.st);
-        if (off && off.cost <= best.cost * 1.2) best = off;
-      }
-      if (objective === "latency" && best.kind === "offload") {
-        const pp = eligible.find((c) => c.kind === "pipelined" && c.st === best.st);
-        if (pp && pp.cost <= best.cost * 1.03) best = pp; // as fast: the receiver may start on the first chunks
-      }
-      return best;
-    };
-    const ideal = pick(all);
-    const usable = all.filter((c) => !c.st || !blocked.has(c.st));
-    const best = blocked.size ? pick(usable) : ideal;
+    const ideal = this.#pick(all, inline, objective, null);
+    const best = blocked ? this.#pick(all, inline, objective, blocked) : ideal;
     let fallback: Explanation["fallback"];
-    if (ideal !== best && ideal.st && blocked.has(ideal.st)) {
+    if (ideal !== best && ideal.st && blocked?.has(ideal.st)) {
       const b = blocked.get(ideal.st)!;
       fallback = { kind: b.kind, engine: ideal.st.label, reason: b.reason };
       if (!dry) this.#fallback({ kind: b.kind, engine: ideal.st.label, change: `${name(ideal)} -> ${name(best)}`, size, reason: b.reason });
@@ -1084,23 +1086,60 @@ export class Coordinator implements SendPolicy {
     // backlog: the engine would be best when idle, but its queue makes the CPU faster
     const { wait, spinNs } = this.#wait(best, size, objective, explain ? reasons : null);
     const chunkBytes = best.kind === "pipelined" ? pipelinedChunk(size) : 0;
-    if (explain) {
-      for (const c of all)
-        estimates.push({
-          choice: name(c), latencyNs: Math.round(c.latencyNs), cpuNs: Math.round(c.cpuNs), busyNs: Math.round(c.busyNs),
-          ...(c.st && blocked.has(c.st) ? { excluded: `${blocked.get(c.st)!.kind}: ${blocked.get(c.st)!.reason}` } : {}),
-        });
-      this.#reasons(reasons, best, inline, all, objective, size, fallback, blocked);
-      if (best.kind === "pipelined") {
-        const e = best.st!.prof;
-        const first = predict(e.pipelined, 0) + chunkBytes * perByte(e.pipelined);
-        reasons.push(`chunk ${fmtSize(chunkBytes)}: ${Math.ceil(size / chunkBytes)} chunks, the receiver can start after the first (≈ ${fmtNs(first)} at ${gbps(perByte(e.pipelined))}); 1/32 of the message, clamped to 64 KiB..4 MiB`);
-      } else if (best.kind === "offload") reasons.push(`chunk: the engine's own (${best.st!.prof.chunkBytes ? fmtSize(best.st!.prof.chunkBytes) : "whole job"}): the message is published only when complete`);
-      else if (best.kind === "split") reasons.push(`chunk: none; this thread copies the first ${(best.st!.share * 100).toFixed(0)}% (${fmtSize(Math.floor(size * best.st!.share))}), ${best.st!.label} the rest, published when both are done`);
-      else reasons.push("chunk: none (an inline copy is one piece)");
-      reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
-    }
+    if (explain) this.#explainChoice(reasons, estimates, best, inline, all, objective, size, chunkBytes, fallback, blocked ?? NONE_BLOCKED);
     return { best, inline, all, cache, wait, spinNs, chunkBytes, reasons, estimates, fallback, gated };
+  }
+
+  /** explain(): #choose's estimates and reasons (kept apart from #choose: its size is what the JIT weighs before compiling it). */
+  #explainChoice(
+    reasons: string[], estimates: Estimate[], best: Choice, inline: Choice, all: Choice[], objective: Objective, size: number, chunkBytes: number,
+    fallback: Explanation["fallback"], unusable: ReadonlyMap<EngineState, { kind: FallbackKind; reason: string }>,
+  ): void {
+    for (const c of all)
+      estimates.push({
+        choice: name(c), latencyNs: Math.round(c.latencyNs), cpuNs: Math.round(c.cpuNs), busyNs: Math.round(c.busyNs),
+        ...(c.st && unusable.has(c.st) ? { excluded: `${unusable.get(c.st)!.kind}: ${unusable.get(c.st)!.reason}` } : {}),
+      });
+    this.#reasons(reasons, best, inline, all, objective, size, fallback, unusable);
+    if (best.kind === "pipelined") {
+      const e = best.st!.prof;
+      const first = predict(e.pipelined, 0) + chunkBytes * perByte(e.pipelined);
+      reasons.push(`chunk ${fmtSize(chunkBytes)}: ${Math.ceil(size / chunkBytes)} chunks, the receiver can start after the first (≈ ${fmtNs(first)} at ${gbps(perByte(e.pipelined))}); 1/32 of the message, clamped to 64 KiB..4 MiB`);
+    } else if (best.kind === "offload") reasons.push(`chunk: the engine's own (${best.st!.prof.chunkBytes ? fmtSize(best.st!.prof.chunkBytes) : "whole job"}): the message is published only when complete`);
+    else if (best.kind === "split") reasons.push(`chunk: none; this thread copies the first ${(best.st!.share * 100).toFixed(0)}% (${fmtSize(Math.floor(size * best.st!.share))}), ${best.st!.label} the rest, published when both are done`);
+    else reasons.push("chunk: none (an inline copy is one piece)");
+    reasons.push(`profile: ${this.profileSource}${this.profile.created ? ` ${this.profile.created}` : ""}${this.profileNote ? ` (${this.profileNote})` : ""}`);
+  }
+
+  /**
+   * #choose's pick among `cs` (of which `inline` is the first), leaving out the choices through engines in
+   * `blocked` (null: none): a choice other than inline must beat it by MARGIN (a split always may under split
+   * "always"), a split must beat the best choice without one by MARGIN, and where two modes of one engine are
+   * close the one the objective prefers (cpu: offload within 20% of pipelined; latency: pipelined within 3% of
+   * offload). The first of equal costs wins.
+   */
+  #pick(cs: Choice[], inline: Choice, objective: Objective, blocked: ReadonlyMap<EngineState, unknown> | null): Choice {
+    const always = this.#split === "always";
+    const bar = inline.cost * (1 - MARGIN);
+    let ns: Choice = inline, sp: Choice | undefined;
+    for (let i = 1; i < cs.length; i++) {
+      const c = cs[i]!;
+      if (!eligible(c, bar, always, blocked)) continue;
+      if (c.kind === "split") {
+        if (sp === undefined || c.cost < sp.cost) sp = c;
+      } else if (c.cost < ns.cost) ns = c;
+    }
+    let best = sp !== undefined && (always || sp.cost < ns.cost * (1 - MARGIN)) ? sp : ns;
+    if (objective === "cpu" && best.kind === "pipelined") {
+      // publishing early (and waking readers per chunk) is not cheaper for the sender: offload unless pipelined is clearly so
+      const off = sameEngine(cs, "offload", best.st);
+      if (off && eligible(off, bar, always, blocked) && off.cost <= best.cost * 1.2) best = off;
+    }
+    if (objective === "latency" && best.kind === "offload") {
+      const pp = sameEngine(cs, "pipelined", best.st);
+      if (pp && eligible(pp, bar, always, blocked) && pp.cost <= best.cost * 1.03) best = pp; // as fast: the receiver may start on the first chunks
+    }
+    return best;
   }
 
   #cache(size: number, waiting: boolean, objective: Objective, reasons: string[] | null): "hot" | "cold" {
@@ -1162,7 +1201,7 @@ export class Coordinator implements SendPolicy {
 
   #reasons(
     reasons: string[], best: Choice, inline: Choice, all: Choice[], objective: Objective, size: number,
-    fallback: Explanation["fallback"], blocked: Map<EngineState, { kind: FallbackKind; reason: string }>,
+    fallback: Explanation["fallback"], blocked: ReadonlyMap<EngineState, { kind: FallbackKind; reason: string }>,
   ) {
     const metric = objective === "latency" ? "latency" : objective === "throughput" ? "busy time per message (sender or engine, the bottleneck)" : "sending-thread CPU";
     const v = (c: Choice) => fmtNs(objective === "latency" ? c.latencyNs : objective === "throughput" ? c.busyNs : c.cpuNs);
@@ -1254,8 +1293,10 @@ export class Coordinator implements SendPolicy {
    */
   #pricedOut(size: number, best: () => Choice, again: () => Choice): void {
     if (size < SPLIT_MIN) return;
-    let raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut); // (marked already: nothing to ask)
-    if (raised.length === 0) return;
+    let any = false;
+    for (const st of this.#engines) any ||= st.engCorr > 1 && !st.pricedOut; // (marked already: nothing to ask)
+    if (!any) return;
+    let raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut);
     const chosen = best().st;
     raised = raised.filter((st) => st !== chosen);
     if (raised.length === 0) return;
@@ -1524,11 +1565,29 @@ function clampShare(f: number): number {
   return Math.min(0.95, Math.max(0.05, f));
 }
 
-function argmin(cs: Choice[]): Choice | undefined {
-  let b: Choice | undefined;
-  for (const c of cs) if (!b || c.cost < b.cost) b = c;
-  return b;
+/** A choice with its cost under `objective` (what #pick compares): the objective's time plus a thousandth of the latency, which breaks ties. */
+function choice(objective: Objective, kind: Choice["kind"], st: EngineState | null, latencyNs: number, cpuNs: number, busyNs: number): Choice {
+  const cost = (objective === "latency" ? latencyNs : objective === "throughput" ? busyNs : cpuNs) + latencyNs * 1e-3;
+  return { kind, st, latencyNs, cpuNs, busyNs, cost };
 }
+
+/** Not inline: through no engine in `blocked`, and beating inline's cost by MARGIN (`bar`), or a split under split "always". */
+function eligible(c: Choice, bar: number, always: boolean, blocked: ReadonlyMap<EngineState, unknown> | null): boolean {
+  if (blocked !== null && c.st !== null && blocked.has(c.st)) return false;
+  return c.cost < bar || (c.kind === "split" && always);
+}
+
+/** The choice of mode `kind` through engine `st` among `cs` (one at most). */
+function sameEngine(cs: Choice[], kind: Choice["kind"], st: EngineState | null): Choice | undefined {
+  for (const c of cs) if (c.kind === kind && c.st === st) return c;
+  return undefined;
+}
+
+/** #usable's answer for a usable engine (one object: #choose asks for every engine at every fresh decision). */
+const USABLE = Object.freeze({ ok: true as const });
+
+/** #choose's blocked engines when none is. */
+const NONE_BLOCKED: ReadonlyMap<EngineState, { kind: FallbackKind; reason: string }> = new Map();
 
 function name(c: Choice): string {
   return c.kind === "inline" ? "inline/cpu" : `${c.kind}/${c.st!.label}`;
@@ -1556,6 +1615,11 @@ function ratioAt(s: Series, size: number): number {
     }
   }
   return s[s.length - 1]![1];
+}
+
+/** explain(): why a split is left out of #choose now (its class waits for a trial). */
+function leftOutReason(st: EngineState, cls: Readonly<SplitClass>): string {
+  return `split/${st.label} left out until observed: ${cls.lost ? `its last trial lost (${cls.lost})` : "a trial is running"}; the calibration measured it alone in this process, a real one runs beside the receiver and other threads; next trial at this size in ${fmtNs((cls.trialAt - performance.now()) * 1e6)}${cls.every !== Infinity ? ` or after ${cls.every - cls.since} more send(s) of it` : ""}`;
 }
 
 /** explain(): where a split's estimate at `size` comes from. */
