@@ -367,6 +367,15 @@ export function engineFault(e: Error | null): boolean {
   return e !== null && !NOT_THE_ENGINES.has(codeOf(e));
 }
 
+/* ------------------------------------------------------------------ warming the decision code up */
+
+/** Set once the first coordinator with engines started Coordinator.#warmUp (once per process: the code is shared). */
+let warmedUp = false;
+/** Coordinator.#warmUp's choices in all, per slice, and the pause between slices (ms). */
+const WARM_CHOICES = 2000;
+const WARM_SLICE = 100;
+const WARM_PAUSE_MS = 2;
+
 /* ------------------------------------------------------------------ the coordinator */
 
 let seq = 0;
@@ -431,7 +440,10 @@ export class Coordinator implements SendPolicy {
   #waiting = true;
 
   /** A coordinator over `profile` (see Coordinator.calibrate() for one measured here). */
-  constructor(profile: Profile, opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike> } = {}) {
+  constructor(
+    profile: Profile,
+    opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike>; warmUpOnly?: boolean } = {},
+  ) {
     const objective = opts.objective ?? "latency";
     if (!OBJECTIVES.includes(objective)) throw new FerryError(Errno.INVAL, `unknown objective ${JSON.stringify(objective)} (latency, throughput, cpu)`);
     this.objective = objective;
@@ -474,7 +486,40 @@ export class Coordinator implements SendPolicy {
       memoAt: { engCorr: 1, share: 0, cpuCorr: 1, pipeCorr: 1 },
     }));
     for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
+    if (opts.warmUpOnly) return; // (#warmUp's own: no stats, no warm-up of its own)
     shareStats(() => (this.#decided || this.#rec.fast ? this.stats() : null));
+    if (!warmedUp && profile.engines.length && process.env.FERRY_COORD_WARMUP !== "0") {
+      warmedUp = true;
+      Coordinator.#warmUp(new Coordinator(profile, { objective, split: opts.split, warmUpOnly: true }));
+    }
+  }
+
+  /**
+   * The decision code (decide(), #choose and what they call) made to run WARM_CHOICES times on `co` (a coordinator
+   * of its own, whose state nobody reads), as sends run it (not dry), over sizes from 64 KiB to 1 GiB, in slices of WARM_SLICE between event-loop
+   * turns on timers that keep no process alive. A fresh decision is made rarely (a size not remembered, a learnt
+   * rate past its band), so JavaScriptCore kept that code in its baseline tier for thousands of decisions, and it
+   * mostly runs right after a large copy has pushed it out of the caches: one-off, a fresh decide() of 10-40 MiB
+   * after a 96 MiB read took a median of 58-63 µs, and 24-30 µs once ~2,000 decisions had been made first (the
+   * optimizing tier's code is smaller and does less). The slices take ~10 ms of this thread in all, ~0.5 ms each,
+   * within ~100 ms of the first coordinator with engines. FERRY_COORD_WARMUP=0: none.
+   */
+  static #warmUp(co: Coordinator): void {
+    // decide() itself from the size where the receiver's state stops mattering (#waitingFor asks no channel there),
+    // with its backlog put back after each; below that the choice alone, for both receiver states
+    const ctx = { channel: null, publisher: { pending: 0 }, engine: "cpu", options: {} } as unknown as SendContext;
+    let i = 0;
+    const slice = () => {
+      for (const end = i + WARM_SLICE; i < end; i++) {
+        const size = Math.round(2 ** (16 + ((i % 97) * 14) / 97)) + (i & 63) * 64;
+        if (size >= co.#coldFrom) {
+          co.decide(size, ctx);
+          for (const st of co.#engines) st.inflight = st.inflightBytes = st.busyMax = 0;
+        } else co.#inlineBand(size, co.#choose(size, co.objective, (i & 1) === 0, 0, false, false));
+      }
+      if (i < WARM_CHOICES) setTimeout(slice, WARM_PAUSE_MS).unref();
+    };
+    setTimeout(slice, WARM_PAUSE_MS).unref();
   }
 
   /**

@@ -137,3 +137,21 @@ describe("an engine that starts failing mid-run", () => {
     expect(co.stats().choices["offload/flaky"]?.retriedInline ?? co.stats().choices["pipelined/flaky"]?.retriedInline).toBe(2);
   }, 30_000);
 });
+
+test("the decision code is warmed up in idle time on a coordinator of its own: no decisions or stats of its own, none kept by the user's", async () => {
+  // two processes that make one coordinator with an engine and idle 500 ms, with and without the warm-up
+  const run = (warmup: boolean) =>
+    spawnPeer("warmup.ts", { warmup, ms: 500 }).result<{ idleCpuMs: number; decisions: number; fresh: number; shared: number; modes: string[] }>(60_000);
+  const on = await run(true);
+  const off = await run(false);
+  // it ran: ~2,000 choices on the main thread while the process idled (~10 ms; without it the thread sleeps)
+  expect(on.idleCpuMs).toBeGreaterThan(2);
+  expect(on.idleCpuMs).toBeGreaterThan(off.idleCpuMs);
+  // and left the user's coordinator as it was: no decisions, nothing shared for `ferry stat`, the same choices
+  expect(on.decisions).toBe(0);
+  expect(on.fresh).toBe(0);
+  expect(on.shared).toBe(0);
+  expect(on.modes).toEqual(off.modes);
+  expect(on.modes).toContain("offload/sw"); // (the profile's engine wins somewhere: the choices compared are not all inline)
+}, 120_000);
+
