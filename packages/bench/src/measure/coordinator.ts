@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Engine, Publisher } from "@ferry/channel";
-import type { Coordinator } from "@ferry/coordinator";
+import { Coordinator } from "@ferry/coordinator";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
 import { Session } from "../lib/session";
@@ -13,6 +13,22 @@ import { median, roundOrder } from "../lib/stats";
 import type { CoordCell, CoordCpu } from "../schema";
 
 const GAP_NS = 100_000;
+
+/**
+ * The tools' coordinator (auto-pieces.ts, auto-varied.ts): calibrated for objective latency, with inline copies
+ * INLINE_SCALE times as slow in its profile when that is set (6: a synthetic profile on which the engines win
+ * from ~1 MiB, auto's engine path on this VM).
+ */
+export async function toolCoordinator(): Promise<Coordinator> {
+  const calibrated = await Coordinator.calibrate({ objective: "latency" });
+  const scale = Number(process.env.INLINE_SCALE ?? 1);
+  if (scale === 1) return calibrated;
+  const p = structuredClone(calibrated.profile);
+  p.inlineHot = p.inlineHot.map(([s, t]) => [s, t * scale]);
+  p.inlineCold = p.inlineCold.map(([s, t]) => [s, t * scale]);
+  p.source = "synthetic";
+  return new Coordinator(p, { objective: "latency" });
+}
 
 export interface Variant {
   name: string;

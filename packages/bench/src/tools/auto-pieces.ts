@@ -21,7 +21,7 @@
  */
 import { readFileSync } from "node:fs";
 import { defaultPolicy, setDefaultPolicy, type Publisher, type SendPolicy } from "@ferry/channel";
-import { Coordinator } from "@ferry/coordinator";
+import { toolCoordinator } from "../measure/coordinator";
 import { dsaEngine } from "@ferry/dsa-engine";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
@@ -32,15 +32,7 @@ const sizes = (process.argv[2] ?? "16").split(",").map((x) => Number(x) * MiB);
 const n = Number(process.argv[3] ?? 15);
 const task = `/proc/self/task/${process.pid}`;
 const tcpu = () => Number(readFileSync(`${task}/schedstat`, "utf8").split(" ")[0]);
-const calibrated = await Coordinator.calibrate({ objective: "latency" });
-const inlineScale = Number(process.env.INLINE_SCALE ?? 1);
-const co = inlineScale === 1 ? calibrated : (() => {
-  const p = structuredClone(calibrated.profile);
-  p.inlineHot = p.inlineHot.map(([s, t]) => [s, t * inlineScale]);
-  p.inlineCold = p.inlineCold.map(([s, t]) => [s, t * inlineScale]);
-  p.source = "synthetic";
-  return new Coordinator(p, { objective: "latency" });
-})();
+const co = await toolCoordinator();
 const warm = Number(process.env.WARM ?? 2);
 const t = { fi: 0, dec: 0, obs: 0, took: 0 };
 const wrap: SendPolicy = {

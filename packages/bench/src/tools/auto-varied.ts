@@ -10,7 +10,7 @@
  *   bun run packages/bench/src/tools/auto-varied.ts [loMiB=1] [hiMiB=8] [rounds=150]
  */
 import { defaultPolicy, setDefaultPolicy, type Publisher, type SendPolicy } from "@ferry/channel";
-import { Coordinator } from "@ferry/coordinator";
+import { toolCoordinator } from "../measure/coordinator";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
 import { Session } from "../lib/session";
@@ -21,15 +21,7 @@ const lo = Number(process.argv[2] ?? 1) * MiB;
 const hi = Number(process.argv[3] ?? 8) * MiB;
 const n = Number(process.argv[4] ?? 150);
 const fix = process.env.FIX === "offload" ? "offload" : "inline";
-const calibrated = await Coordinator.calibrate({ objective: "latency" });
-const scale = Number(process.env.INLINE_SCALE ?? 1);
-const co = scale === 1 ? calibrated : (() => {
-  const p = structuredClone(calibrated.profile);
-  p.inlineHot = p.inlineHot.map(([s, t]) => [s, t * scale]);
-  p.inlineCold = p.inlineCold.map(([s, t]) => [s, t * scale]);
-  p.source = "synthetic";
-  return new Coordinator(p, { objective: "latency" });
-})();
+const co = await toolCoordinator();
 let decideNs = 0;
 const timed: SendPolicy = {
   get fastInline() { return co.fastInline; },
