@@ -496,13 +496,14 @@ export class Coordinator implements SendPolicy {
 
   /**
    * The decision code (decide(), #choose and what they call) made to run WARM_CHOICES times on `co` (a coordinator
-   * of its own, whose state nobody reads), as sends run it (not dry), over sizes from 64 KiB to 1 GiB, in slices of WARM_SLICE between event-loop
-   * turns on timers that keep no process alive. A fresh decision is made rarely (a size not remembered, a learnt
-   * rate past its band), so JavaScriptCore kept that code in its baseline tier for thousands of decisions, and it
-   * mostly runs right after a large copy has pushed it out of the caches: one-off, a fresh decide() of 10-40 MiB
-   * after a 96 MiB read took a median of 58-63 µs, and 24-30 µs once ~2,000 decisions had been made first (the
-   * optimizing tier's code is smaller and does less). The slices take ~10 ms of this thread in all, ~0.5 ms each,
-   * within ~100 ms of the first coordinator with engines. FERRY_COORD_WARMUP=0: none.
+   * of its own, whose state nobody reads), as sends run it (not dry), over sizes from 64 KiB to 1 GiB, in slices of
+   * WARM_SLICE between event-loop turns on timers that keep no process alive. A fresh decision is made rarely (a
+   * size not remembered, a learnt rate past its band), so JavaScriptCore kept that code in its baseline tier for
+   * thousands of decisions, and it mostly runs right after a large copy has pushed it out of the caches: a fresh
+   * decide() of 10-40 MiB after a 96 MiB read took a median of 60-71 µs without this and 28-36 µs with it
+   * (tools/decide-cold.ts, five alternating pairs; the optimizing tier's code is smaller and does less). The
+   * slices take ~10 ms of this thread in all, ~0.5 ms each, within ~100 ms of the first coordinator with engines.
+   * FERRY_COORD_WARMUP=0: none.
    */
   static #warmUp(co: Coordinator): void {
     // decide() itself from the size where the receiver's state stops mattering (#waitingFor asks no channel there),
@@ -1071,7 +1072,8 @@ export class Coordinator implements SendPolicy {
   #choose(size: number, objective: Objective, waiting: boolean, pending: number, explain: boolean, dry = explain, gate = !dry || explain, noSplit = false) {
     // (written to run cold: decide() calls this when a decision is not remembered, usually right after a large copy
     // has pushed this code out of the caches; each allocation, closure and array builtin is more code to fetch
-    // then: one-off, a fresh decide() of 10-40 MiB after such a copy took 66-87 µs, 10-11 µs with its code warm)
+    // then: a fresh decide() of 10-40 MiB after such a copy took 62-78 µs with the code before, 41-67 µs with this,
+    // tools/decide-cold.ts with FERRY_COORD_WARMUP=0; one-off, 10-11 µs with the code warm and the data evicted)
     let gated: SplitClass | null = null;
     const p = this.profile;
     const reasons: string[] = [];
