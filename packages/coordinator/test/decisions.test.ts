@@ -604,4 +604,41 @@ describe("the shared default", () => {
     expect(ch.publisher().policy).toBe(defaultPolicy);
     setDefaultPolicy(defaultCoordinatorPolicy);
   });
+
+  test("the default policy takes the shared coordinator's fast tier and remembered decisions: small sends and a repeated size skip decide() and observe()", async () => {
+    using ch = Channel.create(uniqueName("co-default-fast"), { capacity: 64 * MiB });
+    const pub = ch.publisher(); // no policy: the process default
+    const sub = ch.subscribe();
+    const dir = process.env.FERRY_CACHE_DIR;
+    process.env.FERRY_CACHE_DIR = join(TMP, "empty-cache");
+    process.env.FERRY_COORD_CALIBRATE = "0";
+    try {
+      resetSharedCoordinator();
+      const s = sharedCoordinator(); // uncalibrated: inline everywhere, the fast tier up to 8 MiB
+      expect(defaultCoordinatorPolicy.fastInline).toBe(s.fastInline);
+      let observed = 0;
+      const observe = s.observe.bind(s);
+      s.observe = (r) => {
+        observed++;
+        observe(r);
+      };
+      const send = async (size: number) => {
+        await pub.send(new Uint8Array(size).fill(size & 255));
+        const m = sub.tryReceive()!;
+        expect(m.length).toBe(size);
+        m.release();
+      };
+      for (let i = 0; i < 5; i++) await send(100);
+      expect(observed).toBe(0); // the fast tier: counted, not observed
+      for (let i = 0; i < 3; i++) await send(16 * MiB);
+      expect(observed).toBe(1); // decided once (and observed), then remembered: settled() without a report
+      const st = s.stats();
+      expect(st.decidedAfresh).toBe(1);
+      expect(st.choices["inline/cpu"]!.messages).toBe(8);
+    } finally {
+      process.env.FERRY_CACHE_DIR = dir;
+      delete process.env.FERRY_COORD_CALIBRATE;
+      resetSharedCoordinator();
+    }
+  });
 });
