@@ -270,7 +270,9 @@ describe("pipelined 64 MiB, consumed with chunks({ minBytes: 4 MiB })", () => {
         expect(g.chunkHash).toBe(m.hash);
         expect(g.hash).toBe(m.hash); // msg.bytes after ready()
         expect(g.ok).toBe(true);
-        if (g.progressAtReceive! < 64 * MiB) {
+        // (the copy runs on the engine's thread: it may end between the peer's progress() and its bytes, which
+        // reads the progress again; that is no error and is not counted as seen incomplete)
+        if (g.progressAtReceive! < 64 * MiB && g.bytesWhileIncomplete !== "completed meanwhile") {
           incompleteSeen++;
           expect(g.bytesWhileIncomplete.errName).toBe("FerryError");
           expect(g.bytesWhileIncomplete.code).toBe("FERRY_E_STATE");

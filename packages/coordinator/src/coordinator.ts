@@ -1340,10 +1340,9 @@ export class Coordinator implements SendPolicy {
    */
   #pricedOut(size: number, best: () => Choice, again: () => Choice): void {
     if (size < SPLIT_MIN) return;
-    let any = false;
-    for (const st of this.#engines) any ||= st.engCorr > 1 && !st.pricedOut; // (marked already: nothing to ask)
-    if (!any) return;
-    let raised = this.#engines.filter((st) => st.engCorr > 1 && !st.pricedOut);
+    let raised: EngineState[] | null = null; // (one pass, no array unless one is raised: this runs at every fresh decision)
+    for (const st of this.#engines) if (st.engCorr > 1 && !st.pricedOut) (raised ??= []).push(st); // (marked already: nothing to ask)
+    if (raised === null) return;
     const chosen = best().st;
     raised = raised.filter((st) => st !== chosen);
     if (raised.length === 0) return;
