@@ -1076,8 +1076,8 @@ export class Coordinator implements SendPolicy {
     // tools/decide-cold.ts with FERRY_COORD_WARMUP=0; one-off, 10-11 µs with the code warm and the data evicted)
     let gated: SplitClass | null = null;
     const p = this.profile;
-    const reasons: string[] = [];
-    const estimates: Estimate[] = [];
+    const reasons: string[] = explain ? [] : NOTHING; // (only explain() reads or fills them)
+    const estimates: Estimate[] = explain ? [] : NOTHING;
     const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
     const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
     const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr : 1);
@@ -1631,6 +1631,9 @@ function sameEngine(cs: Choice[], kind: Choice["kind"], st: EngineState | null):
 
 /** #usable's answer for a usable engine (one object: #choose asks for every engine at every fresh decision). */
 const USABLE = Object.freeze({ ok: true as const });
+
+/** #choose's reasons and estimates when not explaining: nothing is put in them then (frozen: a push would throw). */
+const NOTHING = Object.freeze([]) as unknown as never[];
 
 /** #choose's blocked engines when none is. */
 const NONE_BLOCKED: ReadonlyMap<EngineState, { kind: FallbackKind; reason: string }> = new Map();

@@ -62,11 +62,11 @@ export function resetSharedCoordinator(): void {
 
 /**
  * The SendPolicy installed as the process default: it asks the shared coordinator, the fast tier and
- * remembered decisions included, so a send() without a mode costs what one through `publisher({ coordinator })`
- * does (without them every send went through decide() and observe(): 64 B sent and received in one process took
- * ~940 ns against ~560 ns, one-off). A decision taken before the shared coordinator was replaced (its first,
- * uncalibrated one: no engines, inline only) is settled by the new one: its stats and what its inline copy
- * teaches go there.
+ * remembered decisions included, so a send() without a mode costs what one through
+ * `publisher({ coordinator })` does (without them every send went through decide() and observe(): 64 B
+ * sent and received in one process took ~500 ns against ~300-340 ns; the bench's tools/default-policy.ts).
+ * A decision taken before the shared coordinator was replaced (its first, uncalibrated one: no engines,
+ * inline only) is settled by the new one: its stats and what its inline copy teaches go there.
  */
 export const defaultCoordinatorPolicy: SendPolicy = Object.freeze({
   decide: (size: number, ctx: SendContext): SendDecision => sharedCoordinator().decide(size, ctx),
