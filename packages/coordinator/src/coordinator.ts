@@ -338,6 +338,10 @@ const RELAX_MS = 250;
 const RELAX_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
+/** An engine choice within this factor of inline's estimate gets an inline trial while no inline copy of LARGE or more was seen (#inlineTrial). */
+const INLINE_TRIAL = 1.5;
+/** At most one inline trial per this many ms while none has been seen (one that failed is tried again then). */
+const INLINE_TRIAL_MS = 1000;
 
 interface Choice {
   kind: "inline" | "offload" | "pipelined" | "split";
@@ -448,6 +452,10 @@ export class Coordinator implements SendPolicy {
   #health = 0;
   /** large inline copies: seen / profile (#learnInline); remembered decisions of sizes >= LARGE carry the band it may move in (MemoEntry.lo/hi) */
   #inlineCorr = 1;
+  /** inline copies of LARGE and more seen (#learnInline): until one is, inline's estimate there is the calibration's alone */
+  #inlineSeen = 0;
+  /** when decide() last sent an inline trial (performance.now(); #inlineTrial) */
+  #inlineTrialAt = -Infinity;
   /** From this size every copy is cold whatever the receiver does (#cache: coldFromBytes): "is a receiver waiting" is not asked there. */
   readonly #coldFrom: number;
   /**
@@ -603,6 +611,13 @@ export class Coordinator implements SendPolicy {
       this.#fresh++;
       const r = this.#choose(size, this.objective, waiting, pending, false);
       this.#pricedOut(size, () => r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
+      if (this.#inlineTrial(size, r.best, r.inline)) {
+        // one inline copy to learn what they cost here, neither remembered nor charged
+        this.#inlineTrialAt = performance.now();
+        d = { mode: "inline", cache: r.cache, wait: r.wait };
+        d[KIND] = "inline/cpu";
+        return Object.freeze(d);
+      }
       const st = r.best.st;
       if (r.best.kind === "split" && this.#split !== "always") {
         const c = this.#classFor(st!, size);
@@ -1284,6 +1299,8 @@ export class Coordinator implements SendPolicy {
     // the crossover from inline to the chosen engine mode, from the profile
     const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
+    if (this.#inlineTrial(size, best, inline))
+      reasons.push(`inline trial: no inline copy of ${fmtSize(LARGE)} or more has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
     if (size >= LARGE && this.#inlineCorr !== 1)
       reasons.push(`inline copies of ${fmtSize(LARGE)} and more run ${this.#inlineCorr.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.unseen)
@@ -1521,6 +1538,21 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
+   * Should this fresh decision send an inline copy instead of `best`, to learn what inline copies cost here? While
+   * none of LARGE or more has been seen (#inlineSeen), inline's estimate there is the calibration's alone, and
+   * nothing corrects it while an engine is chosen: engines learn from their own sends (and relax when left out),
+   * inline only from inline sends. So when an engine choice wins over an inline estimate within INLINE_TRIAL of its
+   * own, one inline copy is sent (at most one per INLINE_TRIAL_MS while none is seen). Only with a measured profile
+   * (calibrated now, cached or given): a synthetic one is what its maker says, taken as is. At 16 MiB on this VM the
+   * calibration put inline at 862 µs against the engine's 632 µs; sent inline, it took 684 µs end to end against the
+   * offload's 730 µs (section 8, one run, 2026-11-29), and auto kept offloading.
+   */
+  #inlineTrial(size: number, best: Choice, inline: Choice): boolean {
+    return size >= LARGE && best.kind !== "inline" && this.#inlineSeen === 0 && this.profile.source === "measured" && best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL &&
+      performance.now() - this.#inlineTrialAt >= INLINE_TRIAL_MS;
+  }
+
+  /**
    * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4), applied to
    * inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, and a
    * loaded machine copies slower than the calibration saw; the thresholds move with it.
@@ -1529,6 +1561,7 @@ export class Coordinator implements SendPolicy {
     const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
     if (!(pred > 0) || !(ns > 0)) return;
     const before = this.#inlineCorr;
+    this.#inlineSeen++;
     // a send's time can only be inflated (the receiver woken onto this CPU preempts it): trust a faster one more
     const ratio = ns / pred;
     const w = ratio < before ? 0.5 : 0.2;
@@ -1573,7 +1606,7 @@ export interface CoordinatorStats {
    * remembered (decided for the same size and load before, with nothing they depend on moved past its band).
    */
   decidedAfresh: number;
-  /** inline copies of 4 MiB and more as seen / the profile (learnt online; applied to their estimates) */
+  /** inline copies of 8 MiB and more as seen / the profile (learnt online; applied to their estimates) */
   inlineCorrection: number;
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;

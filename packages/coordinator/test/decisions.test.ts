@@ -261,6 +261,40 @@ describe("decisions follow the calibration", () => {
     expect(after.reasons.join("\n")).toMatch(/split\/sw is within 5% of inline/);
   });
 
+  test("with a measured profile, an engine chosen over inline's calibrated estimate within 1.5x gets one inline trial first; what it shows decides", () => {
+    using ch = Channel.create(uniqueName("co-itrial"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 16 * MiB;
+    // CPU 10 GB/s (inline ~1.68 ms at 16 MiB), sw 13 GB/s (~1.32 ms): the engine wins by 1.27x as calibrated
+    const mk = (gbps: number, source: "measured" | "synthetic") => {
+      const p = profileOf(10, [{ label: "sw", fixedUs: 30, gbps }]);
+      p.source = source;
+      return new Coordinator(p, { objective: "latency", split: false });
+    };
+    const c = mk(13, "measured");
+    const e = c.explain(size);
+    expect(e.engine).toBe("sw");
+    expect(e.reasons.join("\n")).toMatch(/inline trial: no inline copy of 8 MiB or more has been seen here/);
+    const trial = c.decide(size, ctx);
+    expect(trial.mode).toBe("inline");
+    expect(c.decide(size, ctx).engine).toBe("sw"); // one trial at a time (the next after 1 s while none is seen)
+    // it took 0.9 ms (the calibration said 1.68): inline's estimate carries that from now on, and inline wins
+    c.observe({ size, decision: { ...trial }, engine: "cpu", error: null, ns: 900_000, syncNs: 900_000 });
+    expect(c.stats().inlineCorrection).toBeLessThan(0.8);
+    const d = c.decide(size, ctx);
+    expect(d.mode).toBe("inline");
+    expect(c.explain(size).reasons.join("\n")).not.toMatch(/inline trial/);
+    // the trial is only for what inline's estimate may be wrong about: not with a synthetic profile (taken as is),
+    // nor where the engine wins by more than 1.5x (sw 30 GB/s: ~0.59 ms)
+    expect(mk(13, "synthetic").decide(size, ctx).engine).toBe("sw");
+    const far = mk(30, "measured");
+    expect(far.explain(size).reasons.join("\n")).not.toMatch(/inline trial/);
+    expect(far.decide(size, ctx).engine).toBe("sw");
+    // below 8 MiB (inline copies there teach nothing) no trial either
+    expect(mk(13, "measured").explain(4 * MiB).reasons.join("\n")).not.toMatch(/inline trial/);
+  });
+
   test("the split's measured overhead counts per size, and so does its trust: a lost 16 MiB trial leaves 64 MiB splits trusted", () => {
     using ch = Channel.create(uniqueName("co-class"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
