@@ -351,9 +351,12 @@ interface Choice {
   busyNs: number;
   cost: number;
   /**
-   * A split of a size class no split has been seen of on its engine here (SplitClass.samples 0): its estimate is the
-   * calibration's guess, so it is tried when it is at least as good as the best choice without it, not MARGIN
-   * better (#pick); what the trial takes then decides (#judgeSplit, and the class's rate learnt from it).
+   * A split of a size class above the sizes the calibration measured splits at, none of which has been seen on its
+   * engine here (SplitClass.samples 0): its estimate is an extrapolation, so it is tried when it is at least as
+   * good as the best choice without it, not MARGIN better (#pick); what the trial takes then decides (#judgeSplit,
+   * and the class's rate learnt from it). Within the measured sizes the margin stands: there a trial's loss is
+   * likelier (16 MiB splits lose by 1.1-1.2x here) and its cost larger beside the message (a first split's one-off
+   * ~1 ms against a 0.8 ms send).
    */
   unseen: boolean;
 }
@@ -1154,7 +1157,7 @@ export class Coordinator implements SendPolicy {
         // engine thread was woken onto this CPU, is not carried to sizes that never ran); else the model as learnt
         const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : st.splitCal.length ? this.#splitPrior(st, size) + backlog : Math.max(cpuPart, engPart);
         const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
-        all.push(choice(objective, "split", st, lat, cpu, Math.max(cpu, engPart - engFixed), cls.samples === 0 && this.#split !== "always"));
+        all.push(choice(objective, "split", st, lat, cpu, Math.max(cpu, engPart - engFixed), cls.samples === 0 && this.#split !== "always" && beyond(st.splitCal, size)));
       }
     }
     // the best of all (usable or not), then the best usable one
@@ -1304,7 +1307,7 @@ export class Coordinator implements SendPolicy {
     if (size >= LARGE && this.#inlineCorr !== 1)
       reasons.push(`inline copies of ${fmtSize(LARGE)} and more run ${this.#inlineCorr.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.unseen)
-      reasons.push(`split/${best.st!.label}: no split of this size class has been seen here, so its estimate is the calibration's: tried once it is at least as good as the best choice without it (not ${MARGIN * 100}% better); what the trial takes decides the next ones`);
+      reasons.push(`split/${best.st!.label}: no split of this size class has been seen here and the calibration measured none this large, so its estimate is an extrapolation: tried once it is at least as good as the best choice without it (not ${MARGIN * 100}% better); what the trial takes decides the next ones`);
     if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
     if (best.st) {
       const st = best.st;
@@ -1722,6 +1725,11 @@ function splitCalibration(p: Profile, e: EngineProfile): Series {
 }
 
 /** A calibration series' ratio at `size`: interpolated on log2(size) between measured sizes, the nearest one's outside them (1 when none). */
+/** `size` is of a size class above the largest size in `cal` (a split calibration; true when it is empty): its estimate there is extrapolated. */
+function beyond(cal: Series, size: number): boolean {
+  return cal.length === 0 || classOf(size) > classOf(cal[cal.length - 1]![0]);
+}
+
 function ratioAt(s: Series, size: number): number {
   if (!s.length) return 1;
   if (size <= s[0]![0]) return s[0]![1];
