@@ -269,7 +269,7 @@ interface MemoEntry {
   /** each engine's inflightBytes (its backlog) when decided */
   loads: number[];
   /**
-   * The learnt inline correction (#inlineCorr, sizes >= LARGE) may move within [lo, hi] before
+   * The learnt inline correction of the size's class (#inlineCorr, sizes >= LARGE) may move within [lo, hi] before
    * the decision could change: computed from the choices' estimates when it was made (#inlineBand).
    */
   lo: number;
@@ -338,9 +338,13 @@ const RELAX_MS = 250;
 const RELAX_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
+/** Size classes (classOf) the per-class state covers: up to 2^47 bytes; larger sizes share the last. */
+const CLASSES = 48;
+/** #inlineCorr's index for `size` (>= LARGE). */
+const inlineClass = (size: number) => Math.min(CLASSES - 1, classOf(size));
 /** An engine choice within this factor of inline's estimate gets an inline trial while no inline copy of LARGE or more was seen (#inlineTrial). */
 const INLINE_TRIAL = 1.5;
-/** At most one inline trial per this many ms while none has been seen (one that failed is tried again then). */
+/** At most one inline trial per size class per this many ms while none has been seen there (one that failed is tried again then). */
 const INLINE_TRIAL_MS = 1000;
 
 interface Choice {
@@ -453,12 +457,21 @@ export class Coordinator implements SendPolicy {
   #learnt = 0;
   /** bumped (with #version) by every change of an engine's health: the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
   #health = 0;
-  /** large inline copies: seen / profile (#learnInline); remembered decisions of sizes >= LARGE carry the band it may move in (MemoEntry.lo/hi) */
-  #inlineCorr = 1;
-  /** inline copies of LARGE and more seen (#learnInline): until one is, inline's estimate there is the calibration's alone */
-  #inlineSeen = 0;
-  /** when decide() last sent an inline trial (performance.now(); #inlineTrial) */
-  #inlineTrialAt = -Infinity;
+  /**
+   * Large inline copies: seen / profile per size class (classOf; #learnInline), 1 for a class none was seen of;
+   * remembered decisions of sizes >= LARGE carry the band their class's may move in (MemoEntry.lo/hi). Per class:
+   * the calibration's error depends on the size (here it copied 16 MiB at 40 GB/s, the size fitting its caches,
+   * where sends took 1.6-2.1x that, and 64 MiB within ~10% of what sends took), and one correction for every
+   * size had carried 16 MiB's to 256 MiB, where it priced inline out (section 8: pipelined sends chosen at 1.16x
+   * inline's time).
+   */
+  readonly #inlineCorr = new Float64Array(CLASSES).fill(1);
+  /** inline copies of LARGE and more seen per size class (#learnInline): until one is, inline's estimate there is the calibration's alone */
+  readonly #inlineSeen = new Uint32Array(CLASSES);
+  /** the class inline copies were last learnt from (-1: none yet; stats().inlineCorrection) */
+  #inlineLast = -1;
+  /** when decide() last sent an inline trial per size class (performance.now(); #inlineTrial) */
+  readonly #inlineTrialAt = new Float64Array(CLASSES).fill(-Infinity);
   /** From this size every copy is cold whatever the receiver does (#cache: coldFromBytes): "is a receiver waiting" is not asked there. */
   readonly #coldFrom: number;
   /**
@@ -616,7 +629,7 @@ export class Coordinator implements SendPolicy {
       this.#pricedOut(size, () => r.best, () => this.#choose(size, this.objective, waiting, pending, false, true).best);
       if (this.#inlineTrial(size, r.best, r.inline)) {
         // one inline copy to learn what they cost here, neither remembered nor charged
-        this.#inlineTrialAt = performance.now();
+        this.#inlineTrialAt[inlineClass(size)] = performance.now();
         d = { mode: "inline", cache: r.cache, wait: r.wait };
         d[KIND] = "inline/cpu";
         return Object.freeze(d);
@@ -823,9 +836,11 @@ export class Coordinator implements SendPolicy {
     return tol;
   }
 
-  /** The learnt inline correction is inside `m`'s band (only estimates from LARGE up carry it). */
+  /** The learnt inline correction of the size's class is inside `m`'s band (only estimates from LARGE up carry it). */
   #inBand(size: number, m: MemoEntry): boolean {
-    return size < LARGE || (this.#inlineCorr >= m.lo && this.#inlineCorr <= m.hi);
+    if (size < LARGE) return true;
+    const c = this.#inlineCorr[inlineClass(size)]!;
+    return c >= m.lo && c <= m.hi;
   }
 
   /**
@@ -836,7 +851,7 @@ export class Coordinator implements SendPolicy {
    */
   #inlineBand(size: number, r: { best: Choice; inline: Choice; all: Choice[] }): [number, number] {
     if (size < LARGE) return [0, Infinity];
-    const c = this.#inlineCorr;
+    const c = this.#inlineCorr[inlineClass(size)]!;
     const inl = r.inline.cost * (1 - MARGIN);
     if (!(inl > 0)) return [c, c];
     let lo = 0, hi = Infinity;
@@ -991,7 +1006,10 @@ export class Coordinator implements SendPolicy {
       profile: { source: this.profileSource, created: this.profile.created, ms: this.profile.ms, note: this.profileNote, engines: this.profile.engines.map((e) => e.label) },
       decisions: this.#decided + this.#rec.fast,
       decidedAfresh: this.#fresh,
-      inlineCorrection: +this.#inlineCorr.toFixed(3),
+      inlineCorrection: this.#inlineLast < 0 ? 1 : +this.#inlineCorr[this.#inlineLast]!.toFixed(3),
+      inlineCorrections: Object.fromEntries(
+        [...this.#inlineSeen.keys()].filter((k) => this.#inlineSeen[k]! > 0).map((k) => [fmtSize(2 ** k), +this.#inlineCorr[k]!.toFixed(3)]),
+      ),
       total: { messages, bytes, ns },
       choices: snap.choices,
       fallbacks: snap.fallbacks,
@@ -1119,7 +1137,7 @@ export class Coordinator implements SendPolicy {
     const estimates: Estimate[] = explain ? [] : NOTHING;
     const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
     const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
-    const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr : 1);
+    const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr[inlineClass(size)]! : 1);
     const inline = choice(objective, "inline", null, inl, inl, inl);
     const all: Choice[] = [inline];
     let blocked: Map<EngineState, { kind: FallbackKind; reason: string }> | null = null;
@@ -1304,8 +1322,8 @@ export class Coordinator implements SendPolicy {
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
     if (this.#inlineTrial(size, best, inline))
       reasons.push(`inline trial: no inline copy of ${fmtSize(LARGE)} or more has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
-    if (size >= LARGE && this.#inlineCorr !== 1)
-      reasons.push(`inline copies of ${fmtSize(LARGE)} and more run ${this.#inlineCorr.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
+    if (size >= LARGE && this.#inlineCorr[inlineClass(size)] !== 1)
+      reasons.push(`inline copies of this size class (${fmtSize(2 ** inlineClass(size))}) run ${this.#inlineCorr[inlineClass(size)]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.unseen)
       reasons.push(`split/${best.st!.label}: no split of this size class has been seen here and the calibration measured none this large, so its estimate is an extrapolation: tried once it is at least as good as the best choice without it (not ${MARGIN * 100}% better); what the trial takes decides the next ones`);
     if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
@@ -1440,8 +1458,13 @@ export class Coordinator implements SendPolicy {
   #judgeSplit(st: EngineState, rep: SendReport) {
     if (this.#split === "always") return;
     const alt = this.#choose(rep.size, this.objective, true, 0, false, true, false, true).best;
-    const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : rep.ns <= alt.latencyNs;
     const c = this.#classFor(st, rep.size);
+    // a trusted class is judged by its splits as learnt (the class's rate, which this split has just moved: a slower
+    // one a fifth of the way), not by this one alone: one slow split among good ones (a thread preempted) had ended
+    // the trust for a second or more (section 8: a 64 MiB class with 11 splits at 18.5 GB/s, ~3.6 ms, lost it to one
+    // of 4.25 ms against inline's expected 4.18, and went inline for the rest of the size at 1.08x inline's time)
+    const ns = this.objective !== "cpu" && c.trusted && c.samples > 1 && c.nsPerByte > 0 ? c.nsPerByte * rep.size : rep.ns;
+    const won = this.objective === "cpu" ? rep.split!.cpuNs <= alt.cpuNs : ns <= alt.latencyNs;
     if (won) {
       if (!c.trusted) this.#version++; // decisions remembered while it was left out
       c.trusted = true;
@@ -1542,33 +1565,36 @@ export class Coordinator implements SendPolicy {
 
   /**
    * Should this fresh decision send an inline copy instead of `best`, to learn what inline copies cost here? While
-   * none of LARGE or more has been seen (#inlineSeen), inline's estimate there is the calibration's alone, and
-   * nothing corrects it while an engine is chosen: engines learn from their own sends (and relax when left out),
-   * inline only from inline sends. So when an engine choice wins over an inline estimate within INLINE_TRIAL of its
-   * own, one inline copy is sent (at most one per INLINE_TRIAL_MS while none is seen). Only with a measured profile
+   * none of this size class (LARGE or more) has been seen (#inlineSeen), inline's estimate there is the calibration's
+   * alone, and nothing corrects it while an engine is chosen: engines learn from their own sends (and relax when left
+   * out), inline only from inline sends. So when an engine choice wins over an inline estimate within INLINE_TRIAL of
+   * its own, one inline copy is sent (at most one per INLINE_TRIAL_MS and class while none is seen). Only with a measured profile
    * (calibrated now, cached or given): a synthetic one is what its maker says, taken as is. At 16 MiB on this VM the
    * calibration put inline at 862 µs against the engine's 632 µs; sent inline, it took 684 µs end to end against the
    * offload's 730 µs (section 8, one run, 2026-11-29), and auto kept offloading.
    */
   #inlineTrial(size: number, best: Choice, inline: Choice): boolean {
-    return size >= LARGE && best.kind !== "inline" && this.#inlineSeen === 0 && this.profile.source === "measured" && best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL &&
-      performance.now() - this.#inlineTrialAt >= INLINE_TRIAL_MS;
+    return size >= LARGE && best.kind !== "inline" && this.#inlineSeen[inlineClass(size)] === 0 && this.profile.source === "measured" && best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL &&
+      performance.now() - this.#inlineTrialAt[inlineClass(size)]! >= INLINE_TRIAL_MS;
   }
 
   /**
-   * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4), applied to
-   * inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, and a
-   * loaded machine copies slower than the calibration saw; the thresholds move with it.
+   * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4, per size class), applied to
+   * their class's inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, its
+   * error depends on the size (caches), and a loaded machine copies slower than the calibration saw; the
+   * thresholds move with it.
    */
   #learnInline(size: number, cache: string | undefined, ns: number) {
     const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
     if (!(pred > 0) || !(ns > 0)) return;
-    const before = this.#inlineCorr;
-    this.#inlineSeen++;
+    const k = inlineClass(size);
+    const before = this.#inlineCorr[k]!;
+    this.#inlineSeen[k]!++;
+    this.#inlineLast = k;
     // a send's time can only be inflated (the receiver woken onto this CPU preempts it): trust a faster one more
     const ratio = ns / pred;
     const w = ratio < before ? 0.5 : 0.2;
-    this.#inlineCorr = Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
+    this.#inlineCorr[k] = Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }
@@ -1609,8 +1635,10 @@ export interface CoordinatorStats {
    * remembered (decided for the same size and load before, with nothing they depend on moved past its band).
    */
   decidedAfresh: number;
-  /** inline copies of 8 MiB and more as seen / the profile (learnt online; applied to their estimates) */
+  /** inline copies of 8 MiB and more as seen / the profile, in the size class they were last seen at (learnt online; 1 before any) */
   inlineCorrection: number;
+  /** the same per size class seen (keyed like splitClasses: "16 MiB" is 11.3-22.6 MiB); each applies to its class's inline estimates only */
+  inlineCorrections: Record<string, number>;
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };

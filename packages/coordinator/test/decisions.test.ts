@@ -168,7 +168,7 @@ describe("decisions follow the calibration", () => {
     expect(c.decide(size, ctx).cpuShare).toBeGreaterThan(0);
   });
 
-  test("a split lost on what it cannot tell (the first split on an engine, its parts far apart) is tried again after 2 sends", () => {
+  test("split trials are judged on what splits cost: the first on an engine by its parts and one with its parts far apart at the share it leaves (both tried again after 2 sends), a trusted class by its learnt rate", () => {
     using ch = Channel.create(uniqueName("co-retrial"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
     const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
@@ -212,6 +212,18 @@ describe("decisions follow the calibration", () => {
     expect(b.splitShare("sw")).toBeGreaterThan(share0 + 0.05);
     expect(b.stats().engines.sw!.splitClasses["64 MiB"]!.lost).toMatch(/took 2\.60 ms \(2\.\d\d ms with its parts as the share now has them\)/);
     expect(b.explain(size).reasons.join("\n")).toMatch(/or after 2 more send\(s\) of it/);
+    // a trusted class is judged by its splits as learnt: one slow split among good ones keeps the trust, a run of them ends it
+    const t2 = mk();
+    run(t2, t2.decide(size, ctx), 1_700_000, 1_600_000, 0); // the first on the engine: trusted, not learnt
+    run(t2, t2.decide(size, ctx), 1_700_000, 1_600_000, 0);
+    run(t2, t2.decide(size, ctx), 1_700_000, 1_600_000, 0);
+    const c2 = () => t2.stats().engines.sw!.splitClasses["64 MiB"]!;
+    expect(c2().samples).toBe(2);
+    run(t2, t2.decide(size, ctx), 3_000_000, 2_900_000, 0); // 1.3x the engine alone
+    expect(c2().trusted).toBe(true);
+    for (let i = 0; i < 3 && c2().trusted; i++) run(t2, t2.decide(size, ctx), 3_000_000, 2_900_000, 0);
+    expect(c2().trusted).toBe(false);
+    expect(c2().lost).toMatch(/a split of 64 MiB took 3\.00 ms/);
     // the same split with its parts balanced as it ran (2.6 ms, the CPU part as long as the engine's): a clear loss
     const e = mk();
     run(e, e.decide(size, ctx), 1_700_000, 1_600_000, 0);
@@ -359,10 +371,15 @@ describe("decisions follow the calibration", () => {
       c.observe({ size, decision: { mode: "inline", cache: d.cache }, engine: "cpu", error: null, ns, syncNs: ns });
     }
     expect(c.stats().inlineCorrection).toBeGreaterThan(1.8);
+    expect(c.stats().inlineCorrections["64 MiB"]).toBeGreaterThan(1.8);
     const e = c.explain(size);
     expect(e.engine).toBe("sw");
-    expect(e.reasons.join("\n")).toMatch(/inline copies of 8 MiB and more run 1\.\d\dx the calibrated time here/);
+    expect(e.reasons.join("\n")).toMatch(/inline copies of this size class \(64 MiB\) run 1\.\d\dx the calibrated time here/);
     expect(c.explain(MiB).mode).toBe("inline"); // below 8 MiB the profile stands
+    // per size class: 16 and 256 MiB keep the calibration's estimate (its error depends on the size)
+    expect(c.explain(16 * MiB).mode).toBe("inline");
+    expect(c.explain(256 * MiB).mode).toBe("inline");
+    expect(Object.keys(c.stats().inlineCorrections)).toEqual(["64 MiB"]);
   });
 
   test("cache, wait and chunk follow the size and the receiver", () => {

@@ -105,7 +105,8 @@ export async function coordLatency(
         // what auto had learnt by then: large inline copies as seen / calibrated, and the splits per size class
         const st = co.stats();
         const cls = Object.entries(st.engines).flatMap(([l, e]) => Object.entries(e.splitClasses).map(([k, c]) => `${l} ${k}: ${c.trusted ? "trusted" : c.lost ? `lost (${c.lost})` : "untried"}, ${c.samples} ran${c.samples ? ` at ${c.seenGBps} GB/s` : ""}`));
-        log(`    learnt: inline ${st.inlineCorrection}x calibrated${cls.length ? `; splits ${cls.join("; ")}` : ""}`);
+        const inl = Object.entries(st.inlineCorrections).map(([k, x]) => `${k} ${x}x`).join(", ");
+        log(`    learnt: inline ${inl ? `${inl} calibrated` : "as calibrated"}${cls.length ? `; splits ${cls.join("; ")}` : ""}`);
       }
       src = null;
       Bun.gc(true);

@@ -84,7 +84,7 @@ for (const size of sizes) {
   const us = (x: number[]) => (median(x) / 1e3).toFixed(1);
   console.log(`${size / MiB} MiB (load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})`);
   for (const v of variants) { const o = r[v.name]!; console.log(`  ${v.name.padEnd(14)} e2e ${us(o.e2e)} sync ${us(o.sync)} thread-cpu(sync) ${us(o.cpu)}` + (v.mode === null ? ` getter ${us(o.fi)} decide ${us(o.dec)} observe ${us(o.obs)}  decide all: ${o.dec.map((x) => (x / 1e3).toFixed(0)).join(" ")}; sync all: ${o.sync.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : v.name === "inline" ? ` sync all: ${o.sync.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : "")); }
-  console.log("   took", t.took, "decided afresh", co.stats().decidedAfresh, JSON.stringify(Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]))), "inlineCorr", co.stats().inlineCorrection, co.explain(size).mode, co.explain(size).cache);
+  console.log("   took", t.took, "decided afresh", co.stats().decidedAfresh, JSON.stringify(Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]))), "inlineCorr", JSON.stringify(co.stats().inlineCorrections), co.explain(size).mode, co.explain(size).cache);
 }
 pub.close();
 await s.end();
