@@ -342,7 +342,7 @@ const LARGE = 8 * 1024 * 1024;
 const CLASSES = 48;
 /** #inlineCorr's index for `size` (>= LARGE). */
 const inlineClass = (size: number) => Math.min(CLASSES - 1, classOf(size));
-/** An engine choice within this factor of inline's estimate gets an inline trial while no inline copy of LARGE or more was seen (#inlineTrial). */
+/** An engine choice within this factor of inline's estimate gets an inline trial while no inline copy of the size's class (LARGE or more) was seen (#inlineTrial). */
 const INLINE_TRIAL = 1.5;
 /** At most one inline trial per size class per this many ms while none has been seen there (one that failed is tried again then). */
 const INLINE_TRIAL_MS = 1000;
@@ -1321,7 +1321,7 @@ export class Coordinator implements SendPolicy {
     const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
     if (this.#inlineTrial(size, best, inline))
-      reasons.push(`inline trial: no inline copy of ${fmtSize(LARGE)} or more has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
+      reasons.push(`inline trial: no inline copy of this size class (${fmtSize(2 ** inlineClass(size))}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
     if (size >= LARGE && this.#inlineCorr[inlineClass(size)] !== 1)
       reasons.push(`inline copies of this size class (${fmtSize(2 ** inlineClass(size))}) run ${this.#inlineCorr[inlineClass(size)]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.unseen)
@@ -1752,12 +1752,12 @@ function splitCalibration(p: Profile, e: EngineProfile): Series {
   });
 }
 
-/** A calibration series' ratio at `size`: interpolated on log2(size) between measured sizes, the nearest one's outside them (1 when none). */
 /** `size` is of a size class above the largest size in `cal` (a split calibration; true when it is empty): its estimate there is extrapolated. */
 function beyond(cal: Series, size: number): boolean {
   return cal.length === 0 || classOf(size) > classOf(cal[cal.length - 1]![0]);
 }
 
+/** A calibration series' ratio at `size`: interpolated on log2(size) between measured sizes, the nearest one's outside them (1 when none). */
 function ratioAt(s: Series, size: number): number {
   if (!s.length) return 1;
   if (size <= s[0]![0]) return s[0]![1];

@@ -291,7 +291,7 @@ describe("decisions follow the calibration", () => {
     const c = mk(13, "measured");
     const e = c.explain(size);
     expect(e.engine).toBe("sw");
-    expect(e.reasons.join("\n")).toMatch(/inline trial: no inline copy of 8 MiB or more has been seen here/);
+    expect(e.reasons.join("\n")).toMatch(/inline trial: no inline copy of this size class \(16 MiB\) has been seen here/);
     const trial = c.decide(size, ctx);
     expect(trial.mode).toBe("inline");
     expect(c.decide(size, ctx).engine).toBe("sw"); // one trial at a time (the next after 1 s while none is seen)
@@ -301,6 +301,9 @@ describe("decisions follow the calibration", () => {
     const d = c.decide(size, ctx);
     expect(d.mode).toBe("inline");
     expect(c.explain(size).reasons.join("\n")).not.toMatch(/inline trial/);
+    // per size class: what 16 MiB showed says nothing of 64 MiB, which gets its own trial
+    expect(c.explain(64 * MiB).reasons.join("\n")).toMatch(/inline trial: no inline copy of this size class \(64 MiB\)/);
+    expect(c.decide(64 * MiB, ctx).mode).toBe("inline");
     // the trial is only for what inline's estimate may be wrong about: not with a synthetic profile (taken as is),
     // nor where the engine wins by more than 1.5x (sw 30 GB/s: ~0.59 ms)
     expect(mk(13, "synthetic").decide(size, ctx).engine).toBe("sw");
