@@ -301,9 +301,15 @@ describe("decisions follow the calibration", () => {
     const d = c.decide(size, ctx);
     expect(d.mode).toBe("inline");
     expect(c.explain(size).reasons.join("\n")).not.toMatch(/inline trial/);
-    // per size class: what 16 MiB showed says nothing of 64 MiB, which gets its own trial
-    expect(c.explain(64 * MiB).reasons.join("\n")).toMatch(/inline trial: no inline copy of this size class \(64 MiB\)/);
-    expect(c.decide(64 * MiB, ctx).mode).toBe("inline");
+    // per size class: what 16 MiB showed says nothing of 64 MiB, which gets its own trial (a coordinator with no
+    // engine send in flight: the one above has one, never observed, that puts 64 MiB inline by its backlog)
+    const g = mk(13, "measured");
+    const g16 = g.decide(size, ctx);
+    expect(g16.mode).toBe("inline");
+    g.observe({ size, decision: { ...g16 }, engine: "cpu", error: null, ns: 900_000, syncNs: 900_000 });
+    expect(g.explain(64 * MiB).reasons.join("\n")).toMatch(/inline trial: no inline copy of this size class \(64 MiB\)/);
+    expect(g.decide(64 * MiB, ctx).mode).toBe("inline");
+    expect(Object.keys(g.stats().inlineCorrections)).toEqual(["16 MiB"]);
     // the trial is only for what inline's estimate may be wrong about: not with a synthetic profile (taken as is),
     // nor where the engine wins by more than 1.5x (sw 30 GB/s: ~0.59 ms)
     expect(mk(13, "synthetic").decide(size, ctx).engine).toBe("sw");
