@@ -1,0 +1,71 @@
+/**
+ * auto when messages come far apart (issue 9): one size, each message after an idle gap (the
+ * sender sleeps GAP_MS, 250 by default: the multimodal demo's requests come ~300 ms apart), a
+ * fresh source buffer each time (as a worker fills a new tensor per request), to a receiver that
+ * stamps arrival (measure/coordinator.ts's setup). Each round sends through auto, inline and
+ * offload/sw in an order that rotates, one message per gap, so the machine's drift hits all three
+ * alike. Prints each one's median end to end (send start -> the receiver has every byte), auto's
+ * choice and time per send in order (i inline, p pipelined, o offload, s split), and what the
+ * coordinator had learnt by the end. The calibration is the cached one (measured if none).
+ *
+ *   bun run packages/bench/src/tools/auto-sparse.ts [size=9633792] [rounds=16]
+ */
+import { defaultPolicy, setDefaultPolicy } from "@ferry/channel";
+import { Coordinator } from "@ferry/coordinator";
+import { MiB } from "../lib/format";
+import { monoNs } from "../lib/msg";
+import { Session } from "../lib/session";
+import { median } from "../lib/stats";
+setDefaultPolicy(defaultPolicy);
+
+const size = Number(process.argv[2] ?? 9_633_792);
+const rounds = Number(process.argv[3] ?? 16);
+const gapMs = Number(process.env.GAP_MS ?? 250);
+const co = await Coordinator.calibrate({ objective: "latency" });
+await using s = new Session({
+  role: "recv",
+  data: { tag: "sparse", capacity: 4 * size + 4 * MiB, slots: 64 },
+  ack: { tag: "sparsea", capacity: MiB, slots: 64 },
+  ackWait: "block",
+  args: [MiB, "block"],
+});
+await s.peer.ready;
+const pub = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
+const header = new Uint8Array([0]); // the receiver does no work per byte: arrival only
+const variants = [
+  { name: "auto", opts: { header } },
+  { name: "inline", opts: { mode: "inline" as const, header } },
+  { name: "offload/sw", opts: { mode: "offload" as const, engine: "sw", header } },
+];
+const times = variants.map(() => [] as number[]);
+const seq: string[] = [];
+const sent = () => Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]));
+try {
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < variants.length; k++) {
+      const j = (r + k) % variants.length;
+      await Bun.sleep(gapMs);
+      const src = new Float32Array(size / 4);
+      for (let i = 0; i < src.length; i += 1024) src[i] = i; // written, as a worker's tensor is
+      const before = j === 0 ? sent() : null;
+      const t0 = monoNs();
+      await pub.send(src, variants[j]!.opts);
+      const a = await s.ackSub.receive();
+      const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
+      a.release();
+      times[j]!.push(t1 - t0);
+      if (before) {
+        const after = sent();
+        const kind = Object.keys(after).find((x) => after[x] !== (before[x] ?? 0)) ?? "?";
+        seq.push(`${kind[0]}${((t1 - t0) / 1e3).toFixed(0)}`);
+      }
+    }
+} finally {
+  pub.close();
+}
+await s.end();
+const ms = (ns: number) => (ns / 1e6).toFixed(2);
+console.log(`${size} B every ${gapMs} ms, ${rounds} rounds: ${variants.map((v, j) => `${v.name} ${ms(median(times[j]!))} ms`).join(", ")} (median end to end)`);
+console.log(`auto per send (µs): ${seq.join(" ")}`);
+const st = co.stats();
+console.log(`learnt: inline ${JSON.stringify(st.inlineCorrections)}; ${Object.entries(st.engines).map(([l, e]) => `${l} rate ${e.rateCorrection}x, pipelined ${e.pipelinedCorrection}x`).join("; ")}; auto now: ${co.explain(size).mode}/${co.explain(size).engine}`);
