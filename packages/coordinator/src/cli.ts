@@ -84,8 +84,16 @@ export function statsText(all: ProcessStats[] = statsJson()): string {
       out.push(`  ${"choice".padEnd(18)} ${"messages".padStart(9)} ${"bytes".padStart(10)} ${"mean".padStart(9)} ${"p50".padStart(9)} ${"p99".padStart(9)} ${"errors".padStart(6)} ${"→inline".padStart(7)}`);
       for (const [k, s] of Object.entries(c.choices))
         out.push(`  ${k.padEnd(18)} ${String(s.messages).padStart(9)} ${fmtSize(s.bytes).padStart(10)} ${fmtNs(s.ns / Math.max(1, s.messages)).padStart(9)} ${("≤" + fmtNs(s.p50Ns)).padStart(9)} ${("≤" + fmtNs(s.p99Ns)).padStart(9)} ${String(s.errors).padStart(6)} ${String(s.retriedInline).padStart(7)}`);
-      for (const [label, e] of Object.entries(c.engines))
+      for (const [label, e] of Object.entries(c.engines)) {
         out.push(`  engine ${label}: ${e.health}${e.reason ? ` (${e.reason})` : ""}, in flight ${e.inflight} (${fmtSize(e.inflightBytes)}), split CPU share ${(e.cpuShare * 100).toFixed(1)}% after ${e.splitSamples} split sends, ${e.errors} errors`);
+        // what its sends taught (snapshots of an older library may lack these)
+        const classes = Object.entries(e.splitClasses ?? {}).map(([k, x]) =>
+          `${k} ${x.trusted ? "trusted" : x.lost ? `left out (${x.lost})` : "on trial"}${x.samples ? `, ${x.samples} seen at ${x.seenGBps} GB/s` : ""}`);
+        if (e.rateCorrection !== undefined)
+          out.push(`    learnt: rate ${e.rateCorrection}x, pipelined ${e.pipelinedCorrection}x the calibration${classes.length ? `; splits ${classes.join("; ")}` : ""}`);
+      }
+      const inl = Object.entries(c.inlineCorrections ?? {});
+      if (inl.length) out.push(`  learnt: inline copies ${inl.map(([k, x]) => `${k} ${x}x`).join(", ")} the calibration (per size class)`);
       out.push(`  fallbacks: ${c.fallbacks.count}${Object.keys(c.fallbacks.byKind).length ? ` (${Object.entries(c.fallbacks.byKind).map(([k, n]) => `${k} ×${n}`).join(", ")})` : ""}`);
       for (const f of c.fallbacks.recent.slice(-5)) out.push(`    ${f.at} ${f.kind}: ${f.change}, ${fmtSize(f.size)}: ${f.reason}`);
     }

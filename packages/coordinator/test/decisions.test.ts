@@ -723,6 +723,12 @@ describe("calibration", () => {
     expect(s.decidedAfresh).toBe(1); // the 2 MiB one (100 B: the fast tier)
     expect(statsText()).toContain(`pid ${process.pid}`);
     expect(statsText()).toMatch(/\d+ decisions \(\d+ computed afresh\)/);
+    // what it learnt: the engine's rates, and inline copies per size class once one of 8 MiB or more was seen
+    expect(statsText()).toMatch(/learnt: rate [\d.]+x, pipelined [\d.]+x the calibration/);
+    expect(statsText()).not.toMatch(/learnt: inline copies/);
+    // (an inline copy of 32 MiB that took twice its profile's time: the correction moves a fifth of the way)
+    c.observe({ size: 32 * MiB, decision: { mode: "inline", cache: "cold" }, engine: "cpu", error: null, ns: 2 * (1000 + (32 * MiB) / 10), syncNs: 2 * (1000 + (32 * MiB) / 10) });
+    expect(statsText()).toMatch(/learnt: inline copies 32 MiB 1\.2x the calibration \(per size class\)/);
   }, 30_000);
 });
 
