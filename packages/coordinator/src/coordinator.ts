@@ -1320,10 +1320,11 @@ export class Coordinator implements SendPolicy {
     // the crossover from inline to the chosen engine mode, from the profile
     const xo = this.crossovers(objective).filter((x) => x.size <= Math.max(size, 64) * 4);
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
+    const ic = inlineClass(size);
     if (this.#inlineTrial(size, best, inline))
-      reasons.push(`inline trial: no inline copy of this size class (${fmtSize(2 ** inlineClass(size))}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
-    if (size >= LARGE && this.#inlineCorr[inlineClass(size)] !== 1)
-      reasons.push(`inline copies of this size class (${fmtSize(2 ** inlineClass(size))}) run ${this.#inlineCorr[inlineClass(size)]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
+      reasons.push(`inline trial: no inline copy of this size class (${fmtSize(2 ** ic)}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
+    if (size >= LARGE && this.#inlineCorr[ic] !== 1)
+      reasons.push(`inline copies of this size class (${fmtSize(2 ** ic)}) run ${this.#inlineCorr[ic]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (best.unseen)
       reasons.push(`split/${best.st!.label}: no split of this size class has been seen here and the calibration measured none this large, so its estimate is an extrapolation: tried once it is at least as good as the best choice without it (not ${MARGIN * 100}% better); what the trial takes decides the next ones`);
     if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
@@ -1574,8 +1575,9 @@ export class Coordinator implements SendPolicy {
    * offload's 730 µs (section 8, one run, 2026-11-29), and auto kept offloading.
    */
   #inlineTrial(size: number, best: Choice, inline: Choice): boolean {
-    return size >= LARGE && best.kind !== "inline" && this.#inlineSeen[inlineClass(size)] === 0 && this.profile.source === "measured" && best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL &&
-      performance.now() - this.#inlineTrialAt[inlineClass(size)]! >= INLINE_TRIAL_MS;
+    if (size < LARGE || best.kind === "inline" || this.profile.source !== "measured" || !(best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL)) return false;
+    const k = inlineClass(size);
+    return this.#inlineSeen[k] === 0 && performance.now() - this.#inlineTrialAt[k]! >= INLINE_TRIAL_MS;
   }
 
   /**

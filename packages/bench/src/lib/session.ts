@@ -47,6 +47,17 @@ export class Session implements AsyncDisposable {
     this.peer = spawnPeer(o.role, [this.data.name, this.ack.name, ...(o.args ?? [])]);
   }
 
+  /**
+   * The next ack of a "recv" peer (roles/ferry.ts recv): the monotonic ns (lib/msg.ts monoNs) at which it had
+   * processed the whole message, and the ns its work took.
+   */
+  async recvAck(): Promise<[doneNs: number, workNs: number]> {
+    const a = await this.ackSub.receive();
+    const f = new Float64Array(a.bytes.slice(0, 16).buffer);
+    a.release();
+    return [f[0]!, f[1]!];
+  }
+
   /** End of stream: close the publisher and wait (10 s at most) until the peer has exited. */
   async end(): Promise<unknown> {
     this.pub.close();

@@ -30,6 +30,11 @@ export async function toolCoordinator(): Promise<Coordinator> {
   return new Coordinator(p, { objective: "latency" });
 }
 
+/** Messages `co` has sent per choice so far ("inline/cpu", "offload/sw", ...): what a stretch of sends did, as a difference. */
+export function sentPerChoice(co: Coordinator): Record<string, number> {
+  return Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]));
+}
+
 export interface Variant {
   name: string;
   /** null: auto through the coordinator's publisher */
@@ -62,15 +67,13 @@ export async function coordLatency(
     while (Bun.nanoseconds() - g < GAP_NS);
     const t0 = monoNs();
     await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, header });
-    const a = await s.ackSub.receive();
-    const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-    a.release();
+    const [t1] = await s.recvAck();
     return t1 - t0;
   };
   const cells: CoordCell[] = [];
   const choices: Record<number, string> = {};
   try {
-    const sent = () => Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]));
+    const sent = () => sentPerChoice(co);
     for (const size of sizes) {
       let src: Uint8Array | null = new Uint8Array(size).fill(5);
       const before = sent();

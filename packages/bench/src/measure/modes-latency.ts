@@ -35,10 +35,8 @@ class LatSession extends Session {
     if (mode === "inline") this.pub.sendSync(src, { mode: "inline", cache, header });
     else await this.pub.send(src, { mode, cache, header });
     const tc = monoNs() - t0;
-    const a = await this.ackSub.receive();
-    const f = new Float64Array(a.bytes.slice(0, 16).buffer);
-    a.release();
-    return [f[0]! - t0, tc, f[1]!];
+    const [done, work] = await this.recvAck();
+    return [done - t0, tc, work];
   }
 }
 

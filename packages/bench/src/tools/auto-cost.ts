@@ -83,9 +83,7 @@ try {
         const p = variants[j]![1](src);
         const ts = monoNs();
         await p;
-        const a = await s.ackSub.receive();
-        const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-        a.release();
+        const [t1] = await s.recvAck();
         if (i >= 0) {
           e2e[j]!.push(t1 - t0);
           sync[j]!.push(ts - t0);

@@ -21,7 +21,7 @@
  */
 import { readFileSync } from "node:fs";
 import { defaultPolicy, setDefaultPolicy, type Publisher, type SendPolicy } from "@ferry/channel";
-import { toolCoordinator } from "../measure/coordinator";
+import { sentPerChoice, toolCoordinator } from "../measure/coordinator";
 import { dsaEngine } from "@ferry/dsa-engine";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
@@ -74,9 +74,7 @@ for (const size of sizes) {
       const ts = monoNs();
       const c1 = tcpu();
       await p;
-      const a = await s.ackSub.receive();
-      const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-      a.release();
+      const [t1] = await s.recvAck();
       if (i < 0) continue;
       const o = r[v.name]!;
       o.e2e.push(t1 - t0); o.sync.push(ts - t0); o.cpu.push(c1 - c0); o.fi.push(t.fi); o.dec.push(t.dec); o.obs.push(t.obs);
@@ -84,7 +82,7 @@ for (const size of sizes) {
   const us = (x: number[]) => (median(x) / 1e3).toFixed(1);
   console.log(`${size / MiB} MiB (load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})`);
   for (const v of variants) { const o = r[v.name]!; console.log(`  ${v.name.padEnd(14)} e2e ${us(o.e2e)} sync ${us(o.sync)} thread-cpu(sync) ${us(o.cpu)}` + (v.mode === null ? ` getter ${us(o.fi)} decide ${us(o.dec)} observe ${us(o.obs)}  decide all: ${o.dec.map((x) => (x / 1e3).toFixed(0)).join(" ")}; sync all: ${o.sync.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : v.name === "inline" ? ` sync all: ${o.sync.map((x) => (x / 1e3).toFixed(0)).join(" ")}` : "")); }
-  console.log("   took", t.took, "decided afresh", co.stats().decidedAfresh, JSON.stringify(Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]))), "inlineCorr", JSON.stringify(co.stats().inlineCorrections), co.explain(size).mode, co.explain(size).cache);
+  console.log("   took", t.took, "decided afresh", co.stats().decidedAfresh, JSON.stringify(sentPerChoice(co)), "inlineCorr", JSON.stringify(co.stats().inlineCorrections), co.explain(size).mode, co.explain(size).cache);
 }
 pub.close();
 await s.end();

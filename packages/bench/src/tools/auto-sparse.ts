@@ -16,6 +16,7 @@ import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
 import { Session } from "../lib/session";
 import { median } from "../lib/stats";
+import { sentPerChoice } from "../measure/coordinator";
 setDefaultPolicy(defaultPolicy);
 
 const size = Number(process.argv[2] ?? 9_633_792);
@@ -39,7 +40,7 @@ const variants = [
 ];
 const times = variants.map(() => [] as number[]);
 const seq: string[] = [];
-const sent = () => Object.fromEntries(Object.entries(co.stats().choices).map(([k, c]) => [k, c.messages]));
+const sent = () => sentPerChoice(co);
 try {
   for (let r = 0; r < rounds; r++)
     for (let k = 0; k < variants.length; k++) {
@@ -50,9 +51,7 @@ try {
       const before = j === 0 ? sent() : null;
       const t0 = monoNs();
       await pub.send(src, variants[j]!.opts);
-      const a = await s.ackSub.receive();
-      const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-      a.release();
+      const [t1] = await s.recvAck();
       times[j]!.push(t1 - t0);
       if (before) {
         const after = sent();

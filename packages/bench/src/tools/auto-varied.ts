@@ -44,9 +44,7 @@ const once = async (size: number, auto: boolean): Promise<[number, number]> => {
   decideNs = 0;
   const t0 = monoNs();
   await pub.send(src.subarray(0, size), auto ? { header } : { mode: fix, engine: fix === "offload" ? "sw" : undefined, header });
-  const a = await s.ackSub.receive();
-  const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-  a.release();
+  const [t1] = await s.recvAck();
   return [t1 - t0, decideNs];
 };
 for (let i = 0; i < 40; i++) { await once(lo, true); await once(lo, false); } // warm-up at one size

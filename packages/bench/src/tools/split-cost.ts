@@ -32,9 +32,7 @@ for (let i = -2; i < 15; i++) for (const j of roundOrder(variants.length, i + 2)
   const g = Bun.nanoseconds(); while (Bun.nanoseconds() - g < 100_000);
   const t0 = monoNs();
   await f();
-  const a = await s.ackSub.receive();
-  const t1 = new Float64Array(a.bytes.slice(0, 8).buffer)[0]!;
-  a.release();
+  const [t1] = await s.recvAck();
   if (i >= 0) r.get(name)!.push(t1 - t0);
 }
 for (const [n] of variants) console.log(n, (median(r.get(n)!) / 1e3).toFixed(0), "µs", r.get(n)!.map((x) => (x / 1e3).toFixed(0)).join(" "));
