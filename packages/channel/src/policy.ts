@@ -98,6 +98,13 @@ export interface FastInline {
   readonly cache?: CachePlacement;
   /** From this size on (and below `below`) the copies are "cold". */
   readonly coldFrom?: number;
+  /**
+   * Optional: no fast tier of this policy ever reaches this size. A publisher that
+   * read a tier with a ceiling does not read `fastInline` again for sends of that
+   * size or more (they go to remembered decisions and decide()), so a getter that
+   * rebuilds its tier does not run on the path of large messages.
+   */
+  readonly ceiling?: number;
   /** One fast send: its size, the ns it took, and its error (null when published). What it throws is ignored. */
   record(size: number, ns: number, error: Error | null): void;
 }
@@ -125,8 +132,9 @@ export interface Remembered {
 
 export interface SendPolicy {
   /**
-   * Optional: read at every send() in mode "auto"; sizes below `fastInline.below`
-   * skip decide() and observe() (see FastInline). null or absent: always decide().
+   * Optional: read at every send() in mode "auto" (below the ceiling of the tier
+   * the publisher read last, if it has one); sizes below `fastInline.below` skip
+   * decide() and observe() (see FastInline). null or absent: always decide().
    */
   readonly fastInline?: FastInline | null;
   /** Optional: remembered decisions above the fast tier (see Remembered). null or absent: always decide(). */

@@ -86,6 +86,34 @@ describe("a custom policy", () => {
     expect(ch.stats().published).toBe(5);
   });
 
+  test("a fast tier with a ceiling is not read again for sends at or above it (they decide); below it, and without one, at every send", async () => {
+    using ch = Channel.create(uniqueName("pol-ceil"), { capacity: 4 * MiB });
+    const sub = ch.subscribe();
+    const mk = (ceiling?: number) => {
+      const seen = { reads: 0, fast: 0, decided: 0 };
+      const policy: SendPolicy = {
+        get fastInline() {
+          seen.reads++;
+          return { below: 4 * KiB, ...(ceiling === undefined ? {} : { ceiling }), record: () => void seen.fast++ };
+        },
+        decide: () => (seen.decided++, { mode: "inline" }),
+      };
+      return { pub: ch.publisher({ policy }), seen };
+    };
+    const a = mk(64 * KiB);
+    for (const n of [100, 100 * KiB, 100 * KiB, 100, 100 * KiB]) await a.pub.send(new Uint8Array(n).fill(n & 255));
+    // read for the sends below the ceiling only (the first 100 B read it: the 100 KiB ones after decide() without it)
+    expect(a.seen).toEqual({ reads: 2, fast: 2, decided: 3 });
+    const b = mk();
+    for (const n of [100, 100 * KiB, 100 * KiB]) await b.pub.send(new Uint8Array(n).fill(n & 255));
+    expect(b.seen).toEqual({ reads: 3, fast: 1, decided: 2 });
+    for (const n of [100, 100 * KiB, 100 * KiB, 100, 100 * KiB, 100, 100 * KiB, 100 * KiB]) {
+      const m = sub.tryReceive()!;
+      expect([m.length, m.bytes[0]]).toEqual([n, n & 255]);
+      m.release();
+    }
+  });
+
   test("offload and pipelined decisions through the decided engine with its chunkBytes arrive intact in another process", async () => {
     const name = uniqueName("pol-xproc");
     using ch = Channel.create(name, { capacity: 64 * MiB });

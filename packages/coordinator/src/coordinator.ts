@@ -338,6 +338,36 @@ const RELAX_MS = 250;
 const RELAX_MAX_MS = 60_000;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
+/**
+ * Cache placement learnt from the copies themselves (#learnPlace): inline copies from this size up (and below
+ * coldFrom, where every copy is cold) teach how hot and cold copies run here against their calibration. A hot
+ * copy writes through the cache and is fast only when its destination is there already: in a stream of sends
+ * into warm arena slots (section 8, 100 µs apart) hot copies took 45.6 / 136 µs against cold ones' 59.5 / 168 µs
+ * at 1 / 4 MiB, while after a 20 ms idle gap hot took 146 / 460 µs against cold 117 / 368 µs, and with a fresh
+ * source buffer per send (a worker filling a new tensor: its page faults evict the destination) 63 / 186 µs
+ * against 59 / 126 µs (tools/auto-cost.ts; the gap and the fresh buffers were one-off variants of it). The
+ * calibration times each placement in a run of its own, so it sees the warm case only.
+ */
+const PLACE_MIN = 512 * 1024;
+/** Hot copies running at least this much slower than calibrated say their destination is not in cache: cold ones are tried. */
+const PLACE_SLOW = 1.25;
+/**
+ * Copies of a placement a size class must have seen before they may change its placement: the first copies of a
+ * size in a process run cold themselves (its code and the arena slots), and one such hot copy at 1.65-1.74x its
+ * calibration had turned 4 MiB cold in section 8 here, where hot copies then ran 0.9x and cold ones cost 20%
+ * more end to end; the same for a cold trial's first copy (one at 4x its calibration in tools/auto-sparse.ts,
+ * where cold copies run ~0.65 ms against hot ones' ~1 ms at 9.2 MiB).
+ */
+const PLACE_SEEN = 3;
+/** The other placement must be this much cheaper (as learnt) to take over. */
+const PLACE_MARGIN = 0.05;
+/**
+ * While a size class's copies are cold, every this many of them its hot copies' learnt correction moves half way
+ * back to 1 (log terms), and the next hot copy seen replaces it: a hot copy is tried again once it would win (the
+ * destination may be in cache again), one in 16-48 sends while it still loses. Counted in sends, not time: in a
+ * sparse stream (the demo's requests every ~300 ms) a 2 s interval had hot copies tried every eighth send.
+ */
+const PLACE_RELAX_SENDS = 16;
 /** Size classes (classOf) the per-class state covers: up to 2^47 bytes; larger sizes share the last. */
 const CLASSES = 48;
 /** #inlineCorr's index for `size` (>= LARGE). */
@@ -455,7 +485,7 @@ export class Coordinator implements SendPolicy {
   #version = 0;
   /** bumped when an engine's learnt rate or pipelined correction moved more than MEMO_DRIFT (#moved): the fast tier follows it (at most every TIER_LEARN_MS); remembered decisions follow their band instead */
   #learnt = 0;
-  /** bumped (with #version) by every change of an engine's health: the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
+  /** bumped (with #version) by every change of an engine's health and of the cache placement (#judgePlace): the fast tier is rebuilt at once for those, and at most every TIER_LEARN_MS for learnt corrections */
   #health = 0;
   /**
    * Large inline copies: seen / profile per size class (classOf; #learnInline), 1 for a class none was seen of;
@@ -474,6 +504,22 @@ export class Coordinator implements SendPolicy {
   readonly #inlineTrialAt = new Float64Array(CLASSES).fill(-Infinity);
   /** From this size every copy is cold whatever the receiver does (#cache: coldFromBytes): "is a receiver waiting" is not asked there. */
   readonly #coldFrom: number;
+  /**
+   * Inline copies of PLACE_MIN up to coldFrom as seen / the profile, per size class (inlineClass) and placement
+   * (#learnPlace): an EWMA and the copies seen; when a hot copy of the class was last seen. Per class, as
+   * #inlineCorr: the calibration's error depends on the size (section 8 here: hot 1 MiB copies ran 1.7-3.8x
+   * their calibrated time, 4 MiB ones 0.9x). #coldPref: cold copies are chosen for the class with a waiting
+   * receiver (#cache), since hot ones ran PLACE_SLOW or more their calibrated time and cold ones were (or are
+   * expected to be) cheaper; every change bumps #version and #health.
+   */
+  readonly #placeCorr = { hot: new Float64Array(CLASSES).fill(1), cold: new Float64Array(CLASSES).fill(1) };
+  readonly #placeSeen = { hot: new Uint32Array(CLASSES), cold: new Uint32Array(CLASSES) };
+  /** cold copies of the class since its hot correction last relaxed (#learnPlace) */
+  readonly #coldSince = new Uint32Array(CLASSES);
+  /** 1: the class's hot correction was relaxed, not seen: the next hot copy replaces it */
+  readonly #hotGuess = new Uint8Array(CLASSES);
+  readonly #coldPref = new Uint8Array(CLASSES);
+  #placeFlips = 0;
   /**
    * SendPolicy.remembered: a decision remembered for this size and load (#take), followed by the
    * publisher without decide(), and settled() instead of observe() when it was published.
@@ -740,6 +786,7 @@ export class Coordinator implements SendPolicy {
     this.#rec.recordLater(d[KIND]!, size, ns, syncNs);
     if (d.mode === "inline") {
       if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
+      if (size >= PLACE_MIN) this.#learnPlace(size, d.cache, syncNs);
     } else if (st && size >= SPLIT_MIN && alone) {
       const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, size);
       if (pred > 0) this.#learnEngine(st, ns / pred, d.mode === "pipelined");
@@ -914,7 +961,10 @@ export class Coordinator implements SendPolicy {
     const st = charged && charged.engine === d.engine ? charged : null;
     const kind = d.mode === "inline" ? "inline/cpu" : `${rep.split ? "split" : d.mode}/${st?.label ?? rep.engine}`;
     this.#rec.record(kind, rep.size, rep.ns, rep.syncNs, rep.error !== null, !!rep.retriedInline);
-    if (d.mode === "inline" && rep.size >= LARGE && rep.error === null && !rep.retriedInline) this.#learnInline(rep.size, d.cache, rep.syncNs);
+    if (d.mode === "inline" && rep.error === null && !rep.retriedInline) {
+      if (rep.size >= LARGE) this.#learnInline(rep.size, d.cache, rep.syncNs);
+      if (rep.size >= PLACE_MIN) this.#learnPlace(rep.size, d.cache, rep.syncNs);
+    }
     if (!st || d.mode === "inline") return;
     const failure = rep.retriedInline ? new FerryError(Errno.SYS, rep.retriedInline) : rep.error;
     if (failure && engineFault(failure)) {
@@ -1010,6 +1060,16 @@ export class Coordinator implements SendPolicy {
       inlineCorrections: Object.fromEntries(
         [...this.#inlineSeen.keys()].filter((k) => this.#inlineSeen[k]! > 0).map((k) => [fmtSize(2 ** k), +this.#inlineCorr[k]!.toFixed(3)]),
       ),
+      placement: {
+        changes: this.#placeFlips,
+        classes: Object.fromEntries(
+          [...this.#placeSeen.hot.keys()].filter((k) => this.#placeSeen.hot[k]! + this.#placeSeen.cold[k]! > 0).map((k) => [fmtSize(2 ** k), {
+            chosen: this.#coldPref[k] ? "cold" as const : "hot" as const,
+            hot: { correction: +this.#placeCorr.hot[k]!.toFixed(3), seen: this.#placeSeen.hot[k]! },
+            cold: { correction: +this.#placeCorr.cold[k]!.toFixed(3), seen: this.#placeSeen.cold[k]! },
+          }]),
+        ),
+      },
       total: { messages, bytes, ns },
       choices: snap.choices,
       fallbacks: snap.fallbacks,
@@ -1104,14 +1164,17 @@ export class Coordinator implements SendPolicy {
     this.#fastAt = performance.now();
     return Object.freeze({
       below,
+      ceiling: LARGE, // (the tier never reaches it: sends from LARGE up do not read this getter)
       cache: "hot" as const,
       ...(coldFrom !== Infinity ? { coldFrom } : {}),
       record: (size: number, ns: number, error: Error | null) => {
         // (each counts as a decision: stats() adds rec.fast; a correction that priced an engine out of these
         // sizes must still relax, or they would stay in the tier for good)
         if ((rec.fast & 15) === 15) this.#maybeRelax();
-        if (error === null) rec.recordInline(size, ns);
-        else {
+        if (error === null) {
+          rec.recordInline(size, ns);
+          if (size >= PLACE_MIN) this.#learnPlace(size, size >= coldFrom ? "cold" : "hot", ns);
+        } else {
           rec.fast++;
           rec.record("inline/cpu", size, ns, ns, true, false);
         }
@@ -1264,6 +1327,10 @@ export class Coordinator implements SendPolicy {
     }
     if (!waiting) {
       reasons?.push("cache cold: the receiver is not waiting (messages are queued or nobody subscribes): the data would be evicted before it is read");
+      return "cold";
+    }
+    if (size >= PLACE_MIN && this.#coldPref[inlineClass(size)]) {
+      if (reasons) reasons.push(`cache cold: ${this.#placeWhy(size)}`);
       return "cold";
     }
     const hot = predict(p.inlineHot, size);
@@ -1581,6 +1648,69 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
+   * An inline copy of PLACE_MIN or more below coldFrom with placement `cache` took `ns` (the sending thread's
+   * copy and publish, as the calibration timed them): its class's correction for that placement moves towards
+   * ns / calibrated (an EWMA; the first sets it, a faster one counts more, as in #learnInline), then #judgePlace.
+   */
+  #learnPlace(size: number, cache: string | undefined, ns: number) {
+    if (size >= this.#coldFrom || !(ns > 0) || (cache !== "hot" && cache !== "cold")) return;
+    const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
+    if (!(pred > 0)) return;
+    const k = inlineClass(size);
+    const corr = this.#placeCorr[cache];
+    const seen = this.#placeSeen[cache];
+    const ratio = ns / pred;
+    const hot = cache === "hot";
+    const w = seen[k] === 0 || (hot && this.#hotGuess[k]) ? 1 : ratio < corr[k]! ? 0.5 : 0.3;
+    corr[k] = Math.min(4, Math.max(0.5, (1 - w) * corr[k]! + w * ratio));
+    seen[k]!++;
+    if (hot) this.#hotGuess[k] = 0;
+    else if (this.#coldPref[k] && ++this.#coldSince[k]! >= PLACE_RELAX_SENDS) {
+      // cold for PLACE_RELAX_SENDS copies: hot's correction moves half way back to 1, as a guess the next hot copy replaces
+      this.#coldSince[k] = 0;
+      const h = this.#placeCorr.hot;
+      h[k] = Math.sqrt(h[k]!);
+      this.#hotGuess[k] = 1;
+    }
+    this.#judgePlace(k, size);
+  }
+
+  /** Class k's hot and cold copies' expected time at `size` as learnt (the calibration's while none was seen). */
+  #placeEst(k: number, size: number): [number, number] {
+    const p = this.profile;
+    return [predict(p.inlineHot, size) * this.#placeCorr.hot[k]!, predict(p.inlineCold, size) * this.#placeCorr.cold[k]!];
+  }
+
+  /**
+   * Cold copies for class k with a waiting receiver while its hot ones (PLACE_SEEN seen at least) run PLACE_SLOW
+   * or more their calibrated time and cold ones are PLACE_MARGIN cheaper at `size` as learnt (as calibrated while none was seen: a
+   * trial, which stands until PLACE_SEEN cold copies were seen); hot again once hot copies are that much
+   * cheaper (their correction relaxes every PLACE_RELAX_SENDS cold copies, #learnPlace). A change drops remembered decisions and rebuilds the fast tier (#version, #health).
+   */
+  #judgePlace(k: number, size: number) {
+    const [hotEst, coldEst] = this.#placeEst(k, size);
+    const was = this.#coldPref[k] === 1;
+    const cold = was
+      ? this.#placeSeen.cold[k]! < PLACE_SEEN || !(hotEst < coldEst * (1 - PLACE_MARGIN))
+      : this.#placeSeen.hot[k]! >= PLACE_SEEN && this.#placeCorr.hot[k]! >= PLACE_SLOW && coldEst < hotEst * (1 - PLACE_MARGIN);
+    if (cold === was) return;
+    this.#coldPref[k] = cold ? 1 : 0;
+    this.#coldSince[k] = 0;
+    this.#placeFlips++;
+    this.#version++;
+    this.#health++; // (rare, unlike the corrections: the fast tier follows at its next read, as for a change of health)
+  }
+
+  /** Why copies of `size` are cold (#coldPref), with the numbers. */
+  #placeWhy(size: number): string {
+    const k = inlineClass(size);
+    const [h, c] = this.#placeEst(k, size);
+    const hs = this.#placeSeen.hot[k]!, cs = this.#placeSeen.cold[k]!;
+    return `hot inline copies of this size class (${fmtSize(2 ** k)}) ran ${this.#placeCorr.hot[k]!.toFixed(2)}x their calibrated time here (${hs} seen; the destination was not in cache), ` +
+      `cold ones ${cs ? `${this.#placeCorr.cold[k]!.toFixed(2)}x (${cs} seen)` : "untried: one is tried"}; at ${fmtSize(size)} hot ${fmtNs(h)} vs cold ${fmtNs(c)}`;
+  }
+
+  /**
    * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4, per size class), applied to
    * their class's inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, its
    * error depends on the size (caches), and a loaded machine copies slower than the calibration saw; the
@@ -1641,6 +1771,16 @@ export interface CoordinatorStats {
   inlineCorrection: number;
   /** the same per size class seen (keyed like splitClasses: "16 MiB" is 11.3-22.6 MiB); each applies to its class's inline estimates only */
   inlineCorrections: Record<string, number>;
+  /**
+   * Cache placement as learnt (512 KiB up to min(LLC/2, 16 MiB), a receiver waiting), per size class seen
+   * (keyed like inlineCorrections): the placement chosen (cold while hot copies ran slow: their destination
+   * was not in cache), each placement's inline copies as seen / calibrated and how many were seen; how often
+   * a class's choice changed.
+   */
+  placement: {
+    changes: number;
+    classes: Record<string, { chosen: "hot" | "cold"; hot: { correction: number; seen: number }; cold: { correction: number; seen: number } }>;
+  };
   total: { messages: number; bytes: number; ns: number };
   choices: Record<string, ChoiceStats>;
   fallbacks: { count: number; byKind: Record<string, number>; recent: FallbackRecord[] };

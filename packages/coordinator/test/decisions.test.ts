@@ -320,6 +320,66 @@ describe("decisions follow the calibration", () => {
     expect(mk(13, "measured").explain(4 * MiB).reasons.join("\n")).not.toMatch(/inline trial/);
   });
 
+  test("cache placement follows the copies, per size class: hot ones running slow (destination not in cache) turn copies cold; cold ones slower still turn them back; a stale hot correction relaxes", () => {
+    // inline wins everywhere here (the engine is far slower); hot and cold calibrated alike (10 GB/s + 1 µs)
+    const c = co(10, { fixedUs: 3000, gbps: 1 });
+    const size = 4 * MiB;
+    const cal = 1000 + size / 10;
+    const at = (n: number) => c.explain(n, { receiverWaiting: true });
+    const inline = (cache: "hot" | "cold", ratio: number) =>
+      c.observe({ size, decision: { mode: "inline", cache }, engine: "cpu", error: null, ns: ratio * cal, syncNs: ratio * cal });
+    const cls = () => c.stats().placement.classes["4 MiB"]!;
+    expect(at(size).cache).toBe("hot");
+    inline("hot", 1.1); // within PLACE_SLOW (1.25x) of the calibration: hot stays
+    expect(at(size).cache).toBe("hot");
+    expect(c.stats().placement).toEqual({ changes: 0, classes: { "4 MiB": { chosen: "hot", hot: { correction: 1.1, seen: 1 }, cold: { correction: 1, seen: 0 } } } });
+    inline("hot", 2.5); // slower: (1 - 0.3) × 1.1 + 0.3 × 2.5 = 1.52x, but two hot copies seen only (a size's first copies run cold)
+    expect(at(size).cache).toBe("hot");
+    inline("hot", 1.52); // the third: 1.52x; cold, untried, is expected at its calibration: a trial
+    const e = at(size);
+    expect(e.cache).toBe("cold");
+    expect(e.reasons.join("\n")).toMatch(/cache cold: hot inline copies of this size class \(4 MiB\) ran 1\.52x their calibrated time here \(3 seen; the destination was not in cache\), cold ones untried/);
+    // that class only (4 MiB: 2.83-5.66 MiB): 1 MiB copies are hot still; the fast tier is cold over the class and ends above it
+    expect(at(MiB).cache).toBe("hot");
+    expect(at(5 * MiB).cache).toBe("cold");
+    expect(at(6 * MiB).cache).toBe("hot");
+    const f = c.fastInline;
+    expect(f.coldFrom).toBeGreaterThan(2.8 * MiB);
+    expect(f.coldFrom).toBeLessThan(3 * MiB);
+    expect(f.below).toBeGreaterThan(5.6 * MiB);
+    expect(f.below).toBeLessThan(6 * MiB);
+    // the cold copies ran 2x their calibration: hot (1.52x) is cheaper by more than 5%: hot again, once the trial saw three
+    inline("cold", 2);
+    inline("cold", 2);
+    expect(at(size).cache).toBe("cold");
+    inline("cold", 2);
+    expect(at(size).cache).toBe("hot");
+    expect(c.fastInline.coldFrom).toBeUndefined();
+    // the fast tier's copies teach it too (hot below its coldFrom): hot at 4x -> (1 - 0.3) × 1.52 + 0.3 × 4 = 2.26x, cold 2x: cold again
+    c.fastInline.record(size, 4 * cal, null);
+    expect(cls().hot.seen).toBe(4);
+    expect(at(size).cache).toBe("cold");
+    expect(c.stats().placement.changes).toBe(3);
+    // errors and copies outside the range teach nothing
+    c.fastInline.record(size, 10 * cal, new Error("x"));
+    c.observe({ size: 256 * KiB, decision: { mode: "inline", cache: "hot" }, engine: "cpu", error: null, ns: 1e9, syncNs: 1e9 });
+    c.observe({ size: 32 * MiB, decision: { mode: "inline", cache: "cold" }, engine: "cpu", error: null, ns: 1e9, syncNs: 1e9 });
+    expect(Object.keys(c.stats().placement.classes)).toEqual(["4 MiB"]);
+    expect(cls().hot.seen).toBe(4);
+    expect(cls().cold.seen).toBe(3);
+    // cold copies at 2x: after 16 of them (PLACE_RELAX_SENDS) hot's 2.26x moves half way back to 1 (log terms): 1.5x,
+    // below cold's 2x by more than 5%: a hot copy is tried again, and what it shows replaces the guess
+    for (let i = 0; i < 15; i++) inline("cold", 2);
+    expect(at(size).cache).toBe("cold");
+    inline("cold", 2);
+    expect(cls().hot.correction).toBeCloseTo(Math.sqrt(0.7 * 1.52 + 0.3 * 4), 2);
+    expect(at(size).cache).toBe("hot");
+    inline("hot", 3); // (an EWMA would have put it at 1.9x: still hot)
+    expect(cls().hot.correction).toBe(3);
+    expect(at(size).cache).toBe("cold");
+    expect(c.stats().placement.changes).toBe(5);
+  });
+
   test("the split's measured overhead counts per size, and so does its trust: a lost 16 MiB trial leaves 64 MiB splits trusted", () => {
     using ch = Channel.create(uniqueName("co-class"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });

@@ -104,6 +104,12 @@ export async function coordLatency(
       const after = sent();
       const did = Object.entries(after).map(([k, m]) => [k, m - (before[k] ?? 0)] as const).filter(([, m]) => m > 0);
       log(`  ${size} B: ${variants.map((v) => `${v.name} ${(at(v.name) / 1e3).toFixed(1)} µs`).join(", ")} (auto: ${choices[size]}; its sends: ${did.map(([k, m]) => `${k} ${m}`).join(", ")})`);
+      if (size >= 2 ** 20) {
+        // the cache placement as learnt (from 512 KiB): cold while hot copies ran slow
+        const pl = co.stats().placement;
+        const cls = Object.entries(pl.classes).map(([k, c]) => `${k} ${c.chosen} (hot ${c.hot.correction}x, ${c.hot.seen} seen; cold ${c.cold.correction}x, ${c.cold.seen})`);
+        log(`    placement: ${e.cache}; learnt ${cls.length ? cls.join("; ") : "nothing"}; ${pl.changes} changes`);
+      }
       if (size >= 8 * 2 ** 20) {
         // what auto had learnt by then: large inline copies as seen / calibrated, and the splits per size class
         const st = co.stats();

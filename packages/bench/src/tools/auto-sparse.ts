@@ -2,11 +2,12 @@
  * auto when messages come far apart (issue 9): one size, each message after an idle gap (the
  * sender sleeps GAP_MS, 250 by default: the multimodal demo's requests come ~300 ms apart), a
  * fresh source buffer each time (as a worker fills a new tensor per request), to a receiver that
- * stamps arrival (measure/coordinator.ts's setup). Each round sends through auto, inline and
- * offload/sw in an order that rotates, one message per gap, so the machine's drift hits all three
- * alike. Prints each one's median end to end (send start -> the receiver has every byte), auto's
- * choice and time per send in order (i inline, p pipelined, o offload, s split), and what the
- * coordinator had learnt by the end. The calibration is the cached one (measured if none).
+ * stamps arrival (measure/coordinator.ts's setup). Each round sends through auto, inline (libferry's
+ * cache "auto": hot below min(LLC/2, 16 MiB)), inline with cache "cold" and offload/sw in an order that
+ * rotates, one message per gap, so the machine's drift hits them alike. Prints each one's median
+ * end to end (send start -> the receiver has every byte), auto's choice and time per send in order
+ * (i inline, p pipelined, o offload, s split), and what the coordinator had learnt by the end
+ * (the cache placement per size class, inline copies per size class, the engine's rates). The calibration is the cached one (measured if none).
  *
  *   bun run packages/bench/src/tools/auto-sparse.ts [size=9633792] [rounds=16]
  */
@@ -36,6 +37,7 @@ const header = new Uint8Array([0]); // the receiver does no work per byte: arriv
 const variants = [
   { name: "auto", opts: { header } },
   { name: "inline", opts: { mode: "inline" as const, header } },
+  { name: "inline cold", opts: { mode: "inline" as const, cache: "cold" as const, header } },
   { name: "offload/sw", opts: { mode: "offload" as const, engine: "sw", header } },
 ];
 const times = variants.map(() => [] as number[]);
@@ -67,4 +69,5 @@ const ms = (ns: number) => (ns / 1e6).toFixed(2);
 console.log(`${size} B every ${gapMs} ms, ${rounds} rounds: ${variants.map((v, j) => `${v.name} ${ms(median(times[j]!))} ms`).join(", ")} (median end to end)`);
 console.log(`auto per send (µs): ${seq.join(" ")}`);
 const st = co.stats();
-console.log(`learnt: inline ${JSON.stringify(st.inlineCorrections)}; ${Object.entries(st.engines).map(([l, e]) => `${l} rate ${e.rateCorrection}x, pipelined ${e.pipelinedCorrection}x`).join("; ")}; auto now: ${co.explain(size).mode}/${co.explain(size).engine}`);
+const place = Object.entries(st.placement.classes).map(([k, c]) => `${k} ${c.chosen} (hot ${c.hot.correction}x, ${c.hot.seen} seen; cold ${c.cold.correction}x, ${c.cold.seen})`);
+console.log(`learnt: placement ${place.join("; ") || "nothing"}; inline ${JSON.stringify(st.inlineCorrections)}; ${Object.entries(st.engines).map(([l, e]) => `${l} rate ${e.rateCorrection}x, pipelined ${e.pipelinedCorrection}x`).join("; ")}; auto now: ${co.explain(size).mode}/${co.explain(size).engine}`);
