@@ -183,6 +183,8 @@ interface Relaxing {
   at: number;
   /** how long it waits unconfirmed before relaxing: RELAX_MS, doubled (to RELAX_MAX_MS) each time a send after a relaxation priced the choice out again */
   ms: number;
+  /** the coordinator's decisions (#decided) at `at`: it also waits RELAX_SENDS × ms / RELAX_MS of them */
+  n: number;
   /** the correction a relaxation left (the sends through it next are its trial), 0 when none */
   trial: number;
   /** sends learnt from since the relaxation (the trial's verdict comes within three) */
@@ -336,6 +338,13 @@ const TIER_LEARN_MS = 250;
  */
 const RELAX_MS = 250;
 const RELAX_MAX_MS = 60_000;
+/**
+ * ... and waits this many of the coordinator's decisions (sends above the fast tier) as well, doubling with the
+ * interval: in a sparse stream (the demo's requests ~300 ms apart, tools/auto-sparse.ts) RELAX_MS alone had a
+ * priced-out engine relax, and be tried again, at nearly every send; in a stream (section 8) the interval is
+ * what counts, as before.
+ */
+const RELAX_SENDS = 8;
 /** From this size inline copies teach the coordinator their real cost (#learnInline): memory bound, and long enough (≥ ~400 µs) that a wake-up preempting the send (the receiver woken onto this CPU) is a small error. */
 const LARGE = 8 * 1024 * 1024;
 /**
@@ -569,7 +578,7 @@ export class Coordinator implements SendPolicy {
       pipeCorr: 1,
       engSeen: [1, 1, 1, 1, 1],
       pipeSeen: [1, 1, 1, 1, 1],
-      engRelax: { at: 0, ms: RELAX_MS, trial: 0, trialSends: 0 },
+      engRelax: { at: 0, ms: RELAX_MS, n: 0, trial: 0, trialSends: 0 },
       pricedOut: false,
       engSamples: 0,
       errors: 0,
@@ -803,6 +812,7 @@ export class Coordinator implements SendPolicy {
       // in use: its rate is not what keeps it out, and does not relax until RELAX_MS after its last use
       // (a stream with sends in flight teaches no rate; relaxing it there would only drop remembered decisions)
       st.engRelax.at = performance.now();
+      st.engRelax.n = this.#decided;
       st.pricedOut = false;
     }
   }
@@ -1456,7 +1466,7 @@ export class Coordinator implements SendPolicy {
     }
     st.engSamples++;
     st.engCorr = towardsMedian(st.engSeen, st.engCorr, ratio);
-    trialSeen(st.engRelax, st.engCorr);
+    trialSeen(st.engRelax, st.engCorr, this.#decided);
     this.#moved(st);
   }
 
@@ -1511,7 +1521,7 @@ export class Coordinator implements SendPolicy {
     this.#relaxAt = now + RELAX_MS / 2;
     let any = false;
     for (const st of this.#engines) {
-      const e = st.pricedOut && st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now);
+      const e = st.pricedOut && st.engCorr !== 1 && relaxes(st.engRelax, st.engCorr, now, this.#decided);
       if (e) {
         st.engCorr = e;
         st.engSeen.fill(e); // (the window starts again from the relaxed value)
@@ -1823,7 +1833,7 @@ function towardsMedian(seen: number[], corr: number, ratio: number): number {
  * rate back up by more than 10% (the wait before the next relaxation doubles) or after three that did not (it
  * resets).
  */
-function trialSeen(r: Relaxing, corr: number): void {
+function trialSeen(r: Relaxing, corr: number, n: number): void {
   if (r.trial) {
     r.trialSends++;
     const slow = corr > r.trial * 1.1;
@@ -1833,14 +1843,20 @@ function trialSeen(r: Relaxing, corr: number): void {
     }
   }
   r.at = performance.now();
+  r.n = n;
 }
 
-/** The relaxed rate when `r` is due at `now` (half way back to 1 in log terms; within 2% of it, 1), else 0. */
-function relaxes(r: Relaxing, corr: number, now: number): number {
-  if (now - r.at < r.ms) return 0;
+/**
+ * The relaxed rate when `r` is due at `now`, with the coordinator at `n` decisions (half way back to 1 in log
+ * terms; within 2% of it, 1), else 0: due when both its interval and as many decisions (RELAX_SENDS per
+ * RELAX_MS) passed since it last learnt or relaxed.
+ */
+function relaxes(r: Relaxing, corr: number, now: number, n: number): number {
+  if (now - r.at < r.ms || n - r.n < (RELAX_SENDS * r.ms) / RELAX_MS) return 0;
   const sq = Math.sqrt(corr);
   const next = Math.abs(sq - 1) < 0.02 ? 1 : sq;
   r.at = now;
+  r.n = n;
   r.trial = next;
   r.trialSends = 0;
   return next;

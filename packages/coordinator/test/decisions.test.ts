@@ -581,10 +581,15 @@ describe("load and fallbacks", () => {
     expect(corr()).toBe(8);
     expect(c.decide(big, ctx).mode).toBe("inline");
     expect(c.decide(big, ctx).mode).toBe("inline"); // nothing sent through the engine: nothing corrects it
-    // not confirmed by a send for 250 ms: half way back to the calibration (in log terms), and again after that
+    // not confirmed by a send for 250 ms and 8 decisions (RELAX_SENDS: a sparse stream must not relax at every
+    // send): half way back to the calibration (in log terms), and again after that
+    await Bun.sleep(260);
+    c.decide(big, ctx);
+    expect(corr()).toBe(8); // 250 ms, but 4 decisions since the last slow send
     const seen: number[] = [corr()];
     let again = c.decide(big, ctx);
     for (let i = 0; i < 8 && again.mode === "inline"; i++) {
+      for (let k = 0; k < 8; k++) expect(c.decide(big, ctx).mode).toBe("inline");
       await Bun.sleep(260);
       again = c.decide(big, ctx);
       seen.push(corr());
@@ -641,9 +646,9 @@ describe("load and fallbacks", () => {
     const corr = () => c.stats().engines.sw!.rateCorrection;
     expect(corr()).toBe(1.5); // three sends at 2x: half way
     // only 8 MiB sent now: inline there whatever the rate, so the rate is not what keeps the engine out
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 8; i++) {
       expect(c.decide(8 * MiB, ctx).mode).toBe("inline");
-      await Bun.sleep(150);
+      await Bun.sleep(50);
     }
     expect(corr()).toBe(1.5);
     // at 64 MiB it is (inline now, the engine at its calibrated rate): it relaxes, and the engine is tried again
