@@ -94,6 +94,9 @@ export function statsText(all: ProcessStats[] = statsJson()): string {
       }
       const inl = Object.entries(c.inlineCorrections ?? {});
       if (inl.length) out.push(`  learnt: inline copies ${inl.map(([k, x]) => `${k} ${x}x`).join(", ")} the calibration (per size class)`);
+      const place = Object.entries(c.placement?.classes ?? {});
+      if (place.length)
+        out.push(`  learnt: cache placement ${place.map(([k, x], i) => `${k} ${x.chosen} (hot${i ? "" : " copies"} ${x.hot.correction}x${i ? "" : " the calibration"}, ${x.hot.seen} seen; cold ${x.cold.correction}x, ${x.cold.seen})`).join("; ")}`);
       out.push(`  fallbacks: ${c.fallbacks.count}${Object.keys(c.fallbacks.byKind).length ? ` (${Object.entries(c.fallbacks.byKind).map(([k, n]) => `${k} ×${n}`).join(", ")})` : ""}`);
       for (const f of c.fallbacks.recent.slice(-5)) out.push(`    ${f.at} ${f.kind}: ${f.change}, ${fmtSize(f.size)}: ${f.reason}`);
     }

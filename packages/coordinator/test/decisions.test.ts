@@ -802,6 +802,10 @@ describe("calibration", () => {
     // (an inline copy of 32 MiB that took twice its profile's time: the correction moves a fifth of the way)
     c.observe({ size: 32 * MiB, decision: { mode: "inline", cache: "cold" }, engine: "cpu", error: null, ns: 2 * (1000 + (32 * MiB) / 10), syncNs: 2 * (1000 + (32 * MiB) / 10) });
     expect(block()).toMatch(/learnt: inline copies 32 MiB 1\.2x the calibration \(per size class\)/);
+    expect(block()).not.toMatch(/learnt: cache placement/);
+    // a hot 4 MiB copy at 1.5x its profile's time: the placement learnt for that class
+    c.observe({ size: 4 * MiB, decision: { mode: "inline", cache: "hot" }, engine: "cpu", error: null, ns: 1.5 * (1000 + (4 * MiB) / 10), syncNs: 1.5 * (1000 + (4 * MiB) / 10) });
+    expect(block()).toMatch(/learnt: cache placement 4 MiB hot \(hot copies 1\.5x the calibration, 1 seen; cold 1x, 0\)/);
   }, 30_000);
 });
 
