@@ -358,7 +358,12 @@ const LARGE = 8 * 1024 * 1024;
  * calibration times each placement in a run of its own, so it sees the warm case only.
  */
 const PLACE_MIN = 512 * 1024;
-/** Hot copies running at least this much slower than calibrated say their destination is not in cache: cold ones are tried. */
+/**
+ * Hot copies running at least this much slower than calibrated (the median of a class's last five, a window
+ * that starts with five 1s: three slow copies move it) say their destination is not in cache: cold ones are
+ * tried. A median, not the learnt EWMA: section 8's warm 4 MiB stream has hot copies at 0.95-1.2x with one at
+ * 1.5-1.6x now and then, and such a spike had lifted the EWMA past 1.25 and sent 13 cold copies there.
+ */
 const PLACE_SLOW = 1.25;
 /**
  * Copies of a placement a size class must have seen before they may change its placement: the first copies of a
@@ -368,8 +373,16 @@ const PLACE_SLOW = 1.25;
  * where cold copies run ~0.65 ms against hot ones' ~1 ms at 9.2 MiB).
  */
 const PLACE_SEEN = 3;
-/** The other placement must be this much cheaper (as learnt) to take over. */
+/**
+ * Cold copies must be expected this much cheaper than hot ones (as learnt) to take a class over, hot ones
+ * PLACE_MARGIN to take it back: in a warm stream the two differ by a few % either way from send to send, and with
+ * 5% both ways section 8's 4 MiB class changed placement 13 times (each change drops remembered decisions and
+ * rebuilds the fast tier) and ran 1.22x inline's time; in a sparse stream cold copies are 30-40% cheaper.
+ */
+const PLACE_COLD_MARGIN = 0.15;
 const PLACE_MARGIN = 0.05;
+/** A cold trial that lost (the class back to hot by judgement) doubles the hot copies the next needs first: PLACE_SEEN × 2^lost, lost up to this. */
+const PLACE_LOST_MAX = 6;
 /**
  * While a size class's copies are cold, every this many of them its hot copies' learnt correction moves half way
  * back to 1 (log terms), and the next hot copy seen replaces it: a hot copy is tried again once it would win (the
@@ -523,10 +536,17 @@ export class Coordinator implements SendPolicy {
    */
   readonly #placeCorr = { hot: new Float64Array(CLASSES).fill(1), cold: new Float64Array(CLASSES).fill(1) };
   readonly #placeSeen = { hot: new Uint32Array(CLASSES), cold: new Uint32Array(CLASSES) };
+  /** the last five hot copies' ratios (seen / calibrated) per class, from five 1s (PLACE_SLOW), and where the next goes */
+  readonly #hotWin = new Float64Array(CLASSES * 5).fill(1);
+  readonly #hotWinAt = new Uint8Array(CLASSES);
+  /** copies of the class's chosen placement since it was chosen (#judgePlace) */
+  readonly #placeSince = new Uint32Array(CLASSES);
   /** cold copies of the class since its hot correction last relaxed (#learnPlace) */
   readonly #coldSince = new Uint32Array(CLASSES);
-  /** 1: the class's hot correction was relaxed, not seen: the next hot copy replaces it */
+  /** 1: the class's hot correction was relaxed, not seen: the next hot copy replaces it, and alone is its trial */
   readonly #hotGuess = new Uint8Array(CLASSES);
+  /** cold trials of the class that lost in a row (PLACE_LOST_MAX at most) */
+  readonly #coldLost = new Uint8Array(CLASSES);
   readonly #coldPref = new Uint8Array(CLASSES);
   #placeFlips = 0;
   /**
@@ -1660,7 +1680,7 @@ export class Coordinator implements SendPolicy {
   /**
    * An inline copy of PLACE_MIN or more below coldFrom with placement `cache` took `ns` (the sending thread's
    * copy and publish, as the calibration timed them): its class's correction for that placement moves towards
-   * ns / calibrated (an EWMA; the first sets it, a faster one counts more, as in #learnInline), then #judgePlace.
+   * ns / calibrated (an EWMA from 1; a faster one counts more, as in #learnInline), then #judgePlace.
    */
   #learnPlace(size: number, cache: string | undefined, ns: number) {
     if (size >= this.#coldFrom || !(ns > 0) || (cache !== "hot" && cache !== "cold")) return;
@@ -1671,18 +1691,28 @@ export class Coordinator implements SendPolicy {
     const seen = this.#placeSeen[cache];
     const ratio = ns / pred;
     const hot = cache === "hot";
-    const w = seen[k] === 0 || (hot && this.#hotGuess[k]) ? 1 : ratio < corr[k]! ? 0.5 : 0.3;
+    // (from 1, not from the first copy: a size's first copies in a process run cold, and one at 2x had set it)
+    const w = hot && this.#hotGuess[k] ? 1 : ratio < corr[k]! ? 0.5 : 0.3;
     corr[k] = Math.min(4, Math.max(0.5, (1 - w) * corr[k]! + w * ratio));
     seen[k]!++;
+    if (hot) {
+      const at = this.#hotWinAt[k]!;
+      this.#hotWin[k * 5 + at] = ratio;
+      this.#hotWinAt[k] = at === 4 ? 0 : at + 1;
+    }
+    const guess = hot && this.#hotGuess[k] === 1; // (the one hot copy of a relaxation's trial)
     if (hot) this.#hotGuess[k] = 0;
-    else if (this.#coldPref[k] && ++this.#coldSince[k]! >= PLACE_RELAX_SENDS) {
+    if ((this.#coldPref[k] === 1) !== hot) this.#placeSince[k]!++;
+    if (!hot && this.#coldPref[k] && ++this.#coldSince[k]! >= PLACE_RELAX_SENDS) {
       // cold for PLACE_RELAX_SENDS copies: hot's correction moves half way back to 1, as a guess the next hot copy replaces
       this.#coldSince[k] = 0;
       const h = this.#placeCorr.hot;
       h[k] = Math.sqrt(h[k]!);
       this.#hotGuess[k] = 1;
+      this.#judgePlace(k, size, true);
+      return;
     }
-    this.#judgePlace(k, size);
+    this.#judgePlace(k, size, guess);
   }
 
   /** Class k's hot and cold copies' expected time at `size` as learnt (the calibration's while none was seen). */
@@ -1692,23 +1722,42 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * Cold copies for class k with a waiting receiver while its hot ones (PLACE_SEEN seen at least) run PLACE_SLOW
-   * or more their calibrated time and cold ones are PLACE_MARGIN cheaper at `size` as learnt (as calibrated while none was seen: a
-   * trial, which stands until PLACE_SEEN cold copies were seen); hot again once hot copies are that much
-   * cheaper (their correction relaxes every PLACE_RELAX_SENDS cold copies, #learnPlace). A change drops remembered decisions and rebuilds the fast tier (#version, #health).
+   * Cold copies for class k with a waiting receiver once its hot ones run PLACE_SLOW or more their calibrated time
+   * (the median of the last five; a relaxation's one hot copy: the learnt correction it set)
+   * and cold ones are expected PLACE_COLD_MARGIN cheaper at `size` as learnt (as calibrated while none was seen),
+   * after PLACE_SEEN hot copies (doubling per cold trial lost in a row: PLACE_LOST_MAX at most) or, after a
+   * relaxation's trial (`relaxed`: its one hot copy, or the guess itself), at once. Hot again once hot copies are
+   * PLACE_MARGIN cheaper as learnt, after PLACE_SEEN cold copies (a trial: judged so, and lost, it doubles the
+   * wait for the next) or at a relaxation (their correction relaxes every PLACE_RELAX_SENDS cold copies,
+   * #learnPlace). A change drops remembered decisions and rebuilds the fast tier (#version, #health).
    */
-  #judgePlace(k: number, size: number) {
+  #judgePlace(k: number, size: number, relaxed = false) {
     const [hotEst, coldEst] = this.#placeEst(k, size);
     const was = this.#coldPref[k] === 1;
-    const cold = was
-      ? this.#placeSeen.cold[k]! < PLACE_SEEN || !(hotEst < coldEst * (1 - PLACE_MARGIN))
-      : this.#placeSeen.hot[k]! >= PLACE_SEEN && this.#placeCorr.hot[k]! >= PLACE_SLOW && coldEst < hotEst * (1 - PLACE_MARGIN);
+    const since = this.#placeSince[k]!;
+    let cold: boolean;
+    if (was) cold = !((relaxed || since >= PLACE_SEEN) && hotEst < coldEst * (1 - PLACE_MARGIN));
+    else {
+      const due = relaxed || since >= PLACE_SEEN << this.#coldLost[k]!;
+      const slow = relaxed ? this.#placeCorr.hot[k]! >= PLACE_SLOW : this.#hotMedian(k) >= PLACE_SLOW;
+      cold = due && this.#placeSeen.hot[k]! >= PLACE_SEEN && slow && coldEst < hotEst * (1 - PLACE_COLD_MARGIN);
+    }
     if (cold === was) return;
+    if (!cold) this.#coldLost[k] = relaxed ? 0 : Math.min(PLACE_LOST_MAX, this.#coldLost[k]! + 1);
     this.#coldPref[k] = cold ? 1 : 0;
+    this.#placeSince[k] = 0;
     this.#coldSince[k] = 0;
     this.#placeFlips++;
     this.#version++;
     this.#health++; // (rare, unlike the corrections: the fast tier follows at its next read, as for a change of health)
+  }
+
+  /** The median of class k's last five hot copies' ratios (#hotWin). */
+  #hotMedian(k: number): number {
+    const w = this.#hotWin;
+    const a = [w[k * 5]!, w[k * 5 + 1]!, w[k * 5 + 2]!, w[k * 5 + 3]!, w[k * 5 + 4]!];
+    a.sort((x, y) => x - y);
+    return a[2]!;
   }
 
   /** Why copies of `size` are cold (#coldPref), with the numbers. */

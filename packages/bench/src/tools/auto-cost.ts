@@ -6,6 +6,7 @@
  * anew each round (lib/stats.ts roundOrder).
  *
  *   bun run packages/bench/src/tools/auto-cost.ts [size ...]   (default 64 16384 1048576)
+ *   GAP_MS=20 ...: each message after a 20 ms idle gap instead; FRESH=1: a new source buffer per message; N: rounds (100)
  *
  * Variants: auto (the coordinator's publisher: fastInline below its threshold,
  * remembered decisions above), inline (a fixed inline send), decide (a policy
@@ -26,7 +27,11 @@ import { median, roundOrder } from "../lib/stats";
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 0);
 if (!sizes.length) sizes.push(64, 16384, MiB);
-const N = 100;
+const N = Number(process.env.N ?? 100);
+/** GAP_MS: each message after an idle gap of this many ms (a timer) instead of 100 µs (a spin) */
+const GAP_MS = Number(process.env.GAP_MS ?? 0);
+/** FRESH=1: a new source buffer per message, each page written (a worker filling a new tensor) */
+const FRESH = process.env.FRESH === "1";
 const co = await Coordinator.calibrate({ objective: "latency" });
 await using s = new Session({
   role: "recv",
@@ -71,14 +76,19 @@ for (const size of sizes) {
 }
 try {
   for (const size of sizes) {
-    const src = new Uint8Array(size).fill(5);
+    let src = new Uint8Array(size).fill(5);
     const e2e = variants.map(() => [] as number[]);
     const sync = variants.map(() => [] as number[]);
     inDecide.length = 0;
     for (let i = -10; i < N; i++)
       for (const j of roundOrder(variants.length, i + 10)) {
         const g = Bun.nanoseconds();
-        while (Bun.nanoseconds() - g < 100_000);
+        if (GAP_MS > 0) await Bun.sleep(GAP_MS);
+        else while (Bun.nanoseconds() - g < 100_000);
+        if (FRESH) {
+          src = new Uint8Array(size);
+          for (let q = 0; q < size; q += 4096) src[q] = 5;
+        }
         const t0 = monoNs();
         const p = variants[j]![1](src);
         const ts = monoNs();

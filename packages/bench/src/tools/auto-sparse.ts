@@ -10,6 +10,7 @@
  * (the cache placement per size class, inline copies per size class, the engine's rates). The calibration is the cached one (measured if none).
  *
  *   bun run packages/bench/src/tools/auto-sparse.ts [size=9633792] [rounds=16]
+ *   GAP_MS: the gap; PASSES=1: the receiver reads every byte once (Bun.hash) before it stamps
  */
 import { defaultPolicy, setDefaultPolicy } from "@ferry/channel";
 import { Coordinator } from "@ferry/coordinator";
@@ -33,7 +34,8 @@ await using s = new Session({
 });
 await s.peer.ready;
 const pub = s.data.publisher({ backpressure: "block", timeoutMs: -1, coordinator: co });
-const header = new Uint8Array([0]); // the receiver does no work per byte: arrival only
+// the receiver does no work per byte (arrival only), or PASSES hash passes over every byte (it reads the message)
+const header = new Uint8Array([Number(process.env.PASSES ?? 0)]);
 const variants = [
   { name: "auto", opts: { header } },
   { name: "inline", opts: { mode: "inline" as const, header } },
