@@ -354,7 +354,7 @@ const LARGE = 8 * 1024 * 1024;
  * into warm arena slots (section 8, 100 µs apart) hot copies took 45.6 / 136 µs against cold ones' 59.5 / 168 µs
  * at 1 / 4 MiB, while after a 20 ms idle gap hot took 146 / 460 µs against cold 117 / 368 µs, and with a fresh
  * source buffer per send (a worker filling a new tensor: its page faults evict the destination) 63 / 186 µs
- * against 59 / 126 µs (tools/auto-cost.ts; the gap and the fresh buffers were one-off variants of it). The
+ * against 59 / 126 µs (tools/auto-cost.ts, plain, with GAP_MS=20 and with FRESH=1; one run each). The
  * calibration times each placement in a run of its own, so it sees the warm case only.
  */
 const PLACE_MIN = 512 * 1024;
@@ -528,7 +528,7 @@ export class Coordinator implements SendPolicy {
   readonly #coldFrom: number;
   /**
    * Inline copies of PLACE_MIN up to coldFrom as seen / the profile, per size class (inlineClass) and placement
-   * (#learnPlace): an EWMA and the copies seen; when a hot copy of the class was last seen. Per class, as
+   * (#learnPlace): an EWMA and the copies seen. Per class, as
    * #inlineCorr: the calibration's error depends on the size (section 8 here: hot 1 MiB copies ran 1.7-3.8x
    * their calibrated time, 4 MiB ones 0.9x). #coldPref: cold copies are chosen for the class with a waiting
    * receiver (#cache), since hot ones ran PLACE_SLOW or more their calibrated time and cold ones were (or are
@@ -1732,16 +1732,13 @@ export class Coordinator implements SendPolicy {
    * #learnPlace). A change drops remembered decisions and rebuilds the fast tier (#version, #health).
    */
   #judgePlace(k: number, size: number, relaxed = false) {
-    const [hotEst, coldEst] = this.#placeEst(k, size);
+    // (the cheap tests first: this runs after every inline copy of 512 KiB or more, fast-tier ones included)
     const was = this.#coldPref[k] === 1;
     const since = this.#placeSince[k]!;
-    let cold: boolean;
-    if (was) cold = !((relaxed || since >= PLACE_SEEN) && hotEst < coldEst * (1 - PLACE_MARGIN));
-    else {
-      const due = relaxed || since >= PLACE_SEEN << this.#coldLost[k]!;
-      const slow = relaxed ? this.#placeCorr.hot[k]! >= PLACE_SLOW : this.#hotMedian(k) >= PLACE_SLOW;
-      cold = due && this.#placeSeen.hot[k]! >= PLACE_SEEN && slow && coldEst < hotEst * (1 - PLACE_COLD_MARGIN);
-    }
+    if (was ? !relaxed && since < PLACE_SEEN : !relaxed && since < PLACE_SEEN << this.#coldLost[k]!) return;
+    if (!was && (this.#placeSeen.hot[k]! < PLACE_SEEN || (relaxed ? this.#placeCorr.hot[k]! : this.#hotMedian(k)) < PLACE_SLOW)) return;
+    const [hotEst, coldEst] = this.#placeEst(k, size);
+    const cold = was ? !(hotEst < coldEst * (1 - PLACE_MARGIN)) : coldEst < hotEst * (1 - PLACE_COLD_MARGIN);
     if (cold === was) return;
     if (!cold) this.#coldLost[k] = relaxed ? 0 : Math.min(PLACE_LOST_MAX, this.#coldLost[k]! + 1);
     this.#coldPref[k] = cold ? 1 : 0;
@@ -1752,12 +1749,20 @@ export class Coordinator implements SendPolicy {
     this.#health++; // (rare, unlike the corrections: the fast tier follows at its next read, as for a change of health)
   }
 
-  /** The median of class k's last five hot copies' ratios (#hotWin). */
+  /** The median of class k's last five hot copies' ratios (#hotWin): the one with two others below it and two above (no allocation). */
   #hotMedian(k: number): number {
     const w = this.#hotWin;
-    const a = [w[k * 5]!, w[k * 5 + 1]!, w[k * 5 + 2]!, w[k * 5 + 3]!, w[k * 5 + 4]!];
-    a.sort((x, y) => x - y);
-    return a[2]!;
+    for (let i = 0; i < 5; i++) {
+      const x = w[k * 5 + i]!;
+      let below = 0, same = 0;
+      for (let j = 0; j < 5; j++) {
+        const y = w[k * 5 + j]!;
+        if (y < x) below++;
+        else if (y === x) same++;
+      }
+      if (below <= 2 && below + same > 2) return x;
+    }
+    return 1; // (unreachable: some element is the median)
   }
 
   /** Why copies of `size` are cold (#coldPref), with the numbers. */
