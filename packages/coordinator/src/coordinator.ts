@@ -1692,8 +1692,7 @@ export class Coordinator implements SendPolicy {
     const ratio = ns / pred;
     const hot = cache === "hot";
     // (from 1, not from the first copy: a size's first copies in a process run cold, and one at 2x had set it)
-    const w = hot && this.#hotGuess[k] ? 1 : ratio < corr[k]! ? 0.5 : 0.3;
-    corr[k] = Math.min(4, Math.max(0.5, (1 - w) * corr[k]! + w * ratio));
+    corr[k] = hot && this.#hotGuess[k] ? Math.min(4, Math.max(0.5, ratio)) : copyTowards(corr[k]!, ratio, 0.3);
     seen[k]!++;
     if (hot) {
       const at = this.#hotWinAt[k]!;
@@ -1788,9 +1787,7 @@ export class Coordinator implements SendPolicy {
     this.#inlineSeen[k]!++;
     this.#inlineLast = k;
     // a send's time can only be inflated (the receiver woken onto this CPU preempts it): trust a faster one more
-    const ratio = ns / pred;
-    const w = ratio < before ? 0.5 : 0.2;
-    this.#inlineCorr[k] = Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
+    this.#inlineCorr[k] = copyTowards(before, ns / pred, 0.2);
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }
@@ -1898,6 +1895,15 @@ function trialSeen(r: Relaxing, corr: number, n: number): void {
   }
   r.at = performance.now();
   r.n = n;
+}
+
+/**
+ * An inline copy's correction (seen / calibrated, 0.5..4) moved towards `ratio`: half way when the copy was faster
+ * (a copy's time can only be inflated: the receiver woken onto this CPU preempts it), `slower` of the way when not.
+ */
+function copyTowards(before: number, ratio: number, slower: number): number {
+  const w = ratio < before ? 0.5 : slower;
+  return Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
 }
 
 /**
