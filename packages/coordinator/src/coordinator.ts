@@ -1692,7 +1692,8 @@ export class Coordinator implements SendPolicy {
     const ratio = ns / pred;
     const hot = cache === "hot";
     // (from 1, not from the first copy: a size's first copies in a process run cold, and one at 2x had set it)
-    corr[k] = hot && this.#hotGuess[k] ? Math.min(4, Math.max(0.5, ratio)) : copyTowards(corr[k]!, ratio, 0.3);
+    // (up to 16x: after an idle gap a 1 MiB copy runs 5-10x its calibration, hot and cold alike, and at 4x both had read the same)
+    corr[k] = hot && this.#hotGuess[k] ? Math.min(16, Math.max(0.5, ratio)) : copyTowards(corr[k]!, ratio, 0.3, 16);
     seen[k]!++;
     if (hot) {
       const at = this.#hotWinAt[k]!;
@@ -1898,12 +1899,12 @@ function trialSeen(r: Relaxing, corr: number, n: number): void {
 }
 
 /**
- * An inline copy's correction (seen / calibrated, 0.5..4) moved towards `ratio`: half way when the copy was faster
+ * An inline copy's correction (seen / calibrated, 0.5..max) moved towards `ratio`: half way when the copy was faster
  * (a copy's time can only be inflated: the receiver woken onto this CPU preempts it), `slower` of the way when not.
  */
-function copyTowards(before: number, ratio: number, slower: number): number {
+function copyTowards(before: number, ratio: number, slower: number, max = 4): number {
   const w = ratio < before ? 0.5 : slower;
-  return Math.min(4, Math.max(0.5, (1 - w) * before + w * ratio));
+  return Math.min(max, Math.max(0.5, (1 - w) * before + w * ratio));
 }
 
 /**
