@@ -264,15 +264,18 @@ export class Publisher extends ChannelMember {
   }
 
   /** The policy whose fast tier was read last, and that tier's ceiling (FastInline.ceiling). */
-  #tier: { policy: SendPolicy; ceiling: number } | null = null;
+  #tierPolicy: SendPolicy | null = null;
+  #tierCeiling = Infinity;
 
   /** send() in mode "auto" with a policy: the fast tier, a remembered decision, or decide(). */
   #auto(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
     if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
       // (a size at or above the ceiling of the tier read last does not read it again: the getter may rebuild it)
-      const last = this.#tier;
-      const f = last !== null && last.policy === policy && bytes.length >= last.ceiling ? null : policy.fastInline;
-      if (f) this.#tier = { policy, ceiling: f.ceiling ?? Infinity };
+      const f = this.#tierPolicy === policy && bytes.length >= this.#tierCeiling ? null : policy.fastInline;
+      if (f) {
+        this.#tierPolicy = policy; // (two fields, no object per send: this is the path of every small message)
+        this.#tierCeiling = f.ceiling ?? Infinity;
+      }
       // (an inline copy is published at once: with offloads in flight it waits for them, or it would overtake them)
       if (f && bytes.length < f.below) return this.#sends.offloads === 0 ? this.#fastInline(f, bytes, opts) : this.#afterOffloads(() => this.#fastInline(f, bytes, opts));
       const r = policy.remembered;
