@@ -165,6 +165,9 @@ interface EngineState {
    * in calibration (section 8: 1.3 ms vs 0.55 ms at 16 MiB); the engine's copy rate is not what moved
    */
   pipeCorr: number;
+  /** pipelined sends learnt from in this process; the pipelined correction the cached profile has (EngineProfile.pipelinedLearnt, 1 without) */
+  pipeSamples: number;
+  pipeSaved: number;
   /** the last five ratios (seen / expected) engCorr and pipeCorr learn from (towardsMedian), seeded with the correction itself */
   engSeen: number[];
   pipeSeen: number[];
@@ -554,6 +557,9 @@ export class Coordinator implements SendPolicy {
    * publisher without decide(), and settled() instead of observe() when it was published.
    */
   readonly remembered: Remembered;
+  /** the cache directory this coordinator's profile is in (calibrate(), fromCache()): learnt pipelined corrections go back there (#saveLearnt); null: none */
+  #cacheDir: string | null = null;
+  #saveTimer: ReturnType<typeof setTimeout> | null = null;
   /** receiverWaiting's last answer, for the channel asked last (most publishers use one) */
   #waitCh: Channel | null = null;
   #waitAt = 0;
@@ -562,7 +568,7 @@ export class Coordinator implements SendPolicy {
   /** A coordinator over `profile` (see Coordinator.calibrate() for one measured here). */
   constructor(
     profile: Profile,
-    opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike>; warmUpOnly?: boolean } = {},
+    opts: CoordinatorOptions & { source?: Coordinator["profileSource"]; note?: string; engineMap?: Map<string, EngineLike>; warmUpOnly?: boolean; cacheDir?: string } = {},
   ) {
     const objective = opts.objective ?? "latency";
     if (!OBJECTIVES.includes(objective)) throw new FerryError(Errno.INVAL, `unknown objective ${JSON.stringify(objective)} (latency, throughput, cpu)`);
@@ -595,9 +601,11 @@ export class Coordinator implements SendPolicy {
       share: prof.splitShare || balancedShare(Math.min(perByte(profile.inlineHot), perByte(profile.inlineCold)), perByte(prof.offload)),
       splitSamples: 0,
       engCorr: 1,
-      pipeCorr: 1,
+      pipeCorr: learntPipelined(prof),
+      pipeSamples: 0,
+      pipeSaved: learntPipelined(prof),
       engSeen: [1, 1, 1, 1, 1],
-      pipeSeen: [1, 1, 1, 1, 1],
+      pipeSeen: new Array<number>(5).fill(learntPipelined(prof)),
       engRelax: { at: 0, ms: RELAX_MS, n: 0, trial: 0, trialSends: 0 },
       pricedOut: false,
       engSamples: 0,
@@ -607,6 +615,7 @@ export class Coordinator implements SendPolicy {
     }));
     for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
     if (opts.warmUpOnly) return; // (#warmUp's own: no stats, no warm-up of its own)
+    this.#cacheDir = opts.cacheDir ?? null;
     shareStats(() => (this.#decided || this.#rec.fast ? this.stats() : null));
     if (!warmedUp && profile.engines.length && process.env.FERRY_COORD_WARMUP !== "0") {
       warmedUp = true;
@@ -657,18 +666,20 @@ export class Coordinator implements SendPolicy {
     let note = "";
     if (useCache && !opts.recalibrate) {
       const c = loadCached(labels);
-      if (c.profile) return new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map });
+      if (c.profile) return new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map, cacheDir: cacheDir() });
       note = c.why;
     } else {
       note = opts.recalibrate ? "recalibration asked for" : "cache off";
     }
     const p = await measureProfile(engines, opts.budgetMs ?? 900);
     p.notes.push(...notes);
+    let saved = false;
     if (useCache) {
       const err = saveCached(p);
+      saved = err === null;
       note += err ? `; not cached (${err})` : `; cached in ${cacheDir()}`;
     }
-    return new Coordinator(p, { ...opts, source: "measured", note, engineMap: map });
+    return new Coordinator(p, { ...opts, source: "measured", note, engineMap: map, ...(saved ? { cacheDir: cacheDir() } : {}) });
   }
 
   /** The cached profile's coordinator if there is one (no measuring), else null and why. */
@@ -676,7 +687,7 @@ export class Coordinator implements SendPolicy {
     const { engines, map } = resolveEngines(opts);
     const c = loadCached(engines.map((e) => e.label));
     if (!c.profile) return { coordinator: null, why: c.why };
-    return { coordinator: new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map }), why: "" };
+    return { coordinator: new Coordinator(c.profile, { ...opts, source: "cache", note: `cached in ${c.file}`, engineMap: map, cacheDir: cacheDir() }), why: "" };
   }
 
   /* ---------------------------------------------------------------- SendPolicy */
@@ -1441,6 +1452,7 @@ export class Coordinator implements SendPolicy {
         }
       }
     }
+    for (const st of this.#engines) if (st.pipeCorr !== 1) reasons.push(pipelinedWhy(st));
     if (fallback) reasons.push(`FALLBACK (${fallback.kind}): ${fallback.engine} would be chosen but ${fallback.reason}`);
     for (const [st, b] of blocked) if (!fallback || fallback.engine !== st.label) reasons.push(`engine ${st.label} not used now (${b.kind}): ${b.reason}`);
   }
@@ -1481,13 +1493,39 @@ export class Coordinator implements SendPolicy {
     if (pipelined) {
       // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
       st.pipeCorr = towardsMedian(st.pipeSeen, st.pipeCorr, ratio / st.engCorr);
+      st.pipeSamples++;
       this.#moved(st);
+      // learnt from three sends or more, and 10% away from what the cached profile has: written back (soon, off this path)
+      if (this.#cacheDir !== null && st.pipeSamples >= 3 && Math.abs(Math.log(st.pipeCorr / st.pipeSaved)) > Math.log(1.1) && this.#saveTimer === null)
+        this.#saveTimer = setTimeout(() => this.#saveLearnt(), 250).unref();
       return;
     }
     st.engSamples++;
     st.engCorr = towardsMedian(st.engSeen, st.engCorr, ratio);
     trialSeen(st.engRelax, st.engCorr, this.#decided);
     this.#moved(st);
+  }
+
+  /**
+   * Write the pipelined corrections learnt here (from three sends or more) into the cached profile this
+   * coordinator came from, if it is still that one (the same measurement: a newer calibration is left alone).
+   * Errors are ignored: the cache is optional.
+   */
+  #saveLearnt() {
+    this.#saveTimer = null;
+    const dir = this.#cacheDir;
+    if (dir === null) return;
+    const c = loadCached(this.profile.engines.map((e) => e.label), dir);
+    if (!c.profile || c.profile.created !== this.profile.created) return;
+    let any = false;
+    for (const st of this.#engines) {
+      const e = c.profile.engines.find((x) => x.label === st.label);
+      if (!e || st.pipeSamples < 3) continue;
+      e.pipelinedLearnt = { corr: +st.pipeCorr.toFixed(3), sends: (e.pipelinedLearnt?.sends ?? 0) + st.pipeSamples, at: new Date().toISOString() };
+      st.pipeSaved = st.pipeCorr;
+      any = true;
+    }
+    if (any) saveCached(c.profile, dir);
   }
 
   /**
@@ -1921,6 +1959,19 @@ function relaxes(r: Relaxing, corr: number, now: number, n: number): number {
   r.trial = next;
   r.trialSends = 0;
   return next;
+}
+
+/** explain(): an engine's pipelined correction, where it comes from. */
+function pipelinedWhy(st: EngineState): string {
+  const l = st.prof.pipelinedLearnt;
+  const from = learntPipelined(st.prof) !== 1 ? `; it started at ${l!.corr}x, learnt by earlier processes on this machine over ${l!.sends} sends (the cached profile)` : "";
+  return `pipelined/${st.label}: ${st.pipeCorr.toFixed(2)}x the calibration (its per-chunk publishes and wake-ups beside the receiver, which the calibration runs without), ${st.pipeSamples} pipelined sends seen here${from}`;
+}
+
+/** A profile engine's pipelined correction as learnt by earlier coordinators (EngineProfile.pipelinedLearnt), 1 without (or out of range). */
+function learntPipelined(e: EngineProfile): number {
+  const c = e.pipelinedLearnt?.corr;
+  return typeof c === "number" && c >= 0.25 && c <= 8 ? c : 1;
 }
 
 function clampShare(f: number): number {

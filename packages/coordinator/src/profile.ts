@@ -34,6 +34,14 @@ export interface EngineProfile {
   /** CPU + engine split (offload, cpuShare from the rates): wall ns, and the share it ran with. */
   split: Series;
   splitShare: number;
+  /**
+   * Pipelined sends as coordinators on this machine saw them, over this profile's estimate (Coordinator: the
+   * pipelined correction), written back to the cached profile once learnt from three sends or more; a new
+   * coordinator starts from it. The calibration times pipelined sends with no receiver, while a real one
+   * runs beside its receiver (on two vCPUs 1.8-2.6x the calibration here), so every process re-learnt it
+   * from three slow pipelined sends. Absent: none learnt yet.
+   */
+  pipelinedLearnt?: { corr: number; sends: number; at: string };
 }
 
 /**

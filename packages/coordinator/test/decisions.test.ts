@@ -13,7 +13,7 @@ import { Channel, Engine, defaultPolicy, getDefaultPolicy, setDefaultPolicy, typ
 import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
 import {
   CALIBRATION_METHOD, Coordinator, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
-  resetSharedCoordinator, sharedCoordinator, statsJson, statsText,
+  resetSharedCoordinator, saveCached, sharedCoordinator, statsJson, statsText,
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
 import { coldFromBytes } from "../src/machine";
@@ -769,6 +769,44 @@ describe("calibration", () => {
     writeFileSync(file, JSON.stringify(r));
     expect(Coordinator.fromCache({ engines: ["sw"] }).why).toBe(`cached profile was measured by calibration method 1 (now ${CALIBRATION_METHOD})`);
     expect((await Coordinator.calibrate({ engines: ["sw"] })).profileSource).toBe("measured");
+  }, 30_000);
+
+  test("the pipelined correction learnt from three sends goes back to the cached profile; the next coordinator on the machine starts from it", async () => {
+    // a profile of this machine and library (the calibration's keys) on which pipelined sends win at 16 MiB
+    const real = (await Coordinator.calibrate({ engines: ["sw"] })).profile;
+    const p = { ...profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 20 }]), machine: real.machine, library: real.library, method: CALIBRATION_METHOD, source: "measured" as const };
+    expect(saveCached(p)).toBeNull();
+    const file = cacheFile(["sw"]);
+    using ch = Channel.create(uniqueName("co-learnt"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const big = 16 * MiB;
+    const a = Coordinator.fromCache({ engines: ["sw"], objective: "latency", split: false }).coordinator!;
+    const est = (c: Coordinator) => c.explain(big).estimates.find((e) => e.choice === "pipelined/sw")!.latencyNs;
+    const pipe0 = est(a);
+    // three pipelined sends at 3x the profile: the correction moves half way, to 2x; written back 250 ms later
+    for (let i = 0; i < 3; i++) {
+      const d = a.decide(big, ctx);
+      expect(d.mode).toBe("pipelined");
+      a.observe({ size: big, decision: d, engine: "sw", error: null, ns: 3 * pipe0, syncNs: 20_000 });
+    }
+    expect(a.stats().engines.sw!.pipelinedCorrection).toBe(2);
+    expect(JSON.parse(readFileSync(file, "utf8")).engines[0].pipelinedLearnt).toBeUndefined(); // (not on the send's path)
+    await Bun.sleep(400);
+    expect(JSON.parse(readFileSync(file, "utf8")).engines[0].pipelinedLearnt).toMatchObject({ corr: 2, sends: 3 });
+    // the next process's coordinator (here: the next one from the cache) starts from it, and says so
+    const b = Coordinator.fromCache({ engines: ["sw"], objective: "latency", split: false }).coordinator!;
+    expect(b.stats().engines.sw!.pipelinedCorrection).toBe(2);
+    expect(est(b)).toBeCloseTo(2 * pipe0, -3);
+    expect(b.explain(big).reasons.join("\n")).toMatch(/pipelined\/sw: 2\.00x the calibration .* 0 pipelined sends seen here; it started at 2x, learnt by earlier processes on this machine over 3 sends/);
+    // a coordinator given its profile (not from the cache) writes nothing back
+    const given = new Coordinator(p, { split: false });
+    for (let i = 0; i < 3; i++) given.observe({ size: big, decision: given.decide(big, ctx), engine: "sw", error: null, ns: 6 * pipe0, syncNs: 20_000 });
+    expect(given.stats().engines.sw!.pipelinedCorrection).toBe(3.5);
+    await Bun.sleep(400);
+    expect(JSON.parse(readFileSync(file, "utf8")).engines[0].pipelinedLearnt.corr).toBe(2);
+    pub.close();
+    expect(saveCached(real)).toBeNull(); // (the measured profile back for the tests after this one)
   }, 30_000);
 
   test("the CLI text: explain and stat", async () => {
