@@ -544,8 +544,6 @@ export class Coordinator implements SendPolicy {
   readonly #hotWinAt = new Uint8Array(CLASSES);
   /** copies of the class's chosen placement since it was chosen (#judgePlace) */
   readonly #placeSince = new Uint32Array(CLASSES);
-  /** cold copies of the class since its hot correction last relaxed (#learnPlace) */
-  readonly #coldSince = new Uint32Array(CLASSES);
   /** 1: the class's hot correction was relaxed, not seen: the next hot copy replaces it, and alone is its trial */
   readonly #hotGuess = new Uint8Array(CLASSES);
   /** cold trials of the class that lost in a row (PLACE_LOST_MAX at most) */
@@ -1741,9 +1739,9 @@ export class Coordinator implements SendPolicy {
     const guess = hot && this.#hotGuess[k] === 1; // (the one hot copy of a relaxation's trial)
     if (hot) this.#hotGuess[k] = 0;
     if ((this.#coldPref[k] === 1) !== hot) this.#placeSince[k]!++;
-    if (!hot && this.#coldPref[k] && ++this.#coldSince[k]! >= PLACE_RELAX_SENDS) {
-      // cold for PLACE_RELAX_SENDS copies: hot's correction moves half way back to 1, as a guess the next hot copy replaces
-      this.#coldSince[k] = 0;
+    if (!hot && this.#coldPref[k] && this.#placeSince[k]! % PLACE_RELAX_SENDS === 0) {
+      // every PLACE_RELAX_SENDS cold copies (#placeSince counts them since the class went cold): hot's correction
+      // moves half way back to 1, as a guess the next hot copy replaces
       const h = this.#placeCorr.hot;
       h[k] = Math.sqrt(h[k]!);
       this.#hotGuess[k] = 1;
@@ -1781,26 +1779,14 @@ export class Coordinator implements SendPolicy {
     if (!cold) this.#coldLost[k] = relaxed ? 0 : Math.min(PLACE_LOST_MAX, this.#coldLost[k]! + 1);
     this.#coldPref[k] = cold ? 1 : 0;
     this.#placeSince[k] = 0;
-    this.#coldSince[k] = 0;
     this.#placeFlips++;
     this.#version++;
     this.#health++; // (rare, unlike the corrections: the fast tier follows at its next read, as for a change of health)
   }
 
-  /** The median of class k's last five hot copies' ratios (#hotWin): the one with two others below it and two above (no allocation). */
+  /** The median of class k's last five hot copies' ratios (#hotWin). */
   #hotMedian(k: number): number {
-    const w = this.#hotWin;
-    for (let i = 0; i < 5; i++) {
-      const x = w[k * 5 + i]!;
-      let below = 0, same = 0;
-      for (let j = 0; j < 5; j++) {
-        const y = w[k * 5 + j]!;
-        if (y < x) below++;
-        else if (y === x) same++;
-      }
-      if (below <= 2 && below + same > 2) return x;
-    }
-    return 1; // (unreachable: some element is the median)
+    return medianOf5(this.#hotWin, k * 5);
   }
 
   /** Why copies of `size` are cold (#coldPref), with the numbers. */
@@ -1898,6 +1884,21 @@ export interface CoordinatorStats {
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
 }
 
+/** The median of the five values from `at` (the one with at most two below it and at most two above; no allocation). */
+function medianOf5(v: ArrayLike<number>, at: number): number {
+  for (let i = at; i < at + 5; i++) {
+    const x = v[i]!;
+    let below = 0, same = 0;
+    for (let j = at; j < at + 5; j++) {
+      const y = v[j]!;
+      if (y < x) below++;
+      else if (y === x) same++;
+    }
+    if (below <= 2 && below + same > 2) return x;
+  }
+  return v[at]!; // (unreachable: one of five is their median)
+}
+
 /**
  * An engine correction (0.25..8) moved towards what sends show: the median of the last five sends' ratios
  * (seen / expected; `seen`, the window, starts seeded with the correction itself), half way when that median
@@ -1913,7 +1914,7 @@ export interface CoordinatorStats {
 function towardsMedian(seen: number[], corr: number, ratio: number): number {
   seen.shift();
   seen.push(ratio);
-  const m = [...seen].sort((a, b) => a - b)[2]!; // the median of five
+  const m = medianOf5(seen, 0);
   const w = Math.abs(m / corr - 1) > 0.25 ? 0.5 : 0.1;
   return Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
 }
