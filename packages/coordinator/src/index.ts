@@ -30,7 +30,7 @@ export {
 } from "./coordinator";
 export { calibrateShared, defaultCoordinatorPolicy, resetSharedCoordinator, sharedCoordinator } from "./default";
 export {
-  CALIBRATION_METHOD, DEFAULT_SIZES, cacheDir, cacheFile, linear, loadCached, perByte, predict, saveCached, syntheticProfile,
+  CACHE_KEEP, CALIBRATION_METHOD, DEFAULT_SIZES, cacheDir, cacheFile, linear, loadCached, perByte, predict, saveCached, syntheticProfile,
   type EngineProfile, type Profile, type Series,
 } from "./profile";
 export { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";

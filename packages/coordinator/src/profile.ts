@@ -7,7 +7,7 @@
  * A profile is measured in-process by calibrate.ts (<= 1 s), or given
  * (tests: synthetic profiles), and cached per machine + library build.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { libraryKey, machineKey, type LibraryKey, type MachineKey } from "./machine";
@@ -114,11 +114,25 @@ export function cacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ferry");
 }
 
-/** The cache file of a profile for these engine labels on this machine and library. */
-export function cacheFile(labels: string[], dir = cacheDir()): string {
-  const tag = labels.length ? [...labels].sort().join("+").replace(/[^A-Za-z0-9_.+-]/g, "_") : "cpu";
-  return join(dir, `coordinator-${tag}.json`);
+/**
+ * The cache file of a profile for these engine labels and this libferry build
+ * (`coordinator-<labels>-<library id>.json`). Each build has its own file, so
+ * two installs or checkouts on one machine (two projects, a CI clone beside a
+ * working tree) do not measure over each other's profile and what its sends
+ * taught (`pipelinedLearnt`) at every switch; saving prunes the stale ones
+ * (pruneCache).
+ */
+export function cacheFile(labels: string[], dir = cacheDir(), library = libraryKey().id): string {
+  return join(dir, `${cacheStem(labels)}-${library}.json`);
 }
+
+function cacheStem(labels: string[]): string {
+  const tag = labels.length ? [...labels].sort().join("+").replace(/[^A-Za-z0-9_.+-]/g, "_") : "cpu";
+  return `coordinator-${tag}`;
+}
+
+/** Cached profiles kept per set of engine labels (of different libferry builds), newest first. */
+export const CACHE_KEEP = 4;
 
 export type CacheLookup = { profile: Profile; file: string } | { profile: null; file: string; why: string };
 
@@ -148,13 +162,48 @@ export function loadCached(labels: string[], dir = cacheDir()): CacheLookup {
 export function saveCached(p: Profile, dir = cacheDir()): string | null {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = cacheFile(p.engines.map((e) => e.label), dir);
+    const labels = p.engines.map((e) => e.label);
+    const file = cacheFile(labels, dir, p.library.id);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(p, null, 1), { mode: 0o600 });
     renameSync(tmp, file);
+    pruneCache(labels, dir, file, p.library);
     return null;
   } catch (e) {
     return (e as Error).message;
+  }
+}
+
+/**
+ * Remove the cached profiles for `labels` that no process will read again:
+ * those of an earlier build of the library at the same path as `library` (a
+ * rebuild replaces it), those whose library file is gone, and beyond the
+ * CACHE_KEEP newest. `kept`: the file just written. Best effort: a file another
+ * process removes or rewrites meanwhile is skipped.
+ */
+function pruneCache(labels: string[], dir: string, kept: string, library: LibraryKey): void {
+  const stem = cacheStem(labels);
+  const ours = new RegExp(`^${stem.replace(/[.+]/g, "\\$&")}(-[0-9a-f]{16})?\\.json$`); // (without an id: the name before builds had their own file)
+  const others: { file: string; mtime: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name);
+    if (file === kept || !ours.test(name)) continue;
+    try {
+      const q = JSON.parse(readFileSync(file, "utf8")) as Partial<Profile>;
+      const path = q.library?.path ?? "";
+      if ((path !== "" && path === library.path) || (path !== "" && !existsSync(path))) unlinkSync(file);
+      else others.push({ file, mtime: statSync(file).mtimeMs });
+    } catch {
+      // (removed or being replaced by another process; unreadable files stay for the count below)
+    }
+  }
+  others.sort((a, b) => b.mtime - a.mtime);
+  for (const o of others.slice(CACHE_KEEP - 1)) {
+    try {
+      unlinkSync(o.file);
+    } catch {
+      // (gone already)
+    }
   }
 }
 

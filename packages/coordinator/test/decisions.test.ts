@@ -6,13 +6,13 @@
  * reused, and invalidated when the machine or library identity changes.
  * The shared default coordinator is what publishers without a policy ask.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "bun:test";
 import { Channel, Engine, defaultPolicy, getDefaultPolicy, setDefaultPolicy, type SendContext } from "@ferry/channel";
 import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
 import {
-  CALIBRATION_METHOD, Coordinator, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
+  CACHE_KEEP, CALIBRATION_METHOD, Coordinator, cacheDir, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
   resetSharedCoordinator, saveCached, sharedCoordinator, statsJson, statsText,
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
@@ -769,6 +769,44 @@ describe("calibration", () => {
     writeFileSync(file, JSON.stringify(r));
     expect(Coordinator.fromCache({ engines: ["sw"] }).why).toBe(`cached profile was measured by calibration method 1 (now ${CALIBRATION_METHOD})`);
     expect((await Coordinator.calibrate({ engines: ["sw"] })).profileSource).toBe("measured");
+  }, 30_000);
+
+  test("each libferry build has its own cache file: another install's profile is kept, a rebuild's replaces its predecessor, at most CACHE_KEEP stay", async () => {
+    const real = (await Coordinator.calibrate({ engines: ["sw"] })).profile;
+    const dir = cacheDir();
+    const mine = cacheFile(["sw"]);
+    expect(mine).toBe(join(dir, `coordinator-sw-${real.library.id}.json`));
+    const lib = (id: string, path: string) => ({ ...real.library, id, path, build: `1@${id}` });
+    const other = (id: string, path: string) => ({ ...real, library: lib(id, path) });
+    // an install elsewhere on the machine (its library exists): saving it leaves ours in place, and ours still loads
+    const elsewhere = join(TMP, "other-install-libferry.so");
+    writeFileSync(elsewhere, "");
+    expect(saveCached(other("00000000000000a1", elsewhere))).toBeNull();
+    expect(existsSync(cacheFile(["sw"], dir, "00000000000000a1"))).toBe(true);
+    expect(existsSync(mine)).toBe(true);
+    expect(Coordinator.fromCache({ engines: ["sw"] }).coordinator?.profile.created).toBe(real.created);
+    // saving ours again keeps it; a file of a library that is gone, and one of an earlier build at our path, are removed
+    writeFileSync(join(dir, "coordinator-sw-00000000000000a2.json"), JSON.stringify(other("00000000000000a2", join(TMP, "gone.so"))));
+    writeFileSync(join(dir, "coordinator-sw-00000000000000a3.json"), JSON.stringify(other("00000000000000a3", real.library.path)));
+    writeFileSync(join(dir, "coordinator-sw.json"), JSON.stringify(other("00000000000000a4", real.library.path))); // (the name before builds had their own)
+    writeFileSync(join(dir, "coordinator-sw+x-00000000000000a5.json"), JSON.stringify(other("00000000000000a5", join(TMP, "gone.so")))); // (another set of engines: not ours to prune)
+    expect(saveCached(real)).toBeNull();
+    const names = () => readdirSync(dir).filter((n) => n.startsWith("coordinator-sw")).sort();
+    expect(names()).toEqual([`coordinator-sw+x-00000000000000a5.json`, `coordinator-sw-00000000000000a1.json`, `coordinator-sw-${real.library.id}.json`].sort());
+    // many installs: the newest CACHE_KEEP files stay, ours among them
+    for (let i = 0; i < CACHE_KEEP + 2; i++) {
+      const f = join(dir, `coordinator-sw-00000000000000b${i}.json`);
+      writeFileSync(f, JSON.stringify(other(`00000000000000b${i}`, elsewhere)));
+      utimesSync(f, 1000 + i, 1000 + i);
+    }
+    expect(saveCached(real)).toBeNull();
+    const left = names().filter((n) => !n.includes("+x"));
+    expect(left.length).toBe(CACHE_KEEP);
+    expect(left).toContain(`coordinator-sw-${real.library.id}.json`);
+    expect(left).toContain(`coordinator-sw-00000000000000b${CACHE_KEEP + 1}.json`);
+    expect(left).toContain("coordinator-sw-00000000000000a1.json"); // (written at the start of this test: newer than the b files)
+    expect(left).not.toContain("coordinator-sw-00000000000000b0.json");
+    rmSync(join(dir, "coordinator-sw+x-00000000000000a5.json"));
   }, 30_000);
 
   test("the pipelined correction learnt from three sends goes back to the cached profile; the next coordinator on the machine starts from it", async () => {
