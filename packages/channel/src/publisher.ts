@@ -251,10 +251,15 @@ export class Publisher extends ChannelMember {
       const opts = optionsOf(options, "send");
       const mode = opts.mode ?? "auto";
       if (mode === "auto") {
-        const policy = this.policy;
+        const policy = this.#policy ?? getDefaultPolicy();
         if (policy !== defaultPolicy) {
           if (this.#gate !== null) return this.#gated(() => this.#auto(policy, bytes, opts), false);
-          return this.#auto(policy, bytes, opts);
+          // the fast tier's inline copy, checked here rather than in #auto: the path of every small message, where
+          // each call and object touched costs when the code runs cold (bench tools/auto-small.ts: auto's 64 B and
+          // 1 KiB messages end to end 1.058x inline's with the check in #auto, 1.026x with it here; docs/benchmarks.md)
+          const f = this.#fastTier(policy, bytes.length, opts);
+          if (f !== null && bytes.length < f.below && this.#sends.offloads === 0) return this.#fastInline(f, bytes, opts);
+          return this.#auto(policy, bytes, opts, f);
         }
       }
       return this.#send(bytes, mode, opts.engine, opts.cache, opts.chunkBytes, opts, null);
@@ -267,17 +272,30 @@ export class Publisher extends ChannelMember {
   #tierPolicy: SendPolicy | null = null;
   #tierCeiling = Infinity;
 
-  /** send() in mode "auto" with a policy: the fast tier, a remembered decision, or decide(). */
-  #auto(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions): Promise<number> {
+  /**
+   * The policy's fast tier for a send of `size` bytes in mode "auto", or null: none, explicit engine, cache
+   * or chunkBytes options, or a size at or above the ceiling of the tier read last (not read again: the
+   * getter may rebuild it).
+   */
+  #fastTier(policy: SendPolicy, size: number, opts: SendOptions): FastInline | null {
+    if (opts.engine !== undefined || opts.cache !== undefined || opts.chunkBytes !== undefined) return null;
+    if (this.#tierPolicy === policy && size >= this.#tierCeiling) return null;
+    const f = policy.fastInline ?? null;
+    if (f !== null) {
+      this.#tierPolicy = policy; // (two fields, no object per send: this is the path of every small message)
+      this.#tierCeiling = f.ceiling ?? Infinity;
+    }
+    return f;
+  }
+
+  /**
+   * send() in mode "auto" with a policy: the fast tier (`f`: read by send() already; undefined: read it
+   * here), a remembered decision, or decide().
+   */
+  #auto(policy: SendPolicy, bytes: Uint8Array, opts: SendOptions, f: FastInline | null = this.#fastTier(policy, bytes.length, opts)): Promise<number> {
+    // (an inline copy is published at once: with offloads in flight it waits for them, or it would overtake them)
+    if (f !== null && bytes.length < f.below) return this.#sends.offloads === 0 ? this.#fastInline(f, bytes, opts) : this.#afterOffloads(() => this.#fastInline(f, bytes, opts));
     if (opts.engine === undefined && opts.cache === undefined && opts.chunkBytes === undefined) {
-      // (a size at or above the ceiling of the tier read last does not read it again: the getter may rebuild it)
-      const f = this.#tierPolicy === policy && bytes.length >= this.#tierCeiling ? null : policy.fastInline;
-      if (f) {
-        this.#tierPolicy = policy; // (two fields, no object per send: this is the path of every small message)
-        this.#tierCeiling = f.ceiling ?? Infinity;
-      }
-      // (an inline copy is published at once: with offloads in flight it waits for them, or it would overtake them)
-      if (f && bytes.length < f.below) return this.#sends.offloads === 0 ? this.#fastInline(f, bytes, opts) : this.#afterOffloads(() => this.#fastInline(f, bytes, opts));
       const r = policy.remembered;
       if (r) {
         const d = r.take(bytes.length, this);
