@@ -28,7 +28,7 @@ import { Engine } from "@ferry/native";
 import { detect as detectDsa, dsaEngine } from "@ferry/dsa-engine";
 import { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
 import { coldFromBytes } from "./machine";
-import { cacheDir, loadCached, perByte, predict, saveCached, type EngineProfile, type Profile, type Series } from "./profile";
+import { cacheDir, curveAt, curveOf, curveSlope, loadCached, perByte, predict, saveCached, type Curve, type EngineProfile, type Profile, type Series } from "./profile";
 import { Recorder, shareStats, type FallbackKind, type FallbackRecord, type ChoiceStats } from "./stats";
 
 export type Objective = "latency" | "throughput" | "cpu";
@@ -123,6 +123,8 @@ interface EngineState {
   /** the instance (opened lazily for names) */
   name: string;
   prof: EngineProfile;
+  /** prof's series as curves (profile.ts Curve): what decisions and learning read */
+  c: { offload: Curve; pipelined: Curve; offloadCpu: Curve; pipelinedCpu: Curve };
   health: Health;
   reason: string;
   until: number;
@@ -557,6 +559,9 @@ export class Coordinator implements SendPolicy {
   readonly remembered: Remembered;
   /** the cache directory this coordinator's profile is in (calibrate(), fromCache()): learnt pipelined corrections go back there (#saveLearnt); null: none */
   #cacheDir: string | null = null;
+  /** The profile's inline series as curves (profile.ts Curve): what decisions and learning read. */
+  readonly #hot: Curve;
+  readonly #cold: Curve;
   #saveTimer: ReturnType<typeof setTimeout> | null = null;
   /** receiverWaiting's last answer, for the channel asked last (most publishers use one) */
   #waitCh: Channel | null = null;
@@ -582,11 +587,14 @@ export class Coordinator implements SendPolicy {
     });
     this.id = ++seq;
     const map = opts.engineMap ?? new Map<string, EngineLike>();
+    this.#hot = curveOf(profile.inlineHot);
+    this.#cold = curveOf(profile.inlineCold);
     this.#engines = profile.engines.map((prof) => ({
       label: prof.label,
       engine: map.get(prof.label) ?? prof.label,
       name: prof.name,
       prof,
+      c: { offload: curveOf(prof.offload), pipelined: curveOf(prof.pipelined), offloadCpu: curveOf(prof.offloadCpu), pipelinedCpu: curveOf(prof.pipelinedCpu) },
       health: "ok" as Health,
       reason: "",
       until: 0,
@@ -826,7 +834,7 @@ export class Coordinator implements SendPolicy {
       if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
       if (size >= PLACE_MIN) this.#learnPlace(size, d.cache, syncNs);
     } else if (st && size >= SPLIT_MIN && alone) {
-      const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, size);
+      const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, size);
       if (pred > 0) this.#learnEngine(st, ns / pred, d.mode === "pipelined");
     }
   }
@@ -1025,7 +1033,7 @@ export class Coordinator implements SendPolicy {
       }
       else if (rep.size >= SPLIT_MIN && alone) {
         // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
-        const pred = predict(d.mode === "offload" ? st.prof.offload : st.prof.pipelined, rep.size);
+        const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, rep.size);
         if (pred > 0) this.#learnEngine(st, rep.ns / pred, d.mode === "pipelined");
       }
     }
@@ -1238,8 +1246,7 @@ export class Coordinator implements SendPolicy {
     const reasons: string[] = explain ? [] : NOTHING; // (only explain() reads or fills them)
     const estimates: Estimate[] = explain ? [] : NOTHING;
     const cache = this.#cache(size, waiting, objective, explain ? reasons : null);
-    const inlineSeries = cache === "hot" ? p.inlineHot : p.inlineCold;
-    const inl = predict(inlineSeries, size) * (size >= LARGE ? this.#inlineCorr[inlineClass(size)]! : 1);
+    const inl = curveAt(cache === "hot" ? this.#hot : this.#cold, size) * (size >= LARGE ? this.#inlineCorr[inlineClass(size)]! : 1);
     const inline = choice(objective, "inline", null, inl, inl, inl);
     const all: Choice[] = [inline];
     let blocked: Map<EngineState, { kind: FallbackKind; reason: string }> | null = null;
@@ -1247,17 +1254,18 @@ export class Coordinator implements SendPolicy {
       const u = this.#usable(st, pending, dry);
       if (!u.ok) (blocked ??= new Map()).set(st, u);
       const e = st.prof;
+      const c = st.c;
       const k = st.engCorr;
-      const backlog = noSplit ? 0 : st.inflightBytes * perByte(e.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
-      const engFixed = predict(e.offload, 0) * k;
+      const backlog = noSplit ? 0 : st.inflightBytes * curveSlope(c.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
+      const engFixed = curveAt(c.offload, 0) * k;
       // a pipelined send's publish runs on the sending thread, an offload's on the engine's (libferry send.c): so
       // pipelined never costs the sender less than offload on the same engine, whatever a few calibration
       // sends (with no receiver to wake) measured
-      const offCpu = predict(e.offloadCpu, size);
-      const pipeCpu = Math.max(offCpu, predict(e.pipelinedCpu, size));
-      const engBusy = predict(e.offload, size) * k - engFixed;
-      all.push(choice(objective, "offload", st, predict(e.offload, size) * k + backlog, offCpu, Math.max(offCpu, engBusy)));
-      all.push(choice(objective, "pipelined", st, predict(e.pipelined, size) * k * st.pipeCorr + backlog, pipeCpu, Math.max(pipeCpu, engBusy)));
+      const offCpu = curveAt(c.offloadCpu, size);
+      const pipeCpu = Math.max(offCpu, curveAt(c.pipelinedCpu, size));
+      const engBusy = curveAt(c.offload, size) * k - engFixed;
+      all.push(choice(objective, "offload", st, curveAt(c.offload, size) * k + backlog, offCpu, Math.max(offCpu, engBusy)));
+      all.push(choice(objective, "pipelined", st, curveAt(c.pipelined, size) * k * st.pipeCorr + backlog, pipeCpu, Math.max(pipeCpu, engBusy)));
       if (!(this.#split && e.async && size >= SPLIT_MIN && st.share > 0 && !noSplit)) continue;
       const cls = st.classes.get(classOf(size)) ?? NO_CLASS;
       const untried = !cls.trusted && this.#split !== "always" && performance.now() < cls.trialAt && cls.since < cls.every;
@@ -1269,14 +1277,14 @@ export class Coordinator implements SendPolicy {
         if (explain) reasons.push(leftOutReason(st, cls));
       } else {
         const f = st.share;
-        const cpuPart = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f)) * st.cpuCorr;
-        const engPart = predict(e.offload, size * (1 - f)) * k + backlog;
+        const cpuPart = Math.min(curveAt(this.#hot, size * f), curveAt(this.#cold, size * f)) * st.cpuCorr;
+        const engPart = curveAt(c.offload, size * (1 - f)) * k + backlog;
         // as seen for this size class once a split of it ran (its parts' rates beside each other and its wake-ups,
         // which the model's parts measured alone do not carry); else the calibration's split at this size (its ratio to
         // the model with the calibrated rates: what splits of other sizes taught the parts, e.g. one 4 MiB split whose
         // engine thread was woken onto this CPU, is not carried to sizes that never ran); else the model as learnt
         const lat = cls.samples > 0 ? cls.nsPerByte * size + backlog : st.splitCal.length ? this.#splitPrior(st, size) + backlog : Math.max(cpuPart, engPart);
-        const cpu = cpuPart + predict(e.offloadCpu, size * (1 - f));
+        const cpu = cpuPart + curveAt(c.offloadCpu, size * (1 - f));
         all.push(choice(objective, "split", st, lat, cpu, Math.max(cpu, engPart - engFixed), cls.samples === 0 && this.#split !== "always" && beyond(st.splitCal, size)));
       }
     }
@@ -1372,8 +1380,8 @@ export class Coordinator implements SendPolicy {
       if (reasons) reasons.push(`cache cold: ${this.#placeWhy(size)}`);
       return "cold";
     }
-    const hot = predict(p.inlineHot, size);
-    const cold = predict(p.inlineCold, size);
+    const hot = curveAt(this.#hot, size);
+    const cold = curveAt(this.#cold, size);
     if (objective !== "latency" && cold < hot * 0.8) {
       reasons?.push(`cache cold: objective ${objective}; a cold copy costs the sender ${fmtNs(cold)} vs ${fmtNs(hot)} hot here`);
       return "cold";
@@ -1641,9 +1649,8 @@ export class Coordinator implements SendPolicy {
     const s = rep.split!;
     const f = st.share;
     // the engine's rate as seen: its part took cpuNs + waitNs (or at most cpuNs when it was done first)
-    const predEng = predict(st.prof.offload, s.engineBytes);
-    const p = this.profile;
-    const predCpu = Math.min(predict(p.inlineHot, s.cpuBytes), predict(p.inlineCold, s.cpuBytes));
+    const predEng = curveAt(st.c.offload, s.engineBytes);
+    const predCpu = Math.min(curveAt(this.#hot, s.cpuBytes), curveAt(this.#cold, s.cpuBytes));
     if (predCpu > 0 && s.cpuNs > 0) st.cpuCorr = Math.min(4, Math.max(0.5, 0.5 * st.cpuCorr + 0.5 * (s.cpuNs / predCpu)));
     if (predEng > 0) {
       if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng);
@@ -1681,11 +1688,9 @@ export class Coordinator implements SendPolicy {
    * (its ratio to the model with the calibrated rates), else the model with the parts' rates as learnt.
    */
   #splitPrior(st: EngineState, size: number): number {
-    const p = this.profile;
-    const e = st.prof;
     const f = st.share;
-    const cpu = Math.min(predict(p.inlineHot, size * f), predict(p.inlineCold, size * f));
-    const eng = predict(e.offload, size * (1 - f));
+    const cpu = Math.min(curveAt(this.#hot, size * f), curveAt(this.#cold, size * f));
+    const eng = curveAt(st.c.offload, size * (1 - f));
     return st.splitCal.length ? Math.max(cpu, eng) * ratioAt(st.splitCal, size) : Math.max(cpu * st.cpuCorr, eng * st.engCorr);
   }
 
@@ -1720,7 +1725,7 @@ export class Coordinator implements SendPolicy {
    */
   #learnPlace(size: number, cache: string | undefined, ns: number) {
     if (size >= this.#coldFrom || !(ns > 0) || (cache !== "hot" && cache !== "cold")) return;
-    const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
+    const pred = curveAt(cache === "hot" ? this.#hot : this.#cold, size);
     if (!(pred > 0)) return;
     const k = inlineClass(size);
     const corr = this.#placeCorr[cache];
@@ -1753,8 +1758,7 @@ export class Coordinator implements SendPolicy {
 
   /** Class k's hot and cold copies' expected time at `size` as learnt (the calibration's while none was seen). */
   #placeEst(k: number, size: number): [number, number] {
-    const p = this.profile;
-    return [predict(p.inlineHot, size) * this.#placeCorr.hot[k]!, predict(p.inlineCold, size) * this.#placeCorr.cold[k]!];
+    return [curveAt(this.#hot, size) * this.#placeCorr.hot[k]!, curveAt(this.#cold, size) * this.#placeCorr.cold[k]!];
   }
 
   /**
@@ -1805,7 +1809,7 @@ export class Coordinator implements SendPolicy {
    * thresholds move with it.
    */
   #learnInline(size: number, cache: string | undefined, ns: number) {
-    const pred = predict(cache === "hot" ? this.profile.inlineHot : this.profile.inlineCold, size);
+    const pred = curveAt(cache === "hot" ? this.#hot : this.#cold, size);
     if (!(pred > 0) || !(ns > 0)) return;
     const k = inlineClass(size);
     const before = this.#inlineCorr[k]!;

@@ -30,8 +30,8 @@ export {
 } from "./coordinator";
 export { calibrateShared, defaultCoordinatorPolicy, resetSharedCoordinator, sharedCoordinator } from "./default";
 export {
-  CACHE_KEEP, CALIBRATION_METHOD, DEFAULT_SIZES, cacheDir, cacheFile, linear, loadCached, perByte, predict, saveCached, syntheticProfile,
-  type EngineProfile, type Profile, type Series,
+  CACHE_KEEP, CALIBRATION_METHOD, DEFAULT_SIZES, cacheDir, cacheFile, curveAt, curveOf, curveSlope, linear, loadCached, perByte, predict, saveCached, syntheticProfile,
+  type Curve, type EngineProfile, type Profile, type Series,
 } from "./profile";
 export { balancedShare, measureProfile, type CalibrationEngine } from "./calibrate";
 export { HIST_BUCKETS, readSharedStats, statsDir, type ChoiceStats, type FallbackKind, type FallbackRecord, type ProcessStats } from "./stats";

@@ -12,7 +12,7 @@ import { describe, expect, test } from "bun:test";
 import { Channel, Engine, defaultPolicy, getDefaultPolicy, setDefaultPolicy, type SendContext } from "@ferry/channel";
 import { expectFerryError, registerCleanup, uniqueName } from "@ferry/testkit";
 import {
-  CACHE_KEEP, CALIBRATION_METHOD, Coordinator, cacheDir, cacheFile, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
+  CACHE_KEEP, CALIBRATION_METHOD, Coordinator, cacheDir, cacheFile, curveAt, curveOf, curveSlope, perByte, predict, defaultCoordinatorPolicy, explainText, formatExplanationForTest, parseSize, pipelinedChunk,
   resetSharedCoordinator, saveCached, sharedCoordinator, statsJson, statsText,
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
@@ -729,6 +729,24 @@ describe("load and fallbacks", () => {
     expect(s.fallbacks.count).toBe(1);
     expect(s.fallbacks.recent[0]).toMatchObject({ kind: "engine gone", engine: "mine", size: 64 * MiB, reason: 'engine "mine" was closed' });
     expect(s.fallbacks.recent[0]!.change).toMatch(/^(offload|pipelined)\/mine -> inline\/cpu$/);
+  });
+});
+
+describe("profile curves", () => {
+  test("a series reads the same as a flat curve: its points, straight lines between them, the first value below, the last slope beyond", () => {
+    const s: [number, number][] = [[64, 1000], [4096, 1500], [1 << 20, 101_500]];
+    const c = curveOf(s);
+    expect([...c]).toEqual([64, 1000, 4096, 1500, 1 << 20, 101_500]);
+    expect(predict(s, 0)).toBe(1000); // below the first point: its value
+    expect(predict(s, 4096)).toBe(1500);
+    expect(predict(s, 2080)).toBe(1250); // half way between the first two
+    expect(curveAt(c, 2 << 20)).toBeCloseTo(101_500 + 100_000 / ((1 << 20) - 4096) * (1 << 20), 6); // the last segment's slope
+    expect(perByte(s)).toBeCloseTo(100_000 / ((1 << 20) - 4096), 12);
+    expect(curveSlope(curveOf([[1000, 500]]))).toBe(0.5); // one point: its ns per byte
+    expect(curveAt(curveOf([]), 100)).toBe(Infinity);
+    expect(curveSlope(curveOf([]))).toBe(Infinity);
+    expect(curveSlope(curveOf([[0, 10], [100, 5]]))).toBe(1e-6); // never below 1e-6
+    expect(curveAt(curveOf([[0, 10], [100, 5]]), 200)).toBe(5); // (a falling last segment is flat beyond)
   });
 });
 

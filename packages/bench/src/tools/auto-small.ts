@@ -4,7 +4,7 @@
  * variants in shuffled order each round, one publisher) repeated REPS times in one process: the
  * first repetition runs while the JIT and the coordinator's warm-up are still at work, as section 8's
  * 64 B cell does; the later ones show the steady state. Prints, per size, auto's and inline's
- * medians, their ratio and the median of the per-round ratios.
+ * medians, their ratio, the median of the per-round ratios, and what auto sent.
  *
  *   bun run packages/bench/src/tools/auto-small.ts [sizes=64,1024] [iterations=300]
  *   REPS (2); NOENG=1: no engine variants; NODSA=1: no emulated DSA variants; CPUCO=1: also calibrate
@@ -13,7 +13,7 @@
 import { defaultPolicy, setDefaultPolicy } from "@ferry/channel";
 import { Coordinator } from "@ferry/coordinator";
 import { dsaEngine } from "@ferry/dsa-engine";
-import { coordLatency, type Variant } from "../measure/coordinator";
+import { coordLatency, sentPerChoice, type Variant } from "../measure/coordinator";
 setDefaultPolicy(defaultPolicy);
 
 const sizes = (process.argv[2] ?? "64,1024").split(",").map(Number);
@@ -30,13 +30,16 @@ const variants: Variant[] = [
 ];
 try {
   for (let rep = 0; rep < Number(env.REPS ?? 2); rep++) {
+    const before = sentPerChoice(co);
     const r = await coordLatency(sizes, variants, co, () => iterations, () => {});
+    const after = sentPerChoice(co);
+    const sent = Object.entries(after).map(([k, m]) => `${k} ${m - (before[k] ?? 0)}`).filter((x) => !x.endsWith(" 0"));
     const at = (size: number, v: string) => r.cells.find((c) => c.size === size && c.variant === v)!;
     const cells = sizes.map((size) => {
       const a = at(size, "auto"), i = at(size, "inline");
       return `${size} B auto ${(a.median_ns / 1e3).toFixed(1)} µs, inline ${(i.median_ns / 1e3).toFixed(1)} µs: ${(a.median_ns / i.median_ns).toFixed(3)}x, per round ${i.auto_per_round.toFixed(3)}x`;
     });
-    console.log(`rep ${rep}: ${cells.join("; ")}`);
+    console.log(`rep ${rep}: ${cells.join("; ")}; auto sent ${sent.join(", ")}`);
   }
 } finally {
   dsa?.close();
