@@ -636,9 +636,12 @@ export class Coordinator implements SendPolicy {
    * size not remembered, a learnt rate past its band), so JavaScriptCore kept that code in its baseline tier for
    * thousands of decisions, and it mostly runs right after a large copy has pushed it out of the caches: a fresh
    * decide() of 10-40 MiB after a 96 MiB read took a median of 60-71 µs without this and 28-36 µs with it
-   * (tools/decide-cold.ts, five alternating pairs; the optimizing tier's code is smaller and does less). The
-   * slices take ~10 ms of this thread in all, ~0.5 ms each, within ~100 ms of the first coordinator with engines.
-   * FERRY_COORD_WARMUP=0: none.
+   * (tools/decide-cold.ts, five alternating pairs; the optimizing tier's code is smaller and does less). The same
+   * for a remembered decision's take() and settled(), which every large send of a stream runs right after a copy:
+   * after a 96 MiB read, take 13.0-14.6 µs and settled 9.4-10.2 µs without them in the warm-up, 6.1-8.8 and
+   * 4.4-4.6 µs with them (tools/remembered-cold.ts, two alternating pairs of a one-off switch; the tool itself
+   * compares FERRY_COORD_WARMUP=0 with the default). The slices take ~10 ms of this thread in all, ~0.5 ms
+   * each, within ~100 ms of the first coordinator with engines. FERRY_COORD_WARMUP=0: none.
    */
   static #warmUp(co: Coordinator): void {
     // decide() itself from the size where the receiver's state stops mattering (#waitingFor asks no channel there),
@@ -650,6 +653,14 @@ export class Coordinator implements SendPolicy {
         const size = Math.round(2 ** (16 + ((i % 97) * 14) / 97)) + (i & 63) * 64;
         if (size >= co.#coldFrom) {
           co.decide(size, ctx);
+          // a remembered decision's path too (take before the send, settled after it: every large send of a
+          // stream runs them, right after its copy), with the time the decision expected
+          const d = co.#take(size, ctx.publisher as Publisher) as Tagged | null;
+          if (d !== null) {
+            const st = d[TAG];
+            const ns = curveAt(st === undefined ? (d.cache === "hot" ? co.#hot : co.#cold) : d.mode === "offload" ? st.c.offload : st.c.pipelined, size);
+            co.#settled(d, size, ns, ns);
+          }
           for (const st of co.#engines) st.inflight = st.inflightBytes = st.busyMax = 0;
         } else co.#inlineBand(size, co.#choose(size, co.objective, (i & 1) === 0, 0, false, false));
       }
