@@ -40,6 +40,8 @@ export interface Variant {
   /** null: auto through the coordinator's publisher */
   mode: "inline" | "offload" | "pipelined" | null;
   engine?: Engine | string;
+  /** a fixed cache placement (tools: inline with cache "cold"); section 8's variants leave libferry's "auto" */
+  cache?: "hot" | "cold";
 }
 
 /** End-to-end latency (send start -> the receiver has every byte) per size and variant; variants interleaved. */
@@ -66,7 +68,7 @@ export async function coordLatency(
     const g = Bun.nanoseconds();
     while (Bun.nanoseconds() - g < GAP_NS);
     const t0 = monoNs();
-    await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, header });
+    await pub.send(src, v.mode === null ? { header } : { mode: v.mode, engine: v.engine, cache: v.cache, header });
     const [t1] = await s.recvAck();
     return t1 - t0;
   };

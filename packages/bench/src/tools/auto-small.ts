@@ -4,10 +4,11 @@
  * variants in shuffled order each round, one publisher) repeated REPS times in one process: the
  * first repetition runs while the JIT and the coordinator's warm-up are still at work, as section 8's
  * 64 B cell does; the later ones show the steady state. Prints, per size, auto's and inline's
- * medians, their ratio, the median of the per-round ratios, and what auto sent.
+ * medians, their ratio, the median of the per-round ratios, what auto sent, and the cache placement
+ * it had learnt (from 512 KiB).
  *
  *   bun run packages/bench/src/tools/auto-small.ts [sizes=64,1024] [iterations=300]
- *   REPS (2); NOENG=1: no engine variants; NODSA=1: no emulated DSA variants; CPUCO=1: also calibrate
+ *   REPS (2); COLD=1: also inline with cache "cold"; NOENG=1: no engine variants; NODSA=1: no emulated DSA variants; CPUCO=1: also calibrate
  *   for objective cpu first, as section 8 does
  */
 import { defaultPolicy, setDefaultPolicy } from "@ferry/channel";
@@ -25,6 +26,7 @@ const dsa = env.NODSA === "1" ? null : dsaEngine({ device: "emulated" });
 const variants: Variant[] = [
   { name: "auto", mode: null },
   { name: "inline", mode: "inline" },
+  ...(env.COLD === "1" ? ([{ name: "inline cold", mode: "inline", cache: "cold" }] as Variant[]) : []),
   ...(env.NOENG === "1" ? [] : ([{ name: "offload/sw", mode: "offload", engine: "sw" }, { name: "pipelined/sw", mode: "pipelined", engine: "sw" }] as Variant[])),
   ...(dsa ? ([{ name: "offload/dsa-emulated", mode: "offload", engine: dsa }, { name: "pipelined/dsa-emulated", mode: "pipelined", engine: dsa }] as Variant[]) : []),
 ];
@@ -37,9 +39,13 @@ try {
     const at = (size: number, v: string) => r.cells.find((c) => c.size === size && c.variant === v)!;
     const cells = sizes.map((size) => {
       const a = at(size, "auto"), i = at(size, "inline");
-      return `${size} B auto ${(a.median_ns / 1e3).toFixed(1)} µs, inline ${(i.median_ns / 1e3).toFixed(1)} µs: ${(a.median_ns / i.median_ns).toFixed(3)}x, per round ${i.auto_per_round.toFixed(3)}x`;
+      const c = r.cells.find((x) => x.size === size && x.variant === "inline cold");
+      return `${size} B auto ${(a.median_ns / 1e3).toFixed(1)} µs, inline ${(i.median_ns / 1e3).toFixed(1)} µs: ${(a.median_ns / i.median_ns).toFixed(3)}x, per round ${i.auto_per_round.toFixed(3)}x` +
+        (c ? ` (inline cold ${(c.median_ns / 1e3).toFixed(1)} µs, auto per round ${c.auto_per_round.toFixed(3)}x)` : "");
     });
-    console.log(`rep ${rep}: ${cells.join("; ")}; auto sent ${sent.join(", ")}`);
+    const pl = co.stats().placement;
+    const cls = Object.entries(pl.classes).map(([k, c]) => `${k} ${c.chosen} (hot ${c.hot.correction}x, ${c.hot.seen}; cold ${c.cold.correction}x, ${c.cold.seen})`);
+    console.log(`rep ${rep}: ${cells.join("; ")}; auto sent ${sent.join(", ")}${cls.length ? `; placement ${cls.join(", ")}, ${pl.changes} changes` : ""}`);
   }
 } finally {
   dsa?.close();
