@@ -377,7 +377,7 @@ const PLACE_SLOW = 1.25;
  * more end to end; the same for a cold trial's first copy (one at 4x its calibration in tools/auto-sparse.ts,
  * where cold copies run ~0.65 ms against hot ones' ~1 ms at 9.2 MiB).
  */
-const PLACE_SEEN = 3;
+const PLACE_SEEN = 3 as const;
 /**
  * Cold copies must be expected this much cheaper than hot ones (as learnt) to take a class over, hot ones
  * PLACE_MARGIN to take it back: in a warm stream the two differ by a few % either way from send to send, and with
@@ -548,6 +548,8 @@ export class Coordinator implements SendPolicy {
   readonly #placeSince = new Uint32Array(CLASSES);
   /** 1: the class's hot correction was relaxed, not seen: the next hot copy replaces it, and alone is its trial */
   readonly #hotGuess = new Uint8Array(CLASSES);
+  /** a cold trial's first PLACE_SEEN copies' ratios per class (#learnPlace: their median ends the trial) */
+  readonly #coldTrial = new Float64Array(CLASSES * PLACE_SEEN);
   /** cold trials of the class that lost in a row (PLACE_LOST_MAX at most) */
   readonly #coldLost = new Uint8Array(CLASSES);
   readonly #coldPref = new Uint8Array(CLASSES);
@@ -1755,6 +1757,14 @@ export class Coordinator implements SendPolicy {
     const guess = hot && this.#hotGuess[k] === 1; // (the one hot copy of a relaxation's trial)
     if (hot) this.#hotGuess[k] = 0;
     if ((this.#coldPref[k] === 1) !== hot) this.#placeSince[k]!++;
+    if (!hot && this.#coldPref[k] === 1 && this.#placeSince[k]! <= PLACE_SEEN) {
+      // a cold trial's first copies: at its end their median is the cold correction, not the EWMA from 1, which took
+      // ~15 copies to say what three had (1 MiB copies at ~3.4x their calibration, interleaved with engine sends as in
+      // section 8: a trial of 16 cold copies, each slower than a hot one; tools/auto-small.ts COLD=1)
+      const at = k * PLACE_SEEN + this.#placeSince[k]! - 1;
+      this.#coldTrial[at] = ratio;
+      if (this.#placeSince[k] === PLACE_SEEN) corr[k] = Math.min(16, Math.max(0.5, medianOf(this.#coldTrial, k * PLACE_SEEN, PLACE_SEEN)));
+    }
     if (!hot && this.#coldPref[k] && this.#placeSince[k]! % PLACE_RELAX_SENDS === 0) {
       // every PLACE_RELAX_SENDS cold copies (#placeSince counts them since the class went cold): hot's correction
       // moves half way back to 1, as a guess the next hot copy replaces
@@ -1801,7 +1811,7 @@ export class Coordinator implements SendPolicy {
 
   /** The median of class k's last five hot copies' ratios (#hotWin). */
   #hotMedian(k: number): number {
-    return medianOf5(this.#hotWin, k * 5);
+    return medianOf(this.#hotWin, k * 5, 5);
   }
 
   /** Why copies of `size` are cold (#coldPref), with the numbers. */
@@ -1899,19 +1909,20 @@ export interface CoordinatorStats {
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
 }
 
-/** The median of the five values from `at` (the one with at most two below it and at most two above; no allocation). */
-function medianOf5(v: ArrayLike<number>, at: number): number {
-  for (let i = at; i < at + 5; i++) {
+/** The median of the n (3 or 5) values from `at` (the one with at most n/2 below it and at most n/2 above; no allocation). */
+function medianOf(v: ArrayLike<number>, at: number, n: 3 | 5): number {
+  const half = n >> 1;
+  for (let i = at; i < at + n; i++) {
     const x = v[i]!;
     let below = 0, same = 0;
-    for (let j = at; j < at + 5; j++) {
+    for (let j = at; j < at + n; j++) {
       const y = v[j]!;
       if (y < x) below++;
       else if (y === x) same++;
     }
-    if (below <= 2 && below + same > 2) return x;
+    if (below <= half && below + same > half) return x;
   }
-  return v[at]!; // (unreachable: one of five is their median)
+  return v[at]!; // (unreachable: one of them is their median)
 }
 
 /**
@@ -1929,7 +1940,7 @@ function medianOf5(v: ArrayLike<number>, at: number): number {
 function towardsMedian(seen: number[], corr: number, ratio: number): number {
   seen.shift();
   seen.push(ratio);
-  const m = medianOf5(seen, 0);
+  const m = medianOf(seen, 0, 5);
   const w = Math.abs(m / corr - 1) > 0.25 ? 0.5 : 0.1;
   return Math.min(8, Math.max(0.25, (1 - w) * corr + w * m));
 }

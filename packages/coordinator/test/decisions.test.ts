@@ -351,16 +351,18 @@ describe("decisions follow the calibration", () => {
     expect(f.coldFrom).toBeLessThan(3 * MiB);
     expect(f.below).toBeGreaterThan(5.6 * MiB);
     expect(f.below).toBeLessThan(6 * MiB);
-    // cold copies at 3x their calibration (1.6, 2.02, 2.31x): hot (1.61x) is cheaper by more than 5%: hot again, once the trial saw three
-    inline("cold", 3);
+    // the trial's cold copies at 6x (its first: cold itself), then 3x and 3x their calibration: once it saw three, their
+    // median (3x) is the cold correction (the EWMA from 1 would read 2.76x), and hot (1.61x) is cheaper by more than 5%: hot again
+    inline("cold", 6);
     inline("cold", 3);
     expect(at(size).cache).toBe("cold");
+    expect(cls().cold.correction).toBe(2.65); // (the EWMA meanwhile)
     inline("cold", 3);
-    expect(cls().cold.correction).toBe(2.314);
+    expect(cls().cold.correction).toBe(3);
     expect(at(size).cache).toBe("hot");
     expect(c.fastInline.coldFrom).toBeUndefined();
     // that trial lost: the next waits for twice PLACE_SEEN hot copies. The fast tier's copies teach it too (hot below
-    // its coldFrom): at 4x, the hot correction 2.32, 2.83, 3.18, 3.43, 3.6x: cold (2.31x) 15% cheaper since the first, but only 5 seen
+    // its coldFrom): at 4x, the hot correction 2.32, 2.83, 3.18, 3.43, 3.6x: cold (3x) 15% cheaper from the fifth, but only 5 seen
     for (let i = 0; i < 5; i++) c.fastInline.record(size, 4 * cal, null);
     expect(cls().hot.correction).toBe(3.598);
     expect(at(size).cache).toBe("hot");
