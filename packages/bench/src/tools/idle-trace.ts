@@ -20,13 +20,18 @@
  * A request the requester's hybrid spin answered without a wake-up has no
  * reply sendto to split at: it is counted apart ("no reply wake").
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const T = "/sys/kernel/tracing";
 const gap = Number(process.argv[2] ?? 10);
 const set = (f: string, v: string) => writeFileSync(join(T, f), v);
 
+// tracefs is not always mounted (a fresh VM of this kind): mount it (root, as the rest of this tool)
+if (!existsSync(join(T, "tracing_on"))) {
+  const m = Bun.spawnSync(["mount", "-t", "tracefs", "nodev", T], { stderr: "pipe" });
+  if (m.exitCode !== 0) throw new Error(`no ${T} and mounting tracefs failed: ${m.stderr.toString().trim()}`);
+}
 set("tracing_on", "0");
 set("trace", "");
 set("buffer_size_kb", "131072");
