@@ -523,6 +523,9 @@ export class Coordinator implements SendPolicy {
    * inline's time).
    */
   readonly #inlineCorr = new Float64Array(CLASSES).fill(1);
+  /** the last five inline copies' ratios (seen / calibrated) per class, and where the next goes (#learnInline) */
+  readonly #inlineWin = new Float64Array(CLASSES * 5).fill(1);
+  readonly #inlineWinAt = new Uint8Array(CLASSES);
   /** inline copies of LARGE and more seen per size class (#learnInline): until one is, inline's estimate there is the calibration's alone */
   readonly #inlineSeen = new Uint32Array(CLASSES);
   /** the class inline copies were last learnt from (-1: none yet; stats().inlineCorrection) */
@@ -1824,20 +1827,27 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * Large inline copies as seen against the profile (EWMA of seen / predicted, 0.5..4, per size class), applied to
+   * Large inline copies as seen against the profile (seen / predicted, 0.5..4, per size class), applied to
    * their class's inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, its
    * error depends on the size (caches), and a loaded machine copies slower than the calibration saw; the
-   * thresholds move with it.
+   * thresholds move with it. After a class's first five copies, half way to the median of its last five (an
+   * engine's rate learns from a median too, towardsMedian): a copy's time is inflated now and then (the receiver woken onto this CPU runs first, the
+   * engine's thread has just evicted the caches), and with an EWMA a few such copies right after offloads
+   * (16 MiB: 1.2-2.1 ms against ~0.8) had put inline 5% above offload's estimate, which ran 8% slower end to end.
    */
   #learnInline(size: number, cache: string | undefined, ns: number) {
     const pred = curveAt(cache === "hot" ? this.#hot : this.#cold, size);
     if (!(pred > 0) || !(ns > 0)) return;
     const k = inlineClass(size);
-    const before = this.#inlineCorr[k]!;
     this.#inlineSeen[k]!++;
     this.#inlineLast = k;
-    // a send's time can only be inflated (the receiver woken onto this CPU preempts it): trust a faster one more
-    this.#inlineCorr[k] = copyTowards(before, ns / pred, 0.2);
+    const at = this.#inlineWinAt[k]!;
+    this.#inlineWin[k * 5 + at] = ns / pred;
+    this.#inlineWinAt[k] = at === 4 ? 0 : at + 1;
+    // the class's first five copies (an inline trial is one): an EWMA from 1 that trusts a faster copy more (a
+    // send's time can only be inflated); from then on, half way to the median of its last five
+    const before = this.#inlineCorr[k]!;
+    this.#inlineCorr[k] = this.#inlineSeen[k]! <= 5 ? copyTowards(before, ns / pred, 0.2) : Math.min(4, Math.max(0.5, 0.5 * before + 0.5 * medianOf(this.#inlineWin, k * 5, 5)));
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }

@@ -451,6 +451,14 @@ describe("decisions follow the calibration", () => {
     }
     expect(c.stats().inlineCorrection).toBeGreaterThan(1.8);
     expect(c.stats().inlineCorrections["64 MiB"]).toBeGreaterThan(1.8);
+    // past a class's first five copies it follows their median: two copies inflated to 6x (a copy right after an
+    // engine's thread evicted the caches) leave it where the other three are (an EWMA would have read ~3.2x)
+    const learnt = c.stats().inlineCorrections["64 MiB"]!;
+    for (const r of [6, 6]) {
+      const ns = r * (1000 + size / 10);
+      c.observe({ size, decision: { mode: "inline", cache: d.cache }, engine: "cpu", error: null, ns, syncNs: ns });
+    }
+    expect(Math.abs(c.stats().inlineCorrections["64 MiB"]! / learnt - 1)).toBeLessThan(0.05);
     const e = c.explain(size);
     expect(e.engine).toBe("sw");
     expect(e.reasons.join("\n")).toMatch(/inline copies of this size class \(64 MiB\) run 1\.\d\dx the calibrated time here/);
