@@ -1752,11 +1752,7 @@ export class Coordinator implements SendPolicy {
     // (up to 16x: after an idle gap a 1 MiB copy runs 5-10x its calibration, hot and cold alike, and at 4x both had read the same)
     corr[k] = hot && this.#hotGuess[k] ? Math.min(16, Math.max(0.5, ratio)) : copyTowards(corr[k]!, ratio, 0.3, 16);
     seen[k]!++;
-    if (hot) {
-      const at = this.#hotWinAt[k]!;
-      this.#hotWin[k * 5 + at] = ratio;
-      this.#hotWinAt[k] = at === 4 ? 0 : at + 1;
-    }
+    if (hot) into5(this.#hotWin, this.#hotWinAt, k, ratio);
     const guess = hot && this.#hotGuess[k] === 1; // (the one hot copy of a relaxation's trial)
     if (hot) this.#hotGuess[k] = 0;
     if ((this.#coldPref[k] === 1) !== hot) this.#placeSince[k]!++;
@@ -1831,23 +1827,25 @@ export class Coordinator implements SendPolicy {
    * their class's inline estimates from LARGE up: the profile measures up to 64 MiB and extrapolates beyond, its
    * error depends on the size (caches), and a loaded machine copies slower than the calibration saw; the
    * thresholds move with it. After a class's first five copies, half way to the median of its last five (an
-   * engine's rate learns from a median too, towardsMedian): a copy's time is inflated now and then (the receiver woken onto this CPU runs first, the
-   * engine's thread has just evicted the caches), and with an EWMA a few such copies right after offloads
-   * (16 MiB: 1.2-2.1 ms against ~0.8) had put inline 5% above offload's estimate, which ran 8% slower end to end.
+   * engine's rate learns from a median too, towardsMedian): a copy's time is inflated now and then (the receiver
+   * woken onto this CPU runs first, the engine's thread has just evicted the caches), and with an EWMA a few such
+   * copies right after offloads (16 MiB: 1.2-2.1 ms against ~0.8) had put inline 5% above offload's estimate,
+   * which ran 8% slower end to end.
    */
   #learnInline(size: number, cache: string | undefined, ns: number) {
     const pred = curveAt(cache === "hot" ? this.#hot : this.#cold, size);
     if (!(pred > 0) || !(ns > 0)) return;
     const k = inlineClass(size);
+    const ratio = ns / pred;
     this.#inlineSeen[k]!++;
     this.#inlineLast = k;
-    const at = this.#inlineWinAt[k]!;
-    this.#inlineWin[k * 5 + at] = ns / pred;
-    this.#inlineWinAt[k] = at === 4 ? 0 : at + 1;
+    into5(this.#inlineWin, this.#inlineWinAt, k, ratio);
     // the class's first five copies (an inline trial is one): an EWMA from 1 that trusts a faster copy more (a
     // send's time can only be inflated); from then on, half way to the median of its last five
     const before = this.#inlineCorr[k]!;
-    this.#inlineCorr[k] = this.#inlineSeen[k]! <= 5 ? copyTowards(before, ns / pred, 0.2) : Math.min(4, Math.max(0.5, 0.5 * before + 0.5 * medianOf(this.#inlineWin, k * 5, 5)));
+    this.#inlineCorr[k] = this.#inlineSeen[k]! <= 5
+      ? copyTowards(before, ratio, 0.2)
+      : Math.min(4, Math.max(0.5, 0.5 * before + 0.5 * medianOf(this.#inlineWin, k * 5, 5)));
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }
@@ -1917,6 +1915,13 @@ export interface CoordinatorStats {
      * they ran at end to end (GB/s; their estimate from then on), why the last trial lost.
      */
     splitClasses: Record<string, { trusted: boolean; samples: number; seenGBps: number; lost: string }> }>;
+}
+
+/** Put `v` in class k's window of five in `win` (per class, from k * 5), at the slot `at[k]` says, and move that on. */
+function into5(win: Float64Array, at: Uint8Array, k: number, v: number): void {
+  const i = at[k]!;
+  win[k * 5 + i] = v;
+  at[k] = i === 4 ? 0 : i + 1;
 }
 
 /** The median of the n (3 or 5) values from `at` (the one with at most n/2 below it and at most n/2 above; no allocation). */
