@@ -255,8 +255,9 @@ export class Publisher extends ChannelMember {
         if (policy !== defaultPolicy) {
           if (this.#gate !== null) return this.#gated(() => this.#auto(policy, bytes, opts), false);
           // the fast tier's inline copy, checked here rather than in #auto: the path of every small message, where
-          // each call and object touched costs when the code runs cold (bench tools/auto-small.ts: auto's 64 B and
-          // 1 KiB messages end to end 1.058x inline's with the check in #auto, 1.026x with it here; docs/benchmarks.md)
+          // each call and object touched costs when the code runs cold (bench tools/auto-small.ts, three alternating
+          // pairs: auto's 64 B and 1 KiB messages end to end 1.080x inline's per round with the check in #auto, 1.053x
+          // with it here, in the first repetition; 1.039x and 1.010x in the second; docs/benchmarks.md)
           const f = this.#fastTier(policy, bytes.length, opts);
           if (f !== null && bytes.length < f.below && this.#sends.offloads === 0) return this.#fastInline(f, bytes, opts);
           return this.#auto(policy, bytes, opts, f);

@@ -1759,7 +1759,8 @@ export class Coordinator implements SendPolicy {
     if (!hot && this.#coldPref[k] === 1 && this.#placeSince[k]! <= PLACE_SEEN) {
       // a cold trial's first copies: at its end their median is the cold correction, not the EWMA from 1, which took
       // ~15 copies to say what three had (1 MiB copies at ~3.4x their calibration, interleaved with engine sends as in
-      // section 8: a trial of 16 cold copies, each slower than a hot one; tools/auto-small.ts COLD=1)
+      // section 8: a trial of 16 cold copies in a one-off trace; cold ones ran 1.12-1.18x inline's time end to end,
+      // tools/auto-small.ts 1048576 140 with COLD=1)
       const at = k * PLACE_SEEN + this.#placeSince[k]! - 1;
       this.#coldTrial[at] = ratio;
       if (this.#placeSince[k] === PLACE_SEEN) corr[k] = Math.min(16, Math.max(0.5, medianOf(this.#coldTrial, k * PLACE_SEEN, PLACE_SEEN)));
@@ -1829,8 +1830,8 @@ export class Coordinator implements SendPolicy {
    * thresholds move with it. After a class's first five copies, half way to the median of its last five (an
    * engine's rate learns from a median too, towardsMedian): a copy's time is inflated now and then (the receiver
    * woken onto this CPU runs first, the engine's thread has just evicted the caches), and with an EWMA a few such
-   * copies right after offloads (16 MiB: 1.2-2.1 ms against ~0.8) had put inline 5% above offload's estimate,
-   * which ran 8% slower end to end.
+   * copies right after offloads (16 MiB: 1.2-2.1 ms against ~0.8, a one-off trace of a section-8-like stream) had
+   * put inline 5% above offload's estimate, while offload/sw ran 0.99-1.11x inline's time in section 8.
    */
   #learnInline(size: number, cache: string | undefined, ns: number) {
     const pred = curveAt(cache === "hot" ? this.#hot : this.#cold, size);

@@ -4,7 +4,7 @@
  * thread's CPU per GiB under objective cpu vs inline.
  */
 import { readFileSync } from "node:fs";
-import type { Engine, Publisher } from "@ferry/channel";
+import { Channel, type Engine, type Publisher, type SendContext } from "@ferry/channel";
 import { Coordinator } from "@ferry/coordinator";
 import { MiB } from "../lib/format";
 import { monoNs } from "../lib/msg";
@@ -28,6 +28,35 @@ export async function toolCoordinator(): Promise<Coordinator> {
   p.inlineCold = p.inlineCold.map(([s, t]) => [s, t * scale]);
   p.source = "synthetic";
   return new Coordinator(p, { objective: "latency" });
+}
+
+/**
+ * The setup of the tools that time the coordinator's code cold (decide-cold.ts, remembered-cold.ts):
+ * toolCoordinator(), a channel and publisher for its SendContext, and evict(): read a 96 MiB buffer
+ * (which evicts the caches and the TLB, as a large copy does), then pause 100 µs. idle() waits IDLE_MS
+ * (default 300: the coordinator's warm-up has run by then). Close it with `using`.
+ */
+export async function coldCoordinator(tag: string) {
+  const co = await toolCoordinator();
+  const ch = Channel.create(`${tag}-${process.pid}`, { capacity: 4 * MiB, slots: 64 });
+  const pub = ch.publisher();
+  const ctx: SendContext = { channel: ch, publisher: pub, engine: "cpu", options: {} };
+  const big = new Uint8Array(96 * MiB).fill(1);
+  let sink = 0;
+  return {
+    co, pub, ctx,
+    evict(): void {
+      for (let j = 0; j < big.length; j += 64) sink += big[j]!;
+      const g = Bun.nanoseconds();
+      while (Bun.nanoseconds() - g < 100_000);
+    },
+    idle: () => Bun.sleep(Number(process.env.IDLE_MS ?? 300)),
+    warmUp: process.env.FERRY_COORD_WARMUP === "0" ? "off" : "on",
+    [Symbol.dispose]() {
+      if (sink < 0) console.log(sink); // (keeps the reads)
+      ch.close();
+    },
+  };
 }
 
 /** Messages `co` has sent per choice so far ("inline/cpu", "offload/sw", ...): what a stretch of sends did, as a difference. */

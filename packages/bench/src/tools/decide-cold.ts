@@ -10,35 +10,26 @@
  *
  * Compare builds in runs that alternate: this 2-vCPU VM moves medians by ~20% between runs.
  */
-import { Channel, type SendContext } from "@ferry/channel";
 import { MiB } from "../lib/format";
-import { toolCoordinator } from "../measure/coordinator";
+import { coldCoordinator } from "../measure/coordinator";
 import { pct, sorted } from "../lib/stats";
 
 const n = Number(process.argv[2] ?? 300);
 const evict = process.env.EVICT !== "0";
-const co = await toolCoordinator();
-const ch = Channel.create(`decide-cold-${process.pid}`, { capacity: 4 * MiB, slots: 64 });
-try {
-  const pub = ch.publisher();
-  const ctx: SendContext = { channel: ch, publisher: pub, engine: "cpu", options: {} };
-  const big = new Uint8Array(96 * MiB).fill(1);
-  let sink = 0;
-  await Bun.sleep(Number(process.env.IDLE_MS ?? 300));
-  const ns: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const size = (10 * MiB + Math.floor(Math.random() * 30 * MiB)) & ~63;
-    if (evict) for (let j = 0; j < big.length; j += 64) sink += big[j]!;
+using cold = await coldCoordinator("decide-cold");
+const { co, ctx } = cold;
+await cold.idle();
+const ns: number[] = [];
+for (let i = 0; i < n; i++) {
+  const size = (10 * MiB + Math.floor(Math.random() * 30 * MiB)) & ~63;
+  if (evict) cold.evict();
+  else {
     const g = Bun.nanoseconds();
     while (Bun.nanoseconds() - g < 100_000);
-    const t0 = Bun.nanoseconds();
-    co.decide(size, ctx);
-    ns.push(Bun.nanoseconds() - t0);
   }
-  const s = sorted(ns.slice(Math.min(50, n >> 2)));
-  if (sink < 0) console.log(sink); // (keeps the reads)
-  console.log(`fresh decide() of 10-40 MiB${evict ? " after a 96 MiB read" : " (warm)"}: median ${(pct(s, 50) / 1e3).toFixed(1)} µs, p90 ${(pct(s, 90) / 1e3).toFixed(1)} µs (${s.length} decisions; ${co.stats().decidedAfresh} computed afresh; warm-up ${process.env.FERRY_COORD_WARMUP === "0" ? "off" : "on"})`);
-  pub.close();
-} finally {
-  ch.close();
+  const t0 = Bun.nanoseconds();
+  co.decide(size, ctx);
+  ns.push(Bun.nanoseconds() - t0);
 }
+const s = sorted(ns.slice(Math.min(50, n >> 2)));
+console.log(`fresh decide() of 10-40 MiB${evict ? " after a 96 MiB read" : " (warm)"}: median ${(pct(s, 50) / 1e3).toFixed(1)} µs, p90 ${(pct(s, 90) / 1e3).toFixed(1)} µs (${s.length} decisions; ${co.stats().decidedAfresh} computed afresh; warm-up ${cold.warmUp})`);

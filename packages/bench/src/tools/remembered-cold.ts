@@ -11,54 +11,40 @@
  *
  * Compare in runs that alternate: this 2-vCPU VM moves medians by ~20% between runs.
  */
-import { Channel, type SendContext } from "@ferry/channel";
 import { MiB } from "../lib/format";
-import { toolCoordinator } from "../measure/coordinator";
+import { coldCoordinator } from "../measure/coordinator";
 import { pct, sorted } from "../lib/stats";
 
 const n = Number(process.argv[2] ?? 300);
 const size = Number(process.env.SIZE ?? 16 * MiB);
-const co = await toolCoordinator();
-const ch = Channel.create(`remembered-cold-${process.pid}`, { capacity: 4 * MiB, slots: 64 });
-try {
-  const pub = ch.publisher();
-  const ctx: SendContext = { channel: ch, publisher: pub, engine: "cpu", options: {} };
-  const big = new Uint8Array(96 * MiB).fill(1);
-  let sink = 0;
-  const evict = () => {
-    for (let j = 0; j < big.length; j += 64) sink += big[j]!;
-    const g = Bun.nanoseconds();
-    while (Bun.nanoseconds() - g < 100_000);
-  };
-  await Bun.sleep(Number(process.env.IDLE_MS ?? 300));
-  const r = co.remembered!;
-  co.decide(size, ctx);
-  const take: number[] = [], settled: number[] = [];
-  let missed = 0;
-  for (let i = 0; i < n; i++) {
-    evict();
-    const t0 = Bun.nanoseconds();
-    const d = r.take(size, pub);
-    const t1 = Bun.nanoseconds();
-    if (d === null) {
-      missed++; // (not remembered: decide again, as a publisher would)
-      co.decide(size, ctx);
-      continue;
-    }
-    evict();
-    const t2 = Bun.nanoseconds();
-    r.settled(d, size, 1_000_000, 1_000_000);
-    const t3 = Bun.nanoseconds();
-    if (i >= 50) {
-      take.push(t1 - t0);
-      settled.push(t3 - t2);
-    }
+using cold = await coldCoordinator("remembered-cold");
+const { co, pub, ctx } = cold;
+await cold.idle();
+const r = co.remembered!;
+co.decide(size, ctx);
+const take: number[] = [], settled: number[] = [];
+let missed = 0;
+for (let i = 0; i < n; i++) {
+  cold.evict();
+  const t0 = Bun.nanoseconds();
+  const d = r.take(size, pub);
+  const t1 = Bun.nanoseconds();
+  if (d === null) {
+    missed++; // (not remembered: decide again, as a publisher would)
+    co.decide(size, ctx);
+    continue;
   }
-  const us = (xs: number[], p: number) => `${(pct(sorted(xs), p) / 1e3).toFixed(1)} µs`;
-  console.log(
-    `${size} B (${co.explain(size).mode}): take median ${us(take, 50)}, p90 ${us(take, 90)}; settled median ${us(settled, 50)}, p90 ${us(settled, 90)} ` +
-      `(${take.length} of each; ${missed} not remembered; warm-up ${process.env.FERRY_COORD_WARMUP === "0" ? "off" : "on"})${sink === -1 ? "" : ""}`,
-  );
-} finally {
-  ch.close();
+  cold.evict();
+  const t2 = Bun.nanoseconds();
+  r.settled(d, size, 1_000_000, 1_000_000);
+  const t3 = Bun.nanoseconds();
+  if (i >= 50) {
+    take.push(t1 - t0);
+    settled.push(t3 - t2);
+  }
 }
+const us = (xs: number[], p: number) => `${(pct(sorted(xs), p) / 1e3).toFixed(1)} µs`;
+console.log(
+  `${size} B (${co.explain(size).mode}): take median ${us(take, 50)}, p90 ${us(take, 90)}; settled median ${us(settled, 50)}, p90 ${us(settled, 90)} ` +
+    `(${take.length} of each; ${missed} not remembered; warm-up ${cold.warmUp})`,
+);
