@@ -20,7 +20,7 @@ export const SendMode = { offload: 1, pipelined: 2 } as const;
 /** Cache placements (fixed JS names) → FERRY_COPY_* hints. */
 export const CacheHint = { auto: 0, hot: 1, cold: 2 } as const;
 /** ferry_engine_caps.flags bits → EngineCaps fields. */
-export const EngineCap = { async: 1, cacheHints: 2, progress: 4, batch: 8, selfFinish: 16 } as const;
+export const EngineCap = { async: 1, cacheHints: 2, progress: 4, batch: 8, selfFinish: 16, hostCpu: 32 } as const;
 /** ferry_channel_open2 flags: which write bits besides the owner's a segment may have. */
 export const Trust = { groupWrite: 1, worldWrite: 2 } as const;
 /** ferry_engine_config.flags: close finishes queued copies. */
@@ -56,7 +56,7 @@ const COPIES: readonly (readonly [string, number])[] = [
   ["SEND_OFFLOAD", SendMode.offload], ["SEND_PIPELINED", SendMode.pipelined],
   ["COPY_AUTO", CacheHint.auto], ["COPY_HOT", CacheHint.hot], ["COPY_COLD", CacheHint.cold],
   ["CAP_ASYNC", EngineCap.async], ["CAP_CACHE_HINTS", EngineCap.cacheHints],
-  ["CAP_PROGRESS", EngineCap.progress], ["CAP_BATCH", EngineCap.batch], ["ENGINE_F_DRAIN", ENGINE_F_DRAIN],
+  ["CAP_PROGRESS", EngineCap.progress], ["CAP_BATCH", EngineCap.batch], ["CAP_HOST_CPU", EngineCap.hostCpu], ["ENGINE_F_DRAIN", ENGINE_F_DRAIN],
   ["TRUST_GROUP_WRITE", Trust.groupWrite], ["TRUST_WORLD_WRITE", Trust.worldWrite],
   ["MSG_PIPELINED", MSG_PIPELINED], ["MSG_INLINE", MSG_INLINE], ["INLINE_MAX", INLINE_MAX], ["HEADER_MAX", HEADER_MAX], ["NAME_MAX", NAME_MAX], ["GROUP_MAX", GROUP_MAX],
   ["ENGINE_NAME_MAX", ENGINE_NAME_MAX], ["SEND_COPY_MAX", SEND_COPY_MAX], ["MAX_JOBS", MAX_JOBS], ["MAX_HELD", MAX_HELD],

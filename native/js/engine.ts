@@ -46,6 +46,8 @@ export interface EngineCaps {
   batch: boolean;
   /** Every accepted copy is finished without a poll (libferry's cpu, sw and dsa engines): a waiter may sleep on the completion notification alone. */
   selfFinish: boolean;
+  /** The copy runs on the host's CPUs (libferry's cpu and sw engines, the emulated DSA device): what slows them slows it. Not a hardware engine's. */
+  hostCpu: boolean;
   maxBatch: number;
   maxTransfer: number;
   chunkBytes: number;
@@ -173,7 +175,7 @@ export class Engine extends NativeHandle {
       name: c.name,
       async: !!(c.flags & EngineCap.async), cacheHints: !!(c.flags & EngineCap.cacheHints),
       progress: !!(c.flags & EngineCap.progress), batch: !!(c.flags & EngineCap.batch),
-      selfFinish: !!(c.flags & EngineCap.selfFinish),
+      selfFinish: !!(c.flags & EngineCap.selfFinish), hostCpu: !!(c.flags & EngineCap.hostCpu),
       maxBatch: c.maxBatch, maxTransfer: c.maxTransfer, chunkBytes: c.chunkBytes, threads: c.threads,
       coldThreshold: c.coldThreshold,
     };

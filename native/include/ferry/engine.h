@@ -136,6 +136,7 @@ enum ferry_engine_cap {
   FERRY_CAP_BATCH = 8,       /* one submit of many descriptors is cheaper than many submits */
   FERRY_CAP_SELF_FINISH = 16, /* every accepted job is finished without a poll (inside submit or by the
                                  engine's own thread), so a waiter may sleep on the completion's notification alone */
+  FERRY_CAP_HOST_CPU = 32,    /* the copy runs on the host's CPUs (a software engine): what slows them slows it */
 };
 
 typedef struct ferry_engine_caps {

@@ -737,14 +737,15 @@ static int dsa_close(void *impl) {
   return 0;
 }
 
-static uint32_t caps_flags(bool cc) {
-  /* the completion thread finishes every record */
-  return FERRY_CAP_ASYNC | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | (cc ? FERRY_CAP_CACHE_HINTS : 0);
+static uint32_t caps_flags(bool cc, bool emulated) {
+  /* the completion thread finishes every record; the emulated device copies on the host's CPUs */
+  return FERRY_CAP_ASYNC | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | (cc ? FERRY_CAP_CACHE_HINTS : 0) |
+         (emulated ? FERRY_CAP_HOST_CPU : 0);
 }
 
 static int dsa_caps(void *impl, ferry_engine_caps *out) {
   struct dsa_engine *e = impl;
-  out->flags = caps_flags(e->cc_ok);
+  out->flags = caps_flags(e->cc_ok, is_emulated(&e->o));
   out->max_batch = 0;
   out->max_transfer = 0; /* split here at the queue's max transfer */
   out->chunk_bytes = e->piece;
@@ -811,7 +812,7 @@ static int dsa_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *ou
     char mt[32];
     snprintf(mt, sizeof mt, "%llu KiB", (unsigned long long)(o.emu.max_transfer >> 10));
     out->available = 1;
-    out->flags = caps_flags(o.emu.cache_control);
+    out->flags = caps_flags(o.emu.cache_control, true);
     out->max_transfer = 0;
     snprintf(out->reason, sizeof out->reason,
              "emulated DSA device (software, not hardware): %s queue of %u entries, max transfer %s, max batch %u, cache control %s, %u worker thread(s)",
@@ -823,7 +824,7 @@ static int dsa_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *ou
   discover_opts(&o, &d);
   struct dsa_wq_info wq;
   out->available = ferry__dsa_discover(&d, &wq, out->reason, sizeof out->reason) == 1;
-  out->flags = out->available ? caps_flags(wq.cache_control) : 0;
+  out->flags = out->available ? caps_flags(wq.cache_control, false) : 0;
   return 0;
 }
 

@@ -29,7 +29,7 @@ FERRY_API size_t ferry_sizeof_engine_probe_info(void) { return sizeof(ferry_engi
   X(SEND_OFFLOAD) X(SEND_PIPELINED) X(COPY_AUTO) X(COPY_HOT) X(COPY_COLD) X(MSG_PIPELINED)        \
   X(MSG_INLINE) X(INLINE_MAX)                                                                     \
   X(JOB_IDLE) X(JOB_PENDING) X(JOB_DONE) X(JOB_ERROR) X(CAP_ASYNC) X(CAP_CACHE_HINTS)             \
-  X(CAP_PROGRESS) X(CAP_BATCH) X(ENGINE_F_DRAIN) X(TRUST_GROUP_WRITE) X(TRUST_WORLD_WRITE) \
+  X(CAP_PROGRESS) X(CAP_BATCH) X(CAP_HOST_CPU) X(ENGINE_F_DRAIN) X(TRUST_GROUP_WRITE) X(TRUST_WORLD_WRITE) \
   X(FAULT_EXIT)                                                                                   \
   X(ARM_NO_REAP)
 

@@ -126,7 +126,7 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
       }
       const caps = e.caps();
       const ep: EngineProfile = {
-        label, name: e.name, async: caps.async, chunkBytes: caps.chunkBytes,
+        label, name: e.name, async: caps.async, chunkBytes: caps.chunkBytes, hostCpu: caps.hostCpu,
         offload: [], pipelined: [], offloadCpu: [], pipelinedCpu: [], split: [], splitShare: 0,
       };
       try {

@@ -180,6 +180,11 @@ interface EngineState {
   errors: number;
   /** share and cpuCorr when remembered decisions were last invalidated, engCorr and pipeCorr when the fast tier was last told (Coordinator.#moved) */
   memoAt: { engCorr: number; share: number; cpuCorr: number; pipeCorr: number };
+  /**
+   * Per inline size class (from LARGE up): when this engine was last seen there (a sequence number, 0: never) and the
+   * class's inline correction then (0: inline's level there was not settled yet). Read by Coordinator.#drift.
+   */
+  drift: { at: Float64Array; inl: Float64Array };
 }
 
 /** How an engine's learnt rate relaxes (RELAX_MS). */
@@ -397,6 +402,14 @@ const PLACE_LOST_MAX = 6;
 const PLACE_RELAX_SENDS = 16;
 /** Size classes (classOf) the per-class state covers: up to 2^47 bytes; larger sizes share the last. */
 const CLASSES = 48;
+/**
+ * How far an engine's estimate may follow the drift inline copies of its size class have shown since the engine
+ * was last seen there (#drift), for engines that copy on the host's CPUs (EngineProfile.hostCpu): when the machine
+ * slows (another tenant, the memory bus) only the choice being sent shows it. Section 8's 16 MiB cell (a trace,
+ * docs/benchmarks.md "Issue 9, eighteenth session"): inline's correction went 1.59 -> 1.95 -> 1.50 while
+ * offload/sw's stayed, and auto went inline -> offload -> inline with it.
+ */
+const DRIFT_MAX = 1.5;
 /** #inlineCorr's index for `size` (>= LARGE). */
 const inlineClass = (size: number) => Math.min(CLASSES - 1, classOf(size));
 /** An engine choice within this factor of inline's estimate gets an inline trial while no inline copy of the size's class (LARGE or more) was seen (#inlineTrial). */
@@ -528,6 +541,9 @@ export class Coordinator implements SendPolicy {
   readonly #inlineWinAt = new Uint8Array(CLASSES);
   /** inline copies of LARGE and more seen per size class (#learnInline): until one is, inline's estimate there is the calibration's alone */
   readonly #inlineSeen = new Uint32Array(CLASSES);
+  /** per class, when an inline copy was last seen (#seenSeq; 0: never): with EngineState.drift, which side of a class is fresher (#drift) */
+  readonly #inlineAt = new Float64Array(CLASSES);
+  #seenSeq = 0;
   /** the class inline copies were last learnt from (-1: none yet; stats().inlineCorrection) */
   #inlineLast = -1;
   /** when decide() last sent an inline trial per size class (performance.now(); #inlineTrial) */
@@ -623,6 +639,7 @@ export class Coordinator implements SendPolicy {
       errors: 0,
       cpuCorr: 1,
       memoAt: { engCorr: 1, share: 0, cpuCorr: 1, pipeCorr: 1 },
+      drift: { at: new Float64Array(CLASSES), inl: new Float64Array(CLASSES) },
     }));
     for (const st of this.#engines) st.memoAt = { engCorr: st.engCorr, share: st.share, cpuCorr: st.cpuCorr, pipeCorr: st.pipeCorr };
     if (opts.warmUpOnly) return; // (#warmUp's own: no stats, no warm-up of its own)
@@ -851,7 +868,7 @@ export class Coordinator implements SendPolicy {
       if (size >= PLACE_MIN) this.#learnPlace(size, d.cache, syncNs);
     } else if (st && size >= SPLIT_MIN && alone) {
       const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, size);
-      if (pred > 0) this.#learnEngine(st, ns / pred, d.mode === "pipelined");
+      if (pred > 0) this.#learnEngine(st, ns / pred, size, d.mode === "pipelined");
     }
   }
 
@@ -946,6 +963,20 @@ export class Coordinator implements SendPolicy {
     return tol;
   }
 
+  /**
+   * The drift engine `st`'s estimates of size class `size` carry (DRIFT_MAX): for an engine that copies on the
+   * host's CPUs, when inline copies of the class were seen after it, how far their correction moved since the
+   * engine was last seen there, within 1/DRIFT_MAX..DRIFT_MAX; else 1. Inline's estimate carries none: an engine's
+   * first sends teach its level, not drift, and with both directions auto stayed on offload at 16 MiB in 3 of 6
+   * section 8 runs (docs/benchmarks.md); nor does a hardware engine's (the sending CPU's load does not slow it).
+   */
+  #drift(st: EngineState, size: number): number {
+    const k = inlineClass(size);
+    const ref = st.drift.inl[k]!;
+    if (!st.prof.hostCpu || !(ref > 0) || !(this.#inlineAt[k]! > st.drift.at[k]!)) return 1;
+    return Math.min(DRIFT_MAX, Math.max(1 / DRIFT_MAX, this.#inlineCorr[k]! / ref));
+  }
+
   /** The learnt inline correction of the size's class is inside `m`'s band (only estimates from LARGE up carry it). */
   #inBand(size: number, m: MemoEntry): boolean {
     if (size < LARGE) return true;
@@ -965,11 +996,24 @@ export class Coordinator implements SendPolicy {
     const inl = r.inline.cost * (1 - MARGIN);
     if (!(inl > 0)) return [c, c];
     let lo = 0, hi = Infinity;
+    const k = inlineClass(size);
+    /**
+     * an offload or pipelined choice whose estimate moves with the correction (#drift, its bound not reached) keeps
+     * its ratio to inline up to the bound (a split's CPU part does not follow: the formula below, which holds its
+     * estimate still, asks again sooner than needed, never later)
+     */
+    const follows = (x: Choice) => {
+      const ref = x.st && x.kind !== "split" && x.st.prof.hostCpu ? x.st.drift.inl[k]! : 0;
+      if (!(ref > 0 && this.#inlineAt[k]! > x.st!.drift.at[k]! && c >= ref / DRIFT_MAX && c <= ref * DRIFT_MAX)) return false;
+      lo = Math.max(lo, ref / DRIFT_MAX);
+      hi = Math.min(hi, ref * DRIFT_MAX);
+      return true;
+    };
     for (const x of r.all) {
-      if (x === r.inline || x === r.best) continue;
+      if (x === r.inline || x === r.best || follows(x)) continue;
       if (r.best === r.inline || x.cost >= inl) hi = Math.min(hi, (c * x.cost) / inl); // x becomes eligible above this
     }
-    if (r.best !== r.inline) lo = (c * r.best.cost) / inl;
+    if (r.best !== r.inline && !follows(r.best)) lo = Math.max(lo, (c * r.best.cost) / inl);
     else if (this.objective !== "cpu") {
       const w = r.inline.latencyNs;
       if (w <= 2e6) hi = Math.min(hi, (c * 2e6) / w);
@@ -1050,7 +1094,7 @@ export class Coordinator implements SendPolicy {
       else if (rep.size >= SPLIT_MIN && alone) {
         // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
         const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, rep.size);
-        if (pred > 0) this.#learnEngine(st, rep.ns / pred, d.mode === "pipelined");
+        if (pred > 0) this.#learnEngine(st, rep.ns / pred, rep.size, d.mode === "pipelined");
       }
     }
   }
@@ -1271,7 +1315,7 @@ export class Coordinator implements SendPolicy {
       if (!u.ok) (blocked ??= new Map()).set(st, u);
       const e = st.prof;
       const c = st.c;
-      const k = st.engCorr;
+      const k = st.engCorr * (size >= LARGE ? this.#drift(st, size) : 1);
       const backlog = noSplit ? 0 : st.inflightBytes * curveSlope(c.offload) * k; // (judging a split, which ran with nothing queued: no backlog)
       const engFixed = curveAt(c.offload, 0) * k;
       // a pipelined send's publish runs on the sending thread, an offload's on the engine's (libferry send.c): so
@@ -1455,6 +1499,13 @@ export class Coordinator implements SendPolicy {
       reasons.push(`inline trial: no inline copy of this size class (${fmtSize(2 ** ic)}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
     if (size >= LARGE && this.#inlineCorr[ic] !== 1)
       reasons.push(`inline copies of this size class (${fmtSize(2 ** ic)}) run ${this.#inlineCorr[ic]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
+    if (size >= LARGE) {
+      const bound = (r: number) => (r >= DRIFT_MAX || r <= 1 / DRIFT_MAX ? ` (the bound: ${DRIFT_MAX}x either way)` : "");
+      for (const st of this.#engines) {
+        const d = this.#drift(st, size);
+        if (d !== 1) reasons.push(`${st.label}'s estimates carry x${d.toFixed(2)}${bound(d)}: how far inline copies of this size class moved since ${st.label} was last seen here (the machine's drift, which the side not being sent does not show)`);
+      }
+    }
     if (best.unseen)
       reasons.push(`split/${best.st!.label}: no split of this size class has been seen here and the calibration measured none this large, so its estimate is an extrapolation: tried once it is at least as good as the best choice without it (not ${MARGIN * 100}% better); what the trial takes decides the next ones`);
     if (best.kind === "split" && this.#split === "always") reasons.push(`split: "always" (the coordinator's option): the sending thread copies part of every message of at least ${fmtSize(SPLIT_MIN)}`);
@@ -1511,7 +1562,12 @@ export class Coordinator implements SendPolicy {
   }
 
   /** An engine send that ran alone took `ratio` × the profile's time: offload (and split parts) teach the engine's rate, pipelined sends their mode's own cost. */
-  #learnEngine(st: EngineState, ratio: number, pipelined = false) {
+  #learnEngine(st: EngineState, ratio: number, size: number, pipelined = false) {
+    if (size >= LARGE) {
+      const k = inlineClass(size);
+      st.drift.at[k] = ++this.#seenSeq;
+      st.drift.inl[k] = this.#inlineSeen[k]! > 5 ? this.#inlineCorr[k]! : 0; // (inline's level still being learnt: no reference)
+    }
     if (pipelined) {
       // the pipelined mode's own cost as seen, over the engine's rate as known: its per-chunk publishes and wake-ups
       st.pipeCorr = towardsMedian(st.pipeSeen, st.pipeCorr, ratio / st.engCorr);
@@ -1669,8 +1725,8 @@ export class Coordinator implements SendPolicy {
     const predCpu = Math.min(curveAt(this.#hot, s.cpuBytes), curveAt(this.#cold, s.cpuBytes));
     if (predCpu > 0 && s.cpuNs > 0) st.cpuCorr = Math.min(4, Math.max(0.5, 0.5 * st.cpuCorr + 0.5 * (s.cpuNs / predCpu)));
     if (predEng > 0) {
-      if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng);
-      else if (s.cpuNs / predEng < st.engCorr) this.#learnEngine(st, s.cpuNs / predEng);
+      if (!s.engineFirst) this.#learnEngine(st, (s.cpuNs + s.waitNs) / predEng, rep.size);
+      else if (s.cpuNs / predEng < st.engCorr) this.#learnEngine(st, s.cpuNs / predEng, rep.size);
     }
     if (!s.engineFirst) {
       if (s.waitNs > 0.05 * s.cpuNs && s.cpuNs > 0) {
@@ -1847,6 +1903,7 @@ export class Coordinator implements SendPolicy {
     this.#inlineCorr[k] = this.#inlineSeen[k]! <= 5
       ? copyTowards(before, ratio, 0.2)
       : Math.min(4, Math.max(0.5, 0.5 * before + 0.5 * medianOf(this.#inlineWin, k * 5, 5)));
+    this.#inlineAt[k] = ++this.#seenSeq;
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows
     // how far it may move before the choice changes, MemoEntry.lo/hi; the fast tier ends below LARGE)
   }

@@ -42,6 +42,12 @@ export interface EngineProfile {
    * from three slow pipelined sends. Absent: none learnt yet.
    */
   pipelinedLearnt?: { corr: number; sends: number; at: string };
+  /**
+   * The engine copies on the host's CPUs (FERRY_CAP_HOST_CPU: libferry's sw engine, the emulated DSA device), so
+   * what slows them slows it: its estimates follow the drift inline copies show (Coordinator, DRIFT_MAX). Absent
+   * (a profile cached before this field, a hardware engine, a plugin that does not say): no drift.
+   */
+  hostCpu?: boolean;
 }
 
 /**

@@ -469,6 +469,56 @@ describe("decisions follow the calibration", () => {
     expect(Object.keys(c.stats().inlineCorrections)).toEqual(["64 MiB"]);
   });
 
+  test("an engine that copies on the host's CPUs follows the drift inline copies of its size class show after it was last seen (bounded); a hardware engine does not", () => {
+    using ch = Channel.create(uniqueName("co-drift"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 64 * MiB;
+    const pred = 1000 + size / 10;
+    /** 64 MiB: inline 6.71 ms, offload/sw 30 µs + 5.79 ms = 5.82 ms: the engine is chosen (pipelined 1.5x that) */
+    const mk = (hostCpu: boolean) => {
+      const p = structuredClone(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 11.6 }]));
+      p.engines[0]!.pipelined = p.engines[0]!.offload.map(([x, t]) => [x, 1.5 * t] as [number, number]);
+      p.engines[0]!.hostCpu = hostCpu;
+      const c = new Coordinator(p, { objective: "latency" });
+      const inline = (r: number, n: number) => {
+        const cache = c.explain(size).cache;
+        for (let i = 0; i < n; i++) c.observe({ size, decision: { mode: "inline", cache }, engine: "cpu", error: null, ns: r * pred, syncNs: r * pred });
+      };
+      inline(1, 6); // inline's level here: as calibrated
+      expect(c.explain(size).mode).toBe("offload");
+      // engine sends at 1.3x its calibrated time (each ran alone) until its learnt rate prices it out (~6.7 ms): inline is chosen
+      for (let i = 0; i < 8 && c.explain(size).mode !== "inline"; i++) {
+        const d = c.decide(size, ctx);
+        expect(d.mode).toBe("offload");
+        c.observe({ size, decision: { ...d }, engine: "sw", error: null, ns: 1.3 * (30_000 + size / 11.6), syncNs: 100_000 });
+      }
+      expect(c.explain(size).mode).toBe("inline");
+      // the machine slows: inline copies take 1.3x
+      inline(1.3, 8);
+      expect(c.stats().inlineCorrections["64 MiB"]!).toBeGreaterThan(1.25);
+      return { c, inline };
+    };
+    // the engine, not sent since and copying on the same CPUs, slowed too as far as anyone knows: its estimate follows
+    const { c, inline } = mk(true);
+    const e = c.explain(size);
+    expect(e.mode).toBe("inline");
+    expect(e.reasons.join("\n")).toMatch(/sw's estimates carry x1\.\d\d: how far inline copies of this size class moved since sw was last seen here/);
+    // a hardware engine (FERRY_CAP_HOST_CPU not set): inline's slowdown says nothing of it, it is chosen again
+    const hw = mk(false).c.explain(size);
+    expect(hw.mode).toBe("offload");
+    expect(hw.reasons.join("\n")).not.toMatch(/estimates carry x/);
+    // bounded: inline copies at 2.2x are more than the machine's drift (DRIFT_MAX 1.5): the engine is tried again
+    inline(2.2, 10);
+    const far = c.explain(size);
+    expect(far.mode).toBe("offload");
+    expect(far.reasons.join("\n")).toMatch(/sw's estimates carry x1\.50 \(the bound: 1\.5x either way\)/);
+    // the engine seen again: the drift starts from there (its estimate is its own again)
+    const d = c.decide(size, ctx);
+    c.observe({ size, decision: { ...d }, engine: "sw", error: null, ns: 1.3 * (30_000 + size / 11.6), syncNs: 100_000 });
+    expect(c.explain(size).reasons.join("\n")).not.toMatch(/sw's estimates carry/);
+  });
+
   test("cache, wait and chunk follow the size and the receiver", () => {
     const c = co(10, { fixedUs: 30, gbps: 20 });
     expect(c.explain(4 * KiB).cache).toBe("hot");

@@ -36,6 +36,7 @@ describe("detect() and the auto fallback", () => {
     using e = dsaEngine({ device: "emulated" });
     expect(e.caps().selfFinish).toBe(true);
     expect(e.selfFinish).toBe(true);
+    expect(e.caps().hostCpu).toBe(true); // the emulated device copies on the host's CPUs (FERRY_CAP_HOST_CPU); a hardware queue does not
   });
 
   test("auto without DSA falls back to sw, and says so in the engine and its stats", () => {

@@ -16,6 +16,8 @@ test("swEngine() takes detect()'s defaults and moves an offloaded message intact
   expect(caps.selfFinish).toBe(true); // its copy threads finish every job: publishers wait without a poll timer
   using cpu = new Engine("cpu");
   expect(cpu.caps().selfFinish).toBe(true); // finished inside submit
+  expect(caps.hostCpu).toBe(true); // copies on the host's CPUs (FERRY_CAP_HOST_CPU: the coordinator's drift)
+  expect(cpu.caps().hostCpu).toBe(true);
   using ch = Channel.create(uniqueName("swbasic"), { capacity: 8 << 20 });
   const sub = ch.subscribe();
   const pub = ch.publisher({ engine });
