@@ -998,24 +998,31 @@ export class Coordinator implements SendPolicy {
     let lo = 0, hi = Infinity;
     const k = inlineClass(size);
     /**
-     * an offload or pipelined choice whose estimate moves with the correction (#drift, its bound not reached) keeps
-     * its ratio to inline up to the bound (a split's CPU part does not follow: the formula below, which holds its
-     * estimate still, asks again sooner than needed, never later)
+     * The inline correction `x`'s estimate was scaled from (#drift), if it moves with the correction now (an offload
+     * or pipelined choice of an engine on the host's CPUs, the bound not reached): it then keeps its ratio to inline
+     * up to the bound. Else 0 (a split's CPU part does not follow: the formula below, which holds its estimate
+     * still, asks again sooner than needed, never later).
      */
-    const follows = (x: Choice) => {
+    const follows = (x: Choice): number => {
       const ref = x.st && x.kind !== "split" && x.st.prof.hostCpu ? x.st.drift.inl[k]! : 0;
-      if (!(ref > 0 && this.#inlineAt[k]! > x.st!.drift.at[k]! && c >= ref / DRIFT_MAX && c <= ref * DRIFT_MAX)) return false;
+      return ref > 0 && this.#inlineAt[k]! > x.st!.drift.at[k]! && c >= ref / DRIFT_MAX && c <= ref * DRIFT_MAX ? ref : 0;
+    };
+    const within = (ref: number) => {
       lo = Math.max(lo, ref / DRIFT_MAX);
       hi = Math.min(hi, ref * DRIFT_MAX);
-      return true;
     };
     for (const x of r.all) {
-      if (x === r.inline || x === r.best || follows(x)) continue;
-      if (r.best === r.inline || x.cost >= inl) hi = Math.min(hi, (c * x.cost) / inl); // x becomes eligible above this
+      if (x === r.inline || x === r.best) continue;
+      const ref = follows(x);
+      if (ref) within(ref);
+      else if (r.best === r.inline || x.cost >= inl) hi = Math.min(hi, (c * x.cost) / inl); // x becomes eligible above this
     }
-    if (r.best !== r.inline && !follows(r.best)) lo = Math.max(lo, (c * r.best.cost) / inl);
-    else if (this.objective !== "cpu") {
-      const w = r.inline.latencyNs;
+    const bestRef = r.best === r.inline ? 0 : follows(r.best);
+    if (bestRef) within(bestRef);
+    else if (r.best !== r.inline) lo = Math.max(lo, (c * r.best.cost) / inl);
+    // the wait (block past 2 ms) moves with the estimate of the best choice when that moves with the correction
+    if ((r.best === r.inline || bestRef) && this.objective !== "cpu") {
+      const w = r.best.latencyNs;
       if (w <= 2e6) hi = Math.min(hi, (c * 2e6) / w);
       else lo = Math.max(lo, (c * 2e6) / w);
     }
