@@ -972,9 +972,14 @@ export class Coordinator implements SendPolicy {
    */
   #drift(st: EngineState, size: number): number {
     const k = inlineClass(size);
+    const ref = this.#driftRef(st, k);
+    return ref ? Math.min(DRIFT_MAX, Math.max(1 / DRIFT_MAX, this.#inlineCorr[k]! / ref)) : 1;
+  }
+
+  /** The inline correction of class `k` that engine `st`'s estimates there are scaled from (#drift), or 0 when they carry no drift. */
+  #driftRef(st: EngineState, k: number): number {
     const ref = st.drift.inl[k]!;
-    if (!st.prof.hostCpu || !(ref > 0) || !(this.#inlineAt[k]! > st.drift.at[k]!)) return 1;
-    return Math.min(DRIFT_MAX, Math.max(1 / DRIFT_MAX, this.#inlineCorr[k]! / ref));
+    return st.prof.hostCpu && ref > 0 && this.#inlineAt[k]! > st.drift.at[k]! ? ref : 0;
   }
 
   /** The learnt inline correction of the size's class is inside `m`'s band (only estimates from LARGE up carry it). */
@@ -1004,8 +1009,8 @@ export class Coordinator implements SendPolicy {
      * still, asks again sooner than needed, never later).
      */
     const follows = (x: Choice): number => {
-      const ref = x.st && x.kind !== "split" && x.st.prof.hostCpu ? x.st.drift.inl[k]! : 0;
-      return ref > 0 && this.#inlineAt[k]! > x.st!.drift.at[k]! && c >= ref / DRIFT_MAX && c <= ref * DRIFT_MAX ? ref : 0;
+      const ref = x.st && x.kind !== "split" ? this.#driftRef(x.st, k) : 0;
+      return ref && c >= ref / DRIFT_MAX && c <= ref * DRIFT_MAX ? ref : 0;
     };
     const within = (ref: number) => {
       lo = Math.max(lo, ref / DRIFT_MAX);
