@@ -277,6 +277,90 @@ describe("decisions follow the calibration", () => {
     expect(after.reasons.join("\n")).toMatch(/split\/sw is within 5% of inline/);
   });
 
+  test("a size class's first split trial runs cold: losing within 1.35x it is tried again after 2 sends; its second trial is judged as any other", () => {
+    using ch = Channel.create(uniqueName("co-first"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    // CPU 10 GB/s, sw 30 GB/s: a split beats the engine alone at every size (the retrial test's profile)
+    const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
+    const run = (size: number, d: ReturnType<Coordinator["decide"]>, ns: number) => {
+      const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
+      // (the parts ended together: what it took is what its parts took at the share it leaves)
+      c.observe({ size, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+    };
+    const alt = (size: number) => c.explain(size).estimates.filter((x) => !x.choice.startsWith("split/")).reduce((a, x) => Math.min(a, x.latencyNs), Infinity);
+    const left = (size: number) => c.explain(size).reasons.join("\n");
+    // the engine's first split, at 32 MiB, faster than the choice without it: trusted there
+    const a32 = alt(32 * MiB);
+    run(32 * MiB, c.decide(32 * MiB, ctx), 0.8 * a32);
+    expect(c.stats().engines.sw!.splitClasses["32 MiB"]!.trusted).toBe(true);
+    // the 128 MiB class's first trial: 1.25x the choice without a split. A near miss: tried again after 2 sends
+    const size = 128 * MiB;
+    const a = alt(size);
+    const d = c.decide(size, ctx);
+    expect(d.cpuShare).toBeGreaterThan(0);
+    run(size, d, 1.25 * a);
+    expect(c.stats().engines.sw!.splitClasses["128 MiB"]!.lost).toMatch(/a split of 128 MiB took/);
+    expect(left(size)).toMatch(/or after 2 more send\(s\) of it/);
+    // the two sends of the class in between (sent as expected, so no backlog is left behind), then the retrial
+    for (let i = 0; i < 2; i++) {
+      const a1 = alt(size);
+      const b = c.decide(size, ctx);
+      expect(b.cpuShare ?? 0).toBe(0);
+      c.observe({ size, decision: { ...b }, engine: b.mode === "inline" ? "cpu" : "sw", error: null, ns: a1, syncNs: b.mode === "inline" ? a1 : 20_000 });
+    }
+    const a2 = alt(size);
+    const retry = c.decide(size, ctx);
+    expect(retry.cpuShare).toBeGreaterThan(0);
+    // its second trial, 1.25x again: a clear loss (SPLIT_NEAR_MISS, 1.1x), the cool-down only
+    run(size, retry, 1.25 * a2);
+    expect(left(size)).toMatch(/split\/sw left out until observed: its last trial lost/);
+    expect(left(size)).not.toMatch(/more send\(s\) of it/);
+    // a first trial far slower than the choice without it (2.5x as expected before it; its parts also raise the engine's rate): a clear loss at once
+    const a512 = alt(512 * MiB);
+    const far = c.decide(512 * MiB, ctx);
+    expect(far.cpuShare).toBeGreaterThan(0);
+    run(512 * MiB, far, 2.5 * a512);
+    expect(left(512 * MiB)).toMatch(/split\/sw left out until observed: its last trial lost/);
+    expect(left(512 * MiB)).not.toMatch(/more send\(s\) of it/);
+  });
+
+  test("a split of a size class none of which ran here is estimated at the rate splits of the nearest class past the cache's knee ran at (two seen or more), not the calibration's", () => {
+    using ch = Channel.create(uniqueName("co-nearsplit"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    // CPU 10 GB/s, sw 30 GB/s: the calibration's split is the model; the knee is the LLC (32 MiB, or 128 MiB)
+    const mk = (llc: number) => new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }], llc), { objective: "latency" });
+    const est = (c: Coordinator, size: number) => c.explain(size).estimates.find((x) => x.choice === "split/sw")!.latencyNs;
+    const why = (c: Coordinator, size: number) => c.explain(size).reasons.join("\n");
+    // 64 MiB splits run here at 0.7x what the calibration put them at (the first on the engine teaches no class)
+    const history = (c: Coordinator, n: number) => {
+      const ns = 0.7 * est(c, 64 * MiB);
+      for (let i = 0; i < n; i++) {
+        const d = c.decide(64 * MiB, ctx);
+        expect(d.cpuShare).toBeGreaterThan(0);
+        const cpuBytes = Math.floor(64 * MiB * d.cpuShare!);
+        c.observe({ size: 64 * MiB, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: 64 * MiB - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+      }
+      return c;
+    };
+    const near = /none of this size class ran here; splits of the 64 MiB class did, at [\d.]+ GB\/s \(2 seen\): past the cache \(32 MiB\)/;
+    // one 64 MiB split seen: not enough (it may be a class's cold first one)
+    const one = history(mk(32 * MiB), 2);
+    expect(one.stats().engines.sw!.splitClasses["64 MiB"]!.samples).toBe(1);
+    expect(why(one, 256 * MiB)).not.toMatch(/splits of the 64 MiB class did/);
+    // two: 256 MiB splits are estimated at the 64 MiB class's rate as learnt, and explain says so
+    const two = history(mk(32 * MiB), 3);
+    expect(two.stats().engines.sw!.splitClasses["64 MiB"]!.samples).toBe(2);
+    expect(est(two, 256 * MiB) / (4 * est(two, 64 * MiB))).toBeCloseTo(1, 2);
+    expect(two.explain(256 * MiB).cpuShare).toBeGreaterThan(0);
+    expect(why(two, 256 * MiB)).toMatch(near);
+    // with the LLC at 128 MiB, 64 MiB is not past the knee: the calibration's estimate stands
+    const big = history(mk(128 * MiB), 3);
+    expect(Math.abs(est(big, 256 * MiB) / (4 * est(big, 64 * MiB)) - 1)).toBeGreaterThan(0.02);
+    expect(why(big, 256 * MiB)).not.toMatch(/splits of the 64 MiB class did/);
+  });
+
   test("with a measured profile, an engine chosen over inline's calibrated estimate within 1.5x gets one inline trial first; what it shows decides", () => {
     using ch = Channel.create(uniqueName("co-itrial"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
