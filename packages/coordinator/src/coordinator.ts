@@ -248,7 +248,7 @@ const CLASS_UP = Array.from({ length: 31 }, (_, e) => {
 const SPLIT_TRIAL_SENDS = 2;
 /** A lost trial within this factor of the choice without a split is a near miss: tried again after SPLIT_TRIAL_SENDS sends (else after the cool-down only). */
 const SPLIT_NEAR_MISS = 1.1;
-/** SPLIT_NEAR_MISS for a size class's first split, which runs cold (#judgeSplit): its loss within this factor is a near miss. */
+/** SPLIT_NEAR_MISS for a size class's first split past the cache's knee, which runs cold (#judgeSplit): its loss within this factor is a near miss. */
 const SPLIT_FIRST_NEAR_MISS = 1.35;
 const SPLIT_TRIAL_MAX_SENDS = 64;
 /** After a split lost its trial, the next trial waits this long, doubling per lost trial up to SPLIT_TRIAL_MAX_MS (SplitClass). */
@@ -1693,7 +1693,7 @@ export class Coordinator implements SendPolicy {
     if (this.#split === "always") return;
     const alt = this.#choose(rep.size, this.objective, true, 0, false, true, false, true).best;
     const c = this.#classFor(st, rep.size);
-    const first = !c.trusted && !c.lost && c.samples <= 1; // (the class's first trial: SPLIT_FIRST_NEAR_MISS below)
+    const first = !c.trusted && !c.lost && c.samples <= 1 && rep.size >= this.#knee; // (the class's first trial: SPLIT_FIRST_NEAR_MISS below)
     // a trusted class is judged by its splits as learnt (the class's rate, which this split has just moved: a slower
     // one a fifth of the way), not by this one alone: one slow split among good ones (a thread preempted) had ended
     // the trust for a second or more (section 8: a 64 MiB class with 11 splits at 18.5 GB/s, ~3.6 ms, lost it to one
@@ -1726,7 +1726,10 @@ export class Coordinator implements SendPolicy {
     // A class's first trial (never trusted nor lost before) runs cold besides: on two vCPUs its engine thread, woken
     // after sleeping, starts on the sending thread's CPU and the two parts share it until the scheduler moves one (the
     // first 64 MiB splits of section 8 runs took 4.4-6.0 ms, their parts 4.3-4.8 ms, against inline's expected
-    // 3.5-3.9 ms; the later ones of those classes ran at ~2.9-3.4 ms). It is a near miss within SPLIT_FIRST_NEAR_MISS.
+    // 3.5-3.9 ms; the later ones of those classes ran at ~2.9-3.4 ms). It is a near miss within SPLIT_FIRST_NEAR_MISS
+    // past the cache's knee (#knee), where splits win when warm. Below it a first loss is mostly a real one: 16 MiB
+    // splits lost by 1.2-1.4x in every section 8 run, and with the wider near miss there a second trial was sent in 6
+    // of 14 runs.
     const near = first ? SPLIT_FIRST_NEAR_MISS : SPLIT_NEAR_MISS;
     if (seen <= want * near || even <= want * near) {
       c.every = c.everyNext;

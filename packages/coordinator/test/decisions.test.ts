@@ -323,6 +323,25 @@ describe("decisions follow the calibration", () => {
     run(512 * MiB, far, 2.5 * a512);
     expect(left(512 * MiB)).toMatch(/split\/sw left out until observed: its last trial lost/);
     expect(left(512 * MiB)).not.toMatch(/more send\(s\) of it/);
+    // below the cache's knee (the LLC, 32 MiB here) a first trial's loss is judged as any other: 1.25x is a clear loss
+    const b = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
+    const runB = (sz: number, d: ReturnType<Coordinator["decide"]>, ns: number) => {
+      const cpuBytes = Math.floor(sz * (d.cpuShare ?? 0));
+      b.observe({ size: sz, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: sz - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+    };
+    const altB = (sz: number) => b.explain(sz).estimates.filter((x) => !x.choice.startsWith("split/")).reduce((a, x) => Math.min(a, x.latencyNs), Infinity);
+    const b32 = altB(32 * MiB);
+    runB(32 * MiB, b.decide(32 * MiB, ctx), 0.8 * b32);
+    const b16 = altB(16 * MiB);
+    const d16 = b.decide(16 * MiB, ctx);
+    expect(d16.cpuShare).toBeGreaterThan(0);
+    runB(16 * MiB, d16, 1.25 * b16);
+    const lost16 = b.stats().engines.sw!.splitClasses["16 MiB"]!.lost;
+    const m = /took ([\d.]+) (µs|ms); \S+ is expected to take ([\d.]+) (µs|ms)/.exec(lost16)!;
+    const judged = (+m[1]! * (m[2] === "ms" ? 1000 : 1)) / (+m[3]! * (m[4] === "ms" ? 1000 : 1));
+    expect(judged).toBeGreaterThan(1.1); // (judged between the two factors)
+    expect(judged).toBeLessThan(1.35);
+    expect(b.explain(16 * MiB).reasons.join("\n")).not.toMatch(/more send\(s\) of it/);
   });
 
   test("a split of a size class none of which ran here is estimated at the rate splits of the nearest class past the cache's knee ran at (two seen or more), not the calibration's", () => {
