@@ -1730,8 +1730,8 @@ export class Coordinator implements SendPolicy {
     // past the cache's knee (#knee), where splits win when warm. Below it a first loss is mostly a real one: 16 MiB
     // splits lost by 1.2-1.4x in every section 8 run, and with the wider near miss there a second trial was sent in 6
     // of 14 runs.
-    const near = first ? SPLIT_FIRST_NEAR_MISS : SPLIT_NEAR_MISS;
-    if (seen <= want * near || even <= want * near) {
+    const nearMiss = first ? SPLIT_FIRST_NEAR_MISS : SPLIT_NEAR_MISS;
+    if (seen <= want * nearMiss || even <= want * nearMiss) {
       c.every = c.everyNext;
       c.everyNext = Math.min(SPLIT_TRIAL_MAX_SENDS, c.everyNext * 2);
     } else c.every = Infinity;
@@ -1785,8 +1785,8 @@ export class Coordinator implements SendPolicy {
   }
 
   /**
-   * A split's estimate at `size` before one of its class ran, without backlog: the calibration's split at this size
-   * (its ratio to the model with the calibrated rates), else the model with the parts' rates as learnt.
+   * A split's estimate at `size` before one of its class ran, without backlog: the seen rate of the nearest class
+   * past the cache's knee (#nearSplit), else the calibration's (#calPrior).
    */
   #splitPrior(st: EngineState, size: number): number {
     const near = this.#nearSplit(st, size);
@@ -1806,9 +1806,10 @@ export class Coordinator implements SendPolicy {
    * a class's cold first one alone), at their rate as seen, when both sizes are past the cache's knee (#knee):
    * there a copy's cost grows with its size, and splits of the nearest such class (in log2) measured beside this
    * receiver say more than the calibration's, measured alone and up to 64 MiB. 0 when there is none. In section 8
-   * the calibration's put the first 256 MiB split at 8.8-15.1 ms in five runs (the 64 MiB class's splits, 13-16 of
-   * them at 18-28 GB/s, put it at 9.6-14.9 ms; auto's splits there ran at 12.0-13.2 ms, median per run), and where it said 15.1 ms against inline's
-   * 16.1 ms, one cold first split of 17.1 ms kept the class out for the rest of the size.
+   * the calibration's estimate put the first 256 MiB split at 8.8-15.1 ms in five runs (the 64 MiB class's splits,
+   * 13-16 of them at 18-28 GB/s, put it at 9.6-14.9 ms; auto's splits there ran at 12.0-13.2 ms, median per run);
+   * where it said 15.1 ms against inline's 16.1 ms, one cold first split of 17.1 ms kept the class out for the rest
+   * of the size.
    */
   #nearSplit(st: EngineState, size: number): number {
     const k = nearClass(st, size, this.#knee);

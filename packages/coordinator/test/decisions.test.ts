@@ -277,7 +277,7 @@ describe("decisions follow the calibration", () => {
     expect(after.reasons.join("\n")).toMatch(/split\/sw is within 5% of inline/);
   });
 
-  test("a size class's first split trial runs cold: losing within 1.35x it is tried again after 2 sends; its second trial is judged as any other", () => {
+  test("a size class's first split trial past the cache's knee runs cold: losing within 1.35x it is tried again after 2 sends; its second trial, and a first one below the knee, are judged as any other", () => {
     using ch = Channel.create(uniqueName("co-first"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
     const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
