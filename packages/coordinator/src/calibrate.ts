@@ -67,6 +67,21 @@ export function calibrationSizes(llc: number): number[] {
   return [...new Set([...DEFAULT_SIZES, ...kneeSizes(llc)])].sort((a, b) => a - b);
 }
 
+/**
+ * The source of a calibration copy of `size` bytes, the i-th of its run: from coldFromBytes(llc) up (the size from which
+ * copies are cold), each copy reads a different `size`-byte part of `src` in turn, so that the one before it has not
+ * left its source in the LLC. A stream of such messages carries a new payload each time (section 8's sends of one
+ * size find their source evicted by the copies between them); copying the same source again and again timed 16 MiB
+ * inline copies at 391-739 µs on this 2-vCPU VM (32 MiB LLC) where section 8's took 650-900 µs, and auto learnt
+ * inline's level there over a dozen copies, re-deciding at each step. Below that size, and where `src` holds a single
+ * part (64 MiB), the same source.
+ */
+export function sourceOf(src: Uint8Array, size: number, i: number, llc: number): Uint8Array {
+  const parts = size >= coldFromBytes(llc) ? Math.floor(src.length / size) : 1;
+  const at = parts > 1 ? (((i % parts) + parts) % parts) * size : 0;
+  return src.subarray(at, at + size);
+}
+
 /** The sizes the CPU + engine split is measured at: 1, 8, 32, 64 MiB and LLC/2. */
 function splitSizes(llc: number): number[] {
   return [...new Set([MiB, 8 * MiB, 32 * MiB, 64 * MiB, ...kneeSizes(llc).slice(0, 1)])].sort((a, b) => a - b);
@@ -78,7 +93,8 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
   const over = () => performance.now() - t0 > budgetMs;
   const notes: string[] = [];
   const name = `ferry-cal-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const sizes = calibrationSizes(llcBytes());
+  const llc = llcBytes();
+  const sizes = calibrationSizes(llc);
   const max = sizes[sizes.length - 1]!;
   const ch = Channel.create(name, { capacity: max + 4 * MiB, slots: 256 });
   try {
@@ -95,7 +111,6 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
         notes.push(`inline: stopped before ${size} B (budget)`);
         break;
       }
-      const view = src.subarray(0, size);
       const reps = INLINE_REPS[size] ?? 5;
       // each placement in a run of its own, as a stream of one size sends them: a hot copy right after a cold
       // one (non-temporal stores that left the destination out of the cache) took 1.7-1.9x as long at 1-8 MiB
@@ -105,6 +120,7 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
       const run = (cache: "hot" | "cold") => {
         const ts: number[] = [];
         for (let i = -2; i < reps; i++) {
+          const view = sourceOf(src, size, i, llc);
           const t = Bun.nanoseconds();
           pub.sendSync(view, { cache });
           if (i >= 0) ts.push(Bun.nanoseconds() - t);
@@ -137,14 +153,14 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
             notes.push(`${label}: stopped before ${size} B (budget)`);
             break;
           }
-          const view = src.subarray(0, size);
           const reps = ENGINE_REPS[size] ?? 3;
           for (const mode of ["offload", "pipelined"] as const) {
-            await pub.send(view, { mode, engine: e }); // warm-up
+            await pub.send(sourceOf(src, size, -1, llc), { mode, engine: e }); // warm-up
             const ts: number[] = [];
             let gaps = 0;
             const c0 = threadCpuNs();
             for (let i = 0; i < reps; i++) {
+              const view = sourceOf(src, size, i, llc);
               gaps += idleGap();
               const t = Bun.nanoseconds();
               await pub.send(view, { mode, engine: e });
@@ -162,11 +178,11 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
           const split: SendPolicy = { decide: () => ({ mode: "offload", engine: e, cpuShare: share }) };
           const spub = ch.publisher({ policy: split });
           try {
-            for (const size of splitSizes(llcBytes())) {
+            for (const size of splitSizes(llc)) {
               if (size > max || (over() && ep.split.length >= 2)) break;
-              const view = src.subarray(0, size);
               const ts: number[] = [];
               for (let i = -1; i < 3; i++) {
+                const view = sourceOf(src, size, i, llc);
                 idleGap();
                 const t = Bun.nanoseconds();
                 await spub.send(view);
@@ -193,7 +209,7 @@ export async function measureProfile(engines: CalibrationEngine[], budgetMs = 90
       created: new Date().toISOString(),
       ms: Math.round(performance.now() - t0),
       source: "measured",
-      llcBytes: llcBytes(),
+      llcBytes: llc,
       cpus: availableParallelism(),
       inlineHot,
       inlineCold,

@@ -222,6 +222,8 @@ interface SplitClass {
   /** ns per byte of the splits of this class as seen (send -> published; EWMA, NaN until one ran): their estimate from then on */
   nsPerByte: number;
   samples: number;
+  /** the last three splits' ns per byte as seen, the newest last: from the third on, the EWMA follows their median (#tuneSplit) */
+  seen: number[];
 }
 /** Splits' size classes: log2 of the size, rounded (48 MiB .. 90 MiB is the 64 MiB class). */
 function classOf(size: number): number {
@@ -271,7 +273,7 @@ function balancedNs(s: NonNullable<SendReport["split"]>, ns: number, share: numb
 }
 /** A size class nothing is known of yet (read-only: explain() and crossovers() never create classes; #classFor copies it). */
 const NO_CLASS: Readonly<SplitClass> = Object.freeze({
-  trusted: false, lost: "", trialAt: 0, trialMs: SPLIT_TRIAL_MS, every: Infinity, everyNext: SPLIT_TRIAL_SENDS, since: 0, nsPerByte: NaN, samples: 0,
+  trusted: false, lost: "", trialAt: 0, trialMs: SPLIT_TRIAL_MS, every: Infinity, everyNext: SPLIT_TRIAL_SENDS, since: 0, nsPerByte: NaN, samples: 0, seen: Object.freeze([]) as unknown as number[],
 });
 
 interface MemoEntry {
@@ -1774,7 +1776,12 @@ export class Coordinator implements SendPolicy {
     // this process (0.6-0.9 ms before the split began, seen at 64 MiB); #judgeSplit judges that one by its parts
     const c = this.#classFor(st, rep.size);
     if (rep.ns > 0 && rep.size > 0 && st.splitSamples > 1) {
-      const seen = rep.ns / rep.size;
+      // from the class's third split on, the median of its last three: one slow split among good ones (a thread
+      // preempted) moved the EWMA a fifth of the way to it, e.g. a 64 MiB class at ~3.0 ms per split, 14 of them,
+      // to 3.8 ms after one of 7.17 ms, and so out of its size and (#nearSplit) out of 256 MiB for a whole section 8 run
+      c.seen.push(rep.ns / rep.size);
+      if (c.seen.length > 3) c.seen.shift();
+      const seen = c.seen.length === 3 ? medianOf(c.seen, 0, 3) : c.seen[c.seen.length - 1]!;
       const before = c.samples ? c.nsPerByte : prior / rep.size;
       // a send's time can only be inflated (a wake-up preempting the thread): trust a faster one more
       c.nsPerByte = before > 0 && Number.isFinite(before) ? (seen < before ? 0.5 : 0.2) * seen + (seen < before ? 0.5 : 0.8) * before : seen;
@@ -1820,7 +1827,7 @@ export class Coordinator implements SendPolicy {
   #classFor(st: EngineState, size: number): SplitClass {
     const k = classOf(size);
     let c = st.classes.get(k);
-    if (!c) st.classes.set(k, (c = { ...NO_CLASS }));
+    if (!c) st.classes.set(k, (c = { ...NO_CLASS, seen: [] }));
     return c;
   }
 

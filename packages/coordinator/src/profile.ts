@@ -54,8 +54,10 @@ export interface EngineProfile {
  * The calibration's method (calibrate.ts): a cached profile measured by another method is measured again.
  * 2: inline copies with cache "hot" and "cold" timed in runs of their own (method 1 alternated them, and a
  * hot copy right after a cold one took 1.7-1.9x as long at 1-8 MiB).
+ * 3: from the size where copies turn cold (LLC/2, at most 16 MiB) up, each timed send reads another part of the
+ * source buffer in turn (sourceOf), not the one the send before it has just left in the LLC.
  */
-export const CALIBRATION_METHOD = 2;
+export const CALIBRATION_METHOD = 3;
 
 export interface Profile {
   format: 1;

@@ -17,6 +17,7 @@ import {
 } from "./entry";
 import { KiB, MiB, TMP, profileOf } from "./helpers";
 import { coldFromBytes } from "../src/machine";
+import { sourceOf } from "../src/calibrate";
 
 registerCleanup();
 
@@ -344,7 +345,7 @@ describe("decisions follow the calibration", () => {
     expect(b.explain(16 * MiB).reasons.join("\n")).not.toMatch(/more send\(s\) of it/);
   });
 
-  test("a split of a size class none of which ran here is estimated at the rate splits of the nearest class past the cache's knee ran at (two seen or more), not the calibration's", () => {
+  test("a split of a size class none of which ran here is estimated at the rate splits of the nearest class past the cache's knee ran at (two seen or more, the median of the last three), not the calibration's", () => {
     using ch = Channel.create(uniqueName("co-nearsplit"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
     const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
@@ -374,6 +375,15 @@ describe("decisions follow the calibration", () => {
     expect(est(two, 256 * MiB) / (4 * est(two, 64 * MiB))).toBeCloseTo(1, 2);
     expect(two.explain(256 * MiB).cpuShare).toBeGreaterThan(0);
     expect(why(two, 256 * MiB)).toMatch(near);
+    // one slow 64 MiB split among the good ones (2.4x, a thread preempted): the median of the class's last three
+    // splits keeps its rate, and with it the 256 MiB estimate (an EWMA alone moved it a fifth of the way: +28%)
+    const before = est(two, 256 * MiB);
+    const d = two.decide(64 * MiB, ctx);
+    expect(d.cpuShare).toBeGreaterThan(0);
+    const slow = 2.4 * est(two, 64 * MiB), slowCpu = Math.floor(64 * MiB * d.cpuShare!);
+    two.observe({ size: 64 * MiB, decision: { ...d }, engine: "sw", error: null, ns: slow, syncNs: slow, split: { cpuBytes: slowCpu, engineBytes: 64 * MiB - slowCpu, cpuNs: slow - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+    expect(two.stats().engines.sw!.splitClasses["64 MiB"]!.samples).toBe(3);
+    expect(Math.abs(est(two, 256 * MiB) / before - 1)).toBeLessThan(0.05);
     // with the LLC at 128 MiB, 64 MiB is not past the knee: the calibration's estimate stands
     const big = history(mk(128 * MiB), 3);
     expect(Math.abs(est(big, 256 * MiB) / (4 * est(big, 64 * MiB)) - 1)).toBeGreaterThan(0.02);
@@ -914,6 +924,20 @@ describe("profile curves", () => {
 });
 
 describe("calibration", () => {
+  test("from the size where copies turn cold, each timed copy reads another part of the source in turn (none left in the LLC by the one before)", () => {
+    const src = new Uint8Array(64 * MiB);
+    const llc = 32 * MiB; // cold from 16 MiB
+    const at = (size: number, i: number) => sourceOf(src, size, i, llc).byteOffset;
+    expect([0, 1, 2, 3, 4, -1, -2].map((i) => at(16 * MiB, i) / MiB)).toEqual([0, 16, 32, 48, 0, 48, 32]);
+    expect([0, 1, 2].map((i) => at(32 * MiB, i) / MiB)).toEqual([0, 32, 0]);
+    expect(sourceOf(src, 16 * MiB, 5, llc).length).toBe(16 * MiB);
+    // below it the same source (a stream of small messages finds its payload in cache), and a size the buffer holds once
+    expect([0, 1, 2].map((i) => at(8 * MiB, i))).toEqual([0, 0, 0]);
+    expect([0, 1].map((i) => at(64 * MiB, i))).toEqual([0, 0]);
+    // an unknown LLC: cold from 4 MiB
+    expect(sourceOf(src, 8 * MiB, 1, 0).byteOffset).toBe(8 * MiB);
+  });
+
   test("measures within about a second, caches per machine and library, and is invalidated when either changes", async () => {
     const t0 = performance.now();
     const a = await Coordinator.calibrate({ engines: ["sw"], objective: "latency", recalibrate: true });
