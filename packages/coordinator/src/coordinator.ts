@@ -420,6 +420,14 @@ const inlineClass = (size: number) => Math.min(CLASSES - 1, classOf(size));
 const INLINE_TRIAL = 1.5;
 /** At most one inline trial per size class per this many ms while none has been seen there (one that failed is tried again then). */
 const INLINE_TRIAL_MS = 1000;
+/**
+ * An inline trial sends copies of its class until this many were seen (#inlineTrial), and #learnInline takes the
+ * fastest of a class's first this many as its level when it is under the calibration. A class's first copy in a
+ * fresh process can run ~2x its level (with calibration method 3, a 16 MiB trial at 2.1x its calibration put
+ * inline's estimate 1.23x up, and a fresh coordinator sent 35-39 of 40 messages of 16 MiB through offload/sw at
+ * 1.2x inline's time, in 2 of 5 runs of a one-off throwaway).
+ */
+const INLINE_TRIAL_COPIES = 2;
 
 interface Choice {
   kind: "inline" | "offload" | "pipelined" | "split";
@@ -1518,7 +1526,9 @@ export class Coordinator implements SendPolicy {
     if (xo.length) reasons.push(`calibrated crossovers (${objective}): ${xo.map((x) => `${x.from} -> ${x.to} at ${fmtSize(x.size)}`).join(", ")}`);
     const ic = inlineClass(size);
     if (this.#inlineTrial(size, best, inline))
-      reasons.push(`inline trial: no inline copy of this size class (${fmtSize(2 ** ic)}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`);
+      reasons.push(this.#inlineSeen[ic] === 0
+        ? `inline trial: no inline copy of this size class (${fmtSize(2 ** ic)}) has been seen here, so inline's estimate is the calibration's alone and within ${INLINE_TRIAL}x of ${name(best)}'s: decide() sends the next one inline to learn what it costs`
+        : `inline trial: ${this.#inlineSeen[ic]} inline copy of this size class (${fmtSize(2 ** ic)}) seen here, and a class's first copy can run cold: decide() sends the next one inline too (${INLINE_TRIAL_COPIES} in all; the faster one is inline's level there)`);
     if (size >= LARGE && this.#inlineCorr[ic] !== 1)
       reasons.push(`inline copies of this size class (${fmtSize(2 ** ic)}) run ${this.#inlineCorr[ic]!.toFixed(2)}x the calibrated time here (seen): their estimates carry it`);
     if (size >= LARGE) {
@@ -1836,7 +1846,9 @@ export class Coordinator implements SendPolicy {
    * none of this size class (LARGE or more) has been seen (#inlineSeen), inline's estimate there is the calibration's
    * alone, and nothing corrects it while an engine is chosen: engines learn from their own sends (and relax when left
    * out), inline only from inline sends. So when an engine choice wins over an inline estimate within INLINE_TRIAL of
-   * its own, one inline copy is sent (at most one per INLINE_TRIAL_MS and class while none is seen). Only with a measured profile
+   * its own, inline copies are sent until INLINE_TRIAL_COPIES of the class were seen (the first at most once per
+   * INLINE_TRIAL_MS and class while none is seen; the second right after it: a class's first copy in a process can
+   * run cold, and #learnInline takes the faster of the two). Only with a measured profile
    * (calibrated now, cached or given): a synthetic one is what its maker says, taken as is. At 16 MiB on this VM the
    * calibration put inline at 862 µs against the engine's 632 µs; sent inline, it took 684 µs end to end against the
    * offload's 730 µs (section 8, one run, 2026-11-29), and auto kept offloading.
@@ -1844,7 +1856,8 @@ export class Coordinator implements SendPolicy {
   #inlineTrial(size: number, best: Choice, inline: Choice): boolean {
     if (size < LARGE || best.kind === "inline" || this.profile.source !== "measured" || !(best.cost > 0 && inline.cost <= best.cost * INLINE_TRIAL)) return false;
     const k = inlineClass(size);
-    return this.#inlineSeen[k] === 0 && performance.now() - this.#inlineTrialAt[k]! >= INLINE_TRIAL_MS;
+    const seen = this.#inlineSeen[k]!;
+    return seen < INLINE_TRIAL_COPIES && (seen > 0 || performance.now() - this.#inlineTrialAt[k]! >= INLINE_TRIAL_MS);
   }
 
   /**
@@ -1954,11 +1967,15 @@ export class Coordinator implements SendPolicy {
     this.#inlineSeen[k]!++;
     this.#inlineLast = k;
     into5(this.#inlineWin, this.#inlineWinAt, k, ratio);
-    // the class's first five copies (an inline trial is one): an EWMA from 1 that trusts a faster copy more (a
-    // send's time can only be inflated); from then on, half way to the median of its last five
+    // the class's first five copies (an inline trial is one or two): an EWMA from 1 that trusts a faster copy more (a
+    // send's time can only be inflated); from then on, half way to the median of its last five. Among the class's
+    // first INLINE_TRIAL_COPIES, a copy faster than the correction is its level at once: they are often an inline
+    // trial, after which an engine is sent and no other inline copy comes to finish the EWMA's way down (with
+    // calibration method 3 a 16 MiB trial ran ~0.75x its calibration, and half way there kept inline's estimate
+    // above offload's)
     const before = this.#inlineCorr[k]!;
     this.#inlineCorr[k] = this.#inlineSeen[k]! <= 5
-      ? copyTowards(before, ratio, 0.2)
+      ? this.#inlineSeen[k]! <= INLINE_TRIAL_COPIES && ratio < before ? Math.max(0.5, ratio) : copyTowards(before, ratio, 0.2)
       : Math.min(4, Math.max(0.5, 0.5 * before + 0.5 * medianOf(this.#inlineWin, k * 5, 5)));
     this.#inlineAt[k] = ++this.#seenSeq;
     // (no #version bump: only estimates from LARGE up carry it, and each remembered decision there knows

@@ -390,6 +390,31 @@ describe("decisions follow the calibration", () => {
     expect(why(big, 256 * MiB)).not.toMatch(/splits of the 64 MiB class did/);
   });
 
+  test("an inline trial is two copies: a class's first copy run cold (1.6x) does not keep inline out; the faster one is inline's level", () => {
+    using ch = Channel.create(uniqueName("co-itrial2"), { capacity: MiB });
+    const pub = ch.publisher({ policy: defaultPolicy });
+    const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
+    const size = 16 * MiB;
+    // CPU 10 GB/s (inline ~1.68 ms at 16 MiB), sw 13 GB/s (~1.32 ms): the engine wins by 1.27x as calibrated
+    const p = profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 13 }]);
+    p.source = "measured";
+    const c = new Coordinator(p, { objective: "latency", split: false });
+    const cal = c.explain(size).estimates.find((x) => x.choice === "inline/cpu")!.latencyNs;
+    const first = c.decide(size, ctx);
+    expect(first.mode).toBe("inline");
+    c.observe({ size, decision: { ...first }, engine: "cpu", error: null, ns: 1.6 * cal, syncNs: 1.6 * cal });
+    expect(c.stats().inlineCorrection).toBeGreaterThan(1.1); // (a slower copy moves it a fifth of the way)
+    // the second copy of the trial comes right after, and explain says why
+    expect(c.explain(size).reasons.join("\n")).toMatch(/inline trial: 1 inline copy of this size class \(16 MiB\) seen here, and a class's first copy can run cold/);
+    const second = c.decide(size, ctx);
+    expect(second.mode).toBe("inline");
+    c.observe({ size, decision: { ...second }, engine: "cpu", error: null, ns: 0.6 * cal, syncNs: 0.6 * cal });
+    expect(c.stats().inlineCorrection).toBeCloseTo(0.6, 2);
+    // inline's estimate (~1.0 ms) now beats the engine's: inline, and no more trials
+    expect(c.decide(size, ctx).mode).toBe("inline");
+    expect(c.explain(size).reasons.join("\n")).not.toMatch(/inline trial/);
+  });
+
   test("with a measured profile, an engine chosen over inline's calibrated estimate within 1.5x gets one inline trial first; what it shows decides", () => {
     using ch = Channel.create(uniqueName("co-itrial"), { capacity: MiB });
     const pub = ch.publisher({ policy: defaultPolicy });
