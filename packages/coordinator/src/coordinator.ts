@@ -421,11 +421,11 @@ const INLINE_TRIAL = 1.5;
 /** At most one inline trial per size class per this many ms while none has been seen there (one that failed is tried again then). */
 const INLINE_TRIAL_MS = 1000;
 /**
- * An inline trial sends copies of its class until this many were seen (#inlineTrial), and #learnInline takes the
- * fastest of a class's first this many as its level when it is under the calibration. A class's first copy in a
+ * An inline trial sends copies of its class until this many were seen (#inlineTrial), and among a class's first this
+ * many, #learnInline takes a copy faster than the correction as the class's level at once. A class's first copy in a
  * fresh process can run ~2x its level (with calibration method 3, a 16 MiB trial at 2.1x its calibration put
- * inline's estimate 1.23x up, and a fresh coordinator sent 35-39 of 40 messages of 16 MiB through offload/sw at
- * 1.2x inline's time, in 2 of 5 runs of a one-off throwaway).
+ * inline's correction at 1.23, and a fresh coordinator sent 35-60 of 40-70 messages of 16 MiB through an engine at
+ * 1.11-1.21x inline's time in 5 of 14 runs of a one-off throwaway; none of 8 with two copies).
  */
 const INLINE_TRIAL_COPIES = 2;
 
