@@ -24,6 +24,12 @@ registerCleanup();
 const co = (cpu: number, sw: { fixedUs: number; gbps: number }, objective: "latency" | "throughput" | "cpu" = "latency", split = false) =>
   new Coordinator(profileOf(cpu, [{ label: "sw", ...sw }]), { objective, split });
 
+/** `c` observes decision `d` sent as a split of `size` bytes that took `ns`, its two parts ending together (the CPU's part `ns` - 10 µs, then a 10 µs wait). */
+function splitRan(c: Coordinator, size: number, d: ReturnType<Coordinator["decide"]>, ns: number): void {
+  const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
+  c.observe({ size, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+}
+
 describe("decisions follow the calibration", () => {
   test("a faster engine moves the inline -> engine crossover down; the crossover sits where the profile's lines cross", () => {
     const slow = co(10, { fixedUs: 30, gbps: 20 });
@@ -284,11 +290,8 @@ describe("decisions follow the calibration", () => {
     const ctx: SendContext = { channel: ch, publisher: pub, engine: pub.engine, options: {} };
     // CPU 10 GB/s, sw 30 GB/s: a split beats the engine alone at every size (the retrial test's profile)
     const c = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
-    const run = (size: number, d: ReturnType<Coordinator["decide"]>, ns: number) => {
-      const cpuBytes = Math.floor(size * (d.cpuShare ?? 0));
-      // (the parts ended together: what it took is what its parts took at the share it leaves)
-      c.observe({ size, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: size - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
-    };
+    // (the parts end together: what a split took is what its parts took at the share it leaves)
+    const run = (size: number, d: ReturnType<Coordinator["decide"]>, ns: number) => splitRan(c, size, d, ns);
     const alt = (size: number) => c.explain(size).estimates.filter((x) => !x.choice.startsWith("split/")).reduce((a, x) => Math.min(a, x.latencyNs), Infinity);
     const left = (size: number) => c.explain(size).reasons.join("\n");
     // the engine's first split, at 32 MiB, faster than the choice without it: trusted there
@@ -326,10 +329,7 @@ describe("decisions follow the calibration", () => {
     expect(left(512 * MiB)).not.toMatch(/more send\(s\) of it/);
     // below the cache's knee (the LLC, 32 MiB here) a first trial's loss is judged as any other: 1.25x is a clear loss
     const b = new Coordinator(profileOf(10, [{ label: "sw", fixedUs: 30, gbps: 30 }]), { objective: "latency" });
-    const runB = (sz: number, d: ReturnType<Coordinator["decide"]>, ns: number) => {
-      const cpuBytes = Math.floor(sz * (d.cpuShare ?? 0));
-      b.observe({ size: sz, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: sz - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
-    };
+    const runB = (sz: number, d: ReturnType<Coordinator["decide"]>, ns: number) => splitRan(b, sz, d, ns);
     const altB = (sz: number) => b.explain(sz).estimates.filter((x) => !x.choice.startsWith("split/")).reduce((a, x) => Math.min(a, x.latencyNs), Infinity);
     const b32 = altB(32 * MiB);
     runB(32 * MiB, b.decide(32 * MiB, ctx), 0.8 * b32);
@@ -359,8 +359,7 @@ describe("decisions follow the calibration", () => {
       for (let i = 0; i < n; i++) {
         const d = c.decide(64 * MiB, ctx);
         expect(d.cpuShare).toBeGreaterThan(0);
-        const cpuBytes = Math.floor(64 * MiB * d.cpuShare!);
-        c.observe({ size: 64 * MiB, decision: { ...d }, engine: "sw", error: null, ns, syncNs: ns, split: { cpuBytes, engineBytes: 64 * MiB - cpuBytes, cpuNs: ns - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+        splitRan(c, 64 * MiB, d, ns);
       }
       return c;
     };
@@ -380,8 +379,7 @@ describe("decisions follow the calibration", () => {
     const before = est(two, 256 * MiB);
     const d = two.decide(64 * MiB, ctx);
     expect(d.cpuShare).toBeGreaterThan(0);
-    const slow = 2.4 * est(two, 64 * MiB), slowCpu = Math.floor(64 * MiB * d.cpuShare!);
-    two.observe({ size: 64 * MiB, decision: { ...d }, engine: "sw", error: null, ns: slow, syncNs: slow, split: { cpuBytes: slowCpu, engineBytes: 64 * MiB - slowCpu, cpuNs: slow - 10_000, waitNs: 10_000, polls: 1, engineFirst: false } });
+    splitRan(two, 64 * MiB, d, 2.4 * est(two, 64 * MiB));
     expect(two.stats().engines.sw!.splitClasses["64 MiB"]!.samples).toBe(3);
     expect(Math.abs(est(two, 256 * MiB) / before - 1)).toBeLessThan(0.05);
     // with the LLC at 128 MiB, 64 MiB is not past the knee: the calibration's estimate stands
