@@ -33,9 +33,12 @@ static int cpu_close(void *impl) {
   return 0;
 }
 
+/* what caps and probe report alike */
+static const uint32_t CPU_CAPS = FERRY_CAP_CACHE_HINTS | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+
 static int cpu_caps(void *impl, ferry_engine_caps *out) {
   struct cpu_engine *e = impl;
-  out->flags = FERRY_CAP_CACHE_HINTS | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+  out->flags = CPU_CAPS;
   out->cold_threshold = e->cold_threshold;
   return 0;
 }
@@ -64,7 +67,7 @@ static int cpu_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
 
 static int cpu_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *out) {
   out->available = 1;
-  out->flags = FERRY_CAP_CACHE_HINTS | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+  out->flags = CPU_CAPS;
   snprintf(out->reason, sizeof out->reason, "copies in the caller's thread with %s stores", ferry_copy_isa());
   return 0;
 }

@@ -345,9 +345,12 @@ static int sw_close(void *impl) {
   return 0;
 }
 
+/* what caps and probe report alike */
+static const uint32_t SW_CAPS = FERRY_CAP_ASYNC | FERRY_CAP_CACHE_HINTS | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+
 static int sw_caps(void *impl, ferry_engine_caps *out) {
   struct sw_engine *e = impl;
-  out->flags = FERRY_CAP_ASYNC | FERRY_CAP_CACHE_HINTS | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+  out->flags = SW_CAPS;
   out->chunk_bytes = e->chunk;
   out->threads = e->threads;
   out->cold_threshold = e->cold_threshold;
@@ -408,7 +411,7 @@ static int sw_submit(void *impl, const ferry_copy_desc *d, uint32_t n) {
 static int sw_probe(const ferry_engine_config *cfg, ferry_engine_probe_info *out) {
   uint32_t threads = cfg->threads ? cfg->threads : default_threads();
   out->available = threads <= SW_MAX_THREADS;
-  out->flags = FERRY_CAP_ASYNC | FERRY_CAP_CACHE_HINTS | FERRY_CAP_PROGRESS | FERRY_CAP_BATCH | FERRY_CAP_SELF_FINISH | FERRY_CAP_HOST_CPU;
+  out->flags = SW_CAPS;
   if (out->available)
     snprintf(out->reason, sizeof out->reason, "%u copy thread(s) of this process, %s stores", threads, ferry_copy_isa());
   else

@@ -881,10 +881,7 @@ export class Coordinator implements SendPolicy {
     if (d.mode === "inline") {
       if (size >= LARGE) this.#learnInline(size, d.cache, syncNs);
       if (size >= PLACE_MIN) this.#learnPlace(size, d.cache, syncNs);
-    } else if (st && size >= SPLIT_MIN && alone) {
-      const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, size);
-      if (pred > 0) this.#learnEngine(st, ns / pred, size, d.mode === "pipelined");
-    }
+    } else if (st && size >= SPLIT_MIN && alone) this.#learnWhole(st, d.mode, ns, size);
   }
 
   #charge(d: Tagged, size: number): void {
@@ -1118,11 +1115,7 @@ export class Coordinator implements SendPolicy {
         this.#tuneSplit(st, rep);
         this.#judgeSplit(st, rep);
       }
-      else if (rep.size >= SPLIT_MIN && alone) {
-        // an offload settles when published, a pipelined send when its copy is done: both time the engine's copy
-        const pred = curveAt(d.mode === "offload" ? st.c.offload : st.c.pipelined, rep.size);
-        if (pred > 0) this.#learnEngine(st, rep.ns / pred, rep.size, d.mode === "pipelined");
-      }
+      else if (rep.size >= SPLIT_MIN && alone) this.#learnWhole(st, d.mode, rep.ns, rep.size);
     }
   }
 
@@ -1591,6 +1584,15 @@ export class Coordinator implements SendPolicy {
       size,
       reason: st.reason,
     });
+  }
+
+  /**
+   * A whole engine send (offload or pipelined, not a split) that ran alone took `ns` (observe() and #settled()):
+   * an offload settles when published, a pipelined send when its copy is done, so both time the engine's copy.
+   */
+  #learnWhole(st: EngineState, mode: SendDecision["mode"], ns: number, size: number) {
+    const pred = curveAt(mode === "offload" ? st.c.offload : st.c.pipelined, size);
+    if (pred > 0) this.#learnEngine(st, ns / pred, size, mode === "pipelined");
   }
 
   /** An engine send that ran alone took `ratio` × the profile's time: offload (and split parts) teach the engine's rate, pipelined sends their mode's own cost. */
